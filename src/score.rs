@@ -1,0 +1,166 @@
+//! What goes out: a [`Score`] per rollout, with the per-verifier breakdown.
+
+use serde::{Deserialize, Serialize};
+
+/// The single-word verdict on a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every check that ran passed.
+    Passed,
+    /// At least one test (or a non-gating check) failed.
+    Failed,
+    /// No code found: prose, empty, or only reasoning.
+    NotCode,
+    /// Code, but of another language.
+    NotPython,
+    /// Python that does not parse.
+    SyntaxError,
+    /// The wall-clock or fuel budget ran out.
+    Timeout,
+    /// The memory cap was hit.
+    MemoryLimit,
+    /// The output cap was hit.
+    OutputLimit,
+    /// The program raised (or trapped) before the tests could judge it.
+    RuntimeError,
+    /// The input itself could not be scored (malformed line or request).
+    InvalidInput,
+}
+
+impl Outcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Passed,
+        Outcome::Failed,
+        Outcome::NotCode,
+        Outcome::NotPython,
+        Outcome::SyntaxError,
+        Outcome::Timeout,
+        Outcome::MemoryLimit,
+        Outcome::OutputLimit,
+        Outcome::RuntimeError,
+        Outcome::InvalidInput,
+    ];
+
+    /// The snake_case name used in JSON and in the proto enum.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::NotCode => "not_code",
+            Outcome::NotPython => "not_python",
+            Outcome::SyntaxError => "syntax_error",
+            Outcome::Timeout => "timeout",
+            Outcome::MemoryLimit => "memory_limit",
+            Outcome::OutputLimit => "output_limit",
+            Outcome::RuntimeError => "runtime_error",
+            Outcome::InvalidInput => "invalid_input",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The scored result of one rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// The rollout's `id`.
+    pub id: String,
+    /// The scalar reward in [0, 1].
+    pub reward: f64,
+    /// The single-word verdict.
+    pub outcome: Outcome,
+    /// One entry per verifier that ran (or was skipped), in chain order.
+    #[serde(default)]
+    pub verifiers: Vec<VerifierScore>,
+    /// Per-test results, once tests ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<TestReport>,
+    /// What scoring cost.
+    #[serde(default)]
+    pub cost: Cost,
+    /// Why the input could not be scored; only for `invalid_input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Score {
+    /// The record for an input that could not be scored.
+    pub fn invalid(id: impl Into<String>, error: impl Into<String>) -> Self {
+        Score {
+            id: id.into(),
+            reward: 0.0,
+            outcome: Outcome::InvalidInput,
+            verifiers: Vec::new(),
+            tests: None,
+            cost: Cost::default(),
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// One verifier's contribution to a [`Score`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifierScore {
+    /// The verifier's name as configured.
+    pub name: String,
+    /// Its score in [0, 1].
+    pub score: f64,
+    /// Its weight in the reward.
+    pub weight: f64,
+    /// Whether a failure of this verifier ends the chain.
+    pub gate: bool,
+    /// True where the verifier did not apply (e.g. no tests); it then counts for nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+    /// Structured findings (verifier-specific).
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+/// Per-test results of a sandbox run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestReport {
+    /// Tests that passed.
+    pub passed: usize,
+    /// Tests that ran.
+    pub total: usize,
+    /// One entry per test, in order.
+    pub results: Vec<TestResult>,
+}
+
+/// The result of one test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    /// Position of the test in the rollout's `tests`.
+    pub index: usize,
+    /// `assert`, `stdio` or `call`.
+    pub kind: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// What happened (`passed`, `failed`, `timeout`, `runtime_error`, …).
+    pub outcome: Outcome,
+    /// Why it failed: the exception, the first differing line, the mismatching value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Fuel the candidate's own work consumed in this test.
+    #[serde(default)]
+    pub fuel: u64,
+    /// Wall time of this test, in milliseconds.
+    #[serde(default)]
+    pub wall_ms: f64,
+}
+
+/// What scoring a rollout cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// WebAssembly fuel consumed by the candidate's own work (deterministic).
+    pub fuel: u64,
+    /// Wall time of the whole chain, in milliseconds.
+    pub wall_ms: f64,
+}
