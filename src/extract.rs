@@ -220,7 +220,10 @@ mod tests {
         let a = ex("<think>\nadd them\n</think>\nHere:\n```python\ndef add(a, b):\n    return a + b\n```\n");
         assert_eq!(a.think, ThinkTags::WellFormed);
         assert_eq!(a.thinking.as_deref(), Some("\nadd them\n"));
-        assert_eq!(a.code.as_deref(), Some("def add(a, b):\n    return a + b\n"));
+        assert_eq!(
+            a.code.as_deref(),
+            Some("def add(a, b):\n    return a + b\n")
+        );
         assert_eq!(a.source, CodeSource::PythonFence);
         assert_eq!(a.fence_lang.as_deref(), Some("python"));
         assert_eq!(a.blocks, 1);
@@ -254,12 +257,18 @@ mod tests {
     #[test]
     fn think_tag_shapes() {
         assert_eq!(ex("reasoning</think>print(1)").think, ThinkTags::CloseOnly);
-        assert_eq!(ex("reasoning</think>print(1)").code.as_deref(), Some("print(1)"));
+        assert_eq!(
+            ex("reasoning</think>print(1)").code.as_deref(),
+            Some("print(1)")
+        );
         let unclosed = ex("<think>still thinking");
         assert_eq!(unclosed.think, ThinkTags::Unclosed);
         assert_eq!(unclosed.code, None);
         assert_eq!(ex("hi <think>a</think> b").think, ThinkTags::Malformed);
-        assert_eq!(ex("<think>a</think><think>b</think>x").think, ThinkTags::Malformed);
+        assert_eq!(
+            ex("<think>a</think><think>b</think>x").think,
+            ThinkTags::Malformed
+        );
         assert_eq!(ex("x = 1").think, ThinkTags::Absent);
     }
 

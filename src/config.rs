@@ -1,0 +1,267 @@
+//! `verdict.toml` → [`Chain`]. Every problem in a file is reported at once.
+//!
+//! The built-in default (`src/default.toml`, printed by `verdict verifiers --default-config`) is
+//! used when no file is given. The one `match` on `kind` in [`build_verifier`] is the registry of
+//! verifier kinds.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{Chain, Step};
+use crate::verifiers::format::FormatConfig;
+use crate::verifiers::parse::ParseConfig;
+use crate::verifiers::Verifier;
+
+/// The built-in configuration, used when no file is given.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// The verifier kinds this build knows, with a one-line description each.
+pub const KINDS: &[(&str, &str)] = &[
+    (
+        "format",
+        "R1 <think>…</think> structure and reasoning language consistency",
+    ),
+    (
+        "parse",
+        "the answer is Python that parses (tree-sitter-python); a gate by default",
+    ),
+];
+
+/// Why a configuration could not be loaded or built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not have the expected shape.
+    #[error("invalid config {origin}: {message}")]
+    Syntax {
+        /// The file, or `built-in default`.
+        origin: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The file parsed but some settings are wrong; each problem is listed.
+    #[error("invalid config {origin}:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The file, or `built-in default`.
+        origin: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+}
+
+/// A whole `verdict.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The chain's steps, in order (`[[verifier]]` tables).
+    #[serde(default, rename = "verifier")]
+    pub verifiers: Vec<StepConfig>,
+    /// Where the configuration came from (not part of the file).
+    #[serde(skip)]
+    pub origin: String,
+}
+
+/// One `[[verifier]]` table: the common keys plus the verifier's own settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StepConfig {
+    /// Which verifier.
+    pub kind: String,
+    /// Name shown in scores. Default: the kind.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Weight in the reward, ≥ 0. Default: 1.0.
+    #[serde(default)]
+    pub weight: Option<f64>,
+    /// A failure ends the chain with reward 0. Default: false.
+    #[serde(default)]
+    pub gate: bool,
+    /// For gates, a score below this also fails the gate. Default: 1.0.
+    #[serde(default)]
+    pub min_score: Option<f64>,
+    /// The verifier's own settings (checked by the verifier's config type).
+    #[serde(flatten)]
+    pub settings: toml::Table,
+}
+
+impl Config {
+    /// The built-in default configuration.
+    pub fn default_config() -> Self {
+        Self::parse(DEFAULT_CONFIG, "built-in default").expect("the built-in config is valid")
+    }
+
+    /// Load `path`, or the built-in default when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            None => Ok(Self::default_config()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Self::parse(&text, &path.display().to_string())
+            }
+        }
+    }
+
+    /// Parse TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        config.origin = origin.to_string();
+        Ok(config)
+    }
+
+    /// Validate every step and build the chain; all problems are reported together.
+    pub fn build(&self) -> Result<Chain, ConfigError> {
+        let mut problems = Vec::new();
+        let mut steps = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        if self.verifiers.is_empty() {
+            problems.push("the chain has no [[verifier]] steps".to_string());
+        }
+        for (i, sc) in self.verifiers.iter().enumerate() {
+            let name = sc.name.clone().unwrap_or_else(|| sc.kind.clone());
+            let at = format!("verifier #{} ({name})", i + 1);
+            if !names.insert(name.clone()) {
+                problems.push(format!(
+                    "{at}: duplicate name `{name}` (set `name` to tell them apart)"
+                ));
+            }
+            let weight = sc.weight.unwrap_or(1.0);
+            if !weight.is_finite() || weight < 0.0 {
+                problems.push(format!(
+                    "{at}: weight must be a finite number ≥ 0, got {weight}"
+                ));
+            }
+            let min_score = sc.min_score.unwrap_or(1.0);
+            if !(0.0..=1.0).contains(&min_score) {
+                problems.push(format!(
+                    "{at}: min_score must be in [0, 1], got {min_score}"
+                ));
+            }
+            if sc.min_score.is_some() && !sc.gate {
+                problems.push(format!(
+                    "{at}: min_score only applies to gates (set gate = true)"
+                ));
+            }
+            match build_verifier(&sc.kind, &sc.settings) {
+                Ok(verifier) => steps.push(Step {
+                    name,
+                    verifier,
+                    weight,
+                    gate: sc.gate,
+                    min_score,
+                }),
+                Err(e) => problems.push(format!("{at}: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Chain::new(steps))
+        } else {
+            Err(ConfigError::Invalid {
+                origin: self.origin.clone(),
+                problems,
+            })
+        }
+    }
+}
+
+/// The registry: one arm per verifier kind.
+fn build_verifier(kind: &str, settings: &toml::Table) -> Result<Box<dyn Verifier>, String> {
+    match kind {
+        "format" => Ok(Box::new(settings_of::<FormatConfig>(settings)?.build()?)),
+        "parse" => Ok(Box::new(settings_of::<ParseConfig>(settings)?.build())),
+        other => Err(format!(
+            "unknown verifier kind `{other}` (known: {})",
+            KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+fn settings_of<T: DeserializeOwned>(settings: &toml::Table) -> Result<T, String> {
+    T::deserialize(toml::Value::Table(settings.clone())).map_err(|e| e.message().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_default_builds() {
+        let chain = Config::default_config().build().unwrap();
+        let names: Vec<_> = chain.steps().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["format", "parse"]);
+        assert!(chain.steps()[1].gate);
+        assert_eq!(chain.steps()[0].weight, 0.2);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            [[verifier]]
+            kind = "sparkle"
+            [[verifier]]
+            kind = "format"
+            weight = -1
+            colour = "red"
+            [[verifier]]
+            kind = "parse"
+            min_score = 0.5
+        "#;
+        let err = Config::parse(text, "t.toml").unwrap().build().unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("unknown verifier kind `sparkle` (known: format, parse"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("weight must be a finite number ≥ 0, got -1"),
+            "{msg}"
+        );
+        assert!(msg.contains("unknown field `colour`"), "{msg}");
+        assert!(msg.contains("min_score only applies to gates"), "{msg}");
+        match err {
+            ConfigError::Invalid { problems, origin } => {
+                assert_eq!(problems.len(), 4);
+                assert_eq!(origin, "t.toml");
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file_and_line() {
+        let err = Config::parse("[[verifier]\nkind=", "bad.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("invalid config bad.toml"), "{msg}");
+        assert!(msg.contains("line 1"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_names_are_rejected() {
+        let text = "[[verifier]]\nkind = \"parse\"\n[[verifier]]\nkind = \"parse\"\n";
+        let msg = Config::parse(text, "d")
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("duplicate name `parse`"), "{msg}");
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/verdict.toml"))).unwrap_err();
+        assert!(matches!(err, ConfigError::Io { .. }));
+    }
+}

@@ -1,0 +1,191 @@
+//! The `verdict` command line: score JSONL files, inspect the chain.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use verdict::batch::{self, BatchOptions};
+use verdict::config::{Config, DEFAULT_CONFIG, KINDS};
+
+/// verdict turns LLM rollouts into rewards nobody has to label by hand.
+///
+/// Each rollout (prompt, model completion, tests) goes through a chain of verifiers — R1 format,
+/// a tree-sitter parse check, sandboxed tests — and comes out as a reward in [0, 1] with a
+/// per-verifier breakdown.
+#[derive(Debug, Parser)]
+#[command(name = "verdict", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Score a JSONL file of rollouts: one score line out per rollout line in, in input order.
+    ///
+    /// Exit status: 0 when every line was scored, 1 when some lines were invalid (they still get
+    /// an `invalid_input` record naming the line and field), 2 on any other error.
+    Score(ScoreArgs),
+    /// Print the effective verifier chain (from --config, or the built-in default).
+    Verifiers(VerifiersArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ScoreArgs {
+    /// Input JSONL file of rollouts; `-` or nothing reads standard input.
+    input: Option<PathBuf>,
+    /// Write scores here instead of standard output.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Chain configuration (TOML). Default: the built-in chain (`verdict verifiers --default-config`).
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Rollouts scored concurrently. Default: the number of CPUs.
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Continue an interrupted run: rollouts already in OUTPUT are not scored again
+    /// (needs --output).
+    #[arg(long, requires = "output")]
+    resume: bool,
+    /// Never show a progress bar (it is shown only when stderr is a terminal anyway).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifiersArgs {
+    /// Chain configuration (TOML). Default: the built-in chain.
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the built-in default configuration as TOML (a starting point for your own).
+    #[arg(long)]
+    default_config: bool,
+    /// List the verifier kinds this build knows.
+    #[arg(long)]
+    kinds: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(args) => score(args),
+        Command::Verifiers(args) => verifiers(args).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(args.config.as_deref())?;
+    let chain = Arc::new(config.build()?);
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.max(1))
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+
+    let input_path = args.input.filter(|p| p.as_os_str() != "-");
+    let (input, total): (Box<dyn std::io::Read + Send>, Option<u64>) = match &input_path {
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("opening input {}", path.display()))?;
+            (Box::new(file), count_lines(path).ok())
+        }
+        None => (Box::new(std::io::stdin()), None),
+    };
+    let already = match (&args.output, args.resume) {
+        (Some(out), true) => batch::prepare_resume(out)?,
+        _ => Vec::new(),
+    };
+    let output: Box<dyn std::io::Write> = match &args.output {
+        Some(path) => Box::new(batch::open_output(path, args.resume)?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let options = BatchOptions {
+        jobs,
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+    };
+    let summary = runtime.block_on(batch::score_lines(
+        chain, input, output, already, &options, total,
+    ))?;
+    eprintln!("{summary}");
+    Ok(if summary.invalid > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn count_lines(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::io::BufRead;
+    let reader = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut n = 0;
+    for line in reader.split(b'\n') {
+        if !line?.iter().all(u8::is_ascii_whitespace) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[allow(clippy::print_stdout)]
+fn verifiers(args: VerifiersArgs) -> anyhow::Result<()> {
+    if args.default_config {
+        print!("{DEFAULT_CONFIG}");
+        return Ok(());
+    }
+    if args.kinds {
+        for (kind, what) in KINDS {
+            println!("{kind:<10} {what}");
+        }
+        return Ok(());
+    }
+    let config = Config::load(args.config.as_deref())?;
+    let chain = config.build()?;
+    println!("chain from {}:", config.origin);
+    println!(
+        "{:<3} {:<12} {:<8} {:>6}  {:<5} settings",
+        "#", "name", "kind", "weight", "gate"
+    );
+    for (i, step) in chain.steps().iter().enumerate() {
+        let gate = if step.gate {
+            format!("yes (min_score {})", step.min_score)
+        } else {
+            "no".to_string()
+        };
+        println!(
+            "{:<3} {:<12} {:<8} {:>6}  {:<5} {}",
+            i + 1,
+            step.name,
+            step.verifier.kind(),
+            step.weight,
+            gate,
+            step.verifier.describe()
+        );
+    }
+    println!(
+        "reward = weighted mean of the steps that ran; a failed gate gives 0 and ends the chain"
+    );
+    Ok(())
+}
