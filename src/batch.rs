@@ -59,8 +59,10 @@ pub struct Summary {
     pub scored: usize,
     /// Lines found already scored in the output and skipped (`--resume`).
     pub resumed: usize,
-    /// Lines that could not be scored (`invalid_input`).
+    /// Lines of this run that could not be scored (`invalid_input`).
     pub invalid: usize,
+    /// `invalid_input` records among the resumed lines.
+    pub resumed_invalid: usize,
     /// Mean reward over the valid lines scored in this run.
     pub mean_reward: f64,
     /// How many lines got each outcome.
@@ -71,6 +73,11 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Whether any line of the output (this run or resumed) is an `invalid_input` record.
+    pub fn any_invalid(&self) -> bool {
+        self.invalid + self.resumed_invalid > 0
+    }
+
     /// Rollouts per second over this run.
     pub fn throughput(&self) -> f64 {
         self.scored as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -90,8 +97,8 @@ impl std::fmt::Display for Summary {
         if self.resumed > 0 {
             write!(f, ", {} already scored (resumed)", self.resumed)?;
         }
-        if self.invalid > 0 {
-            write!(f, ", {} invalid", self.invalid)?;
+        if self.invalid + self.resumed_invalid > 0 {
+            write!(f, ", {} invalid", self.invalid + self.resumed_invalid)?;
         }
         let hist: Vec<String> = self
             .outcomes
@@ -103,22 +110,22 @@ impl std::fmt::Display for Summary {
 }
 
 /// Parse one input line (1-based `line_no`) into a rollout, or the error record for it.
-pub fn parse_line(line: &str, line_no: usize) -> Result<Rollout, Score> {
+pub fn parse_line(line: &str, line_no: usize) -> Result<Rollout, Box<Score>> {
     match serde_json::from_str::<Rollout>(line) {
-        Ok(r) if r.id.is_empty() => Err(Score::invalid(
+        Ok(r) if r.id.is_empty() => Err(Box::new(Score::invalid(
             format!("line-{line_no}"),
             format!("line {line_no}: field `id` is empty"),
-        )),
+        ))),
         Ok(r) => Ok(r),
         Err(e) => {
             let id = serde_json::from_str::<serde_json::Value>(line)
                 .ok()
                 .and_then(|v| v.get("id").and_then(|id| id.as_str().map(str::to_string)))
                 .unwrap_or_else(|| format!("line-{line_no}"));
-            Err(Score::invalid(
+            Err(Box::new(Score::invalid(
                 id,
                 format!("line {line_no}: {}", without_position(&e)),
-            ))
+            )))
         }
     }
 }
@@ -132,16 +139,25 @@ fn without_position(e: &serde_json::Error) -> String {
     }
 }
 
-/// Prepare `path` for `--resume`: drop a torn last line and return the ids already scored, in
-/// order. A missing file resumes from the start.
-pub fn prepare_resume(path: &Path) -> Result<Vec<String>, BatchError> {
+/// What an interrupted run already wrote (see [`prepare_resume`]).
+#[derive(Debug, Clone, Default)]
+pub struct Resumed {
+    /// The ids of the records already written, in order.
+    pub ids: Vec<String>,
+    /// How many of them are `invalid_input` records.
+    pub invalid: usize,
+}
+
+/// Prepare `path` for `--resume`: drop a torn last line and return what is already scored.
+/// A missing file resumes from the start.
+pub fn prepare_resume(path: &Path) -> Result<Resumed, BatchError> {
     let resume_err = |reason: String| BatchError::Resume {
         path: path.to_path_buf(),
         reason,
     };
     let mut file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Resumed::default()),
         Err(e) => return Err(resume_err(e.to_string())),
     };
     let mut text = Vec::new();
@@ -155,7 +171,7 @@ pub fn prepare_resume(path: &Path) -> Result<Vec<String>, BatchError> {
             .map_err(|e| resume_err(e.to_string()))?;
         tracing::info!(bytes = text.len() - complete, "Dropped a torn last line.");
     }
-    let mut ids = Vec::new();
+    let mut resumed = Resumed::default();
     for (i, line) in text[..complete].split(|&b| b == b'\n').enumerate() {
         if line.is_empty() {
             continue;
@@ -166,9 +182,12 @@ pub fn prepare_resume(path: &Path) -> Result<Vec<String>, BatchError> {
             .get("id")
             .and_then(|id| id.as_str())
             .ok_or_else(|| resume_err(format!("output line {} has no `id`", i + 1)))?;
-        ids.push(id.to_string());
+        resumed.ids.push(id.to_string());
+        if v.get("outcome").and_then(|o| o.as_str()) == Some(Outcome::InvalidInput.as_str()) {
+            resumed.invalid += 1;
+        }
     }
-    Ok(ids)
+    Ok(resumed)
 }
 
 /// The id an input line would be recorded under (for matching on resume).
@@ -181,13 +200,13 @@ fn recorded_id(line: &str, line_no: usize) -> String {
 
 /// Score every line of `input`, writing one record per line to `output` in input order.
 ///
-/// `already` are the ids found in the output by [`prepare_resume`]: the first `already.len()`
+/// `already` is what [`prepare_resume`] found in the output: the first `already.ids.len()`
 /// input lines must carry those ids and are skipped.
 pub async fn score_lines<R, W>(
     chain: Arc<Chain>,
     input: R,
     mut output: W,
-    already: Vec<String>,
+    already: Resumed,
     options: &BatchOptions,
     total_hint: Option<u64>,
 ) -> Result<Summary, BatchError>
@@ -198,7 +217,9 @@ where
     let started = Instant::now();
     let jobs = options.jobs.max(1);
     let (tx, rx) = mpsc::channel::<std::io::Result<(usize, String)>>(jobs * 4);
-    let skip = already.len();
+    let skip = already.ids.len();
+    let resumed_invalid = already.invalid;
+    let already = already.ids;
     let reader = tokio::task::spawn_blocking(move || -> Result<(), BatchError> {
         let mut lines = BufReader::new(input).lines();
         for (i, expected) in already.iter().enumerate() {
@@ -241,6 +262,7 @@ where
         .then(|| progress_bar(total_hint, skip as u64));
     let mut summary = Summary {
         resumed: skip,
+        resumed_invalid,
         ..Summary::default()
     };
     let mut reward_sum = 0.0;
@@ -265,7 +287,7 @@ where
                 let (line_no, line) = item?;
                 Ok(match parse_line(&line, line_no) {
                     Ok(rollout) => chain.score(&rollout).await,
-                    Err(invalid) => invalid,
+                    Err(invalid) => *invalid,
                 })
             })
         })
@@ -393,7 +415,7 @@ mod tests {
                 chain,
                 std::io::Cursor::new(input.into_bytes()),
                 &mut out,
-                Vec::new(),
+                Resumed::default(),
                 &BatchOptions {
                     jobs: 4,
                     progress: false,
@@ -425,8 +447,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
         std::fs::write(&path, "{\"id\":\"a\",\"reward\":1}\n{\"id\":\"b\",\"rew").unwrap();
-        let ids = prepare_resume(&path).unwrap();
-        assert_eq!(ids, ["a"]);
+        let resumed = prepare_resume(&path).unwrap();
+        assert_eq!(resumed.ids, ["a"]);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{\"id\":\"a\",\"reward\":1}\n"

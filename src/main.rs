@@ -116,7 +116,7 @@ fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     };
     let already = match (&args.output, args.resume) {
         (Some(out), true) => batch::prepare_resume(out)?,
-        _ => Vec::new(),
+        _ => batch::Resumed::default(),
     };
     let output: Box<dyn std::io::Write> = match &args.output {
         Some(path) => Box::new(batch::open_output(path, args.resume)?),
@@ -130,7 +130,7 @@ fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         chain, input, output, already, &options, total,
     ))?;
     eprintln!("{summary}");
-    Ok(if summary.invalid > 0 {
+    Ok(if summary.any_invalid() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
