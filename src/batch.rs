@@ -50,6 +50,9 @@ pub struct BatchOptions {
     pub jobs: usize,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// For chains with groupwise steps: how many consecutive lines form one window in which the
+    /// rollouts of a `problem_id` are compared. Default (CLI): 512.
+    pub group_window: usize,
 }
 
 /// What a batch run did.
@@ -286,36 +289,60 @@ where
             tokio::spawn(async move {
                 let (line_no, line) = item?;
                 Ok(match parse_line(&line, line_no) {
-                    Ok(rollout) => chain.score(&rollout).await,
-                    Err(invalid) => *invalid,
+                    Ok(rollout) => (chain.score(&rollout).await, rollout.problem_id),
+                    Err(invalid) => (*invalid, None),
                 })
             })
         })
         .buffered(jobs);
 
-    while let Some(joined) = results.next().await {
-        let score: Score = match joined {
-            Ok(Ok(score)) => score,
-            Ok(Err(e)) => {
-                read_error = Some(BatchError::Read(e));
-                break;
+    // Groupwise steps (e.g. timing against the group) compare the rollouts of one problem within
+    // a window of consecutive lines; other chains write each record as soon as it is in order.
+    let window = if chain.has_groupwise_steps() {
+        options.group_window.max(1)
+    } else {
+        1
+    };
+    let mut pending: Vec<Score> = Vec::with_capacity(window);
+    let mut groups: Vec<Option<String>> = Vec::with_capacity(window);
+    loop {
+        let next = results.next().await;
+        let done = next.is_none();
+        if let Some(joined) = next {
+            match joined {
+                Ok(Ok((score, group))) => {
+                    pending.push(score);
+                    groups.push(group);
+                }
+                Ok(Err(e)) => read_error = Some(BatchError::Read(e)),
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
             }
-            Err(join) => std::panic::resume_unwind(join.into_panic()),
-        };
-        let mut record = serde_json::to_vec(&score).expect("scores serialize");
-        record.push(b'\n');
-        output.write_all(&record).map_err(BatchError::Write)?;
-        output.flush().map_err(BatchError::Write)?;
-        summary.scored += 1;
-        *summary.outcomes.entry(score.outcome).or_default() += 1;
-        if score.outcome == Outcome::InvalidInput {
-            summary.invalid += 1;
-        } else {
-            valid += 1;
-            reward_sum += score.reward;
         }
-        if let Some(pb) = &progress {
-            pb.inc(1);
+        let stop = done || read_error.is_some();
+        if pending.len() < window && !stop {
+            continue;
+        }
+        chain.rescore_groups(&mut pending, &groups);
+        groups.clear();
+        for score in pending.drain(..) {
+            let mut record = serde_json::to_vec(&score).expect("scores serialize");
+            record.push(b'\n');
+            output.write_all(&record).map_err(BatchError::Write)?;
+            output.flush().map_err(BatchError::Write)?;
+            summary.scored += 1;
+            *summary.outcomes.entry(score.outcome).or_default() += 1;
+            if score.outcome == Outcome::InvalidInput {
+                summary.invalid += 1;
+            } else {
+                valid += 1;
+                reward_sum += score.reward;
+            }
+            if let Some(pb) = &progress {
+                pb.inc(1);
+            }
+        }
+        if stop {
+            break;
         }
     }
     if let Some(pb) = progress {
@@ -419,6 +446,7 @@ mod tests {
                 &BatchOptions {
                     jobs: 4,
                     progress: false,
+                    group_window: 512,
                 },
                 None,
             ))

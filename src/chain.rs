@@ -10,6 +10,8 @@
 //! The outcome of the failed gate, else the first non-`passed` outcome of any step, else
 //! `passed` ("every check that ran passed": with no tests that means format and parse only).
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::debug;
@@ -61,6 +63,57 @@ impl Chain {
     /// The steps, in order.
     pub fn steps(&self) -> &[Step] {
         &self.steps
+    }
+
+    /// Whether any step compares rollouts within a group (see [`Chain::score_batch`]).
+    pub fn has_groupwise_steps(&self) -> bool {
+        self.steps.iter().any(|s| s.verifier.is_groupwise())
+    }
+
+    /// Score a batch: every rollout concurrently (each on its own task), then the groupwise steps
+    /// compare the passing rollouts of each `problem_id` ([`Chain::rescore_groups`]). Scores are
+    /// in input order.
+    pub async fn score_batch(self: &Arc<Self>, rollouts: Vec<Rollout>) -> Vec<Score> {
+        let groups: Vec<Option<String>> = rollouts.iter().map(|r| r.problem_id.clone()).collect();
+        let tasks: Vec<_> = rollouts
+            .into_iter()
+            .map(|r| {
+                let chain = Arc::clone(self);
+                tokio::spawn(async move { chain.score(&r).await })
+            })
+            .collect();
+        let mut scores = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            scores.push(match task.await {
+                Ok(s) => s,
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            });
+        }
+        self.rescore_groups(&mut scores, &groups);
+        scores
+    }
+
+    /// Apply the groupwise steps to already-scored rollouts: `groups[i]` is the `problem_id` of
+    /// `scores[i]`. Only passing rollouts with a `problem_id` take part; their rewards are
+    /// recomputed afterwards.
+    pub fn rescore_groups(&self, scores: &mut [Score], groups: &[Option<String>]) {
+        if !self.has_groupwise_steps() {
+            return;
+        }
+        let mut by_group: HashMap<&str, Vec<&mut Score>> = HashMap::new();
+        for (score, group) in scores.iter_mut().zip(groups) {
+            if let (Some(g), Outcome::Passed) = (group.as_deref(), score.outcome) {
+                by_group.entry(g).or_default().push(score);
+            }
+        }
+        for members in by_group.values_mut() {
+            for step in self.steps.iter().filter(|s| s.verifier.is_groupwise()) {
+                step.verifier.rescore_group(&step.name, members);
+            }
+            for score in members.iter_mut() {
+                score.reward = weighted_mean(&score.verifiers).unwrap_or(1.0);
+            }
+        }
     }
 
     /// Score one rollout. Never fails: a bad candidate is a verdict, not an error.
@@ -242,6 +295,68 @@ mod tests {
         let s = run(&Chain::new(vec![a, b]));
         assert_eq!(s.outcome, Outcome::Timeout);
         assert_eq!(s.reward, 0.25);
+    }
+
+    /// Groupwise test verifier: provisional score 1, then the cheapest of a group keeps 1 and the
+    /// others get cheapest/own cost (cost = completion length).
+    struct Cheapest;
+
+    #[async_trait]
+    impl Verifier for Cheapest {
+        fn kind(&self) -> &'static str {
+            "cheapest"
+        }
+        async fn verify(&self, r: &Rollout, _c: &mut Context) -> Verdict {
+            Verdict::pass(1.0, json!({"cost": r.completion.len()}))
+        }
+        fn is_groupwise(&self) -> bool {
+            true
+        }
+        fn rescore_group(&self, step: &str, group: &mut [&mut Score]) {
+            let cost = |s: &Score| {
+                let v = s.verifiers.iter().find(|v| v.name == step).unwrap();
+                v.details["cost"].as_f64().unwrap()
+            };
+            let min = group.iter().map(|s| cost(s)).fold(f64::INFINITY, f64::min);
+            for s in group.iter_mut() {
+                let c = cost(s);
+                let v = s.verifiers.iter_mut().find(|v| v.name == step).unwrap();
+                v.score = min / c;
+            }
+        }
+    }
+
+    #[test]
+    fn groupwise_steps_compare_passing_rollouts_of_one_problem() {
+        let (gate, _) = step("gate", Verdict::pass(1.0, json!({})), 1.0, false);
+        let cheapest = Step {
+            name: "cheap".into(),
+            verifier: Box::new(Cheapest),
+            weight: 1.0,
+            gate: false,
+            min_score: 1.0,
+        };
+        let chain = Arc::new(Chain::new(vec![gate, cheapest]));
+        let mk = |id: &str, group: Option<&str>, completion: &str| Rollout {
+            id: id.into(),
+            problem_id: group.map(str::to_string),
+            completion: completion.into(),
+            ..Rollout::default()
+        };
+        let rollouts = vec![
+            mk("a", Some("p"), "xx"),
+            mk("b", Some("p"), "xxxx"),
+            mk("c", Some("q"), "xxxxxxxx"),
+            mk("d", None, "xxxxxxxxxxxxxxxx"),
+        ];
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let scores = rt.block_on(chain.score_batch(rollouts));
+        let ids: Vec<_> = scores.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c", "d"], "input order");
+        assert_eq!(scores[0].reward, 1.0, "cheapest of group p");
+        assert_eq!(scores[1].reward, 0.75, "(1 + 2/4) / 2");
+        assert_eq!(scores[2].reward, 1.0, "alone in group q");
+        assert_eq!(scores[3].reward, 1.0, "no group: provisional score kept");
     }
 
     #[test]

@@ -53,6 +53,10 @@ struct ScoreArgs {
     /// Never show a progress bar (it is shown only when stderr is a terminal anyway).
     #[arg(short, long)]
     quiet: bool,
+    /// Lines per window in which groupwise verifiers (timing against the group) compare the
+    /// rollouts of one `problem_id`. Keep a GRPO group's lines together in the file.
+    #[arg(long, default_value_t = 512)]
+    group_window: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +129,7 @@ fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let options = BatchOptions {
         jobs,
         progress: !args.quiet && std::io::stderr().is_terminal(),
+        group_window: args.group_window,
     };
     let summary = runtime.block_on(batch::score_lines(
         chain, input, output, already, &options, total,

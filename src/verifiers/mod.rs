@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::extract::Answer;
 use crate::rollout::Rollout;
-use crate::score::{Cost, Outcome, TestReport};
+use crate::score::{Cost, Outcome, Score, TestReport};
 use parse::Classification;
 
 /// What earlier steps of the chain established about a rollout.
@@ -95,5 +95,18 @@ pub trait Verifier: Send + Sync {
     /// A one-line, human-readable summary of the effective settings, for `verdict verifiers`.
     fn describe(&self) -> String {
         String::new()
+    }
+
+    /// Whether this verifier compares the rollouts of one group (same `problem_id`) after each
+    /// has been scored; the chain then calls [`Verifier::rescore_group`].
+    fn is_groupwise(&self) -> bool {
+        false
+    }
+
+    /// Adjust this verifier's entry (`step`, by name) in the scores of one group of rollouts that
+    /// all passed. Called only when [`Verifier::is_groupwise`] is true; the chain recomputes the
+    /// rewards afterwards.
+    fn rescore_group(&self, step: &str, group: &mut [&mut Score]) {
+        let _ = (step, group);
     }
 }
