@@ -424,7 +424,8 @@ mod tests {
 
     #[test]
     fn output_is_in_input_order_and_bad_lines_do_not_stop_the_batch() {
-        let chain = Arc::new(Config::default_config().build().unwrap());
+        let text = "[[verifier]]\nkind = \"format\"\n[[verifier]]\nkind = \"parse\"\ngate = true\n";
+        let chain = Arc::new(Config::parse(text, "t").unwrap().build().unwrap());
         let mut input = String::new();
         for i in 0..50 {
             if i % 7 == 3 {

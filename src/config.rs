@@ -10,8 +10,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{Chain, Step};
+use crate::sandbox::{Sandbox, SandboxConfig, SandboxError};
 use crate::verifiers::format::FormatConfig;
 use crate::verifiers::parse::ParseConfig;
+use crate::verifiers::tests::TestsConfig;
+use crate::verifiers::timing::TimingConfig;
 use crate::verifiers::Verifier;
 
 /// The built-in configuration, used when no file is given.
@@ -27,7 +30,18 @@ pub const KINDS: &[(&str, &str)] = &[
         "parse",
         "the answer is Python that parses (tree-sitter-python); a gate by default",
     ),
+    (
+        "tests",
+        "runs the code against the rollout's tests in the wasm sandbox; pass fraction",
+    ),
+    (
+        "timing",
+        "among correct programs, prefers the cheaper one (deterministic wasm fuel)",
+    ),
 ];
+
+/// Kinds that run code and so need the shared [`Sandbox`].
+const SANDBOX_KINDS: &[&str] = &["tests", "timing"];
 
 /// Why a configuration could not be loaded or built.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +62,9 @@ pub enum ConfigError {
         /// The parser's message, with line and column.
         message: String,
     },
+    /// The sandbox the chain needs could not be started.
+    #[error("starting the sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
     /// The file parsed but some settings are wrong; each problem is listed.
     #[error("invalid config {origin}:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid {
@@ -65,6 +82,9 @@ pub struct Config {
     /// The chain's steps, in order (`[[verifier]]` tables).
     #[serde(default, rename = "verifier")]
     pub verifiers: Vec<StepConfig>,
+    /// The `[sandbox]` section: runtime location and the limits of every run (defaults and caps).
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
     /// Where the configuration came from (not part of the file).
     #[serde(skip)]
     pub origin: String,
@@ -122,8 +142,28 @@ impl Config {
         Ok(config)
     }
 
-    /// Validate every step and build the chain; all problems are reported together.
+    /// Whether any step runs code (and so needs the sandbox runtime).
+    pub fn needs_sandbox(&self) -> bool {
+        self.verifiers
+            .iter()
+            .any(|v| SANDBOX_KINDS.contains(&v.kind.as_str()))
+    }
+
+    /// Validate every step and build the chain; all problems are reported together. Starts the
+    /// sandbox (installing its runtime on first use) when a step needs it.
     pub fn build(&self) -> Result<Chain, ConfigError> {
+        let sandbox = if self.needs_sandbox() {
+            self.sandbox.validate()?;
+            Some(Sandbox::new(&self.sandbox)?)
+        } else {
+            None
+        };
+        self.build_with(sandbox.as_ref())
+    }
+
+    /// Like [`Config::build`], with the sandbox given (or none: then steps that need it are
+    /// reported as problems).
+    pub fn build_with(&self, sandbox: Option<&Sandbox>) -> Result<Chain, ConfigError> {
         let mut problems = Vec::new();
         let mut steps = Vec::new();
         let mut names = std::collections::HashSet::new();
@@ -155,7 +195,7 @@ impl Config {
                     "{at}: min_score only applies to gates (set gate = true)"
                 ));
             }
-            match build_verifier(&sc.kind, &sc.settings) {
+            match build_verifier(&sc.kind, &sc.settings, sandbox) {
                 Ok(verifier) => steps.push(Step {
                     name,
                     verifier,
@@ -178,10 +218,25 @@ impl Config {
 }
 
 /// The registry: one arm per verifier kind.
-fn build_verifier(kind: &str, settings: &toml::Table) -> Result<Box<dyn Verifier>, String> {
+fn build_verifier(
+    kind: &str,
+    settings: &toml::Table,
+    sandbox: Option<&Sandbox>,
+) -> Result<Box<dyn Verifier>, String> {
+    let sandbox = || {
+        sandbox.ok_or_else(|| format!("`{kind}` needs the sandbox, which is not available here"))
+    };
     match kind {
         "format" => Ok(Box::new(settings_of::<FormatConfig>(settings)?.build()?)),
         "parse" => Ok(Box::new(settings_of::<ParseConfig>(settings)?.build())),
+        "tests" => Ok(Box::new(
+            settings_of::<TestsConfig>(settings)?
+                .build(sandbox()?)
+                .map_err(|e| e.to_string())?,
+        )),
+        "timing" => Ok(Box::new(
+            settings_of::<TimingConfig>(settings)?.build(sandbox()?)?,
+        )),
         other => Err(format!(
             "unknown verifier kind `{other}` (known: {})",
             KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
@@ -198,12 +253,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn built_in_default_builds() {
-        let chain = Config::default_config().build().unwrap();
-        let names: Vec<_> = chain.steps().iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["format", "parse"]);
-        assert!(chain.steps()[1].gate);
-        assert_eq!(chain.steps()[0].weight, 0.2);
+    fn built_in_default_is_the_documented_chain() {
+        let config = Config::default_config();
+        let kinds: Vec<_> = config.verifiers.iter().map(|s| s.kind.as_str()).collect();
+        assert_eq!(kinds, ["format", "parse", "tests", "timing"]);
+        assert!(config.verifiers[1].gate);
+        assert_eq!(config.verifiers[0].weight, Some(0.2));
+        assert!(config.needs_sandbox());
+        config.sandbox.validate().unwrap();
+    }
+
+    #[test]
+    fn sandbox_kinds_without_a_sandbox_are_reported() {
+        let text = "[[verifier]]\nkind = \"parse\"\n[[verifier]]\nkind = \"tests\"\n";
+        let msg = Config::parse(text, "s")
+            .unwrap()
+            .build_with(None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`tests` needs the sandbox"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_sandbox_settings_are_rejected() {
+        let text = "[sandbox]\ntime_mss = 5\n";
+        let msg = Config::parse(text, "s").unwrap_err().to_string();
+        assert!(msg.contains("unknown field `time_mss`"), "{msg}");
     }
 
     #[test]

@@ -5,17 +5,33 @@
 //! - [`score`]: what goes out — a [`Score`] with its per-verifier breakdown.
 //! - [`extract`]: completion → [`extract::Answer`] (reasoning, code, fences).
 //! - [`verifiers`]: the [`Verifier`] trait and the built-in verifiers.
+//! - [`sandbox`]: sandboxed Python (wasmtime + pre-initialized CPython): runs code against tests.
+//! - [`adapters`]: dataset fields (HumanEval, verl, open-r1, LiveCodeBench) → tests.
 //! - [`chain`]: runs verifiers in order, gates, weighs, aggregates.
 //! - [`config`]: `verdict.toml` → [`Chain`], with every problem reported at once.
 //! - [`batch`]: streaming JSONL scoring with ordered output and crash-safe resume.
+//! - [`pb`]: the generated protobuf/gRPC code for `proto/verdict/v1/reward.proto`.
+//! - [`convert`]: wire messages ↔ [`Rollout`] / [`Score`].
+//! - [`service`]: the tonic `RewardService` (admission, deadlines, cancellation).
+//! - [`server`]: [`server::run`] — reward service + health + reflection + metrics, graceful shutdown.
+//! - [`metrics`]: Prometheus series and the `/metrics` endpoint.
+//! - [`client`]: a client with retries, deadlines and load balancing over replicas.
 #![deny(missing_docs)]
 
+pub mod adapters;
 pub mod batch;
 pub mod chain;
+pub mod client;
 pub mod config;
+pub mod convert;
 pub mod extract;
+pub mod metrics;
+pub mod pb;
 pub mod rollout;
+pub mod sandbox;
 pub mod score;
+pub mod server;
+pub mod service;
 pub mod verifiers;
 
 pub use chain::Chain;

@@ -31,6 +31,59 @@ enum Command {
     Score(ScoreArgs),
     /// Print the effective verifier chain (from --config, or the built-in default).
     Verifiers(VerifiersArgs),
+    /// Serve the gRPC reward service (plus grpc.health.v1, reflection and /metrics) until
+    /// SIGTERM/SIGINT, then drain. Prints `listening on ADDR` on stdout once bound.
+    Serve(ServeArgs),
+    /// Show, install or verify the sandbox's Python runtime (CPython compiled to WebAssembly).
+    ///
+    /// The runtime is installed on first use anyway; `install` does it up front (what CI runs),
+    /// `verify` checks hashes and runs a self-test.
+    Runtime(RuntimeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:50051", env = "VERDICT_ADDR")]
+    addr: String,
+    /// Chain configuration (TOML). Default: the built-in chain.
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    #[arg(long, env = "VERDICT_METRICS_ADDR")]
+    metrics_addr: Option<String>,
+    /// Rollouts scored at once.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Rollouts admitted beyond --max-in-flight before calls get RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 1024)]
+    max_queued: usize,
+    /// Seconds calls in flight get to finish after SIGTERM/SIGINT.
+    #[arg(long, default_value_t = 30.0)]
+    grace_secs: f64,
+    /// Largest request or response message; larger requests get OUT_OF_RANGE.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_message_bytes: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct RuntimeArgs {
+    /// What to do.
+    #[arg(value_enum, default_value_t = RuntimeVerb::Show)]
+    action: RuntimeVerb,
+    /// Configuration whose `[sandbox]` section to use. Default: the built-in one.
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RuntimeVerb {
+    /// Where the runtime is and whether it verifies.
+    Show,
+    /// Install (pip, hash-pinned), build, compile and self-test it. Idempotent.
+    Install,
+    /// Check its hashes and run the self-test; fails when anything is off.
+    Verify,
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +110,10 @@ struct ScoreArgs {
     /// rollouts of one `problem_id`. Keep a GRPO group's lines together in the file.
     #[arg(long, default_value_t = 512)]
     group_window: usize,
+    /// Score through `verdict serve` replicas instead of locally (URL[,URL…]; load-balanced,
+    /// with retries). --config is then the servers' business.
+    #[arg(long, value_delimiter = ',', env = "VERDICT_REMOTE")]
+    remote: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,6 +141,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Score(args) => score(args),
         Command::Verifiers(args) => verifiers(args).map(|()| ExitCode::SUCCESS),
+        Command::Runtime(args) => runtime(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -98,8 +157,6 @@ fn main() -> ExitCode {
 }
 
 fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(args.config.as_deref())?;
-    let chain = Arc::new(config.build()?);
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -131,15 +188,78 @@ fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         progress: !args.quiet && std::io::stderr().is_terminal(),
         group_window: args.group_window,
     };
-    let summary = runtime.block_on(batch::score_lines(
-        chain, input, output, already, &options, total,
-    ))?;
+    let summary = if args.remote.is_empty() {
+        let config = Config::load(args.config.as_deref())?;
+        let chain = Arc::new(config.build()?);
+        runtime.block_on(batch::score_lines(
+            chain, input, output, already, &options, total,
+        ))?
+    } else {
+        let options = verdict::client::RemoteBatchOptions {
+            jobs: jobs * 2,
+            batch_size: 64,
+        };
+        let resumed_invalid = already.invalid;
+        let mut summary = runtime.block_on(async {
+            let client = verdict::client::Client::resolve(&args.remote, Default::default()).await?;
+            let client = Arc::new(client);
+            verdict::client::score_lines(client, input, output, already.ids, &options).await
+        })?;
+        summary.resumed_invalid = resumed_invalid;
+        summary
+    };
     eprintln!("{summary}");
     Ok(if summary.any_invalid() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[allow(clippy::print_stdout)]
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let config = Config::load(args.config.as_deref())?;
+    let chain = Arc::new(config.build()?);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .with_context(|| format!("binding {}", args.addr))?;
+        let metrics_listener = match &args.metrics_addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr}"))?,
+            ),
+            None => None,
+        };
+        println!("listening on {}", listener.local_addr()?);
+        std::io::stdout().flush()?;
+        let opts = verdict::server::ServeOptions {
+            max_in_flight: args.max_in_flight,
+            max_queued: args.max_queued,
+            grace: std::time::Duration::from_secs_f64(args.grace_secs),
+            max_message_bytes: args.max_message_bytes,
+            config_origin: config.origin.clone(),
+            metrics_listener,
+            ..Default::default()
+        };
+        verdict::server::run(listener, chain, opts, verdict::server::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+fn runtime(args: RuntimeArgs) -> anyhow::Result<()> {
+    use verdict::sandbox::cli::{runtime_command, RuntimeAction};
+    let config = Config::load(args.config.as_deref())?;
+    let action = match args.action {
+        RuntimeVerb::Show => RuntimeAction::Show,
+        RuntimeVerb::Install => RuntimeAction::Install,
+        RuntimeVerb::Verify => RuntimeAction::Verify,
+    };
+    runtime_command(&config.sandbox, action, &mut std::io::stdout().lock())?;
+    Ok(())
 }
 
 fn count_lines(path: &std::path::Path) -> std::io::Result<u64> {

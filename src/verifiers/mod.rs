@@ -5,12 +5,16 @@
 //! |----------|---------------|------------------------------------------------------------|
 //! | `format` | `format.rs`   | R1 `<think>…</think>` structure and reasoning language     |
 //! | `parse`  | `parse.rs`    | the answer is Python that parses (tree-sitter-python)      |
+//! | `tests`  | `tests.rs`    | the code passes the rollout's tests in the sandbox         |
+//! | `timing` | `timing.rs`   | among correct programs, the cheaper (in fuel) scores higher |
 //!
 //! Every kind is chosen by the one `match` in [`crate::config`]; plug-ins arrive as a
 //! `Box<dyn Verifier>` through the same table.
 
 pub mod format;
 pub mod parse;
+pub mod tests;
+pub mod timing;
 
 use async_trait::async_trait;
 use serde_json::Value;

@@ -101,13 +101,16 @@ fn malformed_lines_are_reported_and_the_rest_is_scored() {
     let err = |id: &str| by_id(id)["error"].as_str().unwrap().to_string();
     assert!(err("no-completion").starts_with("line 2: missing field `completion`"));
     assert!(err("wrong-type").starts_with("line 3: invalid type: integer `42`"));
-    assert!(err("truncated").starts_with("line 4: EOF while parsing"));
+    assert!(
+        err("line-4").starts_with("line 4: EOF while parsing"),
+        "no id in a torn line"
+    );
     assert!(err("bad-test-kind").contains("unknown variant `fuzz`"));
     assert!(err("line-8").starts_with("line 8: "));
     for id in [
         "no-completion",
         "wrong-type",
-        "truncated",
+        "line-4",
         "bad-test-kind",
         "line-8",
     ] {

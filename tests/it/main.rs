@@ -2,3 +2,11 @@
 
 /// `verdict score` on fixture files: one file per class, malformed lines, kill and resume.
 mod cli;
+/// The gRPC service on an ephemeral port: every RPC, deadlines, cancellation, overload, shutdown.
+mod grpc;
+/// Hostile programs: each gets reward 0 with the right outcome, the service stays healthy.
+mod hostile;
+/// The sandbox end to end: test kinds, verdicts, limits, determinism, adapters, verifier.
+mod sandbox;
+/// The timing verifier: deterministic fuel, complexity pairs ordered in every trial.
+mod timing;

@@ -1,0 +1,235 @@
+//! Sandbox speed, with in-run baselines.
+//!
+//! ```text
+//! cargo bench --bench sandbox                  # latency + corpus throughput + baselines
+//! BENCH_RSS_RUNS=100000 cargo bench --bench sandbox   # also: RSS over many runs
+//! ```
+//!
+//! 1. Latency: a trivial program (one call test), end to end through `Sandbox::run`, one at a
+//!    time: median and p90.
+//! 2. Throughput on fixtures/problems/problems.jsonl (≥150 problems, a right and a wrong
+//!    solution each): the sandbox on a multi-thread runtime with one worker per core, then, in
+//!    the same run, the unsandboxed fork harness and a python3 subprocess per program
+//!    (benches/baseline.py, with as many workers). Prints programs/s and the ratios, and how
+//!    often the verdicts agree.
+//! 3. Optional: RSS every 10% of `BENCH_RSS_RUNS` trivial runs.
+#![allow(clippy::print_stdout)]
+
+use std::process::Command;
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde::Deserialize;
+use verdict::sandbox::{RunJob, Sandbox, SandboxConfig};
+use verdict::{Outcome, TestCase};
+
+#[derive(Deserialize)]
+struct Problem {
+    id: String,
+    right: String,
+    wrong: String,
+    tests: Vec<TestCase>,
+}
+
+fn rss_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / (1 << 20) as f64
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers: usize = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(cores);
+    let sandbox = Sandbox::new(&SandboxConfig::default()).expect("sandbox");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // 1. Latency of a trivial program.
+    let trivial_tests: Vec<TestCase> =
+        serde_json::from_str(r#"[{"kind": "call", "fn": "f", "args": [], "expected": 1}]"#)
+            .unwrap();
+    let trivial = RunJob {
+        id: "trivial",
+        program: "def f():\n    return 1\n",
+        setup: None,
+        tests: &trivial_tests,
+        limits: None,
+        stop_on_failure: false,
+    };
+    let mut lat = Vec::new();
+    let mut fuel = 0;
+    rt.block_on(async {
+        for i in 0..500 {
+            let t = Instant::now();
+            let r = sandbox.run(&trivial).await.unwrap();
+            if i >= 50 {
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            assert_eq!(r.outcome, Outcome::Passed);
+            fuel = r.fuel + r.overhead_fuel;
+        }
+    });
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "trivial program, end to end: median {:.3} ms, p90 {:.3} ms ({} runs, {} fuel total)",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.9),
+        lat.len(),
+        fuel
+    );
+
+    // 2. Corpus throughput.
+    let path = format!("{root}/fixtures/problems/problems.jsonl");
+    let problems: Vec<Problem> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let programs: Vec<(String, &str, &[TestCase])> = problems
+        .iter()
+        .flat_map(|p| {
+            [
+                (
+                    format!("{}-right", p.id),
+                    p.right.as_str(),
+                    p.tests.as_slice(),
+                ),
+                (
+                    format!("{}-wrong", p.id),
+                    p.wrong.as_str(),
+                    p.tests.as_slice(),
+                ),
+            ]
+        })
+        .collect();
+    let tests_total: usize = programs.iter().map(|p| p.2.len()).sum();
+    let mut sandbox_results = Vec::new();
+    let mut best = f64::MAX;
+    for _round in 0..2 {
+        let start = Instant::now();
+        sandbox_results = rt.block_on(async {
+            futures::stream::iter(programs.iter().map(|(id, program, tests)| {
+                let sandbox = sandbox.clone();
+                let (id, program, tests) = (id.to_string(), program.to_string(), tests.to_vec());
+                // Spawned, so the runs spread over the runtime's worker threads.
+                tokio::spawn(async move {
+                    let job = RunJob {
+                        id: &id,
+                        program: &program,
+                        setup: None,
+                        tests: &tests,
+                        limits: None,
+                        stop_on_failure: false,
+                    };
+                    sandbox.run(&job).await.unwrap().outcome == Outcome::Passed
+                })
+            }))
+            .buffered(workers * 4)
+            .map(|r| r.unwrap())
+            .collect::<Vec<bool>>()
+            .await
+        });
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    let sandbox_rate = programs.len() as f64 / best;
+    println!(
+        "corpus: {} problems, {} programs, {} tests ({} instances per program on average)",
+        problems.len(),
+        programs.len(),
+        tests_total,
+        tests_total as f64 / programs.len() as f64
+    );
+    println!(
+        "sandbox ({workers} workers): {sandbox_rate:.1} programs/s, {} passed",
+        sandbox_results.iter().filter(|b| **b).count()
+    );
+
+    let baseline = |mode: &str| -> Option<(f64, Vec<bool>)> {
+        let out = Command::new("python3")
+            .arg(format!("{root}/benches/baseline.py"))
+            .args([mode, &path, &workers.to_string()])
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let results = v["results"]
+            .as_array()?
+            .iter()
+            .map(|b| b.as_bool().unwrap_or(false))
+            .collect();
+        Some((v["per_second"].as_f64()?, results))
+    };
+    for mode in ["fork", "subprocess"] {
+        match baseline(mode) {
+            Some((rate, results)) => {
+                let agree = results
+                    .iter()
+                    .zip(&sandbox_results)
+                    .filter(|(a, b)| a == b)
+                    .count();
+                println!(
+                    "{mode:>10} baseline ({workers} workers): {rate:.1} programs/s — sandbox/{mode} = {:.2}; verdicts agree on {agree}/{}",
+                    sandbox_rate / rate,
+                    results.len()
+                );
+            }
+            None => println!("{mode:>10} baseline: python3 not available or failed"),
+        }
+    }
+
+    // 3. RSS over many runs.
+    let n: usize = std::env::var("BENCH_RSS_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if n > 0 {
+        let step = (n / 10).max(1);
+        let start = Instant::now();
+        rt.block_on(async {
+            let mut done = 0;
+            while done < n {
+                let batch = step.min(n - done);
+                futures::stream::iter(0..batch)
+                    .map(|_| {
+                        let sandbox = sandbox.clone();
+                        let tests = trivial_tests.clone();
+                        tokio::spawn(async move {
+                            let job = RunJob {
+                                id: "rss",
+                                program: "def f():\n    return 1\n",
+                                setup: None,
+                                tests: &tests,
+                                limits: None,
+                                stop_on_failure: false,
+                            };
+                            sandbox.run(&job).await.unwrap().outcome
+                        })
+                    })
+                    .buffer_unordered(workers * 4)
+                    .for_each(|o| async move { assert_eq!(o.unwrap(), Outcome::Passed) })
+                    .await;
+                done += batch;
+                println!("rss after {done:>7} runs: {:.1} MiB", rss_mib());
+            }
+        });
+        println!(
+            "{n} runs in {:.1} s ({:.0} runs/s)",
+            start.elapsed().as_secs_f64(),
+            n as f64 / start.elapsed().as_secs_f64()
+        );
+    }
+}

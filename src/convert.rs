@@ -1,0 +1,472 @@
+//! Conversions between the wire messages in [`crate::pb`] and the library types
+//! ([`Rollout`], [`Score`], …).
+//!
+//! The messages mirror the JSONL format field for field. Free-form JSON (call-test `args` and
+//! `expected`, verifier `details`, a rollout's unknown fields in `extra`) travels as JSON text,
+//! which round-trips exactly: a rollout scored by file or by RPC gets the same reward, and a
+//! score read back from the wire serializes to the same JSONL line.
+
+use crate::pb;
+use crate::rollout::{Limits, Rollout, TestCase};
+use crate::score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
+
+/// A wire message that does not describe a valid value; names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConvertError {
+    /// The field's path inside the message, e.g. `tests[2].call.expected`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConvertError {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConvertError {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same error with `prefix.` put before the field path.
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.field = format!("{prefix}.{}", self.field);
+        self
+    }
+}
+
+/// The fields a JSONL rollout line defines; `extra` must not repeat them.
+const ROLLOUT_FIELDS: &[&str] = &[
+    "id",
+    "problem_id",
+    "prompt",
+    "completion",
+    "tests",
+    "setup",
+    "entry_point",
+    "reference",
+    "limits",
+];
+
+fn json_value(text: &str, field: impl Into<String>) -> Result<serde_json::Value, ConvertError> {
+    serde_json::from_str(text).map_err(|e| ConvertError::new(field, format!("not JSON text: {e}")))
+}
+
+fn json_text(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).expect("JSON values serialize")
+}
+
+impl From<Outcome> for pb::Outcome {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Passed => pb::Outcome::Passed,
+            Outcome::Failed => pb::Outcome::Failed,
+            Outcome::NotCode => pb::Outcome::NotCode,
+            Outcome::NotPython => pb::Outcome::NotPython,
+            Outcome::SyntaxError => pb::Outcome::SyntaxError,
+            Outcome::Timeout => pb::Outcome::Timeout,
+            Outcome::MemoryLimit => pb::Outcome::MemoryLimit,
+            Outcome::OutputLimit => pb::Outcome::OutputLimit,
+            Outcome::RuntimeError => pb::Outcome::RuntimeError,
+            Outcome::InvalidInput => pb::Outcome::InvalidInput,
+        }
+    }
+}
+
+/// The library outcome for a wire enum value (`None` for `OUTCOME_UNSPECIFIED` and unknown values).
+pub fn outcome_from_pb(value: i32) -> Option<Outcome> {
+    Some(match pb::Outcome::try_from(value).ok()? {
+        pb::Outcome::Unspecified => return None,
+        pb::Outcome::Passed => Outcome::Passed,
+        pb::Outcome::Failed => Outcome::Failed,
+        pb::Outcome::NotCode => Outcome::NotCode,
+        pb::Outcome::NotPython => Outcome::NotPython,
+        pb::Outcome::SyntaxError => Outcome::SyntaxError,
+        pb::Outcome::Timeout => Outcome::Timeout,
+        pb::Outcome::MemoryLimit => Outcome::MemoryLimit,
+        pb::Outcome::OutputLimit => Outcome::OutputLimit,
+        pb::Outcome::RuntimeError => Outcome::RuntimeError,
+        pb::Outcome::InvalidInput => Outcome::InvalidInput,
+    })
+}
+
+impl TryFrom<pb::Rollout> for Rollout {
+    type Error = ConvertError;
+
+    /// Checks what the JSONL parser checks: a non-empty `id`, a kind on every test, JSON text
+    /// where JSON is expected, and an `extra` object that does not repeat a defined field.
+    fn try_from(r: pb::Rollout) -> Result<Self, ConvertError> {
+        if r.id.is_empty() {
+            return Err(ConvertError::new("id", "is empty"));
+        }
+        let tests = r
+            .tests
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| test_from_pb(t, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let extra = if r.extra.trim().is_empty() {
+            serde_json::Map::new()
+        } else {
+            match json_value(&r.extra, "extra")? {
+                serde_json::Value::Object(map) => map,
+                _ => return Err(ConvertError::new("extra", "must be a JSON object")),
+            }
+        };
+        if let Some(key) = extra.keys().find(|k| ROLLOUT_FIELDS.contains(&k.as_str())) {
+            return Err(ConvertError::new(
+                "extra",
+                format!("key `{key}` is a field of Rollout; set the field instead"),
+            ));
+        }
+        Ok(Rollout {
+            id: r.id,
+            problem_id: r.problem_id,
+            prompt: r.prompt,
+            completion: r.completion,
+            tests,
+            setup: r.setup,
+            entry_point: r.entry_point,
+            reference: r.reference,
+            limits: r.limits.map(|l| Limits {
+                time_ms: l.time_ms,
+                memory_mb: l.memory_mb,
+                output_kb: l.output_kb,
+            }),
+            extra,
+        })
+    }
+}
+
+fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, ConvertError> {
+    use pb::test_case::Kind;
+    Ok(match t.kind {
+        None => {
+            return Err(ConvertError::new(
+                format!("tests[{i}].kind"),
+                "not set (one of assert, stdio, call)",
+            ))
+        }
+        Some(Kind::Assert(a)) => TestCase::Assert {
+            code: a.code,
+            timing: a.timing,
+        },
+        Some(Kind::Stdio(s)) => TestCase::Stdio {
+            stdin: s.stdin,
+            stdout: s.stdout,
+            timing: s.timing,
+        },
+        Some(Kind::Call(c)) => {
+            let args = c
+                .args
+                .iter()
+                .enumerate()
+                .map(|(j, a)| json_value(a, format!("tests[{i}].call.args[{j}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            if c.expected.trim().is_empty() {
+                return Err(ConvertError::new(
+                    format!("tests[{i}].call.expected"),
+                    "is empty (JSON text of the expected value)",
+                ));
+            }
+            TestCase::Call {
+                function: c.r#fn,
+                args,
+                expected: json_value(&c.expected, format!("tests[{i}].call.expected"))?,
+                timing: c.timing,
+            }
+        }
+    })
+}
+
+impl From<&Rollout> for pb::Rollout {
+    fn from(r: &Rollout) -> Self {
+        use pb::test_case::Kind;
+        pb::Rollout {
+            id: r.id.clone(),
+            problem_id: r.problem_id.clone(),
+            prompt: r.prompt.clone(),
+            completion: r.completion.clone(),
+            tests: r
+                .tests
+                .iter()
+                .map(|t| pb::TestCase {
+                    kind: Some(match t {
+                        TestCase::Assert { code, timing } => Kind::Assert(pb::AssertTest {
+                            code: code.clone(),
+                            timing: *timing,
+                        }),
+                        TestCase::Stdio {
+                            stdin,
+                            stdout,
+                            timing,
+                        } => Kind::Stdio(pb::StdioTest {
+                            stdin: stdin.clone(),
+                            stdout: stdout.clone(),
+                            timing: *timing,
+                        }),
+                        TestCase::Call {
+                            function,
+                            args,
+                            expected,
+                            timing,
+                        } => Kind::Call(pb::CallTest {
+                            r#fn: function.clone(),
+                            args: args.iter().map(json_text).collect(),
+                            expected: json_text(expected),
+                            timing: *timing,
+                        }),
+                    }),
+                })
+                .collect(),
+            setup: r.setup.clone(),
+            entry_point: r.entry_point.clone(),
+            reference: r.reference.clone(),
+            limits: r.limits.map(|l| pb::Limits {
+                time_ms: l.time_ms,
+                memory_mb: l.memory_mb,
+                output_kb: l.output_kb,
+            }),
+            extra: if r.extra.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&r.extra).expect("JSON maps serialize")
+            },
+        }
+    }
+}
+
+impl From<&Score> for pb::Score {
+    fn from(s: &Score) -> Self {
+        pb::Score {
+            id: s.id.clone(),
+            reward: s.reward,
+            outcome: pb::Outcome::from(s.outcome) as i32,
+            verifiers: s
+                .verifiers
+                .iter()
+                .map(|v| pb::VerifierScore {
+                    name: v.name.clone(),
+                    score: v.score,
+                    weight: v.weight,
+                    gate: v.gate,
+                    skipped: v.skipped,
+                    details: json_text(&v.details),
+                })
+                .collect(),
+            tests: s.tests.as_ref().map(|t| pb::TestReport {
+                passed: t.passed as u64,
+                total: t.total as u64,
+                results: t
+                    .results
+                    .iter()
+                    .map(|r| pb::TestResult {
+                        index: r.index as u64,
+                        kind: r.kind.clone(),
+                        passed: r.passed,
+                        outcome: pb::Outcome::from(r.outcome) as i32,
+                        message: r.message.clone(),
+                        fuel: r.fuel,
+                        wall_ms: r.wall_ms,
+                    })
+                    .collect(),
+            }),
+            cost: Some(pb::Cost {
+                fuel: s.cost.fuel,
+                wall_ms: s.cost.wall_ms,
+            }),
+            error: s.error.clone(),
+        }
+    }
+}
+
+impl TryFrom<pb::Score> for Score {
+    type Error = ConvertError;
+
+    fn try_from(s: pb::Score) -> Result<Self, ConvertError> {
+        let outcome = |v: i32, field: String| {
+            outcome_from_pb(v)
+                .ok_or_else(|| ConvertError::new(field, format!("unknown outcome {v}")))
+        };
+        Ok(Score {
+            outcome: outcome(s.outcome, "outcome".into())?,
+            verifiers: s
+                .verifiers
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    Ok(VerifierScore {
+                        details: if v.details.is_empty() {
+                            serde_json::Value::Null
+                        } else {
+                            json_value(&v.details, format!("verifiers[{i}].details"))?
+                        },
+                        name: v.name,
+                        score: v.score,
+                        weight: v.weight,
+                        gate: v.gate,
+                        skipped: v.skipped,
+                    })
+                })
+                .collect::<Result<_, ConvertError>>()?,
+            tests: s
+                .tests
+                .map(|t| {
+                    Ok::<_, ConvertError>(TestReport {
+                        passed: t.passed as usize,
+                        total: t.total as usize,
+                        results: t
+                            .results
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, r)| {
+                                Ok(TestResult {
+                                    outcome: outcome(
+                                        r.outcome,
+                                        format!("tests.results[{i}].outcome"),
+                                    )?,
+                                    index: r.index as usize,
+                                    kind: r.kind,
+                                    passed: r.passed,
+                                    message: r.message,
+                                    fuel: r.fuel,
+                                    wall_ms: r.wall_ms,
+                                })
+                            })
+                            .collect::<Result<_, ConvertError>>()?,
+                    })
+                })
+                .transpose()?,
+            cost: s
+                .cost
+                .map(|c| Cost {
+                    fuel: c.fuel,
+                    wall_ms: c.wall_ms,
+                })
+                .unwrap_or_default(),
+            id: s.id,
+            reward: s.reward,
+            error: s.error,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample_rollout() -> Rollout {
+        serde_json::from_str(
+            r#"{"id": "r-17", "problem_id": "two-sum", "prompt": "p", "completion": "c",
+            "tests": [{"kind": "assert", "code": "assert add(1, 2) == 3"},
+                      {"kind": "stdio", "stdin": "1 2\n", "stdout": "3\n", "timing": true},
+                      {"kind": "call", "fn": "add", "args": [1, 2.0, [3], {"a": null}], "expected": 3}],
+            "setup": "import math", "entry_point": "add", "reference": "def add(a,b): return a+b",
+            "limits": {"time_ms": 10000, "memory_mb": 256}, "test": "def check(c): pass"}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rollouts_round_trip_exactly() {
+        let r = sample_rollout();
+        let wire = pb::Rollout::from(&r);
+        assert_eq!(wire.tests[2].kind.as_ref().map(|_| ()), Some(()));
+        let back = Rollout::try_from(wire).unwrap();
+        assert_eq!(back, r);
+        // Integers stay integers and floats stay floats.
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            serde_json::to_string(&r).unwrap()
+        );
+    }
+
+    #[test]
+    fn scores_round_trip_to_the_same_jsonl_line() {
+        let s = Score {
+            id: "a".into(),
+            reward: 0.8,
+            outcome: Outcome::Failed,
+            verifiers: vec![VerifierScore {
+                name: "format".into(),
+                score: 1.0,
+                weight: 0.2,
+                gate: false,
+                skipped: false,
+                details: json!({"think": true, "line": 3, "ratio": 0.5}),
+            }],
+            tests: Some(TestReport {
+                passed: 1,
+                total: 2,
+                results: vec![TestResult {
+                    index: 1,
+                    kind: "call".into(),
+                    passed: false,
+                    outcome: Outcome::RuntimeError,
+                    message: Some("ZeroDivisionError".into()),
+                    fuel: 12,
+                    wall_ms: 0.5,
+                }],
+            }),
+            cost: Cost {
+                fuel: 99,
+                wall_ms: 1.25,
+            },
+            error: None,
+        };
+        let back = Score::try_from(pb::Score::from(&s)).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            serde_json::to_string(&s).unwrap()
+        );
+    }
+
+    #[test]
+    fn outcome_names_match_the_json_names() {
+        for o in Outcome::ALL {
+            let wire = pb::Outcome::from(o);
+            assert_eq!(wire.as_str_name().to_lowercase(), o.as_str());
+            assert_eq!(outcome_from_pb(wire as i32), Some(o));
+        }
+        assert_eq!(outcome_from_pb(0), None);
+        assert_eq!(outcome_from_pb(99), None);
+    }
+
+    #[test]
+    fn invalid_rollouts_name_the_field() {
+        let mut wire = pb::Rollout::from(&sample_rollout());
+        wire.id.clear();
+        assert_eq!(Rollout::try_from(wire).unwrap_err().field, "id");
+
+        let mut wire = pb::Rollout::from(&sample_rollout());
+        if let Some(pb::test_case::Kind::Call(c)) = &mut wire.tests[2].kind {
+            c.args[1] = "{oops".into();
+        }
+        let err = Rollout::try_from(wire).unwrap_err();
+        assert_eq!(err.field, "tests[2].call.args[1]");
+        assert!(err.reason.starts_with("not JSON text"), "{err}");
+
+        let mut wire = pb::Rollout::from(&sample_rollout());
+        wire.tests[0].kind = None;
+        assert_eq!(
+            Rollout::try_from(wire)
+                .unwrap_err()
+                .within("rollout")
+                .to_string(),
+            "rollout.tests[0].kind: not set (one of assert, stdio, call)"
+        );
+
+        let mut wire = pb::Rollout::from(&sample_rollout());
+        wire.extra = r#"{"id": "other"}"#.into();
+        assert_eq!(Rollout::try_from(wire).unwrap_err().field, "extra");
+
+        let mut wire = pb::Rollout::from(&sample_rollout());
+        wire.extra = "[1]".into();
+        assert_eq!(
+            Rollout::try_from(wire).unwrap_err().reason,
+            "must be a JSON object"
+        );
+    }
+}

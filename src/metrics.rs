@@ -1,0 +1,262 @@
+//! Prometheus metrics for the service, served in the text format over HTTP (`GET /metrics`).
+//!
+//! Each server owns a [`Metrics`] (its own registry, so tests can run several servers in one
+//! process). Process-wide series — the process collector (RSS, CPU, open fds), cache lookups and
+//! sandbox gauges, which other modules update without a handle — live in the default registry
+//! and are appended to every scrape.
+//!
+//! | series | kind | labels |
+//! |---|---|---|
+//! | `verdict_grpc_requests_total` | counter | `method`, `code` |
+//! | `verdict_grpc_request_duration_seconds` | histogram | `method` |
+//! | `verdict_rollouts_total` | counter | `outcome` |
+//! | `verdict_rollout_duration_seconds` | histogram | – (chain wall time) |
+//! | `verdict_scoring_in_flight` / `_queued` / `_slots` / `_utilisation` | gauges | – |
+//! | `verdict_rejected_total` | counter | `reason` (`overloaded`, `deadline`, `cancelled`) |
+//! | `verdict_cache_lookups_total` | counter | `cache`, `result` (`hit`, `miss`) |
+//! | `verdict_sandbox_queue_depth` / `_busy` / `_slots` | gauges | – |
+//! | `process_resident_memory_bytes`, … | process collector | – |
+
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+/// Latency buckets from 100 µs to 60 s.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0,
+];
+
+/// The metrics of one server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Finished RPCs by method and gRPC status code name.
+    pub requests: IntCounterVec,
+    /// RPC latency by method (for streams: the whole stream).
+    pub request_seconds: HistogramVec,
+    /// Scored rollouts by outcome.
+    pub rollouts: IntCounterVec,
+    /// Chain wall time per rollout.
+    pub rollout_seconds: Histogram,
+    /// Rollouts being scored now.
+    pub in_flight: IntGauge,
+    /// Rollouts admitted and waiting for a scoring slot.
+    pub queued: IntGauge,
+    /// Scoring slots (`max_in_flight`).
+    pub slots: IntGauge,
+    /// `in_flight / slots`, refreshed at each scrape.
+    pub utilisation: Gauge,
+    /// Work refused or abandoned, by reason.
+    pub rejected: IntCounterVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of series in a registry of its own.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("verdict_grpc_requests_total", "Finished gRPC calls."),
+            &["method", "code"],
+        )
+        .expect("valid metric");
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "verdict_grpc_request_duration_seconds",
+                "gRPC call latency (for streams: the whole stream).",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["method"],
+        )
+        .expect("valid metric");
+        let rollouts = IntCounterVec::new(
+            Opts::new("verdict_rollouts_total", "Scored rollouts by outcome."),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let rollout_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "verdict_rollout_duration_seconds",
+                "Chain wall time per rollout.",
+            )
+            .buckets(BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new("verdict_scoring_in_flight", "Rollouts being scored now.")
+            .expect("valid");
+        let queued = IntGauge::new(
+            "verdict_scoring_queued",
+            "Rollouts admitted and waiting for a scoring slot.",
+        )
+        .expect("valid");
+        let slots = IntGauge::new("verdict_scoring_slots", "Scoring slots (max_in_flight).")
+            .expect("valid");
+        let utilisation = Gauge::new(
+            "verdict_scoring_utilisation",
+            "Busy share of the scoring slots (in_flight / slots).",
+        )
+        .expect("valid");
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                "verdict_rejected_total",
+                "Work refused (overloaded) or abandoned (deadline, cancelled).",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_seconds.clone()),
+            Box::new(rollouts.clone()),
+            Box::new(rollout_seconds.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(queued.clone()),
+            Box::new(slots.clone()),
+            Box::new(utilisation.clone()),
+            Box::new(rejected.clone()),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            rollouts,
+            rollout_seconds,
+            in_flight,
+            queued,
+            slots,
+            utilisation,
+            rejected,
+        }
+    }
+
+    /// Everything in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let slots = self.slots.get().max(1) as f64;
+        self.utilisation.set(self.in_flight.get() as f64 / slots);
+        LazyLock::force(&GLOBAL);
+        let mut families = self.registry.gather();
+        families.extend(prometheus::gather());
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&families, &mut out)
+            .expect("text encoding cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+/// Process-wide series other modules update without a handle to the server.
+struct Global {
+    cache_lookups: IntCounterVec,
+    sandbox_queue_depth: IntGauge,
+    sandbox_busy: IntGauge,
+    sandbox_slots: IntGauge,
+}
+
+static GLOBAL: LazyLock<Global> = LazyLock::new(|| {
+    let cache_lookups = IntCounterVec::new(
+        Opts::new(
+            "verdict_cache_lookups_total",
+            "Cache lookups by cache and result.",
+        ),
+        &["cache", "result"],
+    )
+    .expect("valid metric");
+    let sandbox_queue_depth = IntGauge::new(
+        "verdict_sandbox_queue_depth",
+        "Sandbox runs waiting for a slot.",
+    )
+    .expect("valid");
+    let sandbox_busy =
+        IntGauge::new("verdict_sandbox_busy", "Sandbox slots running a program.").expect("valid");
+    let sandbox_slots = IntGauge::new("verdict_sandbox_slots", "Sandbox slots.").expect("valid");
+    let r = prometheus::default_registry();
+    // Registration only fails for a duplicate name, which this one-time initialiser rules out.
+    let _ = r.register(Box::new(cache_lookups.clone()));
+    let _ = r.register(Box::new(sandbox_queue_depth.clone()));
+    let _ = r.register(Box::new(sandbox_busy.clone()));
+    let _ = r.register(Box::new(sandbox_slots.clone()));
+    Global {
+        cache_lookups,
+        sandbox_queue_depth,
+        sandbox_busy,
+        sandbox_slots,
+    }
+});
+
+/// Count one lookup in the cache called `cache` (e.g. `component`, `generated_tests`).
+pub fn record_cache_lookup(cache: &str, hit: bool) {
+    GLOBAL
+        .cache_lookups
+        .with_label_values(&[cache, if hit { "hit" } else { "miss" }])
+        .inc();
+}
+
+/// Report the sandbox pool's state: runs waiting, slots busy, slots in all.
+pub fn set_sandbox_load(queue_depth: usize, busy: usize, slots: usize) {
+    GLOBAL.sandbox_queue_depth.set(queue_depth as i64);
+    GLOBAL.sandbox_busy.set(busy as i64);
+    GLOBAL.sandbox_slots.set(slots as i64);
+}
+
+/// Serve `GET /metrics` (any other path is 404) on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    metrics.render(),
+                )
+            }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_has_every_series() {
+        let m = Metrics::new();
+        m.requests.with_label_values(&["Score", "Ok"]).inc();
+        m.rollouts.with_label_values(&["passed"]).inc_by(3);
+        m.slots.set(4);
+        m.in_flight.set(1);
+        record_cache_lookup("component", true);
+        let text = m.render();
+        assert!(
+            text.contains(r#"verdict_grpc_requests_total{code="Ok",method="Score"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"verdict_rollouts_total{outcome="passed"} 3"#));
+        assert!(text.contains("verdict_scoring_utilisation 0.25"));
+        assert!(text.contains(r#"verdict_cache_lookups_total{cache="component",result="hit"}"#));
+        assert!(text.contains("verdict_sandbox_queue_depth"));
+        assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    }
+}

@@ -1,0 +1,197 @@
+//! [`SandboxConfig`]: the `[sandbox]` section of `verdict.toml`.
+//!
+//! Every limit here is both the default and the ceiling: a rollout's own `limits` may ask for
+//! less, never for more.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::SandboxError;
+use crate::rollout::Limits;
+
+/// Settings of the shared [`Sandbox`](super::Sandbox).
+///
+/// ```toml
+/// [sandbox]
+/// time_ms = 10000
+/// memory_mb = 512
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Where the runtime lives: the componentize-py virtual environment, the built component
+    /// and its compiled form. By default `$VERDICT_CACHE_DIR`, else `$XDG_CACHE_HOME/verdict`,
+    /// else `~/.cache/verdict`.
+    pub cache_dir: Option<PathBuf>,
+    /// The Python interpreter used to create the virtual environment that runs componentize-py
+    /// at build time (programs never run on it). By default `python3`.
+    pub python: String,
+    /// Whether [`Sandbox::new`](super::Sandbox::new) may install and build the runtime when it
+    /// is missing (this takes a minute and needs PyPI). By default `true`.
+    pub auto_install: bool,
+    /// Wall-clock budget for all the tests of one rollout, in milliseconds. By default `10000`.
+    pub time_ms: u64,
+    /// Linear-memory cap of one interpreter, in MiB. By default `512`.
+    pub memory_mb: u64,
+    /// Cap on what one test may write to stdout plus stderr, in KiB. By default `1024`.
+    pub output_kb: u64,
+    /// Fuel (≈ WebAssembly instructions) one test may burn. Deterministic, unlike `time_ms`.
+    /// By default `20000000000` (several seconds of work).
+    pub fuel: u64,
+    /// Most tests run per rollout; further tests are ignored (and not counted). By default `100`.
+    pub max_tests: usize,
+    /// Most interpreters alive at once across all concurrent runs; further runs wait for a
+    /// slot. Sizes the pooling allocator. By default `32`.
+    pub max_instances: u32,
+    /// Use wasmtime's pooling allocator (pre-reserved slots, copy-on-write memory images).
+    /// Turning it off is slower; it exists for hosts with little virtual address space.
+    /// By default `true`.
+    pub pooling: bool,
+    /// Seed for Python's `random` in every run. By default unset: each rollout's seed is derived
+    /// from its id (the first 8 bytes of `sha256("verdict-seed:" + id)`), so reruns of a rollout
+    /// see the same random numbers and different rollouts see different ones.
+    pub seed: Option<u64>,
+    /// Relative tolerance when comparing floats (stdio tokens that parse as floats, returned
+    /// floats of call tests). By default `1e-6`.
+    pub float_rel_tol: f64,
+    /// Absolute tolerance when comparing floats. By default `1e-6`.
+    pub float_abs_tol: f64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            cache_dir: None,
+            python: "python3".to_string(),
+            auto_install: true,
+            time_ms: 10_000,
+            memory_mb: 512,
+            output_kb: 1024,
+            fuel: 20_000_000_000,
+            max_tests: 100,
+            max_instances: 32,
+            pooling: true,
+            seed: None,
+            float_rel_tol: 1e-6,
+            float_abs_tol: 1e-6,
+        }
+    }
+}
+
+/// The limits one run actually gets: the configuration, lowered by the rollout's own asks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EffectiveLimits {
+    /// Wall-clock budget for the whole run.
+    pub time_ms: u64,
+    /// Linear-memory cap, in bytes.
+    pub memory_bytes: usize,
+    /// Output cap (stdout and stderr each), in bytes.
+    pub output_bytes: usize,
+    /// Fuel per test.
+    pub fuel: u64,
+}
+
+impl SandboxConfig {
+    /// Checks the values; every problem is reported at once.
+    pub fn validate(&self) -> Result<(), SandboxError> {
+        let mut problems = Vec::new();
+        if self.time_ms == 0 {
+            problems.push("time_ms must be positive");
+        }
+        if self.memory_mb < 64 {
+            problems.push("memory_mb must be at least 64 (the interpreter itself needs ~40 MiB)");
+        }
+        if self.memory_mb > 16 * 1024 {
+            problems.push("memory_mb must be at most 16384");
+        }
+        if self.output_kb == 0 {
+            problems.push("output_kb must be positive");
+        }
+        if self.fuel == 0 {
+            problems.push("fuel must be positive");
+        }
+        if self.max_tests == 0 {
+            problems.push("max_tests must be positive");
+        }
+        if self.max_instances == 0 || self.max_instances > 4096 {
+            problems.push("max_instances must be between 1 and 4096");
+        }
+        if !(self.float_rel_tol >= 0.0 && self.float_abs_tol >= 0.0) {
+            problems.push("float tolerances must be non-negative");
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SandboxError::Config(problems.join("; ")))
+        }
+    }
+
+    /// The limits of one run: each of the rollout's asks, capped by this configuration.
+    pub fn effective(&self, asked: Option<&Limits>) -> EffectiveLimits {
+        let asked = asked.copied().unwrap_or_default();
+        let cap = |ask: Option<u64>, max: u64| ask.map_or(max, |a| a.clamp(1, max));
+        EffectiveLimits {
+            time_ms: cap(asked.time_ms, self.time_ms),
+            memory_bytes: (cap(asked.memory_mb, self.memory_mb) as usize) << 20,
+            output_bytes: (cap(asked.output_kb, self.output_kb) as usize) << 10,
+            fuel: self.fuel,
+        }
+    }
+
+    /// The cache directory: the configured one, else `$VERDICT_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/verdict`, else `$HOME/.cache/verdict`.
+    pub fn resolved_cache_dir(&self) -> Result<PathBuf, SandboxError> {
+        if let Some(dir) = &self.cache_dir {
+            return Ok(dir.clone());
+        }
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        if let Some(dir) = env("VERDICT_CACHE_DIR") {
+            return Ok(dir);
+        }
+        if let Some(dir) = env("XDG_CACHE_HOME") {
+            return Ok(dir.join("verdict"));
+        }
+        if let Some(home) = env("HOME") {
+            return Ok(home.join(".cache").join("verdict"));
+        }
+        Err(SandboxError::Config(
+            "no cache directory: set sandbox.cache_dir or VERDICT_CACHE_DIR".to_string(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_limits_are_capped_by_the_config() {
+        let config = SandboxConfig::default();
+        let asked = Limits {
+            time_ms: Some(1_000_000),
+            memory_mb: Some(100),
+            output_kb: None,
+        };
+        let eff = config.effective(Some(&asked));
+        assert_eq!(eff.time_ms, 10_000);
+        assert_eq!(eff.memory_bytes, 100 << 20);
+        assert_eq!(eff.output_bytes, 1024 << 10);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_and_every_problem_reported() {
+        let err = toml::from_str::<SandboxConfig>("time_limit = 3").unwrap_err();
+        assert!(err.to_string().contains("time_limit"), "{err}");
+        let config: SandboxConfig = toml::from_str("time_ms = 0\nmax_tests = 0").unwrap();
+        let msg = config.validate().unwrap_err().to_string();
+        assert!(
+            msg.contains("time_ms") && msg.contains("max_tests"),
+            "{msg}"
+        );
+    }
+}

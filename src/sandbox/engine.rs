@@ -1,0 +1,293 @@
+//! The wasmtime side: engine configuration (fuel, epochs, pooling allocator with copy-on-write
+//! memory images), the epoch ticker, and one run of the harness in a fresh instance.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Trap, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+use super::limits::{MemoryLimiter, RunState};
+use super::{SandboxConfig, SandboxError};
+
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "sandbox/wit",
+        world: "harness",
+        exports: { default: async },
+    });
+}
+
+pub(crate) use bindings::{CallTest, Failure, Harness, HarnessPre, Job, Phase, Status, Test};
+
+/// How often the epoch ticks; also the granularity of the wall-clock deadline and how often
+/// running guests yield to the async executor.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The engine configuration. Serialized components are only valid for an engine built the
+/// same way, which is why the compiled cache is keyed by the engine's compatibility hash.
+pub(crate) fn engine(config: &SandboxConfig) -> Result<Engine, SandboxError> {
+    let mut c = Config::new();
+    c.consume_fuel(true);
+    c.epoch_interruption(true);
+    c.memory_init_cow(true);
+    c.wasm_backtrace_max_frames(None);
+    c.max_wasm_stack(1 << 20);
+    c.async_stack_size(4 << 20);
+    if config.pooling {
+        let n = config.max_instances;
+        let mut p = PoolingAllocationConfig::new();
+        p.total_component_instances(n);
+        p.total_core_instances(n * 32);
+        p.max_core_instances_per_component(32);
+        p.total_memories(n * 2);
+        p.max_memories_per_component(2);
+        p.max_memories_per_module(1);
+        p.total_tables(n * 32);
+        p.max_tables_per_component(32);
+        p.max_tables_per_module(2);
+        p.table_elements(64 * 1024);
+        p.total_stacks(n);
+        p.max_memory_size((config.memory_mb as usize) << 20);
+        p.max_component_instance_size(1 << 20);
+        p.max_core_instance_size(4 << 20);
+        // Reset slots by restoring only the pages a run dirtied (PAGEMAP_SCAN, Linux ≥ 6.7) and
+        // keep them mapped, so the next instance in the slot takes no page faults on them.
+        p.pagemap_scan(wasmtime::Enabled::Auto);
+        p.linear_memory_keep_resident(64 << 20);
+        p.table_keep_resident(1 << 20);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    }
+    Engine::new(&c).map_err(|e| SandboxError::wasm("engine configuration", e))
+}
+
+/// The linker (WASI p2, async) pre-resolved against the component.
+pub(crate) fn instance_pre(
+    engine: &Engine,
+    component: &Component,
+) -> Result<HarnessPre<RunState>, SandboxError> {
+    let mut linker = Linker::<RunState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| SandboxError::wasm("linking WASI", e))?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| SandboxError::wasm("resolving the component's imports", e))?;
+    HarnessPre::new(pre).map_err(|e| SandboxError::wasm("finding the harness exports", e))
+}
+
+/// Increments the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub(crate) struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    pub(crate) fn start(engine: Engine) -> Ticker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("verdict-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        Ticker { stop }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Everything one run needs.
+pub(crate) struct RunInput<'a> {
+    pub(crate) job: &'a Job,
+    pub(crate) stdin: &'a str,
+    pub(crate) fuel: u64,
+    pub(crate) memory_bytes: usize,
+    pub(crate) output_bytes: usize,
+    pub(crate) deadline: Instant,
+    pub(crate) collect: bool,
+}
+
+/// How a run ended, as observed by the host.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// `prepare` refused the job (syntax error, malformed arguments).
+    Rejected(Failure),
+    /// `execute` returned a status.
+    Status(Status),
+    /// The guest stopped with `proc_exit` (e.g. `os._exit`).
+    Exited(i32),
+    /// Fuel ran out.
+    OutOfFuel,
+    /// The wall-clock deadline passed.
+    Deadline,
+    /// Some other trap (stack overflow, unreachable after an abort, …).
+    Trapped(String),
+}
+
+/// What one run produced.
+#[derive(Debug)]
+pub(crate) struct RunOutput {
+    pub(crate) ended: Ended,
+    pub(crate) stdout: Vec<u8>,
+    /// Whether stdout or stderr went past the cap.
+    pub(crate) output_overflow: bool,
+    /// Whether linear memory growth was refused.
+    pub(crate) memory_hit: bool,
+    /// Fuel burnt in `execute` (candidate code plus a fixed harness part).
+    pub(crate) execute_fuel: u64,
+    /// Fuel burnt in instantiation, `prepare` and `collect` (harness only).
+    pub(crate) harness_fuel: u64,
+    /// The canonical JSON of a call test's value, or why there is none.
+    pub(crate) value: Option<Result<String, String>>,
+}
+
+/// Runs one job in a fresh instance. Errors are service failures only; whatever the program
+/// does ends up in [`RunOutput::ended`].
+pub(crate) async fn run_once(
+    engine: &Engine,
+    pre: &HarnessPre<RunState>,
+    input: RunInput<'_>,
+) -> Result<RunOutput, SandboxError> {
+    let stdout = MemoryOutputPipe::new(input.output_bytes);
+    let stderr = MemoryOutputPipe::new(input.output_bytes);
+    let wasi = WasiCtxBuilder::new()
+        .stdin(MemoryInputPipe::new(input.stdin.as_bytes().to_vec()))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .args(&["main.py"])
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build();
+    let mut store = Store::new(
+        engine,
+        RunState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(input.memory_bytes),
+            deadline: input.deadline,
+            interrupted: false,
+        },
+    );
+    store.limiter(|s| &mut s.limiter);
+    store
+        .set_fuel(input.fuel)
+        .map_err(|e| SandboxError::wasm("setting fuel", e))?;
+    store.epoch_deadline_callback(|mut ctx| {
+        if Instant::now() >= ctx.data().deadline {
+            ctx.data_mut().interrupted = true;
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store.set_epoch_deadline(1);
+
+    let t0 = Instant::now();
+    let harness: Harness = pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| SandboxError::wasm("instantiating the harness", e))?;
+    let t1 = Instant::now();
+    let fuel = |store: &Store<RunState>| store.get_fuel().unwrap_or(0);
+    let f0 = fuel(&store);
+    let mut execute_fuel = 0;
+    let mut value = None;
+    let ended = match harness.call_prepare(&mut store, input.job).await {
+        Ok(Err(failure)) => Ended::Rejected(failure),
+        Err(e) => classify(&store, e),
+        Ok(Ok(())) => {
+            let f1 = fuel(&store);
+            let r = harness.call_execute(&mut store).await;
+            execute_fuel = f1.saturating_sub(fuel(&store));
+            match r {
+                Err(e) => classify(&store, e),
+                Ok(status) => {
+                    if input.collect && matches!(status, Status::Ok) {
+                        value = Some(match harness.call_collect(&mut store).await {
+                            Ok(v) => v,
+                            Err(e) => Err(format!("collecting the value failed: {e}")),
+                        });
+                    }
+                    Ended::Status(status)
+                }
+            }
+        }
+    };
+    let total = input.fuel.saturating_sub(fuel(&store));
+    if std::env::var_os("VERDICT_TIMING").is_some() {
+        eprintln!(
+            "instantiate {:?} rest {:?} fuel {}",
+            t1 - t0,
+            t1.elapsed(),
+            total
+        );
+    }
+    let _ = f0;
+    let stdout_bytes = stdout.contents();
+    let stderr_bytes = stderr.contents();
+    let overflow = |b: &[u8]| b.len() >= input.output_bytes;
+    let output_overflow = overflow(&stdout_bytes)
+        || overflow(&stderr_bytes)
+        || matches!(&ended, Ended::Trapped(m) if m.contains("write beyond capacity"));
+    Ok(RunOutput {
+        memory_hit: store.data().limiter.hit,
+        ended,
+        stdout: stdout_bytes.to_vec(),
+        output_overflow,
+        execute_fuel,
+        harness_fuel: total.saturating_sub(execute_fuel),
+        value,
+    })
+}
+
+fn classify(store: &Store<RunState>, e: wasmtime::Error) -> Ended {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return Ended::Exited(exit.0);
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Ended::OutOfFuel,
+        Some(Trap::Interrupt) => Ended::Deadline,
+        _ if store.data().interrupted => Ended::Deadline,
+        _ => Ended::Trapped(format!("{e:#}")),
+    }
+}
+
+/// Builds the harness's view of a job.
+pub(crate) fn job(program: &str, setup: &str, test: Test, seed: u64) -> Job {
+    Job {
+        program: program.to_string(),
+        setup: setup.to_string(),
+        test,
+        seed,
+    }
+}
+
+/// The call-test payload.
+pub(crate) fn call_test(name: &str, args_json: String) -> Test {
+    Test::Call(CallTest {
+        name: name.to_string(),
+        args_json,
+    })
+}
+
+/// For messages: where an exception was raised.
+pub(crate) fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Program => "program",
+        Phase::Setup => "setup",
+        Phase::Test => "test",
+    }
+}

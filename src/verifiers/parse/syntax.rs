@@ -1,0 +1,485 @@
+//! One tree-sitter-python parse and one walk over the tree: the first syntax error, how much
+//! Python structure there is, and which rows are strings or comments.
+//!
+//! tree-sitter-python is more permissive than CPython. Its grammar keeps Python 2 forms and
+//! recovers silently from some indentation mistakes, so the walk flags these as errors too:
+//! `print "x"` and `exec "x"` statements, `except E, e:`, backtick strings, the `<>` operator,
+//! integer literals with leading zeros or an `L` suffix, a block header with no indented body
+//! (`def f():` followed by an unindented line), and an unexpected indent (a statement indented
+//! deeper than its siblings, or an indented first line at module level).
+//!
+//! Known gaps (accepted by tree-sitter and by this walk, rejected by CPython): an unparenthesised
+//! walrus as a statement (`x := 1`), `f(x for x in y, 1)`, `return`/`yield` outside a function,
+//! `break` outside a loop, `nonlocal` at module level, `del f()`, `ur""` prefixes, and other
+//! checks CPython only makes when compiling.
+
+use std::cell::RefCell;
+
+use tree_sitter::{Node, Parser, Tree};
+
+thread_local! {
+    /// One parser per thread: creating one and loading the grammar costs more than a small parse.
+    static PARSER: RefCell<Parser> = RefCell::new(new_parser());
+}
+
+fn new_parser() -> Parser {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_python::LANGUAGE.into())
+        .expect("tree-sitter-python grammar matches the tree-sitter version");
+    parser
+}
+
+fn parse(code: &str) -> Option<Tree> {
+    PARSER.with(|p| p.borrow_mut().parse(code, None))
+}
+
+/// Where the first syntax problem is, and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ErrorSite {
+    /// 0-based row.
+    pub(super) row: usize,
+    /// 0-based byte column within the row.
+    pub(super) byte_col: usize,
+    /// What is wrong, as far as the tree tells.
+    pub(super) message: String,
+}
+
+/// What one walk over the tree found.
+#[derive(Debug, Default)]
+pub(super) struct Scan {
+    /// The first ERROR or MISSING node, or construct tree-sitter accepts but CPython rejects, in
+    /// document order.
+    pub(super) first_error: Option<ErrorSite>,
+    /// Whether tree-sitter itself reported an ERROR or MISSING node.
+    pub(super) tree_error: bool,
+    /// Weighted count of constructs only Python has (definitions, imports, compound statements
+    /// with a `:` and a body, comprehensions, lambdas), outside error nodes.
+    pub(super) py_score: u32,
+    /// Top-level statements other than comments and bare string literals.
+    pub(super) statements: usize,
+    /// Whether every such statement is a trivial expression: identifiers, literals, and
+    /// `is`/`in`/`not`/`and`/`or`/`,` between them (what a word or a short phrase parses as).
+    pub(super) trivial: bool,
+    /// Rows that are inside a multi-line string or hold only a comment (not judged as prose).
+    pub(super) neutral_rows: Vec<bool>,
+}
+
+/// Parse `code` and walk the tree once.
+pub(super) fn scan(code: &str) -> Scan {
+    let rows = code.split('\n').count();
+    let mut scan = Scan {
+        trivial: true,
+        neutral_rows: vec![false; rows],
+        ..Scan::default()
+    };
+    let Some(tree) = parse(code) else {
+        // Only a timeout or cancellation makes tree-sitter give up; neither is set.
+        scan.tree_error = true;
+        scan.first_error = Some(ErrorSite {
+            row: 0,
+            byte_col: 0,
+            message: "the parser gave up".into(),
+        });
+        return scan;
+    };
+    let root = tree.root_node();
+    scan.tree_error = root.has_error();
+
+    let src = code.as_bytes();
+    let mut cursor = root.walk();
+    // How many ERROR nodes enclose the cursor's node.
+    let mut error_depth = 0usize;
+    // For each ancestor on the path: whether it is an ERROR node.
+    let mut path: Vec<bool> = Vec::new();
+    loop {
+        let node = cursor.node();
+        visit(&mut scan, node, error_depth > 0, src);
+        if cursor.goto_first_child() {
+            path.push(node.is_error());
+            error_depth += usize::from(node.is_error());
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return finish(scan, root, src);
+            }
+            if path.pop() == Some(true) {
+                error_depth -= 1;
+            }
+        }
+    }
+}
+
+fn finish(mut scan: Scan, root: Node<'_>, src: &[u8]) -> Scan {
+    let mut cursor = root.walk();
+    for child in root.named_children(&mut cursor) {
+        if child.kind() == "comment" || is_bare_string(child) {
+            continue;
+        }
+        scan.statements += 1;
+        if scan.trivial
+            && !(child.kind() == "expression_statement"
+                && is_trivial_expr(child)
+                && !child.has_error())
+        {
+            scan.trivial = false;
+        }
+        // Module-level statements start at column 0.
+        if child.start_position().column > 0 && starts_line(child, src) && !child.is_error() {
+            record(&mut scan, child, "unexpected indent".into());
+        }
+    }
+    if scan.statements == 0 {
+        scan.trivial = false;
+    }
+    scan
+}
+
+/// A statement that is only a string literal (a docstring, or prose in quotes).
+fn is_bare_string(node: Node<'_>) -> bool {
+    node.kind() == "expression_statement"
+        && node.named_child_count() == 1
+        && node
+            .named_child(0)
+            .is_some_and(|c| matches!(c.kind(), "string" | "concatenated_string"))
+}
+
+fn is_trivial_expr(node: Node<'_>) -> bool {
+    let ok = match node.kind() {
+        "expression_statement"
+        | "identifier"
+        | "integer"
+        | "float"
+        | "string"
+        | "concatenated_string"
+        | "string_start"
+        | "string_content"
+        | "string_end"
+        | "true"
+        | "false"
+        | "none"
+        | "expression_list"
+        | "tuple"
+        | "comparison_operator"
+        | "boolean_operator"
+        | "not_operator"
+        | "parenthesized_expression"
+        | "dictionary"
+        | "pair"
+        | "list"
+        | "set"
+        | "unary_operator" => true,
+        k => {
+            !node.is_named()
+                && matches!(
+                    k,
+                    "is" | "in"
+                        | "not"
+                        | "and"
+                        | "or"
+                        | ","
+                        | "("
+                        | ")"
+                        | "["
+                        | "]"
+                        | "{"
+                        | "}"
+                        | ":"
+                        | "-"
+                        | "+"
+                )
+        }
+    };
+    if !ok {
+        return false;
+    }
+    let mut cursor = node.walk();
+    let all = node.children(&mut cursor).all(is_trivial_expr);
+    all
+}
+
+/// Whether only whitespace precedes `node` on its first row.
+fn starts_line(node: Node<'_>, src: &[u8]) -> bool {
+    let start = node.start_byte();
+    let col = node.start_position().column;
+    src[start - col..start].iter().all(u8::is_ascii_whitespace)
+}
+
+fn record(scan: &mut Scan, node: Node<'_>, message: String) {
+    let p = node.start_position();
+    record_at(scan, p.row, p.column, message);
+}
+
+fn record_at(scan: &mut Scan, row: usize, byte_col: usize, message: String) {
+    let site = ErrorSite {
+        row,
+        byte_col,
+        message,
+    };
+    // Sites arrive out of document order (the module-level indentation check runs at the end;
+    // an error inside a wrapping ERROR node is found by descending into it): keep the earliest.
+    match &scan.first_error {
+        Some(e) if (e.row, e.byte_col) <= (site.row, site.byte_col) => {}
+        _ => scan.first_error = Some(site),
+    }
+}
+
+fn visit(scan: &mut Scan, node: Node<'_>, in_error: bool, src: &[u8]) {
+    let kind = node.kind();
+    if node.is_missing() {
+        record(scan, node, format!("missing `{kind}`"));
+        return;
+    }
+    if node.is_error() {
+        if !in_error {
+            let inner = innermost_error(node);
+            if inner.is_missing() {
+                record(scan, inner, format!("missing `{}`", inner.kind()));
+            } else {
+                let (message, at) = error_message(inner, src);
+                record(scan, at, message);
+            }
+        }
+        return;
+    }
+    let start = node.start_position();
+    let end = node.end_position();
+    match kind {
+        "comment" => {
+            if starts_line(node, src) {
+                scan.neutral_rows[start.row] = true;
+            }
+            return;
+        }
+        "string" if end.row > start.row && !node.has_error() => {
+            for row in start.row + 1..=end.row {
+                scan.neutral_rows[row] = true;
+            }
+        }
+        _ => {}
+    }
+    if in_error {
+        return;
+    }
+    if kind == "block" && node.start_byte() == node.end_byte() {
+        // Like CPython, point at the line that should have been indented.
+        let (row, col) =
+            next_code_line(src, node.start_byte()).unwrap_or((start.row, start.column));
+        record_at(scan, row, col, "expected an indented block".into());
+    } else if kind == "block" {
+        if let Some(child) = unexpected_indent(node, src) {
+            record(scan, child, "unexpected indent".into());
+        }
+    } else if let Some(message) = cpython_rejects(node, src) {
+        record(scan, node, message);
+    }
+    // A `def`/`class` header or an import is Python even when its body is broken.
+    let headed = matches!(
+        kind,
+        "function_definition" | "class_definition" | "import_statement" | "import_from_statement"
+    );
+    if headed || !node.has_error() {
+        scan.py_score += python_weight(node);
+    }
+}
+
+/// Constructs tree-sitter-python accepts and CPython 3 rejects.
+fn cpython_rejects(node: Node<'_>, src: &[u8]) -> Option<String> {
+    let text = || node.utf8_text(src).unwrap_or("");
+    let message = match node.kind() {
+        "print_statement" => "Python 2 print statement (use `print(...)`)".into(),
+        "exec_statement" => "Python 2 exec statement (use `exec(...)`)".into(),
+        "except_clause" if has_anon_child(node, ",") => {
+            "Python 2 `except E, e:` (use `except E as e:`)".into()
+        }
+        "comparison_operator" if has_anon_child(node, "<>") => {
+            "Python 2 `<>` operator (use `!=`)".into()
+        }
+        "string" if text().starts_with('`') => "Python 2 backtick repr (use `repr(...)`)".into(),
+        "integer" => {
+            let t = text();
+            let b = t.as_bytes();
+            if t.ends_with(['l', 'L']) {
+                "Python 2 long literal suffix `L`".into()
+            } else if b.len() > 1
+                && b[0] == b'0'
+                && b[1].is_ascii_digit()
+                && t.bytes().any(|c| c != b'0' && c != b'_')
+            {
+                "leading zeros in a decimal integer literal (use `0o` for octal)".into()
+            } else {
+                return None;
+            }
+        }
+        _ => return None,
+    };
+    Some(message)
+}
+
+/// The first statement of `block` indented deeper than the block's first statement (tree-sitter
+/// accepts it; CPython raises `IndentationError: unexpected indent`).
+fn unexpected_indent<'t>(block: Node<'t>, src: &[u8]) -> Option<Node<'t>> {
+    let mut cursor = block.walk();
+    let mut column = None;
+    for child in block.named_children(&mut cursor) {
+        if child.kind() == "comment" || !starts_line(child, src) {
+            continue;
+        }
+        let c = child.start_position().column;
+        match column {
+            None => column = Some(c),
+            Some(first) if c > first => return Some(child),
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// Row and byte column of the first non-blank character on a line after the one holding `byte`.
+fn next_code_line(src: &[u8], byte: usize) -> Option<(usize, usize)> {
+    let mut row = src[..byte].iter().filter(|&&b| b == b'\n').count();
+    let mut line_start = byte + src[byte..].iter().position(|&b| b == b'\n')? + 1;
+    loop {
+        row += 1;
+        let line_end = src[line_start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(src.len(), |i| line_start + i);
+        let line = &src[line_start..line_end];
+        match line.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(col) if line[col] != b'#' => return Some((row, col)),
+            _ => {}
+        }
+        if line_end >= src.len() {
+            return None;
+        }
+        line_start = line_end + 1;
+    }
+}
+
+fn has_anon_child(node: Node<'_>, kind: &str) -> bool {
+    let mut cursor = node.walk();
+    let found = node
+        .children(&mut cursor)
+        .any(|c| !c.is_named() && c.kind() == kind);
+    found
+}
+
+/// What an ERROR node says: an unclosed bracket, else the first token it holds.
+fn error_message<'t>(node: Node<'t>, src: &[u8]) -> (String, Node<'t>) {
+    let mut cursor = node.walk();
+    let mut open: Vec<Node<'t>> = Vec::new();
+    for child in node.children(&mut cursor) {
+        match child.kind() {
+            "(" | "[" | "{" if !child.is_named() => open.push(child),
+            ")" | "]" | "}" if !child.is_named() => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    if let Some(bracket) = open.first() {
+        return (format!("`{}` was never closed", bracket.kind()), *bracket);
+    }
+    (token_message(node, src), node)
+}
+
+/// The node where the trouble starts. An ERROR node that opens with a skipped token (`for each`,
+/// `function f(`) is the place. One that opens with a whole statement (a `def` whose body holds
+/// the real error) only wraps it: descend to its first child holding an error or MISSING node.
+fn innermost_error(node: Node<'_>) -> Node<'_> {
+    let mut node = node;
+    'descend: loop {
+        if node.is_error() && !node.named_child(0).is_some_and(is_statement) {
+            return node;
+        }
+        let mut cursor = node.walk();
+        for child in node.children(&mut cursor) {
+            if child.is_missing() {
+                return child;
+            }
+            if child.is_error() || child.has_error() {
+                node = child;
+                continue 'descend;
+            }
+        }
+        return node;
+    }
+}
+
+fn is_statement(node: Node<'_>) -> bool {
+    let kind = node.kind();
+    kind.ends_with("_statement") || kind.ends_with("_definition")
+}
+
+/// "unexpected `tok`" for the first token of an error node, or a missing `:` after a header.
+fn token_message(node: Node<'_>, src: &[u8]) -> String {
+    let mut leaf = node;
+    while let Some(child) = leaf.child(0) {
+        leaf = child;
+    }
+    let token = leaf.utf8_text(src).unwrap_or("").trim();
+    if token.is_empty() {
+        return "invalid syntax".into();
+    }
+    if COMPOUND_KEYWORDS.contains(&token) && !header_has_colon(src, leaf.start_byte()) {
+        return format!("expected `:` after the `{token}` header");
+    }
+    let short: String = token.chars().take(24).collect();
+    if short.contains('`') {
+        format!("unexpected `` {short} ``")
+    } else {
+        format!("unexpected `{short}`")
+    }
+}
+
+/// Keywords that open a compound statement, whose header ends with `:`.
+const COMPOUND_KEYWORDS: &[&str] = &[
+    "def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally",
+];
+
+/// Whether the line holding `byte` has a `:` (ignoring a trailing comment).
+fn header_has_colon(src: &[u8], byte: usize) -> bool {
+    let end = src[byte..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(src.len(), |i| byte + i);
+    let line = String::from_utf8_lossy(&src[byte..end]);
+    let code = line.split('#').next().unwrap_or("");
+    // A `:` anywhere (`for each x in xs: …`) means the header is there but garbled.
+    code.contains(':')
+}
+
+/// How much a node says "this is Python": constructs no other common language shares.
+fn python_weight(node: Node<'_>) -> u32 {
+    match node.kind() {
+        "function_definition" | "class_definition" | "import_from_statement" => 3,
+        "import_statement"
+        | "decorator"
+        | "elif_clause"
+        | "except_clause"
+        | "with_statement"
+        | "lambda"
+        | "list_comprehension"
+        | "dictionary_comprehension"
+        | "set_comprehension"
+        | "generator_expression" => 2,
+        "if_statement" | "for_statement" | "while_statement" | "try_statement" => {
+            // Only with a real `:` and body; an empty block is an indentation error.
+            let mut cursor = node.walk();
+            let has_body = node
+                .named_children(&mut cursor)
+                .any(|c| c.kind() == "block" && c.start_byte() < c.end_byte());
+            if has_body {
+                2
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
+}

@@ -1,0 +1,199 @@
+//! The `tests` verifier: run the answer's code against the rollout's tests in the sandbox.
+//!
+//! ## What it checks
+//! The extracted code, then the rollout's `setup`, then each test (`assert`, `stdio`, `call`),
+//! each test in a fresh sandboxed interpreter (see [`crate::sandbox`]). Tests come from the
+//! rollout's `tests`, or, when that is empty, from dataset fields through
+//! [`crate::adapters`] (HumanEval, MBPP, verl/PRIME, open-r1, LiveCodeBench).
+//!
+//! ## Reward
+//! The fraction of tests passed; with `all_or_nothing = true`, 1 only when all pass. Skipped
+//! (counts for nothing) when the rollout has no tests. Sets the context's test report and adds
+//! the candidate's fuel to its cost.
+//!
+//! ## Failure modes
+//! The outcome is that of the first test that did not pass: `failed` (wrong answer or failed
+//! assertion, with the test and the difference), `runtime_error` (exception type and message, or
+//! a trap), `syntax_error`, `timeout` (fuel or wall clock), `memory_limit`, `output_limit`;
+//! `invalid_input` when dataset fields are malformed.
+//!
+//! ## Example
+//! ```toml
+//! [[verifier]]
+//! kind = "tests"
+//! all_or_nothing = false
+//! ```
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Context, Verdict, Verifier};
+use crate::adapters;
+use crate::rollout::Rollout;
+use crate::sandbox::{RunJob, Sandbox, SandboxError};
+use crate::score::Outcome;
+
+/// Settings of the `tests` verifier.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestsConfig {
+    /// Reward 1 only when every test passes, else 0. By default `false`: the reward is the
+    /// fraction of tests passed.
+    pub all_or_nothing: bool,
+    /// Most tests run per rollout (the rest are ignored). By default unset: the sandbox's
+    /// `max_tests` (100). Larger values are capped by it.
+    pub max_tests: Option<usize>,
+    /// Stop at the first test that does not pass. By default unset: on when `all_or_nothing`
+    /// is (the reward is 0 anyway), off otherwise.
+    pub stop_on_failure: Option<bool>,
+    /// Do not read tests from dataset fields when the rollout's `tests` is empty. By default
+    /// `false` (adapters on).
+    pub no_adapters: bool,
+}
+
+impl TestsConfig {
+    /// Builds the verifier around the shared sandbox.
+    pub fn build(&self, sandbox: &Sandbox) -> Result<TestsVerifier, SandboxError> {
+        if self.max_tests == Some(0) {
+            return Err(SandboxError::Config(
+                "tests.max_tests must be positive".into(),
+            ));
+        }
+        let cap = sandbox.config().max_tests;
+        Ok(TestsVerifier {
+            sandbox: sandbox.clone(),
+            all_or_nothing: self.all_or_nothing,
+            max_tests: self.max_tests.unwrap_or(cap).min(cap),
+            stop_on_failure: self.stop_on_failure.unwrap_or(self.all_or_nothing),
+            adapters: !self.no_adapters,
+        })
+    }
+}
+
+/// The tests a rollout is run against and the setup before them: the rollout's own `tests`, or
+/// (with `adapters`) those read from dataset fields; the setup is the rollout's `setup` followed
+/// by the adapter's. Shared by the `tests` and `timing` verifiers so both see the same tests.
+pub fn resolve_tests(
+    rollout: &Rollout,
+    adapters: bool,
+) -> Result<adapters::Adapted, adapters::AdapterError> {
+    let mut adapted = if adapters {
+        adapters::tests_for(rollout)?
+    } else {
+        adapters::Adapted {
+            tests: rollout.tests.clone(),
+            setup: None,
+            source: "tests",
+        }
+    };
+    adapted.setup = match (&rollout.setup, adapted.setup.take()) {
+        (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+        (a, b) => a.clone().or(b),
+    };
+    Ok(adapted)
+}
+
+/// Runs code against tests in the sandbox.
+#[derive(Debug, Clone)]
+pub struct TestsVerifier {
+    sandbox: Sandbox,
+    all_or_nothing: bool,
+    max_tests: usize,
+    stop_on_failure: bool,
+    adapters: bool,
+}
+
+#[async_trait]
+impl Verifier for TestsVerifier {
+    fn kind(&self) -> &'static str {
+        "tests"
+    }
+
+    #[tracing::instrument(skip_all, fields(id = %rollout.id))]
+    async fn verify(&self, rollout: &Rollout, ctx: &mut Context) -> Verdict {
+        let adapted = match resolve_tests(rollout, self.adapters) {
+            Ok(a) => a,
+            Err(e) => {
+                return Verdict::fail(Outcome::InvalidInput, 0.0, json!({"error": e.to_string()}))
+            }
+        };
+        if adapted.tests.is_empty() {
+            return Verdict::skip(json!({"reason": "the rollout has no tests"}));
+        }
+        let setup = adapted.setup.clone();
+        let n = adapted.tests.len().min(self.max_tests);
+        let code = ctx.answer.code.as_deref().unwrap_or("");
+        let job = RunJob {
+            id: &rollout.id,
+            program: code,
+            setup: setup.as_deref(),
+            tests: &adapted.tests[..n],
+            limits: rollout.limits.as_ref(),
+            stop_on_failure: self.stop_on_failure,
+        };
+        let report = match self.sandbox.run(&job).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "Sandbox failed.");
+                return Verdict::fail(
+                    Outcome::RuntimeError,
+                    0.0,
+                    json!({"error": format!("sandbox failure: {e}")}),
+                );
+            }
+        };
+        ctx.cost.fuel += report.fuel;
+        ctx.tests = Some(report.tests.clone());
+        let fraction = report.pass_fraction();
+        let score = if self.all_or_nothing {
+            if report.outcome == Outcome::Passed {
+                1.0
+            } else {
+                0.0
+            }
+        } else {
+            fraction
+        };
+        let details = json!({
+            "source": adapted.source,
+            "passed": report.tests.passed,
+            "total": report.tests.total,
+            "ignored": adapted.tests.len() - n,
+            "fuel": report.fuel,
+            "message": report.message,
+        });
+        if report.outcome == Outcome::Passed {
+            Verdict::pass(score, details)
+        } else {
+            Verdict::fail(report.outcome, score, details)
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "reward = {}, at most {} tests, stop on failure: {}, dataset adapters: {}",
+            if self.all_or_nothing {
+                "all-or-nothing"
+            } else {
+                "pass fraction"
+            },
+            self.max_tests,
+            self.stop_on_failure,
+            if self.adapters { "on" } else { "off" }
+        )
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn config_rejects_unknown_fields_and_zero_tests() {
+        assert!(toml::from_str::<TestsConfig>("all_or_nothin = true").is_err());
+        let c: TestsConfig = toml::from_str("all_or_nothing = true").unwrap();
+        assert!(c.all_or_nothing);
+        assert_eq!(c.stop_on_failure, None);
+    }
+}

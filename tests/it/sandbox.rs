@@ -1,0 +1,306 @@
+//! The sandbox end to end, on the real runtime (installed on first use).
+
+use std::sync::OnceLock;
+
+use serde_json::json;
+use verdict::sandbox::{RunJob, RunReport, Sandbox, SandboxConfig};
+use verdict::verifiers::tests::TestsConfig;
+use verdict::{Context, Outcome, Rollout, TestCase, Verifier};
+
+/// One sandbox for the whole test binary (building it the first time takes a minute).
+pub(crate) fn shared() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| {
+        let config = SandboxConfig {
+            time_ms: 5_000,
+            memory_mb: 256,
+            output_kb: 256,
+            ..SandboxConfig::default()
+        };
+        Sandbox::new(&config).expect("the sandbox runtime builds and passes its self-test")
+    })
+}
+
+pub(crate) fn tests(v: serde_json::Value) -> Vec<TestCase> {
+    serde_json::from_value(v).unwrap()
+}
+
+pub(crate) async fn run(program: &str, tests: &[TestCase]) -> RunReport {
+    run_with(program, tests, None).await
+}
+
+pub(crate) async fn run_with(
+    program: &str,
+    tests: &[TestCase],
+    limits: Option<verdict::Limits>,
+) -> RunReport {
+    let job = RunJob {
+        id: "it",
+        program,
+        setup: None,
+        tests,
+        limits: limits.as_ref(),
+        stop_on_failure: false,
+    };
+    shared().run(&job).await.expect("no service failure")
+}
+
+#[tokio::test]
+async fn all_three_test_kinds_pass_for_a_right_program() {
+    let program = "def add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n    a, b = map(int, input().split())\n    print(add(a, b))\n";
+    let t = tests(json!([
+        {"kind": "assert", "code": "assert add(1, 2) == 3"},
+        {"kind": "stdio", "stdin": "2 5\n", "stdout": "7\n"},
+        {"kind": "call", "fn": "add", "args": [2, 2.5], "expected": 4.5},
+    ]));
+    let r = run(program, &t).await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    assert_eq!((r.tests.passed, r.tests.total), (3, 3));
+    assert!(r.tests.results.iter().all(|t| t.fuel > 0), "{r:#?}");
+}
+
+#[tokio::test]
+async fn wrong_answers_fail_with_the_failing_test() {
+    let t = tests(json!([
+        {"kind": "call", "fn": "add", "args": [1, 2], "expected": 3},
+        {"kind": "call", "fn": "add", "args": [2, 2], "expected": 4},
+        {"kind": "assert", "code": "assert add(3, 3) == 6, 'six'"},
+    ]));
+    let r = run("def add(a, b):\n    return 4\n", &t).await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert_eq!(r.tests.passed, 1);
+    assert!((r.pass_fraction() - 1.0 / 3.0).abs() < 1e-9);
+    let msg = r.message.unwrap();
+    assert!(
+        msg.starts_with("test 0: wrong value: expected 3, got 4"),
+        "{msg}"
+    );
+    assert!(r.tests.results[2]
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("six"));
+}
+
+#[tokio::test]
+async fn exceptions_are_runtime_errors_with_type_and_message() {
+    let t = tests(json!([{"kind": "call", "fn": "f", "args": [], "expected": 1}]));
+    let r = run("def f():\n    return {}['missing']\n", &t).await;
+    assert_eq!(r.outcome, Outcome::RuntimeError);
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap()
+            .contains("KeyError: 'missing'"),
+        "{r:?}"
+    );
+    let r = run("def f(:\n", &t).await;
+    assert_eq!(r.outcome, Outcome::SyntaxError, "{r:?}");
+}
+
+#[tokio::test]
+async fn call_comparison_is_canonical() {
+    let program = "def f():\n    return [(1, 2), {'b': 2, 'a': 1.0}, {3, 1}, 2.0, 0.1 + 0.2, True, None, 'x']\n";
+    let t = tests(json!([
+        {"kind": "call", "fn": "f", "args": [], "expected": [[1, 2], {"a": 1, "b": 2}, [1, 3], 2, 0.3, true, null, "x"]},
+        {"kind": "call", "fn": "f", "args": [], "expected": [[1, 2], {"a": 1, "b": 2}, [1, 3], 2, 0.3, 1, null, "x"]},
+    ]));
+    let r = run(program, &t).await;
+    assert!(r.tests.results[0].passed, "{r:#?}");
+    assert!(!r.tests.results[1].passed, "True is not 1: {r:#?}");
+}
+
+#[tokio::test]
+async fn big_ints_beyond_the_str_limit_come_back() {
+    let t = tests(json!([{"kind": "call", "fn": "f", "args": [], "expected": 7}]));
+    let r = run("def f():\n    return 10**5000\n", &t).await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    let msg = r.message.unwrap();
+    assert!(msg.contains("wrong value: expected 7, got 1000"), "{msg}");
+}
+
+#[tokio::test]
+async fn stdio_counts_lines_and_tolerates_floats_and_line_endings() {
+    let t = tests(json!([{"kind": "stdio", "stdin": "", "stdout": "0.333333333\r\nok\n"}]));
+    let r = run("print(1/3)\nprint('ok   ')\n", &t).await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:?}");
+    let r = run("print(1/3)\n", &t).await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    // A clean sys.exit(0) after the right output is a normal end for a script.
+    let r = run("import sys\nprint(1/3)\nprint('ok')\nsys.exit(0)\n", &t).await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:?}");
+}
+
+#[tokio::test]
+async fn nothing_survives_from_one_test_to_the_next() {
+    let t = tests(json!([
+        {"kind": "assert", "code": "import builtins\nbuiltins.leak = 1\nglobal_state.append(1)\nassert len(global_state) == 1"},
+        {"kind": "assert", "code": "import builtins\nassert not hasattr(builtins, 'leak')\nglobal_state.append(1)\nassert len(global_state) == 1"},
+    ]));
+    let r = run("global_state = []\n", &t).await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+}
+
+#[tokio::test]
+async fn random_is_reseeded_per_rollout_and_fuel_is_deterministic() {
+    let t = tests(json!([{"kind": "stdio", "stdin": "", "stdout": "x"}]));
+    let program = "import random\nprint(random.random())\n";
+    let out = |id: &'static str| {
+        let t = t.clone();
+        async move {
+            let job = RunJob {
+                id,
+                program,
+                setup: None,
+                tests: &t,
+                limits: None,
+                stop_on_failure: false,
+            };
+            let r = shared().run(&job).await.unwrap();
+            (r.message.unwrap(), r.fuel)
+        }
+    };
+    let (a1, f1) = out("rollout-a").await;
+    let (a2, f2) = out("rollout-a").await;
+    let (b, _) = out("rollout-b").await;
+    assert_eq!(a1, a2, "same rollout id, same numbers");
+    assert_ne!(a1, b, "different rollout ids, different numbers");
+    assert_eq!(f1, f2, "fuel is deterministic");
+
+    let loop_program =
+        "def f(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n";
+    let small = tests(json!([{"kind": "call", "fn": "f", "args": [1000], "expected": 332833500}]));
+    let big = tests(
+        json!([{"kind": "call", "fn": "f", "args": [100000], "expected": 333328333350000u64}]),
+    );
+    let (s1, s2, b1) = (
+        run(loop_program, &small).await,
+        run(loop_program, &small).await,
+        run(loop_program, &big).await,
+    );
+    assert_eq!(s1.outcome, Outcome::Passed, "{s1:?}");
+    assert_eq!(s1.fuel, s2.fuel);
+    assert!(
+        b1.fuel > 50 * s1.fuel,
+        "fuel grows with the work: {} vs {}",
+        b1.fuel,
+        s1.fuel
+    );
+    assert!(s1.overhead_fuel > 0);
+}
+
+#[tokio::test]
+async fn limits_come_from_the_rollout_capped_by_the_config() {
+    let t = tests(json!([{"kind": "stdio", "stdin": "", "stdout": ""}]));
+    let start = std::time::Instant::now();
+    let r = run_with(
+        "while True:\n    pass\n",
+        &t,
+        Some(verdict::Limits {
+            time_ms: Some(300),
+            memory_mb: None,
+            output_kb: None,
+        }),
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Timeout);
+    assert!(start.elapsed().as_millis() < 2_000, "{:?}", start.elapsed());
+    let r = run_with(
+        "print('x' * 5000)\n",
+        &t,
+        Some(verdict::Limits {
+            time_ms: None,
+            memory_mb: None,
+            output_kb: Some(4),
+        }),
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::OutputLimit, "{r:?}");
+}
+
+#[tokio::test]
+async fn dropping_the_future_stops_the_program() {
+    let t = tests(json!([{"kind": "stdio", "stdin": "", "stdout": ""}]));
+    let job = RunJob {
+        id: "drop",
+        program: "while True:\n    pass\n",
+        setup: None,
+        tests: &t,
+        limits: None,
+        stop_on_failure: false,
+    };
+    let r = tokio::time::timeout(std::time::Duration::from_millis(100), shared().run(&job)).await;
+    assert!(r.is_err(), "the run was cancelled");
+    // The slot came back: a normal run still works.
+    let ok = run(
+        "print(1)\n",
+        &tests(json!([{"kind": "stdio", "stdin": "", "stdout": "1\n"}])),
+    )
+    .await;
+    assert_eq!(ok.outcome, Outcome::Passed);
+}
+
+#[tokio::test]
+async fn the_tests_verifier_scores_and_adapts_datasets() {
+    let verifier = TestsConfig::default().build(shared()).unwrap();
+    let mut rollout: Rollout = serde_json::from_value(json!({
+        "id": "he-1", "completion": "",
+        "test": "def check(candidate):\n    assert candidate([1, 2, 3]) == 6\n    assert candidate([]) == 0\n",
+        "entry_point": "total"
+    })).unwrap();
+    let mut ctx = Context::default();
+    ctx.answer.code = Some("def total(xs):\n    return sum(xs)\n".into());
+    let v = verifier.verify(&rollout, &mut ctx).await;
+    assert_eq!((v.outcome, v.score), (Outcome::Passed, 1.0), "{v:?}");
+    assert_eq!(v.details["source"], "humaneval");
+    assert!(ctx.cost.fuel > 0 && ctx.tests.is_some());
+
+    rollout.extra.clear();
+    let v = verifier.verify(&rollout, &mut ctx).await;
+    assert!(v.skipped, "no tests: skipped");
+
+    let all = TestsConfig {
+        all_or_nothing: true,
+        ..TestsConfig::default()
+    }
+    .build(shared())
+    .unwrap();
+    rollout.tests = tests(json!([
+        {"kind": "call", "fn": "total", "args": [[1]], "expected": 1},
+        {"kind": "call", "fn": "total", "args": [[1, 1]], "expected": 3},
+    ]));
+    let v = verifier
+        .verify(
+            &rollout,
+            &mut Context {
+                answer: ctx.answer.clone(),
+                ..Context::default()
+            },
+        )
+        .await;
+    assert_eq!((v.outcome, v.score), (Outcome::Failed, 0.5));
+    let v = all
+        .verify(
+            &rollout,
+            &mut Context {
+                answer: ctx.answer.clone(),
+                ..Context::default()
+            },
+        )
+        .await;
+    assert_eq!((v.outcome, v.score), (Outcome::Failed, 0.0));
+}
+
+#[tokio::test]
+async fn livecodebench_functional_calls_solution_methods() {
+    let verifier = TestsConfig::default().build(shared()).unwrap();
+    let rollout: Rollout = serde_json::from_value(json!({
+        "id": "lcb-1", "completion": "",
+        "public_test_cases": "[{\"input\": \"[1, 2]\\n3\", \"output\": \"[4, 5]\", \"testtype\": \"functional\"}, {\"input\": \"2\\n\", \"output\": \"4\\n\", \"testtype\": \"stdin\"}]",
+        "metadata": "{\"func_name\": \"addAll\"}"
+    })).unwrap();
+    let mut ctx = Context::default();
+    ctx.answer.code = Some("import sys\nclass Solution:\n    def addAll(self, xs, k):\n        return [x + k for x in xs]\nif __name__ == '__main__':\n    print(int(input()) * 2)\n".into());
+    let v = verifier.verify(&rollout, &mut ctx).await;
+    assert_eq!((v.outcome, v.score), (Outcome::Passed, 1.0), "{v:?}");
+}
