@@ -33,6 +33,9 @@ pub enum BatchError {
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Write(std::io::Error),
+    /// `--resume` found records of another input in the output.
+    #[error("cannot resume: {0}: not the same input")]
+    NotSameInput(String),
     /// `--resume` was asked for but the output cannot be resumed.
     #[error("cannot resume {path}: {reason}")]
     Resume {
@@ -73,9 +76,28 @@ pub struct Summary {
     /// Wall time of the run.
     #[serde(skip)]
     pub elapsed: Duration,
+    #[serde(skip)]
+    reward_sum: f64,
 }
 
 impl Summary {
+    /// Count one written record.
+    pub fn record(&mut self, score: &Score) {
+        self.scored += 1;
+        *self.outcomes.entry(score.outcome).or_default() += 1;
+        if score.outcome == Outcome::InvalidInput {
+            self.invalid += 1;
+        } else {
+            self.reward_sum += score.reward;
+        }
+        let valid = self.scored - self.invalid;
+        self.mean_reward = if valid > 0 {
+            self.reward_sum / valid as f64
+        } else {
+            0.0
+        };
+    }
+
     /// Whether any line of the output (this run or resumed) is an `invalid_input` record.
     pub fn any_invalid(&self) -> bool {
         self.invalid + self.resumed_invalid > 0
@@ -193,6 +215,42 @@ pub fn prepare_resume(path: &Path) -> Result<Resumed, BatchError> {
     Ok(resumed)
 }
 
+/// Consume the first `already.len()` input lines, checking that they carry the ids of the
+/// records already written (in order): resuming onto the output of another input is refused.
+pub fn skip_resumed(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    already: &[String],
+) -> Result<(), BatchError> {
+    for (i, expected) in already.iter().enumerate() {
+        let line = match lines.next() {
+            Some(l) => l.map_err(BatchError::Read)?,
+            None => {
+                return Err(BatchError::NotSameInput(format!(
+                    "the output has {} records but the input only {i} lines",
+                    already.len()
+                )))
+            }
+        };
+        let got = recorded_id(&line, i + 1);
+        if &got != expected {
+            return Err(BatchError::NotSameInput(format!(
+                "output record {} has id `{expected}` but input line {} has id `{got}`",
+                i + 1,
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Write one record as one line, with a single `write` (no torn lines but at the very end).
+pub fn write_record(output: &mut impl Write, score: &Score) -> std::io::Result<()> {
+    let mut record = serde_json::to_vec(score).expect("scores serialize");
+    record.push(b'\n');
+    output.write_all(&record)?;
+    output.flush()
+}
+
 /// The id an input line would be recorded under (for matching on resume).
 fn recorded_id(line: &str, line_no: usize) -> String {
     match parse_line(line, line_no) {
@@ -225,31 +283,7 @@ where
     let already = already.ids;
     let reader = tokio::task::spawn_blocking(move || -> Result<(), BatchError> {
         let mut lines = BufReader::new(input).lines();
-        for (i, expected) in already.iter().enumerate() {
-            let line = match lines.next() {
-                Some(l) => l.map_err(BatchError::Read)?,
-                None => {
-                    return Err(BatchError::Resume {
-                        path: PathBuf::from("OUTPUT"),
-                        reason: format!(
-                            "the output has {} records but the input only {i} lines",
-                            already.len()
-                        ),
-                    })
-                }
-            };
-            let got = recorded_id(&line, i + 1);
-            if &got != expected {
-                return Err(BatchError::Resume {
-                    path: PathBuf::from("OUTPUT"),
-                    reason: format!(
-                        "output record {} has id `{expected}` but input line {} has id `{got}`: not the same input",
-                        i + 1,
-                        i + 1
-                    ),
-                });
-            }
-        }
+        skip_resumed(&mut lines, &already)?;
         for (i, line) in lines.enumerate() {
             let item = line.map(|l| (skip + i + 1, l));
             let failed = item.is_err();
@@ -268,8 +302,6 @@ where
         resumed_invalid,
         ..Summary::default()
     };
-    let mut reward_sum = 0.0;
-    let mut valid = 0usize;
     let mut read_error = None;
     let mut results = tokio_stream_from(rx)
         .filter_map(|item| {
@@ -325,18 +357,8 @@ where
         chain.rescore_groups(&mut pending, &groups);
         groups.clear();
         for score in pending.drain(..) {
-            let mut record = serde_json::to_vec(&score).expect("scores serialize");
-            record.push(b'\n');
-            output.write_all(&record).map_err(BatchError::Write)?;
-            output.flush().map_err(BatchError::Write)?;
-            summary.scored += 1;
-            *summary.outcomes.entry(score.outcome).or_default() += 1;
-            if score.outcome == Outcome::InvalidInput {
-                summary.invalid += 1;
-            } else {
-                valid += 1;
-                reward_sum += score.reward;
-            }
+            write_record(&mut output, &score).map_err(BatchError::Write)?;
+            summary.record(&score);
             if let Some(pb) = &progress {
                 pb.inc(1);
             }
@@ -352,11 +374,6 @@ where
     if let Some(e) = read_error {
         return Err(e);
     }
-    summary.mean_reward = if valid > 0 {
-        reward_sum / valid as f64
-    } else {
-        0.0
-    };
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

@@ -26,7 +26,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing::debug;
 
-use crate::batch::{parse_line, Summary};
+use crate::batch::{parse_line, skip_resumed, write_record, Summary};
 use crate::convert::ConvertError;
 use crate::pb;
 use crate::pb::reward_service_client::RewardServiceClient;
@@ -459,34 +459,13 @@ where
     let skip = already.len();
     let (tx, mut rx) = mpsc::channel::<Result<Vec<(usize, String)>, ClientError>>(jobs * 2);
     let reader = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(input).lines().enumerate();
+        let mut lines = BufReader::new(input).lines();
         // The records already written must be this input's first lines, in order.
-        for expected in &already {
-            let (i, line) = match lines.next() {
-                Some((i, Ok(line))) => (i, line),
-                Some((_, Err(e))) => {
-                    let _ = tx.blocking_send(Err(ClientError::Io(e)));
-                    return;
-                }
-                None => {
-                    let _ = tx.blocking_send(Err(ClientError::Resume(format!(
-                        "the output has {} records but the input fewer lines",
-                        already.len()
-                    ))));
-                    return;
-                }
-            };
-            let got = parse_line(&line, i + 1).map_or_else(|s| s.id, |r| r.id);
-            if &got != expected {
-                let _ = tx.blocking_send(Err(ClientError::Resume(format!(
-                    "output record {} has id `{expected}` but input line {} has id `{got}`: \
-                     not the same input",
-                    i + 1,
-                    i + 1
-                ))));
-                return;
-            }
+        if let Err(e) = skip_resumed(&mut lines, &already) {
+            let _ = tx.blocking_send(Err(ClientError::Resume(e.to_string())));
+            return;
         }
+        let lines = lines.enumerate().map(|(i, l)| (skip + i, l));
         let mut chunk = Vec::with_capacity(batch_size);
         for (i, line) in lines {
             match line {
@@ -548,32 +527,14 @@ where
         resumed: skip,
         ..Summary::default()
     };
-    let mut outcomes: BTreeMap<Outcome, usize> = BTreeMap::new();
-    let (mut reward_sum, mut valid) = (0.0, 0usize);
     while let Some(scores) = results.next().await {
         for score in scores? {
-            let mut record = serde_json::to_vec(&score).expect("scores serialize");
-            record.push(b'\n');
-            output.write_all(&record)?;
-            summary.scored += 1;
-            *outcomes.entry(score.outcome).or_default() += 1;
-            if score.outcome == Outcome::InvalidInput {
-                summary.invalid += 1;
-            } else {
-                valid += 1;
-                reward_sum += score.reward;
-            }
+            write_record(&mut output, &score)?;
+            summary.record(&score);
         }
-        output.flush()?;
     }
     drop(results);
     let _ = reader.await;
-    summary.outcomes = outcomes;
-    summary.mean_reward = if valid > 0 {
-        reward_sum / valid as f64
-    } else {
-        0.0
-    };
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

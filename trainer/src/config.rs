@@ -1,0 +1,382 @@
+//! Configuration: the policy's shape ([`MoeConfig`]) nested inside the run's [`TrainConfig`].
+//!
+//! Config types are plain serde data; [`MoeConfig::validate`] reports every problem at once.
+//! Presets live in `trainer/configs/*.json` and are also compiled in, so `tiny`, `small` and
+//! `deepseek-v3` can be named instead of a path. The whole [`TrainConfig`] is saved beside every
+//! checkpoint as `config.json`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors raised while reading or validating a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The path that failed.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid configuration.
+    #[error("invalid config {path}: {source}")]
+    Parse {
+        /// The path (or preset name) that failed.
+        path: String,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// The configuration is well-formed but inconsistent; every problem is listed.
+    #[error("invalid config: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+/// The named presets compiled into the binary: `(name, JSON)`.
+pub const PRESETS: [(&str, &str); 3] = [
+    ("tiny", include_str!("../configs/tiny.json")),
+    ("small", include_str!("../configs/small.json")),
+    ("deepseek-v3", include_str!("../configs/deepseek-v3.json")),
+];
+
+/// A training run: the policy's shape plus how to optimise it and on what data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The model architecture.
+    pub policy: MoeConfig,
+    /// Optimiser and schedule settings.
+    #[serde(default)]
+    pub optim: OptimConfig,
+    /// Data generation and batching.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// Step counts, logging and checkpoint cadence for the two supervised stages.
+    #[serde(default)]
+    pub run: RunConfig,
+}
+
+impl TrainConfig {
+    /// Load a preset by name (`tiny`, `small`, `deepseek-v3`) or a JSON file by path.
+    pub fn load(name_or_path: &str) -> Result<Self, ConfigError> {
+        let text = match PRESETS.iter().find(|(name, _)| *name == name_or_path) {
+            Some((_, json)) => (*json).to_string(),
+            None => std::fs::read_to_string(name_or_path).map_err(|source| ConfigError::Read {
+                path: name_or_path.to_string(),
+                source,
+            })?,
+        };
+        let config: TrainConfig =
+            serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: name_or_path.to_string(),
+                source,
+            })?;
+        config.policy.validate()?;
+        Ok(config)
+    }
+
+    /// Write the config as pretty JSON (used next to every checkpoint).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, json)
+    }
+}
+
+/// The DeepSeekMoE decoder: DeepSeek-V3 (arXiv:2412.19437) §2.1 and DeepSeek-V2 (arXiv:2405.04434) §2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeConfig {
+    /// Vocabulary size (tokenizer size, special tokens included).
+    pub vocab_size: usize,
+    /// Hidden size `d` of the residual stream.
+    pub d_model: usize,
+    /// Number of decoder blocks.
+    pub n_layers: usize,
+    /// Attention heads `n_h`.
+    pub n_heads: usize,
+    /// Longest sequence the model is used on (RoPE positions, generation budget).
+    pub max_seq_len: usize,
+    /// RoPE base θ. Default 10000.
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f64,
+    /// RMSNorm epsilon. Default 1e-6.
+    #[serde(default = "default_norm_eps")]
+    pub norm_eps: f64,
+    /// Self-attention flavour: plain multi-head or multi-head latent attention.
+    pub attention: AttentionConfig,
+    /// Hidden size of the dense SwiGLU feed-forward used by the first `first_dense_layers` blocks.
+    pub dense_ffn_dim: usize,
+    /// How many leading blocks use a dense feed-forward instead of MoE (DeepSeek-V3: 3).
+    pub first_dense_layers: usize,
+    /// The mixture-of-experts feed-forward used by the remaining blocks.
+    pub moe: RouterConfig,
+    /// Share the embedding matrix with the output head. Default false (DeepSeek-V3 unties them).
+    #[serde(default)]
+    pub tie_embeddings: bool,
+}
+
+fn default_rope_theta() -> f64 {
+    10_000.0
+}
+fn default_norm_eps() -> f64 {
+    1e-6
+}
+
+/// Self-attention flavour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AttentionConfig {
+    /// Standard multi-head attention (Vaswani et al. 2017) with RoPE on queries and keys.
+    Mha {
+        /// Per-head dimension; `n_heads * head_dim` is the attention width.
+        head_dim: usize,
+    },
+    /// Multi-head latent attention, DeepSeek-V2 §2.1 (low-rank joint KV compression with
+    /// decoupled RoPE keys).
+    Mla {
+        /// Rank `d_c'` of the query compression; `null` projects queries directly (V2-Lite).
+        q_lora_rank: Option<usize>,
+        /// Rank `d_c` of the joint key/value compression (the cached latent).
+        kv_lora_rank: usize,
+        /// Per-head dimension of the non-positional query/key part `d_h`.
+        qk_nope_head_dim: usize,
+        /// Per-head dimension of the decoupled RoPE query/key part `d_h^R`.
+        qk_rope_head_dim: usize,
+        /// Per-head value dimension.
+        v_head_dim: usize,
+    },
+}
+
+/// The DeepSeekMoE feed-forward and its router (DeepSeek-V3 §2.1.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Always-active shared experts `N_s`.
+    pub n_shared: usize,
+    /// Fine-grained routed experts `N_r`.
+    pub n_routed: usize,
+    /// Routed experts activated per token `K_r`.
+    pub top_k: usize,
+    /// Hidden size of each expert's SwiGLU.
+    pub expert_ffn_dim: usize,
+    /// Bias update speed γ of aux-loss-free balancing. Default 0.001 (the report's value).
+    #[serde(default = "default_gamma")]
+    pub bias_update_speed: f64,
+    /// Weight α of the sequence-wise balance loss; 0 disables it. Default 0.0001 (the report's value).
+    #[serde(default = "default_alpha")]
+    pub seq_aux_loss_alpha: f64,
+    /// Scale applied to the routed experts' weighted sum (DeepSeek-V3 inference code: 2.5). Default 1.0.
+    #[serde(default = "default_scale")]
+    pub routed_scaling_factor: f64,
+}
+
+fn default_gamma() -> f64 {
+    0.001
+}
+fn default_alpha() -> f64 {
+    0.0001
+}
+fn default_scale() -> f64 {
+    1.0
+}
+
+impl MoeConfig {
+    /// Check the shape for consistency; every problem is reported at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        for (name, value) in [
+            ("vocab_size", self.vocab_size),
+            ("d_model", self.d_model),
+            ("n_layers", self.n_layers),
+            ("n_heads", self.n_heads),
+            ("max_seq_len", self.max_seq_len),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be positive"));
+            }
+        }
+        if self.first_dense_layers > self.n_layers {
+            problems.push(format!(
+                "first_dense_layers ({}) exceeds n_layers ({})",
+                self.first_dense_layers, self.n_layers
+            ));
+        }
+        let moe = &self.moe;
+        if moe.top_k == 0 || moe.top_k > moe.n_routed {
+            problems.push(format!(
+                "moe.top_k ({}) must be in 1..=n_routed ({})",
+                moe.top_k, moe.n_routed
+            ));
+        }
+        if moe.expert_ffn_dim == 0 {
+            problems.push("moe.expert_ffn_dim must be positive".into());
+        }
+        match &self.attention {
+            AttentionConfig::Mha { head_dim } => {
+                if *head_dim == 0 || head_dim % 2 != 0 {
+                    problems.push(format!(
+                        "attention.head_dim ({head_dim}) must be positive and even (RoPE pairs)"
+                    ));
+                }
+            }
+            AttentionConfig::Mla {
+                qk_rope_head_dim,
+                kv_lora_rank,
+                v_head_dim,
+                ..
+            } => {
+                if *qk_rope_head_dim == 0 || qk_rope_head_dim % 2 != 0 {
+                    problems.push(format!(
+                        "attention.qk_rope_head_dim ({qk_rope_head_dim}) must be positive and even"
+                    ));
+                }
+                if *kv_lora_rank == 0 || *v_head_dim == 0 {
+                    problems.push("attention.kv_lora_rank and v_head_dim must be positive".into());
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Number of blocks whose feed-forward is a mixture of experts.
+    pub fn moe_layers(&self) -> usize {
+        self.n_layers - self.first_dense_layers
+    }
+}
+
+/// AdamW and learning-rate schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Peak learning rate. Default 3e-3.
+    pub lr: f64,
+    /// Linear warm-up steps before cosine decay. Default 50.
+    pub warmup_steps: usize,
+    /// Final learning rate as a fraction of the peak. Default 0.1.
+    pub min_lr_ratio: f64,
+    /// AdamW decoupled weight decay. Default 0.01.
+    pub weight_decay: f32,
+    /// Gradient-norm clip applied to each parameter tensor (burn's `GradientClipping::Norm`);
+    /// 0 disables. Default 1.0.
+    pub grad_clip: f32,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            lr: 3e-3,
+            warmup_steps: 50,
+            min_lr_ratio: 0.1,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+        }
+    }
+}
+
+impl OptimConfig {
+    /// Learning rate at `step` of `total` (linear warm-up, then cosine to `min_lr_ratio`).
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
+        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
+    }
+}
+
+/// Problem generation, tokenizer and batching.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Seed of the problem generator and batch sampler. Default 17.
+    pub seed: u64,
+    /// Problems generated before the train/held-out split (the generator knows 1751 distinct
+    /// problems; larger values take them all). Default 2000.
+    pub problems: usize,
+    /// Fraction of problems held out (by problem id: the splits never share a problem). Default 0.1.
+    pub heldout_fraction: f64,
+    /// Training sequence length in tokens. Default 128.
+    pub seq_len: usize,
+    /// Sequences per step. Default 8.
+    pub batch_size: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            seed: 17,
+            problems: 2000,
+            heldout_fraction: 0.1,
+            seq_len: 128,
+            batch_size: 8,
+        }
+    }
+}
+
+/// Step counts and cadence of the supervised stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Steps of next-token pretraining on the base corpus. Default 1500.
+    pub pretrain_steps: usize,
+    /// Steps of supervised fine-tuning on prompt → reasoning + answer. Default 600.
+    pub sft_steps: usize,
+    /// Write a checkpoint every this many steps (and at the end). Default 250.
+    pub checkpoint_every: usize,
+    /// Measure held-out loss every this many steps. Default 100.
+    pub eval_every: usize,
+    /// Held-out batches per evaluation. Default 8.
+    pub eval_batches: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            pretrain_steps: 1500,
+            sft_steps: 600,
+            checkpoint_every: 250,
+            eval_every: 100,
+            eval_batches: 8,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_loads_and_validates() {
+        for (name, _) in PRESETS {
+            let config = TrainConfig::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(config.policy.n_layers > 0, "{name}");
+        }
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let mut config = TrainConfig::load("tiny").unwrap().policy;
+        config.d_model = 0;
+        config.moe.top_k = config.moe.n_routed + 1;
+        config.first_dense_layers = config.n_layers + 1;
+        let Err(ConfigError::Invalid(problems)) = config.validate() else {
+            panic!("expected invalid");
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_the_floor() {
+        let optim = OptimConfig::default();
+        assert!(optim.lr_at(0, 1000) < optim.lr_at(49, 1000));
+        assert!((optim.lr_at(50, 1000) - optim.lr).abs() < 1e-12);
+        assert!((optim.lr_at(1000, 1000) - optim.lr * optim.min_lr_ratio).abs() < 1e-12);
+    }
+}

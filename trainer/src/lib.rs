@@ -1,0 +1,35 @@
+//! verdict-trainer: a DeepSeekMoE policy in Rust (burn), its tokenizer, generation, and the base
+//! (pretraining) and SFT stages that precede GRPO.
+//!
+//! # Layout
+//! - [`config`]: [`TrainConfig`] `{ policy: MoeConfig, optim, data, run }` and the presets.
+//! - [`params`]: total and activated parameter counts from a config alone.
+//! - [`model`]: the decoder — RoPE, MHA/MLA attention with a KV cache, SwiGLU, DeepSeekMoE.
+//! - [`backend`]: the CPU backend and, behind the `cuda` feature, the CUDA one.
+//! - [`tokenizer`]: byte-level BPE trained on the corpus, with `<think>`/`</think>`/EOS.
+//! - [`data`]: the seeded Python problem generator, its splits, base corpus and SFT set.
+//! - [`batches`]: token windows and SFT examples turned into tensors.
+//! - [`generate`]: batched sampling (temperature, top-p, stop tokens) and token log-probs.
+//! - [`checkpoint`]: safetensors weights with `config.json` beside them; checked loading.
+//! - [`metrics`]: the JSONL metrics log and its SVG plot.
+//! - [`train`]: the supervised loop shared by `pretrain` and `sft` (resume, checkpoints).
+//! - [`eval`]: held-out loss and the parse rate of sampled answers.
+//! - [`python`]: the Python parse check used by the evaluation.
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod batches;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod eval;
+pub mod generate;
+pub mod metrics;
+pub mod model;
+pub mod params;
+pub mod python;
+pub mod tokenizer;
+pub mod train;
+
+pub use config::{MoeConfig, TrainConfig};
+pub use model::MoeTransformer;

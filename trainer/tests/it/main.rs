@@ -1,0 +1,7 @@
+//! Integration tests of verdict-trainer (one binary; the f64 gradient checks live in
+//! `tests/gradients.rs` because they need their own process).
+
+// The shortened pretrain → SFT pipeline: finite decreasing loss, checkpoints, resume, sampling.
+mod pipeline;
+// The command line: `params` on the presets, errors on bad configs.
+mod cli;
