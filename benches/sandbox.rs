@@ -71,10 +71,14 @@ fn main() {
         limits: None,
         stop_on_failure: false,
     };
+    let trivial_runs: usize = std::env::var("BENCH_TRIVIAL_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
     let mut lat = Vec::new();
     let mut fuel = 0;
     rt.block_on(async {
-        for i in 0..500 {
+        for i in 0..trivial_runs {
             let t = Instant::now();
             let r = sandbox.run(&trivial).await.unwrap();
             if i >= 50 {
@@ -92,6 +96,50 @@ fn main() {
         lat.len(),
         fuel
     );
+
+    if std::env::var_os("BENCH_TRIVIAL_ONLY").is_some() {
+        rss(&rt, &sandbox, &trivial_tests, workers);
+        return;
+    }
+
+    // Per test style: where the fuel goes (one right solution of each style, sequentially).
+    let corpus_path = format!("{root}/fixtures/problems/problems.jsonl");
+    let sample: Vec<serde_json::Value> = std::fs::read_to_string(&corpus_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for style in ["call", "assert", "humaneval", "stdio"] {
+        let p = sample.iter().find(|p| p["style"] == style).unwrap();
+        let tests: Vec<TestCase> = serde_json::from_value(p["tests"].clone()).unwrap();
+        let program = p["right"].as_str().unwrap();
+        let job = RunJob {
+            id: "style",
+            program,
+            setup: None,
+            tests: &tests,
+            limits: None,
+            stop_on_failure: false,
+        };
+        let mut walls = Vec::new();
+        let mut last = None;
+        rt.block_on(async {
+            for _ in 0..30 {
+                let t = Instant::now();
+                last = Some(sandbox.run(&job).await.unwrap());
+                walls.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        });
+        walls.sort_by(f64::total_cmp);
+        let r = last.unwrap();
+        println!(
+            "{style:>9}: {} tests, median {:.2} ms per program, candidate fuel {}, overhead fuel {}",
+            tests.len(),
+            percentile(&walls, 0.5),
+            r.fuel,
+            r.overhead_fuel
+        );
+    }
 
     // 2. Corpus throughput.
     let path = format!("{root}/fixtures/problems/problems.jsonl");
@@ -191,6 +239,16 @@ fn main() {
         }
     }
 
+    rss(&rt, &sandbox, &trivial_tests, workers);
+}
+
+/// RSS every 10% of `BENCH_RSS_RUNS` trivial runs (none when unset).
+fn rss(
+    rt: &tokio::runtime::Runtime,
+    sandbox: &Sandbox,
+    trivial_tests: &[TestCase],
+    workers: usize,
+) {
     // 3. RSS over many runs.
     let n: usize = std::env::var("BENCH_RSS_RUNS")
         .ok()
@@ -206,7 +264,7 @@ fn main() {
                 futures::stream::iter(0..batch)
                     .map(|_| {
                         let sandbox = sandbox.clone();
-                        let tests = trivial_tests.clone();
+                        let tests = trivial_tests.to_vec();
                         tokio::spawn(async move {
                             let job = RunJob {
                                 id: "rss",

@@ -66,6 +66,8 @@ _SystemExit = SystemExit
 _AssertionError = AssertionError
 _stdout = sys.stdout
 _stderr = sys.stderr
+_stdin = sys.stdin
+_recursion_limit = sys.getrecursionlimit()
 _set_int_max_str_digits = sys.set_int_max_str_digits
 _float_repr = float.__repr__
 _int_repr = int.__repr__
@@ -329,11 +331,26 @@ class _State:
 _STATE = _State()
 
 
+
+_COMPILED = {}
+
+
 def _compile(source, name, phase, guard=False):
+    # Tests of one rollout may share an instance: compile its program and setup once.
+    key = (source, name, guard)
+    code = _COMPILED.get(key)
+    if code is None:
+        code = _COMPILED[key] = _compile_uncached(source, name, phase, guard)
+    return code
+
+
+def _compile_uncached(source, name, phase, guard):
     try:
+        if not guard:
+            # Straight from source: no round trip through Python AST objects.
+            return compile(source, name, "exec", dont_inherit=True)
         tree = ast.parse(source, filename=name, mode="exec")
-        if guard:
-            tree = ast.fix_missing_locations(_Guard().visit(tree))
+        tree = ast.fix_missing_locations(_Guard().visit(tree))
         return compile(tree, name, "exec", dont_inherit=True)
     except SyntaxError as exc:
         raise _PrepareError(wit_world.Failure(
@@ -385,6 +402,13 @@ class WitWorld(wit_world.WitWorld):
         is_stdio = _isinstance(job.test, wit_world.Test_Stdio)
         g = {"__name__": "__main__" if is_stdio else "solution",
              "__builtins__": dict(_PRISTINE_BUILTINS)}
+        # Several tests of one rollout may share this instance: undo the previous program's
+        # changes to builtins before this one runs.
+        _restore_builtins()
+        _sys.stdout, _sys.stderr, _sys.stdin = _stdout, _stderr, _stdin
+        _sys.setrecursionlimit(_recursion_limit)
+        st.result = None
+        st.has_result = False
         for hook in _SYS_HOOKS:
             try:
                 delattr(_sys, hook)
@@ -444,3 +468,62 @@ class WitWorld(wit_world.WitWorld):
             return "".join(out)
         except _BaseException as exc:
             raise Err(f"{_type(exc).__name__}: {_str(exc)}"[:_MESSAGE_CAP])
+
+
+def _warm_up():
+    """Exercise every path once at build time, so the snapshot holds a warmed interpreter:
+    lazily created types (the `ast` node classes, the parser's tables), caches and interned
+    strings are then part of the image rather than rebuilt in every run."""
+    world = WitWorld()
+    program = (
+        "import sys, math, collections\n"
+        "def f(xs, k=1):\n"
+        "    '''doc'''\n"
+        "    out = [x * k for x in xs if x % 2 == 0 or not x]\n"
+        "    d = {str(i): i / 2 for i in range(3)}\n"
+        "    s = {1, 2} | set(xs)\n"
+        "    return out + sorted(s) if len(d) > 1 and True else (lambda y: y)(out)\n"
+        "class C:\n"
+        "    def m(self, a, *b, **c):\n"
+        "        try:\n"
+        "            return a[0] if a else None\n"
+        "        except (IndexError, KeyError) as e:\n"
+        "            raise ValueError(f'{e!r}') from e\n"
+        "        finally:\n"
+        "            pass\n"
+    )
+    tests = [
+        wit_world.Test_Assertion(
+            "def check(candidate):\n"
+            "    assert candidate([1, 2, 3]) == [2, 1, 2, 3]\n"
+            "    assert abs(candidate([4], 2)[0] - 8) < 1e-9, 'message'\n"
+            "    assert not (candidate([]) != [1, 2]) and -1 < 0 <= 1\n"
+            "    assert candidate([2]) is not None\n"
+            "    x = 1 if candidate([0]) else 2\n"
+            "check(f)\n"),
+        wit_world.Test_Call(wit_world.CallTest(name="f", args_json='[[1, 2.5, "x", null, true], 1]')),
+        wit_world.Test_Stdio(),
+    ]
+    for test in tests:
+        try:
+            world.prepare(wit_world.Job(program=program, setup="import math", test=test, seed=0))
+            world.execute()
+            if _isinstance(test, wit_world.Test_Call):
+                world.collect()
+        except _BaseException:
+            pass
+    # A value of every canonical kind, and failures of each kind.
+    out = []
+    _canon([None, True, 1, 2.5, "s", (1,), {"k": {1, 2}}, frozenset([3])], out)
+    for bad in ["def f(:\n", "raise ValueError('x')\n", "import sys\nsys.exit(0)\n"]:
+        try:
+            world.prepare(wit_world.Job(program=bad, setup="", test=tests[2], seed=0))
+            world.execute()
+        except _BaseException:
+            pass
+    _COMPILED.clear()
+    _STATE.__init__()
+    random.seed(0)
+
+
+_warm_up()

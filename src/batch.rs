@@ -81,6 +81,16 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// An empty summary of a run that resumed after `resumed` records, `resumed_invalid` of them
+    /// `invalid_input`.
+    pub fn resuming(resumed: usize, resumed_invalid: usize) -> Self {
+        Summary {
+            resumed,
+            resumed_invalid,
+            ..Summary::default()
+        }
+    }
+
     /// Count one written record.
     pub fn record(&mut self, score: &Score) {
         self.scored += 1;
@@ -297,11 +307,7 @@ where
     let progress = options
         .progress
         .then(|| progress_bar(total_hint, skip as u64));
-    let mut summary = Summary {
-        resumed: skip,
-        resumed_invalid,
-        ..Summary::default()
-    };
+    let mut summary = Summary::resuming(skip, resumed_invalid);
     let mut read_error = None;
     let mut results = tokio_stream_from(rx)
         .filter_map(|item| {

@@ -13,7 +13,6 @@
 //! [`score_lines`] scores a JSONL file through the fleet (`verdict score --remote`) with the
 //! same output as local scoring.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,7 +30,7 @@ use crate::convert::ConvertError;
 use crate::pb;
 use crate::pb::reward_service_client::RewardServiceClient;
 use crate::rollout::Rollout;
-use crate::score::{Outcome, Score};
+use crate::score::Score;
 
 /// Why a call through the client failed.
 #[derive(Debug, thiserror::Error)]
@@ -523,10 +522,7 @@ where
         })
         .buffered(jobs);
 
-    let mut summary = Summary {
-        resumed: skip,
-        ..Summary::default()
-    };
+    let mut summary = Summary::resuming(skip, 0);
     while let Some(scores) = results.next().await {
         for score in scores? {
             write_record(&mut output, &score)?;

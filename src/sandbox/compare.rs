@@ -250,11 +250,12 @@ fn matches(actual: &Value, expected: &Value, tol: Tolerance, depth: usize) -> bo
                 }
                 let mut used = vec![false; items.len()];
                 e.iter().all(|y| {
-                    let found = items
-                        .iter()
-                        .enumerate()
-                        .find(|(i, x)| !used[*i] && matches(x, y, tol, depth + 1));
-                    found.map(|(i, _)| used[i] = true).is_some()
+                    let found = (0..items.len())
+                        .find(|&i| !used[i] && matches(&items[i], y, tol, depth + 1));
+                    if let Some(i) = found {
+                        used[i] = true;
+                    }
+                    found.is_some()
                 })
             }
             _ => false,

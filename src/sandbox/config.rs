@@ -117,7 +117,8 @@ impl SandboxConfig {
         if self.max_instances == 0 || self.max_instances > 4096 {
             problems.push("max_instances must be between 1 and 4096");
         }
-        if !(self.float_rel_tol >= 0.0 && self.float_abs_tol >= 0.0) {
+        let bad_tol = |t: f64| t.is_nan() || t < 0.0;
+        if bad_tol(self.float_rel_tol) || bad_tol(self.float_abs_tol) {
             problems.push("float tolerances must be non-negative");
         }
         if problems.is_empty() {

@@ -1,5 +1,5 @@
 //! The wasmtime side: engine configuration (fuel, epochs, pooling allocator with copy-on-write
-//! memory images), the epoch ticker, and one run of the harness in a fresh instance.
+//! memory images), the epoch ticker, and [`Live`]: a fresh instance serving tests.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -108,15 +108,18 @@ impl Drop for Ticker {
     }
 }
 
-/// Everything one run needs.
-pub(crate) struct RunInput<'a> {
-    pub(crate) job: &'a Job,
+/// The settings of one instance.
+pub(crate) struct InstanceLimits<'a> {
+    /// Standard input (stdio tests get an instance of their own).
     pub(crate) stdin: &'a str,
-    pub(crate) fuel: u64,
+    /// Linear-memory cap.
     pub(crate) memory_bytes: usize,
+    /// Output cap per test (stdout and stderr each).
     pub(crate) output_bytes: usize,
+    /// How many tests may run in this instance (sizes the output pipes).
+    pub(crate) tests: usize,
+    /// Wall-clock deadline.
     pub(crate) deadline: Instant,
-    pub(crate) collect: bool,
 }
 
 /// How a run ended, as observed by the host.
@@ -136,10 +139,11 @@ pub(crate) enum Ended {
     Trapped(String),
 }
 
-/// What one run produced.
+/// What one test produced.
 #[derive(Debug)]
 pub(crate) struct RunOutput {
     pub(crate) ended: Ended,
+    /// What the test wrote to stdout.
     pub(crate) stdout: Vec<u8>,
     /// Whether stdout or stderr went past the cap.
     pub(crate) output_overflow: bool,
@@ -147,110 +151,156 @@ pub(crate) struct RunOutput {
     pub(crate) memory_hit: bool,
     /// Fuel burnt in `execute` (candidate code plus a fixed harness part).
     pub(crate) execute_fuel: u64,
-    /// Fuel burnt in instantiation, `prepare` and `collect` (harness only).
+    /// Fuel burnt in `prepare` and `collect` (harness only), plus instantiation for the first
+    /// test of an instance.
     pub(crate) harness_fuel: u64,
     /// The canonical JSON of a call test's value, or why there is none.
     pub(crate) value: Option<Result<String, String>>,
 }
 
-/// Runs one job in a fresh instance. Errors are service failures only; whatever the program
-/// does ends up in [`RunOutput::ended`].
-pub(crate) async fn run_once(
-    engine: &Engine,
-    pre: &HarnessPre<RunState>,
-    input: RunInput<'_>,
-) -> Result<RunOutput, SandboxError> {
-    let stdout = MemoryOutputPipe::new(input.output_bytes);
-    let stderr = MemoryOutputPipe::new(input.output_bytes);
-    let wasi = WasiCtxBuilder::new()
-        .stdin(MemoryInputPipe::new(input.stdin.as_bytes().to_vec()))
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .args(&["main.py"])
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build();
-    let mut store = Store::new(
-        engine,
-        RunState {
-            wasi,
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(input.memory_bytes),
-            deadline: input.deadline,
-            interrupted: false,
-        },
-    );
-    store.limiter(|s| &mut s.limiter);
-    store
-        .set_fuel(input.fuel)
-        .map_err(|e| SandboxError::wasm("setting fuel", e))?;
-    store.epoch_deadline_callback(|mut ctx| {
-        if Instant::now() >= ctx.data().deadline {
-            ctx.data_mut().interrupted = true;
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
-    });
-    store.set_epoch_deadline(1);
+impl RunOutput {
+    /// Whether the instance can serve another test of the same rollout: it ended normally
+    /// (no trap, exit, limit).
+    pub(crate) fn reusable(&self) -> bool {
+        matches!(self.ended, Ended::Status(_) | Ended::Rejected(_))
+            && !self.memory_hit
+            && !self.output_overflow
+    }
+}
 
-    let t0 = Instant::now();
-    let harness: Harness = pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(|e| SandboxError::wasm("instantiating the harness", e))?;
-    let t1 = Instant::now();
-    let fuel = |store: &Store<RunState>| store.get_fuel().unwrap_or(0);
-    let f0 = fuel(&store);
-    let mut execute_fuel = 0;
-    let mut value = None;
-    let ended = match harness.call_prepare(&mut store, input.job).await {
-        Ok(Err(failure)) => Ended::Rejected(failure),
-        Err(e) => classify(&store, e),
-        Ok(Ok(())) => {
-            let f1 = fuel(&store);
-            let r = harness.call_execute(&mut store).await;
-            execute_fuel = f1.saturating_sub(fuel(&store));
-            match r {
-                Err(e) => classify(&store, e),
-                Ok(status) => {
-                    if input.collect && matches!(status, Status::Ok) {
-                        value = Some(match harness.call_collect(&mut store).await {
-                            Ok(v) => v,
-                            Err(e) => Err(format!("collecting the value failed: {e}")),
-                        });
+/// A fresh instance of the harness, serving the tests of one rollout.
+pub(crate) struct Live {
+    store: Store<RunState>,
+    harness: Harness,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    output_bytes: usize,
+    /// Fuel spent on instantiation, charged to the first test as overhead.
+    pending_overhead: u64,
+}
+
+/// Fuel loaded into a store before each test; far above any per-test limit.
+const FUEL_RESERVE: u64 = u64::MAX / 4;
+
+impl Live {
+    /// Instantiates the pre-initialized component with no filesystem, environment or network.
+    pub(crate) async fn new(
+        engine: &Engine,
+        pre: &HarnessPre<RunState>,
+        limits: InstanceLimits<'_>,
+    ) -> Result<Live, SandboxError> {
+        let pipe_bytes = limits.output_bytes.saturating_mul(limits.tests.max(1));
+        let stdout = MemoryOutputPipe::new(pipe_bytes);
+        let stderr = MemoryOutputPipe::new(pipe_bytes);
+        let wasi = WasiCtxBuilder::new()
+            .stdin(MemoryInputPipe::new(limits.stdin.as_bytes().to_vec()))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .args(&["main.py"])
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let mut store = Store::new(
+            engine,
+            RunState {
+                wasi,
+                table: ResourceTable::new(),
+                limiter: MemoryLimiter::new(limits.memory_bytes),
+                deadline: limits.deadline,
+                interrupted: false,
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(FUEL_RESERVE)
+            .map_err(|e| SandboxError::wasm("setting fuel", e))?;
+        store.epoch_deadline_callback(|mut ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                ctx.data_mut().interrupted = true;
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        let harness: Harness = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| SandboxError::wasm("instantiating the harness", e))?;
+        let pending_overhead = FUEL_RESERVE - store.get_fuel().unwrap_or(FUEL_RESERVE);
+        Ok(Live {
+            store,
+            harness,
+            stdout,
+            stderr,
+            output_bytes: limits.output_bytes,
+            pending_overhead,
+        })
+    }
+
+    /// Runs one test. Errors are service failures only; whatever the program does ends up in
+    /// [`RunOutput::ended`].
+    pub(crate) async fn run(
+        &mut self,
+        job: &Job,
+        fuel: u64,
+        collect: bool,
+    ) -> Result<RunOutput, SandboxError> {
+        let (out0, err0) = (self.stdout.contents().len(), self.stderr.contents().len());
+        let store = &mut self.store;
+        store
+            .set_fuel(fuel)
+            .map_err(|e| SandboxError::wasm("setting fuel", e))?;
+        let left = |store: &Store<RunState>| store.get_fuel().unwrap_or(0);
+        let mut execute_fuel = 0;
+        let mut value = None;
+        let ended = match self.harness.call_prepare(&mut *store, job).await {
+            Ok(Err(failure)) => Ended::Rejected(failure),
+            Err(e) => classify(store, e),
+            Ok(Ok(())) => {
+                let f1 = left(store);
+                let r = self.harness.call_execute(&mut *store).await;
+                execute_fuel = f1.saturating_sub(left(store));
+                match r {
+                    Err(e) => classify(store, e),
+                    Ok(status) => {
+                        if collect && matches!(status, Status::Ok) {
+                            value = Some(match self.harness.call_collect(&mut *store).await {
+                                Ok(v) => v,
+                                Err(e) => Err(format!("collecting the value failed: {e}")),
+                            });
+                        }
+                        Ended::Status(status)
                     }
-                    Ended::Status(status)
                 }
             }
-        }
-    };
-    let total = input.fuel.saturating_sub(fuel(&store));
-    if std::env::var_os("VERDICT_TIMING").is_some() {
-        eprintln!(
-            "instantiate {:?} rest {:?} fuel {}",
-            t1 - t0,
-            t1.elapsed(),
-            total
+        };
+        let total = fuel.saturating_sub(left(store));
+        tracing::trace!(
+            instantiate = self.pending_overhead,
+            execute = execute_fuel,
+            prepare_collect = total - execute_fuel,
+            "Test fuel."
         );
+        let stdout = self.stdout.contents();
+        let stderr = self.stderr.contents();
+        let (out_len, err_len) = (stdout.len() - out0, stderr.len() - err0);
+        let output_overflow = out_len >= self.output_bytes
+            || err_len >= self.output_bytes
+            || matches!(&ended, Ended::Trapped(m) if m.contains("write beyond capacity"));
+        let harness_fuel =
+            total.saturating_sub(execute_fuel) + std::mem::take(&mut self.pending_overhead);
+        Ok(RunOutput {
+            memory_hit: store.data().limiter.hit,
+            ended,
+            stdout: stdout[out0..].to_vec(),
+            output_overflow,
+            execute_fuel,
+            harness_fuel,
+            value,
+        })
     }
-    let _ = f0;
-    let stdout_bytes = stdout.contents();
-    let stderr_bytes = stderr.contents();
-    let overflow = |b: &[u8]| b.len() >= input.output_bytes;
-    let output_overflow = overflow(&stdout_bytes)
-        || overflow(&stderr_bytes)
-        || matches!(&ended, Ended::Trapped(m) if m.contains("write beyond capacity"));
-    Ok(RunOutput {
-        memory_hit: store.data().limiter.hit,
-        ended,
-        stdout: stdout_bytes.to_vec(),
-        output_overflow,
-        execute_fuel,
-        harness_fuel: total.saturating_sub(execute_fuel),
-        value,
-    })
 }
 
 fn classify(store: &Store<RunState>, e: wasmtime::Error) -> Ended {

@@ -58,7 +58,7 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// What a [`wasmtime::Store`] holds for one run (one test, one fresh instance).
+/// What a [`wasmtime::Store`] holds for one instance.
 pub(crate) struct RunState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,

@@ -4,18 +4,22 @@
 //! # Files
 //! - [`config`]: [`SandboxConfig`], the `[sandbox]` section (limits are defaults *and* caps).
 //! - [`runtime`]: obtain (pip, hash-pinned), build (componentize-py), verify and cache the runtime.
-//! - [`engine`]: wasmtime configuration, epoch ticker, one run in a fresh instance.
+//! - [`engine`]: wasmtime configuration, epoch ticker, fresh instances serving tests.
 //! - [`limits`]: memory limiter and per-run store state.
 //! - [`compare`]: host-side comparison of stdout and returned values.
 //! - [`cli`]: the `verdict runtime` subcommand.
 //! - [`error`]: [`SandboxError`], failures of the service (never of the program).
 //!
 //! # One run
-//! Each test gets a fresh instance from the pre-initialized component: the interpreter is already
-//! started and the harness imported, so a run costs about a millisecond. No preopened
-//! directories, no environment, no network, stdin from memory, stdout/stderr into capped memory
-//! pipes, fuel and an epoch deadline, a memory limiter. Nothing of one run survives into the
-//! next. The harness protocol is in `sandbox/PROTOCOL.md`.
+//! Every rollout gets fresh instances of the pre-initialized component: the interpreter is
+//! already started and the harness imported, so an instance costs about a millisecond. The
+//! assert and call tests of a rollout share one instance (each test runs the program again in
+//! fresh globals, with pristine builtins and the original `sys` streams); each stdio test gets
+//! an instance of its own (its stdin is the WASI stdin). A test that traps, exits, runs out of
+//! time or hits a limit discards its instance; the next test starts from a fresh one. No
+//! preopened directories, no environment, no network, stdin from memory, stdout/stderr into
+//! capped memory pipes, fuel and an epoch deadline, a memory limiter. Nothing of one rollout is
+//! visible to the next. The harness protocol is in `sandbox/PROTOCOL.md`.
 //!
 //! # Verdicts
 //! Decided here, from what the host observes: stdout and the canonical return value are
@@ -50,7 +54,7 @@ pub use error::SandboxError;
 
 use crate::rollout::{Limits, TestCase};
 use crate::score::{Outcome, TestReport, TestResult};
-use engine::{Ended, HarnessPre, Phase, RunInput, Status, Test};
+use engine::{Ended, HarnessPre, InstanceLimits, Live, Phase, Status, Test};
 use limits::RunState;
 
 /// The shared sandbox: cheap to clone, `Send + Sync`. Build one per process.
@@ -221,12 +225,9 @@ impl Sandbox {
                 limits: None,
                 stop_on_failure: false,
             };
-            let (result, exec_fuel, _) = rt.block_on(self.run_test(
-                &job,
-                test,
-                Instant::now() + Duration::from_secs(60),
-                0,
-            ))?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let (result, exec_fuel, _) =
+                rt.block_on(self.run_test(&job, test, deadline, 0, &mut None, 1))?;
             if !result.passed {
                 return Err(SandboxError::Config(format!(
                     "the runtime failed its self-test ({} test): {}",
@@ -239,7 +240,8 @@ impl Sandbox {
         Ok(out)
     }
 
-    /// Runs the program against each test, each in a fresh instance, and judges the results.
+    /// Runs the program against each test (fresh instances; see the module docs) and judges
+    /// the results on the host.
     ///
     /// Dropping the future stops the running interpreter and frees its slot.
     pub async fn run(&self, job: &RunJob<'_>) -> Result<RunReport, SandboxError> {
@@ -254,6 +256,8 @@ impl Sandbox {
         // code runs) is the same for every assert/call test: run it once, reuse the verdict.
         let mut program_failure: Option<TestResult> = None;
         let mut stopped = false;
+        // The instance serving this rollout's assert and call tests (stdio tests get their own).
+        let mut live: Option<(Live, tokio::sync::SemaphorePermit<'_>)> = None;
         for (index, test) in job.tests[..n].iter().enumerate() {
             let reusable = !matches!(test, TestCase::Stdio { .. });
             if stopped {
@@ -294,8 +298,9 @@ impl Sandbox {
                 continue;
             }
             let baseline = self.inner.baseline[kind_index(test)];
-            let (mut result, exec_fuel, other_fuel) =
-                self.run_test(job, test, deadline, index).await?;
+            let (mut result, exec_fuel, other_fuel) = self
+                .run_test(job, test, deadline, index, &mut live, n - index)
+                .await?;
             result.fuel = exec_fuel.saturating_sub(baseline);
             fuel += result.fuel;
             overhead += other_fuel + exec_fuel.min(baseline);
@@ -340,13 +345,18 @@ impl Sandbox {
         })
     }
 
-    /// One test in one fresh instance. Returns the result, the `execute` fuel and the rest.
-    async fn run_test(
-        &self,
+    /// One test, in `live` (instantiated first when empty; stdio tests always get a fresh
+    /// instance, since stdin is the WASI stream). `live` is emptied after a test that trapped,
+    /// exited, hit a limit or ran out of time, so the next test starts fresh. Returns the
+    /// result, the `execute` fuel and the harness fuel.
+    async fn run_test<'s>(
+        &'s self,
         job: &RunJob<'_>,
         test: &TestCase,
         deadline: Instant,
         index: usize,
+        live: &mut Option<(Live, tokio::sync::SemaphorePermit<'s>)>,
+        remaining_tests: usize,
     ) -> Result<(TestResult, u64, u64), SandboxError> {
         let start = Instant::now();
         let config = &self.inner.config;
@@ -360,31 +370,8 @@ impl Sandbox {
                 "",
             ),
         };
+        let is_stdio = matches!(test, TestCase::Stdio { .. });
         let wit_job = engine::job(job.program, job.setup.unwrap_or(""), wit_test, seed);
-        let input = RunInput {
-            job: &wit_job,
-            stdin,
-            fuel: limits.fuel,
-            memory_bytes: limits.memory_bytes,
-            output_bytes: limits.output_bytes,
-            deadline,
-            collect: matches!(test, TestCase::Call { .. }),
-        };
-        let _slot = self
-            .inner
-            .slots
-            .acquire()
-            .await
-            .expect("semaphore never closed");
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        // Sleeping guests are parked in the async WASI poll, where epochs cannot reach them;
-        // the timeout drops the future, which stops the instance and frees its slot.
-        let ran = tokio::time::timeout(
-            remaining + engine::EPOCH_TICK,
-            engine::run_once(&self.inner.engine, &self.inner.pre, input),
-        )
-        .await;
-        let wall_ms = start.elapsed().as_secs_f64() * 1e3;
         let mut result = TestResult {
             index,
             kind: test.kind().to_string(),
@@ -392,10 +379,47 @@ impl Sandbox {
             outcome: Outcome::Failed,
             message: None,
             fuel: 0,
-            wall_ms,
+            wall_ms: 0.0,
         };
+        if is_stdio {
+            *live = None;
+        }
+        let (instance, _) = match live {
+            Some(l) => l,
+            None => {
+                let permit = self
+                    .inner
+                    .slots
+                    .acquire()
+                    .await
+                    .expect("semaphore never closed");
+                let instance = Live::new(
+                    &self.inner.engine,
+                    &self.inner.pre,
+                    InstanceLimits {
+                        stdin,
+                        memory_bytes: limits.memory_bytes,
+                        output_bytes: limits.output_bytes,
+                        tests: if is_stdio { 1 } else { remaining_tests },
+                        deadline,
+                    },
+                )
+                .await?;
+                live.insert((instance, permit))
+            }
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        // Sleeping guests are parked in the async WASI poll, where epochs cannot reach them;
+        // the timeout drops the future, which stops the instance; dropping `live` frees the slot.
+        let ran = tokio::time::timeout(
+            remaining + engine::EPOCH_TICK,
+            instance.run(&wit_job, limits.fuel, matches!(test, TestCase::Call { .. })),
+        )
+        .await;
+        result.wall_ms = start.elapsed().as_secs_f64() * 1e3;
         let out = match ran {
             Err(_) => {
+                *live = None;
                 result.outcome = Outcome::Timeout;
                 result.message = Some(format!(
                     "wall-clock budget of {} ms exceeded",
@@ -405,6 +429,9 @@ impl Sandbox {
             }
             Ok(out) => out?,
         };
+        if is_stdio || !out.reusable() {
+            *live = None;
+        }
         let tol = Tolerance {
             rel: config.float_rel_tol,
             abs: config.float_abs_tol,
@@ -521,4 +548,36 @@ fn judge(
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn sandbox_is_shareable() {
+        assert_send_sync::<Sandbox>();
+    }
+
+    #[test]
+    fn seeds_are_derived_from_the_rollout_id() {
+        assert_eq!(seed_for("r-1"), seed_for("r-1"));
+        assert_ne!(seed_for("r-1"), seed_for("r-2"));
+    }
+
+    #[test]
+    fn pass_fraction_of_an_empty_report_is_zero() {
+        let r = RunReport {
+            outcome: Outcome::Failed,
+            tests: TestReport::default(),
+            fuel: 0,
+            overhead_fuel: 0,
+            wall_ms: 0.0,
+            tests_dropped: 0,
+            message: None,
+        };
+        assert_eq!(r.pass_fraction(), 0.0);
+    }
 }

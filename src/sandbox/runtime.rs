@@ -4,8 +4,9 @@
 //! Layout under the cache directory (see [`SandboxConfig::resolved_cache_dir`]):
 //!
 //! ```text
+//! componentize-py-<version>-<lock hash>/venv/   python -m venv; componentize-py installed
+//!                                 with pip --require-hashes (shared by harness versions)
 //! runtime-<inputs hash>/          one per version of sandbox/{runtime.lock, wit, harness.py}
-//!   venv/                         python -m venv; componentize-py installed with --require-hashes
 //!   src/harness.py, src/wit/      the guest sources this binary was built with
 //!   harness.wasm                  the pre-initialized component (CPython 3.14 + harness)
 //!   harness.wasm.sha256           its hash, recorded at build time and checked on every load
@@ -250,7 +251,12 @@ pub fn install(config: &SandboxConfig) -> Result<PathBuf, SandboxError> {
     std::fs::create_dir_all(&dir).map_err(|e| SandboxError::io("create", &dir, e))?;
     let version = &lock.componentize_py.version;
 
-    let venv = dir.join("venv");
+    // The virtual environment depends only on the lock, so harness edits reuse it.
+    let lock_hash = sha256_hex(RUNTIME_LOCK.as_bytes());
+    let venv = config
+        .resolved_cache_dir()?
+        .join(format!("componentize-py-{version}-{}", &lock_hash[..16]))
+        .join("venv");
     let bin = venv.join("bin");
     let tool = bin.join("componentize-py");
     if !tool.exists() {
@@ -267,7 +273,9 @@ pub fn install(config: &SandboxConfig) -> Result<PathBuf, SandboxError> {
             req.push_str(&format!(" \\\n    --hash=sha256:{}", w.sha256));
         }
         req.push('\n');
-        let req_path = dir.join("requirements.txt");
+        let req_path = venv.with_file_name("requirements.txt");
+        std::fs::create_dir_all(venv.parent().unwrap_or(&dir))
+            .map_err(|e| SandboxError::io("create", &venv, e))?;
         std::fs::write(&req_path, req).map_err(|e| SandboxError::io("write", &req_path, e))?;
         run(Command::new(bin.join("python"))
             .args([

@@ -31,6 +31,7 @@ async fn hostile(
     outcome: Outcome,
     limits: Option<Limits>,
 ) -> verdict::sandbox::RunReport {
+    crate::sandbox::shared();
     let start = std::time::Instant::now();
     let r = run_with(&fixture(name), &tests(t), limits).await;
     assert_eq!(r.tests.passed, 0, "{name} passed a test: {r:#?}");

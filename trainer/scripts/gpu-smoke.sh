@@ -3,7 +3,8 @@
 #
 # Build (on a machine with Rust; no nvcc needed — kernels are compiled at run time by NVRTC):
 #   CUDARC_CUDA_VERSION=13000 cargo build --release -p verdict-trainer --features cuda
-#   cp target/release/verdict-trainer <somewhere on the GPU machine>
+#   strip -o verdict-trainer target/release/verdict-trainer   # ~35 MB
+#   copy verdict-trainer to the GPU machine
 #
 # Run on the GPU machine (needs libcuda and libnvrtc from the CUDA 13 runtime):
 #   trainer/scripts/gpu-smoke.sh [path/to/verdict-trainer] [steps]

@@ -145,13 +145,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Print a JSON value on stdout (the commands' machine-readable output).
-#[allow(clippy::print_stdout)]
+/// Print a JSON value on stdout (the commands' machine-readable output). A closed pipe
+/// (`| head`) is not an error.
 fn emit(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 fn run(cli: Cli) -> Result<()> {

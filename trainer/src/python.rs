@@ -26,7 +26,10 @@ mod tests {
     #[test]
     fn takes_the_fenced_answer_after_the_reasoning() {
         let c = "<think>sort it</think>\n```python\ndef f(xs):\n    return sorted(xs)\n```";
-        assert_eq!(answer_code(c).as_deref(), Some("def f(xs):\n    return sorted(xs)\n"));
+        assert_eq!(
+            answer_code(c).as_deref(),
+            Some("def f(xs):\n    return sorted(xs)\n")
+        );
         assert!(parses("def f(xs):\n    return sorted(xs)\n"));
     }
 
