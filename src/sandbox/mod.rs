@@ -1,5 +1,5 @@
-//! Sandboxed Python: run a rollout's code against its tests, each test in a fresh
-//! WebAssembly instance of a pre-initialized CPython, and judge the results on the host.
+//! Sandboxed Python: run a rollout's code against its tests in fresh WebAssembly instances of
+//! a pre-initialized CPython, and judge the results on the host.
 //!
 //! # Files
 //! - [`config`]: [`SandboxConfig`], the `[sandbox]` section (limits are defaults *and* caps).

@@ -57,7 +57,12 @@ def test_score_through_generated_stubs(channel):
     # The enum names, lower-cased, are the JSONL outcome names.
     assert reward_pb2.Outcome.Name(score.outcome).lower() in {"passed", "failed"}
     names = [v.name for v in score.verifiers]
-    assert names == ["format", "parse"]
+    assert names == ["format", "parse", "tests", "timing"]
+    # The sandbox ran all three tests: call and assert pass, the stdio test fails (the
+    # program reads nothing and prints nothing).
+    assert score.tests.total == 3
+    assert [r.passed for r in score.tests.results] == [True, True, False]
+    assert reward_pb2.Outcome.Name(score.outcome) == "FAILED"
     details = json.loads(score.verifiers[0].details)
     assert isinstance(details, dict)
 
