@@ -25,7 +25,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing::debug;
 
-use crate::batch::{parse_line, skip_resumed, write_record, Summary};
+use crate::batch::{parse_line, skip_resumed, write_record, Resumed, Summary};
 use crate::convert::ConvertError;
 use crate::pb;
 use crate::pb::reward_service_client::RewardServiceClient;
@@ -439,13 +439,13 @@ pub struct RemoteBatchOptions {
 }
 
 /// Score every line of `input` through `client`, writing one record per line to `output` in
-/// input order — the same records `verdict score` writes locally. `already` are ids found by
+/// input order — the same records `verdict score` writes locally. `already` is what was found by
 /// [`crate::batch::prepare_resume`]; that many input lines are skipped.
 pub async fn score_lines<R, W>(
     client: Arc<Client>,
     input: R,
     mut output: W,
-    already: Vec<String>,
+    already: Resumed,
     opts: &RemoteBatchOptions,
 ) -> Result<Summary, ClientError>
 where
@@ -455,7 +455,9 @@ where
     let started = Instant::now();
     let batch_size = opts.batch_size.max(1);
     let jobs = opts.jobs.max(1);
-    let skip = already.len();
+    let skip = already.ids.len();
+    let resumed_invalid = already.invalid;
+    let already = already.ids;
     let (tx, mut rx) = mpsc::channel::<Result<Vec<(usize, String)>, ClientError>>(jobs * 2);
     let reader = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(input).lines();
@@ -522,7 +524,7 @@ where
         })
         .buffered(jobs);
 
-    let mut summary = Summary::resuming(skip, 0);
+    let mut summary = Summary::resuming(skip, resumed_invalid);
     while let Some(scores) = results.next().await {
         for score in scores? {
             write_record(&mut output, &score)?;

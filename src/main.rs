@@ -199,14 +199,11 @@ fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
             jobs: jobs * 2,
             batch_size: 64,
         };
-        let resumed_invalid = already.invalid;
-        let mut summary = runtime.block_on(async {
+        runtime.block_on(async {
             let client = verdict::client::Client::resolve(&args.remote, Default::default()).await?;
             let client = Arc::new(client);
-            verdict::client::score_lines(client, input, output, already.ids, &options).await
-        })?;
-        summary.resumed_invalid = resumed_invalid;
-        summary
+            verdict::client::score_lines(client, input, output, already, &options).await
+        })?
     };
     eprintln!("{summary}");
     Ok(if summary.any_invalid() {
