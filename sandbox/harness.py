@@ -2,7 +2,7 @@
 
 componentize-py imports this module at build time and snapshots the initialized interpreter, so
 everything at module level (the stdlib imports below included) costs nothing per run. The host
-creates a fresh instance from that snapshot for every test and calls, in order:
+creates a fresh instance from that snapshot for every rollout and calls, for each of its tests:
 
     prepare(job)   compile program, setup and test; decode arguments; reseed `random`
     execute()      run program, setup, test  (the only call in which candidate code runs)
@@ -16,6 +16,7 @@ there; expected outputs never enter the guest. See PROTOCOL.md.
 import ast
 import builtins
 import json
+import os
 import sys
 
 import wit_world
@@ -34,7 +35,7 @@ import fractions  # noqa: F401
 import functools  # noqa: F401
 import hashlib  # noqa: F401
 import heapq  # noqa: F401
-import io  # noqa: F401
+import io
 import itertools  # noqa: F401
 import math  # noqa: F401
 import operator  # noqa: F401
@@ -67,6 +68,10 @@ _AssertionError = AssertionError
 _stdout = sys.stdout
 _stderr = sys.stderr
 _stdin = sys.stdin
+_FileIO = io.FileIO
+_BufferedReader = io.BufferedReader
+_BufferedWriter = io.BufferedWriter
+_TextIOWrapper = io.TextIOWrapper
 _recursion_limit = sys.getrecursionlimit()
 _set_int_max_str_digits = sys.set_int_max_str_digits
 _float_repr = float.__repr__
@@ -80,10 +85,43 @@ _builtins_dict = builtins.__dict__
 _sys = sys
 
 
+_io_open = io.open
+_fstat = os.fstat
+
+
+def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, closefd=True,
+          opener=None):
+    """`open`, except that a file object on fd 0, 1 or 2 never closes the fd: `open(0).read()`
+    is a common way to read stdin, and the next test of the rollout needs fd 0 open."""
+    if _type(file) is int and 0 <= file <= 2:
+        closefd = False
+    return _io_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
+
+
+# The builtins every program sees (and the `builtins` module is reset to before each test).
+_RUN_BUILTINS = dict(_PRISTINE_BUILTINS, open=_open)
+
+
 def _restore_builtins():
     """Undo whatever the program did to the `builtins` module (harness code relies on it)."""
     _dict_clear(_builtins_dict)
-    _dict_update(_builtins_dict, _PRISTINE_BUILTINS)
+    _dict_update(_builtins_dict, _RUN_BUILTINS)
+
+
+def _stdio_intact():
+    """Whether fds 0-2 are still open (a program can close them with `os.close`)."""
+    try:
+        _fstat(0)
+        _fstat(1)
+        _fstat(2)
+        return True
+    except _BaseException:
+        return False
+
+
+# The kind of the failure `prepare` reports when an earlier test of the rollout closed one of
+# fds 0-2: the host then runs the test again in a fresh instance (see PROTOCOL.md).
+_SPENT = "VerdictInstanceSpent"
 
 # Plain data: values of these exact types (not subclasses) have behaviour nobody can override.
 _SCALARS = frozenset([type(None), bool, int, float, complex, str, bytes, range, type(Ellipsis)])
@@ -192,6 +230,7 @@ _BINOPS = {
 }
 _UNARY = {"USub": operator.neg, "UAdd": operator.pos, "Not": operator.not_,
           "Invert": operator.invert}
+# --- guard: begin (mirrored on the host by src/sandbox/guard.rs; tests/it/guard.rs compares) ---
 _CMP_NAMES = {
     ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
     ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
@@ -247,6 +286,9 @@ class _Guard(ast.NodeTransformer):
         node.values = [ast.Call(func=_helper("__verdict_truth"), args=[v], keywords=[])
                        for v in node.values]
         return node
+
+
+# --- guard: end ---
 
 
 def _canon(value, out, depth=0):
@@ -317,8 +359,21 @@ def _failure(phase, exc):
                              message=message[:_MESSAGE_CAP])
 
 
+def _text_stream(fd, write, like):
+    """A new text stream on a WASI fd, configured like the interpreter's own `sys` stream.
+
+    Each test gets new ones, so a program that closes or detaches `sys.stdout` (or leaves input
+    in `sys.stdin`'s buffer) does not affect the next test of its rollout.
+    """
+    raw = _FileIO(fd, "w" if write else "r", closefd=False)
+    if write:
+        return _TextIOWrapper(_BufferedWriter(raw), encoding=like.encoding, errors=like.errors)
+    return _TextIOWrapper(_BufferedReader(raw), encoding=like.encoding, errors=like.errors,
+                          newline="\n")
+
+
 class _State:
-    """What `prepare` leaves for `execute` and `collect` (one instance = one run)."""
+    """What `prepare` leaves for `execute` and `collect` (the current test of the instance)."""
 
     def __init__(self):
         self.job = None
@@ -326,6 +381,7 @@ class _State:
         self.args = None
         self.result = None
         self.has_result = False
+        self.streams = (_stdout, _stderr, _stdin)
 
 
 _STATE = _State()
@@ -371,6 +427,9 @@ class WitWorld(wit_world.WitWorld):
     def prepare(self, job):
         st = _STATE
         st.job = job
+        if not _stdio_intact():
+            raise Err(wit_world.Failure(phase=wit_world.Phase.SETUP, kind=_SPENT,
+                                        message="an earlier test closed fd 0, 1 or 2"))
         try:
             st.codes = [(wit_world.Phase.PROGRAM, _compile(job.program, "<program>",
                                                            wit_world.Phase.PROGRAM))]
@@ -381,6 +440,10 @@ class WitWorld(wit_world.WitWorld):
             if _isinstance(test, wit_world.Test_Assertion):
                 st.codes.append((wit_world.Phase.TEST, _compile(test.value, "<test>",
                                                                 wit_world.Phase.TEST, True)))
+            elif _isinstance(test, wit_world.Test_Guarded):
+                # Rewritten by the host already (src/sandbox/guard.rs): compile as is.
+                st.codes.append((wit_world.Phase.TEST, _compile(test.value, "<test>",
+                                                                wit_world.Phase.TEST)))
             elif _isinstance(test, wit_world.Test_Call):
                 try:
                     args = _json_loads(test.value.args_json)
@@ -393,6 +456,10 @@ class WitWorld(wit_world.WitWorld):
                 st.args = args
         except _PrepareError as exc:
             raise Err(exc.failure)
+        # The host refilled WASI stdin with this test's input (empty unless it is a stdio test).
+        stdin = _text_stream(0, False, _stdin) if _isinstance(test, wit_world.Test_Stdio) \
+            else _stdin
+        st.streams = (_text_stream(1, True, _stdout), _stderr, stdin)
         random.seed(job.seed)
         return None
 
@@ -401,11 +468,11 @@ class WitWorld(wit_world.WitWorld):
         job = st.job
         is_stdio = _isinstance(job.test, wit_world.Test_Stdio)
         g = {"__name__": "__main__" if is_stdio else "solution",
-             "__builtins__": dict(_PRISTINE_BUILTINS)}
+             "__builtins__": dict(_RUN_BUILTINS)}
         # Several tests of one rollout may share this instance: undo the previous program's
         # changes to builtins before this one runs.
         _restore_builtins()
-        _sys.stdout, _sys.stderr, _sys.stdin = _stdout, _stderr, _stdin
+        _sys.stdout, _sys.stderr, _sys.stdin = st.streams
         _sys.setrecursionlimit(_recursion_limit)
         st.result = None
         st.has_result = False
@@ -420,7 +487,7 @@ class WitWorld(wit_world.WitWorld):
                 if phase == wit_world.Phase.TEST:
                     _restore_builtins()
                     g = dict(g)
-                    g["__builtins__"] = dict(_PRISTINE_BUILTINS)
+                    g["__builtins__"] = dict(_RUN_BUILTINS)
                     g["__verdict_assert"] = _v_assert
                     g["__verdict_cmp"] = _v_cmp
                     g["__verdict_bin"] = _v_bin
@@ -449,7 +516,7 @@ class WitWorld(wit_world.WitWorld):
     @staticmethod
     def _flushed(status):
         # Buffered output must reach WASI stdout before the host reads the pipe.
-        for stream in (_stdout, _stderr, _sys.stdout, _sys.stderr):
+        for stream in (_sys.stdout, _sys.stderr) + _STATE.streams[:2] + (_stdout, _stderr):
             try:
                 stream.flush()
             except _BaseException:
@@ -503,6 +570,7 @@ def _warm_up():
             "check(f)\n"),
         wit_world.Test_Call(wit_world.CallTest(name="f", args_json='[[1, 2.5, "x", null, true], 1]')),
         wit_world.Test_Stdio(),
+        wit_world.Test_Guarded("assert __verdict_cmp(('==',), f([2]), [2, 1, 2])\n"),
     ]
     for test in tests:
         try:

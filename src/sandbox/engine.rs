@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime::{Trap, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use super::limits::{MemoryLimiter, RunState};
+use super::stdin::TestStdin;
 use super::{SandboxConfig, SandboxError};
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
@@ -109,9 +110,7 @@ impl Drop for Ticker {
 }
 
 /// The settings of one instance.
-pub(crate) struct InstanceLimits<'a> {
-    /// Standard input (stdio tests get an instance of their own).
-    pub(crate) stdin: &'a str,
+pub(crate) struct InstanceLimits {
     /// Linear-memory cap.
     pub(crate) memory_bytes: usize,
     /// Output cap per test (stdout and stderr each).
@@ -158,7 +157,16 @@ pub(crate) struct RunOutput {
     pub(crate) value: Option<Result<String, String>>,
 }
 
+/// The failure kind `prepare` reports when an earlier test closed fd 0, 1 or 2 (see
+/// `sandbox/PROTOCOL.md`): the test must run again in a fresh instance.
+const SPENT_KIND: &str = "VerdictInstanceSpent";
+
 impl RunOutput {
+    /// Whether the instance refused the test because an earlier test left it unusable.
+    pub(crate) fn spent(&self) -> bool {
+        matches!(&self.ended, Ended::Rejected(f) if f.kind == SPENT_KIND)
+    }
+
     /// Whether the instance can serve another test of the same rollout: it ended normally
     /// (no trap, exit, limit).
     pub(crate) fn reusable(&self) -> bool {
@@ -172,11 +180,14 @@ impl RunOutput {
 pub(crate) struct Live {
     store: Store<RunState>,
     harness: Harness,
+    stdin: TestStdin,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     output_bytes: usize,
     /// Fuel spent on instantiation, charged to the first test as overhead.
     pending_overhead: u64,
+    /// How many tests this instance has run.
+    tests_run: usize,
 }
 
 /// Fuel loaded into a store before each test; far above any per-test limit.
@@ -187,13 +198,14 @@ impl Live {
     pub(crate) async fn new(
         engine: &Engine,
         pre: &HarnessPre<RunState>,
-        limits: InstanceLimits<'_>,
+        limits: InstanceLimits,
     ) -> Result<Live, SandboxError> {
         let pipe_bytes = limits.output_bytes.saturating_mul(limits.tests.max(1));
         let stdout = MemoryOutputPipe::new(pipe_bytes);
         let stderr = MemoryOutputPipe::new(pipe_bytes);
+        let stdin = TestStdin::default();
         let wasi = WasiCtxBuilder::new()
-            .stdin(MemoryInputPipe::new(limits.stdin.as_bytes().to_vec()))
+            .stdin(stdin.clone())
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .args(&["main.py"])
@@ -232,21 +244,31 @@ impl Live {
         Ok(Live {
             store,
             harness,
+            stdin,
             stdout,
             stderr,
             output_bytes: limits.output_bytes,
             pending_overhead,
+            tests_run: 0,
         })
     }
 
-    /// Runs one test. Errors are service failures only; whatever the program does ends up in
-    /// [`RunOutput::ended`].
+    /// Whether no test has run in this instance yet.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.tests_run == 0
+    }
+
+    /// Runs one test with `stdin` as its standard input. Errors are service failures only;
+    /// whatever the program does ends up in [`RunOutput::ended`].
     pub(crate) async fn run(
         &mut self,
         job: &Job,
+        stdin: &str,
         fuel: u64,
         collect: bool,
     ) -> Result<RunOutput, SandboxError> {
+        self.stdin.set(stdin);
+        self.tests_run += 1;
         let (out0, err0) = (self.stdout.contents().len(), self.stderr.contents().len());
         let store = &mut self.store;
         store

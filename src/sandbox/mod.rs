@@ -7,19 +7,22 @@
 //! - [`engine`]: wasmtime configuration, epoch ticker, fresh instances serving tests.
 //! - [`limits`]: memory limiter and per-run store state.
 //! - [`compare`]: host-side comparison of stdout and returned values.
+//! - [`guard`]: host-side rewrite of assert tests so user-defined types cannot decide them.
+//! - [`stdin`]: the instance's stdin, refilled before each test.
 //! - [`cli`]: the `verdict runtime` subcommand.
 //! - [`error`]: [`SandboxError`], failures of the service (never of the program).
 //!
 //! # One run
-//! Every rollout gets fresh instances of the pre-initialized component: the interpreter is
-//! already started and the harness imported, so an instance costs about a millisecond. The
-//! assert and call tests of a rollout share one instance (each test runs the program again in
-//! fresh globals, with pristine builtins and the original `sys` streams); each stdio test gets
-//! an instance of its own (its stdin is the WASI stdin). A test that traps, exits, runs out of
-//! time or hits a limit discards its instance; the next test starts from a fresh one. No
-//! preopened directories, no environment, no network, stdin from memory, stdout/stderr into
-//! capped memory pipes, fuel and an epoch deadline, a memory limiter. Nothing of one rollout is
-//! visible to the next. The harness protocol is in `sandbox/PROTOCOL.md`.
+//! Every rollout gets a fresh instance of the pre-initialized component: the interpreter is
+//! already started and the harness imported, so an instance costs under a millisecond. The
+//! tests of a rollout run in that instance one after another; each runs the program again in
+//! fresh globals, with pristine builtins and new `sys.stdout`/`sys.stdin` streams, and the host
+//! refills the WASI stdin with the test's input (empty for assert and call tests). A test that
+//! traps, exits, runs out of time or hits a limit discards its instance; the next test starts
+//! from a fresh one. No preopened directories, no environment, no network, stdin from memory,
+//! stdout/stderr into capped memory pipes, fuel and an epoch deadline, a memory limiter.
+//! Nothing of one rollout is visible to the next. The harness protocol is in
+//! `sandbox/PROTOCOL.md`.
 //!
 //! # Verdicts
 //! Decided here, from what the host observes: stdout and the canonical return value are
@@ -38,8 +41,10 @@ pub mod compare;
 pub mod config;
 pub(crate) mod engine;
 pub mod error;
+pub mod guard;
 pub(crate) mod limits;
 pub mod runtime;
+pub(crate) mod stdin;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -256,9 +261,11 @@ impl Sandbox {
         // code runs) is the same for every assert/call test: run it once, reuse the verdict.
         let mut program_failure: Option<TestResult> = None;
         let mut stopped = false;
-        // The instance serving this rollout's assert and call tests (stdio tests get their own).
+        // The instance serving this rollout's tests.
         let mut live: Option<(Live, tokio::sync::SemaphorePermit<'_>)> = None;
         for (index, test) in job.tests[..n].iter().enumerate() {
+            // Whether a failure of the program itself is the same for every test of this kind
+            // (not for stdio tests: there it can depend on the input).
             let reusable = !matches!(test, TestCase::Stdio { .. });
             if stopped {
                 results.push(TestResult {
@@ -345,10 +352,9 @@ impl Sandbox {
         })
     }
 
-    /// One test, in `live` (instantiated first when empty; stdio tests always get a fresh
-    /// instance, since stdin is the WASI stream). `live` is emptied after a test that trapped,
-    /// exited, hit a limit or ran out of time, so the next test starts fresh. Returns the
-    /// result, the `execute` fuel and the harness fuel.
+    /// One test, in `live` (instantiated first when empty). `live` is emptied after a test
+    /// that trapped, exited, hit a limit or ran out of time, so the next test starts fresh.
+    /// Returns the result, the `execute` fuel and the harness fuel.
     async fn run_test<'s>(
         &'s self,
         job: &RunJob<'_>,
@@ -363,14 +369,16 @@ impl Sandbox {
         let limits = config.effective(job.limits);
         let seed = config.seed.unwrap_or_else(|| seed_for(job.id));
         let (wit_test, stdin) = match test {
-            TestCase::Assert { code, .. } => (Test::Assertion(code.clone()), ""),
+            TestCase::Assert { code, .. } => match guard::guard(code) {
+                Some(guarded) => (Test::Guarded(guarded), ""),
+                None => (Test::Assertion(code.clone()), ""),
+            },
             TestCase::Stdio { stdin, .. } => (Test::Stdio, stdin.as_str()),
             TestCase::Call { function, args, .. } => (
                 engine::call_test(function, serde_json::Value::Array(args.clone()).to_string()),
                 "",
             ),
         };
-        let is_stdio = matches!(test, TestCase::Stdio { .. });
         let wit_job = engine::job(job.program, job.setup.unwrap_or(""), wit_test, seed);
         let mut result = TestResult {
             index,
@@ -381,55 +389,69 @@ impl Sandbox {
             fuel: 0,
             wall_ms: 0.0,
         };
-        if is_stdio {
-            *live = None;
-        }
-        let (instance, _) = match live {
-            Some(l) => l,
-            None => {
-                let permit = self
-                    .inner
-                    .slots
-                    .acquire()
-                    .await
-                    .expect("semaphore never closed");
-                let instance = Live::new(
-                    &self.inner.engine,
-                    &self.inner.pre,
-                    InstanceLimits {
-                        stdin,
-                        memory_bytes: limits.memory_bytes,
-                        output_bytes: limits.output_bytes,
-                        tests: if is_stdio { 1 } else { remaining_tests },
-                        deadline,
-                    },
-                )
-                .await?;
-                live.insert((instance, permit))
-            }
-        };
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        // Sleeping guests are parked in the async WASI poll, where epochs cannot reach them;
-        // the timeout drops the future, which stops the instance; dropping `live` frees the slot.
-        let ran = tokio::time::timeout(
-            remaining + engine::EPOCH_TICK,
-            instance.run(&wit_job, limits.fuel, matches!(test, TestCase::Call { .. })),
-        )
-        .await;
-        result.wall_ms = start.elapsed().as_secs_f64() * 1e3;
-        let out = match ran {
-            Err(_) => {
+        let mut spent_fuel = 0;
+        let out = loop {
+            let (instance, _) = match live {
+                Some(l) => l,
+                None => {
+                    let permit = self
+                        .inner
+                        .slots
+                        .acquire()
+                        .await
+                        .expect("semaphore never closed");
+                    let instance = Live::new(
+                        &self.inner.engine,
+                        &self.inner.pre,
+                        InstanceLimits {
+                            memory_bytes: limits.memory_bytes,
+                            output_bytes: limits.output_bytes,
+                            tests: remaining_tests,
+                            deadline,
+                        },
+                    )
+                    .await?;
+                    live.insert((instance, permit))
+                }
+            };
+            let fresh = instance.is_fresh();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            // Sleeping guests are parked in the async WASI poll, where epochs cannot reach
+            // them; the timeout drops the future, which stops the instance; dropping `live`
+            // frees the slot.
+            let ran = tokio::time::timeout(
+                remaining + engine::EPOCH_TICK,
+                instance.run(
+                    &wit_job,
+                    stdin,
+                    limits.fuel,
+                    matches!(test, TestCase::Call { .. }),
+                ),
+            )
+            .await;
+            result.wall_ms = start.elapsed().as_secs_f64() * 1e3;
+            let out = match ran {
+                Err(_) => {
+                    *live = None;
+                    result.outcome = Outcome::Timeout;
+                    result.message = Some(format!(
+                        "wall-clock budget of {} ms exceeded",
+                        limits.time_ms
+                    ));
+                    return Ok((result, 0, 0));
+                }
+                Ok(out) => out?,
+            };
+            // An earlier test of the rollout closed fd 0, 1 or 2: run this one in a fresh
+            // instance (a fresh instance is never spent, so this happens at most once).
+            if out.spent() && !fresh {
+                spent_fuel += out.harness_fuel;
                 *live = None;
-                result.outcome = Outcome::Timeout;
-                result.message = Some(format!(
-                    "wall-clock budget of {} ms exceeded",
-                    limits.time_ms
-                ));
-                return Ok((result, 0, 0));
+                continue;
             }
-            Ok(out) => out?,
+            break out;
         };
-        if is_stdio || !out.reusable() {
+        if !out.reusable() {
             *live = None;
         }
         let tol = Tolerance {
@@ -440,7 +462,7 @@ impl Sandbox {
         result.passed = verdict.0 == Outcome::Passed;
         result.outcome = verdict.0;
         result.message = verdict.1;
-        Ok((result, out.execute_fuel, out.harness_fuel))
+        Ok((result, out.execute_fuel, out.harness_fuel + spent_fuel))
     }
 }
 

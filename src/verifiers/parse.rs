@@ -55,7 +55,7 @@
 
 mod language;
 mod prose;
-mod syntax;
+pub(crate) mod syntax;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -142,6 +142,82 @@ async fn nothing_survives_from_one_test_to_the_next() {
 }
 
 #[tokio::test]
+async fn every_stdio_test_reads_its_own_input_through_any_interface() {
+    // One instance serves all four tests: each must see exactly its own stdin, whether the
+    // program reads `sys.stdin`, `input()`, `sys.stdin.buffer`, `open(0)` or fd 0 directly,
+    // and whether or not the previous test consumed all of its input.
+    let t = tests(json!([
+        {"kind": "stdio", "stdin": "1 2\nunread\nlines\n", "stdout": "3\n"},
+        {"kind": "stdio", "stdin": "10 20\n", "stdout": "30\n"},
+        {"kind": "stdio", "stdin": "4 4\n", "stdout": "8\n"},
+        {"kind": "stdio", "stdin": "", "stdout": "empty\n"},
+    ]));
+    for reader in [
+        "input()",
+        "sys.stdin.readline()",
+        "sys.stdin.buffer.readline().decode()",
+        "(open(0).read().split('\\n') or [''])[0]",
+        "os.read(0, 1 << 16).decode().split('\\n')[0]",
+    ] {
+        let program = format!(
+            "import os, sys\ntry:\n    line = {reader}\nexcept EOFError:\n    line = ''\n\
+             print(sum(map(int, line.split())) if line.strip() else 'empty')\n"
+        );
+        let r = run(&program, &t).await;
+        assert_eq!(r.outcome, Outcome::Passed, "{reader}: {r:#?}");
+        assert_eq!(r.tests.passed, 4, "{reader}");
+    }
+}
+
+#[tokio::test]
+async fn a_program_that_closes_its_streams_does_not_break_the_next_test() {
+    let t = tests(json!([
+        {"kind": "stdio", "stdin": "a\n", "stdout": "a\n"},
+        {"kind": "stdio", "stdin": "b\n", "stdout": "b\n"},
+    ]));
+    for program in [
+        "import sys\nprint(input())\nsys.stdout.flush()\nsys.stdout.close()\nsys.stdin.close()\n",
+        "f = open(0)\nprint(f.read().strip())\nf.close()\n",
+        // Closing the fd itself spends the instance: the next test runs in a fresh one.
+        "import os\nprint(input())\nos.close(0)\n",
+        "import io\nprint(io.open(0).read().strip())\n",
+    ] {
+        let r = run(program, &t).await;
+        assert_eq!(r.outcome, Outcome::Passed, "{program}: {r:#?}");
+    }
+    // Output of one test is not seen by the next, and a prefix does not pass.
+    let t = tests(json!([
+        {"kind": "stdio", "stdin": "1\n", "stdout": "1\n"},
+        {"kind": "stdio", "stdin": "2\n", "stdout": "2\n"},
+    ]));
+    let r = run("import sys\nsys.stdout.write(input() + '\\n')\n", &t).await;
+    assert_eq!(r.tests.passed, 2, "{r:#?}");
+}
+
+#[tokio::test]
+async fn host_guarded_and_guest_guarded_assertions_agree() {
+    // Assertions guarded on the host reject an object that equals everything; code that
+    // tree-sitter cannot parse falls back to the guest, which reports the syntax error.
+    let eq_all =
+        "class A:\n    def __eq__(self, o): return True\n    def __bool__(self): return True\n\
+                  def f(x): return A()\n";
+    let t = tests(json!([
+        {"kind": "assert", "code": "assert f(1) == 2"},
+        {"kind": "assert", "code": "assert f(1)"},
+        {"kind": "assert", "code": "assert not (f(1) != 2) and True"},
+    ]));
+    let r = run(eq_all, &t).await;
+    assert_eq!(r.tests.passed, 0, "{r:#?}");
+    let t = tests(json!([{"kind": "assert", "code": "assert f(1 ==\n"}]));
+    let r = run("def f(x): return x\n", &t).await;
+    assert_eq!(r.outcome, Outcome::RuntimeError, "{r:#?}");
+    assert!(
+        r.message.as_deref().unwrap_or("").contains("SyntaxError"),
+        "{r:#?}"
+    );
+}
+
+#[tokio::test]
 async fn random_is_reseeded_per_rollout_and_fuel_is_deterministic() {
     let t = tests(json!([{"kind": "stdio", "stdin": "", "stdout": "x"}]));
     let program = "import random\nprint(random.random())\n";

@@ -30,7 +30,8 @@ fn new_parser() -> Parser {
     parser
 }
 
-fn parse(code: &str) -> Option<Tree> {
+/// Parses Python with this thread's parser.
+pub(crate) fn parse(code: &str) -> Option<Tree> {
     PARSER.with(|p| p.borrow_mut().parse(code, None))
 }
 
