@@ -6,10 +6,12 @@
 //! ```
 //!
 //! 1. Latency: a trivial program (one call test), end to end through `Sandbox::run`, one at a
-//!    time: median and p90.
+//!    time: median and p90, with instances made ahead (`prewarm`, the default) and, as the
+//!    in-run baseline, instantiating on demand (`prewarm = 0`).
 //! 2. Throughput on fixtures/problems/problems.jsonl (≥150 problems, a right and a wrong
-//!    solution each): the sandbox on a multi-thread runtime with one worker per core, then, in
-//!    the same run, the unsandboxed fork harness and a python3 subprocess per program
+//!    solution each): the sandbox on a multi-thread runtime with one worker per core, stopping
+//!    at a program's first failing test as the baselines do and, separately, running every test;
+//!    then, in the same run, the unsandboxed fork harness and a python3 subprocess per program
 //!    (benches/baseline.py, with as many workers). Prints programs/s and the ratios, and how
 //!    often the verdicts agree.
 //! 3. Optional: RSS every 10% of `BENCH_RSS_RUNS` trivial runs.
@@ -75,26 +77,24 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(500);
-    let mut lat = Vec::new();
-    let mut fuel = 0;
-    rt.block_on(async {
-        for i in 0..trivial_runs {
-            let t = Instant::now();
-            let r = sandbox.run(&trivial).await.unwrap();
-            if i >= 50 {
-                lat.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-            assert_eq!(r.outcome, Outcome::Passed);
-            fuel = r.fuel + r.overhead_fuel;
-        }
-    });
-    lat.sort_by(f64::total_cmp);
+    // Without instances made ahead (every rollout waits for its instantiation), then with.
+    let cold = Sandbox::new(&SandboxConfig {
+        prewarm: 0,
+        ..SandboxConfig::default()
+    })
+    .expect("sandbox");
+    let (cold_median, cold_p90, _) = trivial_latency(&rt, &cold, &trivial, trivial_runs);
+    drop(cold);
+    let (median, p90, fuel) = trivial_latency(&rt, &sandbox, &trivial, trivial_runs);
     println!(
-        "trivial program, end to end: median {:.3} ms, p90 {:.3} ms ({} runs, {} fuel total)",
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.9),
-        lat.len(),
-        fuel
+        "trivial program, end to end: median {median:.3} ms, p90 {p90:.3} ms \
+         ({trivial_runs} runs, {fuel} fuel total; prewarm {})",
+        sandbox.config().prewarm
+    );
+    println!(
+        "  same, instantiating on demand (prewarm 0): median {cold_median:.3} ms, p90 {cold_p90:.3} ms \
+         — ratio {:.2}",
+        median / cold_median
     );
 
     if std::env::var_os("BENCH_TRIVIAL_ONLY").is_some() {
@@ -166,45 +166,61 @@ fn main() {
         })
         .collect();
     let tests_total: usize = programs.iter().map(|p| p.2.len()).sum();
-    let mut sandbox_results = Vec::new();
-    let mut best = f64::MAX;
-    for _round in 0..2 {
-        let start = Instant::now();
-        sandbox_results = rt.block_on(async {
-            futures::stream::iter(programs.iter().map(|(id, program, tests)| {
-                let sandbox = sandbox.clone();
-                let (id, program, tests) = (id.to_string(), program.to_string(), tests.to_vec());
-                // Spawned, so the runs spread over the runtime's worker threads.
-                tokio::spawn(async move {
-                    let job = RunJob {
-                        id: &id,
-                        program: &program,
-                        setup: None,
-                        tests: &tests,
-                        limits: None,
-                        stop_on_failure: false,
-                    };
-                    sandbox.run(&job).await.unwrap().outcome == Outcome::Passed
-                })
-            }))
-            .buffered(workers * 4)
-            .map(|r| r.unwrap())
-            .collect::<Vec<bool>>()
-            .await
-        });
-        best = best.min(start.elapsed().as_secs_f64());
-    }
-    let sandbox_rate = programs.len() as f64 / best;
+    // The corpus through the sandbox: the best of two rounds, in programs/s, and whether each
+    // program passed. `stop_on_failure` is what the baselines do (they stop at a program's
+    // first failing test); without it every test runs, for per-test results.
+    let corpus = |stop_on_failure: bool| -> (f64, Vec<bool>) {
+        let mut results = Vec::new();
+        let mut best = f64::MAX;
+        for _round in 0..2 {
+            let start = Instant::now();
+            results = rt.block_on(async {
+                futures::stream::iter(programs.iter().map(|(id, program, tests)| {
+                    let sandbox = sandbox.clone();
+                    let (id, program, tests) =
+                        (id.to_string(), program.to_string(), tests.to_vec());
+                    // Spawned, so the runs spread over the runtime's worker threads.
+                    tokio::spawn(async move {
+                        let job = RunJob {
+                            id: &id,
+                            program: &program,
+                            setup: None,
+                            tests: &tests,
+                            limits: None,
+                            stop_on_failure,
+                        };
+                        sandbox.run(&job).await.unwrap().outcome == Outcome::Passed
+                    })
+                }))
+                .buffered(workers * 4)
+                .map(|r| r.unwrap())
+                .collect::<Vec<bool>>()
+                .await
+            });
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        (programs.len() as f64 / best, results)
+    };
+    let (sandbox_rate, sandbox_results) = corpus(true);
+    let (all_tests_rate, all_tests_results) = corpus(false);
+    assert_eq!(
+        sandbox_results, all_tests_results,
+        "same verdicts either way"
+    );
     println!(
-        "corpus: {} problems, {} programs, {} tests ({} instances per program on average)",
+        "corpus: {} problems, {} programs, {} tests ({:.2} tests per program on average)",
         problems.len(),
         programs.len(),
         tests_total,
         tests_total as f64 / programs.len() as f64
     );
     println!(
-        "sandbox ({workers} workers): {sandbox_rate:.1} programs/s, {} passed",
+        "sandbox ({workers} workers), stopping at the first failing test like the baselines: \
+         {sandbox_rate:.1} programs/s, {} passed",
         sandbox_results.iter().filter(|b| **b).count()
+    );
+    println!(
+        "sandbox ({workers} workers), every test run (per-test results): {all_tests_rate:.1} programs/s"
     );
 
     let baseline = |mode: &str| -> Option<(f64, Vec<bool>)> {
@@ -230,8 +246,10 @@ fn main() {
                     .filter(|(a, b)| a == b)
                     .count();
                 println!(
-                    "{mode:>10} baseline ({workers} workers): {rate:.1} programs/s — sandbox/{mode} = {:.2}; verdicts agree on {agree}/{}",
+                    "{mode:>10} baseline ({workers} workers): {rate:.1} programs/s — sandbox/{mode} = {:.2} \
+                     (every test run: {:.2}); verdicts agree on {agree}/{}",
                     sandbox_rate / rate,
+                    all_tests_rate / rate,
                     results.len()
                 );
             }
@@ -240,6 +258,31 @@ fn main() {
     }
 
     rss(&rt, &sandbox, &trivial_tests, workers);
+}
+
+/// Median and p90 wall time of `runs` trivial rollouts run one at a time (after 50 warm-up
+/// runs), and the fuel of one.
+fn trivial_latency(
+    rt: &tokio::runtime::Runtime,
+    sandbox: &Sandbox,
+    trivial: &RunJob<'_>,
+    runs: usize,
+) -> (f64, f64, u64) {
+    let mut lat = Vec::new();
+    let mut fuel = 0;
+    rt.block_on(async {
+        for i in 0..runs + 50 {
+            let t = Instant::now();
+            let r = sandbox.run(trivial).await.unwrap();
+            if i >= 50 {
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            assert_eq!(r.outcome, Outcome::Passed);
+            fuel = r.fuel + r.overhead_fuel;
+        }
+    });
+    lat.sort_by(f64::total_cmp);
+    (percentile(&lat, 0.5), percentile(&lat, 0.9), fuel)
 }
 
 /// RSS every 10% of `BENCH_RSS_RUNS` trivial runs (none when unset).

@@ -44,6 +44,11 @@ pub struct SandboxConfig {
     /// Most interpreters alive at once across all concurrent runs; further runs wait for a
     /// slot. Sizes the pooling allocator. By default `32`.
     pub max_instances: u32,
+    /// Fresh interpreters instantiated ahead of demand (in addition to `max_instances`), so a
+    /// rollout does not wait for instantiation, about a millisecond. Each serves one rollout
+    /// only, exactly as one instantiated on demand would; under full load they make no
+    /// difference. `0` turns this off. By default `2`.
+    pub prewarm: u32,
     /// Use wasmtime's pooling allocator (pre-reserved slots, copy-on-write memory images).
     /// Turning it off is slower; it exists for hosts with little virtual address space.
     /// By default `true`.
@@ -71,6 +76,7 @@ impl Default for SandboxConfig {
             fuel: 20_000_000_000,
             max_tests: 100,
             max_instances: 32,
+            prewarm: 2,
             pooling: true,
             seed: None,
             float_rel_tol: 1e-6,
@@ -116,6 +122,9 @@ impl SandboxConfig {
         }
         if self.max_instances == 0 || self.max_instances > 4096 {
             problems.push("max_instances must be between 1 and 4096");
+        }
+        if self.prewarm > 64 {
+            problems.push("prewarm must be at most 64");
         }
         let bad_tol = |t: f64| t.is_nan() || t < 0.0;
         if bad_tol(self.float_rel_tol) || bad_tol(self.float_abs_tol) {

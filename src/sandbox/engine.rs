@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime::{Trap, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use super::limits::{MemoryLimiter, RunState};
+use super::output::{TestOutput, OVERFLOW};
 use super::stdin::TestStdin;
 use super::{SandboxConfig, SandboxError};
 
@@ -41,7 +41,8 @@ pub(crate) fn engine(config: &SandboxConfig) -> Result<Engine, SandboxError> {
     c.max_wasm_stack(1 << 20);
     c.async_stack_size(4 << 20);
     if config.pooling {
-        let n = config.max_instances;
+        // Running instances plus those instantiated ahead of demand.
+        let n = config.max_instances + config.prewarm;
         let mut p = PoolingAllocationConfig::new();
         p.total_component_instances(n);
         p.total_core_instances(n * 32);
@@ -109,14 +110,12 @@ impl Drop for Ticker {
     }
 }
 
-/// The settings of one instance.
+/// The limits of one rollout, applied to its instance before the first test.
 pub(crate) struct InstanceLimits {
     /// Linear-memory cap.
     pub(crate) memory_bytes: usize,
     /// Output cap per test (stdout and stderr each).
     pub(crate) output_bytes: usize,
-    /// How many tests may run in this instance (sizes the output pipes).
-    pub(crate) tests: usize,
     /// Wall-clock deadline.
     pub(crate) deadline: Instant,
 }
@@ -157,12 +156,12 @@ pub(crate) struct RunOutput {
     pub(crate) value: Option<Result<String, String>>,
 }
 
-/// The failure kind `prepare` reports when an earlier test closed fd 0, 1 or 2 (see
+/// The failure kind `prepare` reports when an earlier test closed fd 0 or 1 (see
 /// `sandbox/PROTOCOL.md`): the test must run again in a fresh instance.
 const SPENT_KIND: &str = "VerdictInstanceSpent";
 
 impl RunOutput {
-    /// Whether the instance refused the test because an earlier test left it unusable.
+    /// Whether the instance refused the test because an earlier test left it unusable (closed fd 0 or 1).
     pub(crate) fn spent(&self) -> bool {
         matches!(&self.ended, Ended::Rejected(f) if f.kind == SPENT_KIND)
     }
@@ -181,8 +180,8 @@ pub(crate) struct Live {
     store: Store<RunState>,
     harness: Harness,
     stdin: TestStdin,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: TestOutput,
+    stderr: TestOutput,
     output_bytes: usize,
     /// Fuel spent on instantiation, charged to the first test as overhead.
     pending_overhead: u64,
@@ -195,14 +194,14 @@ const FUEL_RESERVE: u64 = u64::MAX / 4;
 
 impl Live {
     /// Instantiates the pre-initialized component with no filesystem, environment or network.
+    /// Its limits are set by [`Live::configure`] before the first test (an instance may be
+    /// created ahead of the rollout it serves).
     pub(crate) async fn new(
         engine: &Engine,
         pre: &HarnessPre<RunState>,
-        limits: InstanceLimits,
     ) -> Result<Live, SandboxError> {
-        let pipe_bytes = limits.output_bytes.saturating_mul(limits.tests.max(1));
-        let stdout = MemoryOutputPipe::new(pipe_bytes);
-        let stderr = MemoryOutputPipe::new(pipe_bytes);
+        let stdout = TestOutput::default();
+        let stderr = TestOutput::default();
         let stdin = TestStdin::default();
         let wasi = WasiCtxBuilder::new()
             .stdin(stdin.clone())
@@ -218,8 +217,9 @@ impl Live {
             RunState {
                 wasi,
                 table: ResourceTable::new(),
-                limiter: MemoryLimiter::new(limits.memory_bytes),
-                deadline: limits.deadline,
+                // Until `configure`: no cap beyond the pool's, and instantiation never times out.
+                limiter: MemoryLimiter::new(usize::MAX),
+                deadline: Instant::now() + Duration::from_secs(3600),
                 interrupted: false,
             },
         );
@@ -247,10 +247,19 @@ impl Live {
             stdin,
             stdout,
             stderr,
-            output_bytes: limits.output_bytes,
+            output_bytes: 0,
             pending_overhead,
             tests_run: 0,
         })
+    }
+
+    /// Applies a rollout's limits: memory cap, per-test output cap, wall-clock deadline.
+    pub(crate) fn configure(&mut self, limits: InstanceLimits) {
+        let state = self.store.data_mut();
+        state.limiter.max_bytes = limits.memory_bytes;
+        state.deadline = limits.deadline;
+        self.output_bytes = limits.output_bytes;
+        self.store.set_epoch_deadline(1);
     }
 
     /// Whether no test has run in this instance yet.
@@ -268,8 +277,9 @@ impl Live {
         collect: bool,
     ) -> Result<RunOutput, SandboxError> {
         self.stdin.set(stdin);
+        self.stdout.begin(self.output_bytes);
+        self.stderr.begin(self.output_bytes);
         self.tests_run += 1;
-        let (out0, err0) = (self.stdout.contents().len(), self.stderr.contents().len());
         let store = &mut self.store;
         store
             .set_fuel(fuel)
@@ -306,17 +316,16 @@ impl Live {
             "Test fuel."
         );
         let stdout = self.stdout.contents();
-        let stderr = self.stderr.contents();
-        let (out_len, err_len) = (stdout.len() - out0, stderr.len() - err0);
-        let output_overflow = out_len >= self.output_bytes
+        let err_len = self.stderr.contents().len();
+        let output_overflow = stdout.len() >= self.output_bytes
             || err_len >= self.output_bytes
-            || matches!(&ended, Ended::Trapped(m) if m.contains("write beyond capacity"));
+            || matches!(&ended, Ended::Trapped(m) if m.contains(OVERFLOW));
         let harness_fuel =
             total.saturating_sub(execute_fuel) + std::mem::take(&mut self.pending_overhead);
         Ok(RunOutput {
             memory_hit: store.data().limiter.hit,
             ended,
-            stdout: stdout[out0..].to_vec(),
+            stdout: stdout.to_vec(),
             output_overflow,
             execute_fuel,
             harness_fuel,

@@ -9,6 +9,7 @@
 //! - [`compare`]: host-side comparison of stdout and returned values.
 //! - [`guard`]: host-side rewrite of assert tests so user-defined types cannot decide them.
 //! - [`stdin`]: the instance's stdin, refilled before each test.
+//! - [`output`]: the instance's stdout/stderr, captured and capped per test.
 //! - [`cli`]: the `verdict runtime` subcommand.
 //! - [`error`]: [`SandboxError`], failures of the service (never of the program).
 //!
@@ -43,10 +44,12 @@ pub(crate) mod engine;
 pub mod error;
 pub mod guard;
 pub(crate) mod limits;
+pub(crate) mod output;
 pub mod runtime;
 pub(crate) mod stdin;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -73,6 +76,10 @@ struct Inner {
     engine: Engine,
     pre: HarnessPre<RunState>,
     slots: Semaphore,
+    /// Fresh instances made ahead of demand, never used (at most `config.prewarm`).
+    ready: std::sync::Mutex<Vec<Live>>,
+    /// Instances being made for `ready` right now.
+    refilling: AtomicUsize,
     /// `execute` fuel of an empty program, per test kind (assert, stdio, call).
     baseline: [u64; 3],
     _ticker: engine::Ticker,
@@ -164,6 +171,8 @@ impl Sandbox {
                 engine,
                 pre,
                 slots: Semaphore::new(config.max_instances as usize),
+                ready: std::sync::Mutex::new(Vec::new()),
+                refilling: AtomicUsize::new(0),
                 baseline: [0; 3],
                 _ticker: ticker,
             }),
@@ -232,7 +241,7 @@ impl Sandbox {
             };
             let deadline = Instant::now() + Duration::from_secs(60);
             let (result, exec_fuel, _) =
-                rt.block_on(self.run_test(&job, test, deadline, 0, &mut None, 1))?;
+                rt.block_on(self.run_test(&job, test, deadline, 0, &mut None))?;
             if !result.passed {
                 return Err(SandboxError::Config(format!(
                     "the runtime failed its self-test ({} test): {}",
@@ -305,9 +314,8 @@ impl Sandbox {
                 continue;
             }
             let baseline = self.inner.baseline[kind_index(test)];
-            let (mut result, exec_fuel, other_fuel) = self
-                .run_test(job, test, deadline, index, &mut live, n - index)
-                .await?;
+            let (mut result, exec_fuel, other_fuel) =
+                self.run_test(job, test, deadline, index, &mut live).await?;
             result.fuel = exec_fuel.saturating_sub(baseline);
             fuel += result.fuel;
             overhead += other_fuel + exec_fuel.min(baseline);
@@ -362,7 +370,6 @@ impl Sandbox {
         deadline: Instant,
         index: usize,
         live: &mut Option<(Live, tokio::sync::SemaphorePermit<'s>)>,
-        remaining_tests: usize,
     ) -> Result<(TestResult, u64, u64), SandboxError> {
         let start = Instant::now();
         let config = &self.inner.config;
@@ -400,17 +407,12 @@ impl Sandbox {
                         .acquire()
                         .await
                         .expect("semaphore never closed");
-                    let instance = Live::new(
-                        &self.inner.engine,
-                        &self.inner.pre,
-                        InstanceLimits {
-                            memory_bytes: limits.memory_bytes,
-                            output_bytes: limits.output_bytes,
-                            tests: remaining_tests,
-                            deadline,
-                        },
-                    )
-                    .await?;
+                    let mut instance = self.fresh_instance().await?;
+                    instance.configure(InstanceLimits {
+                        memory_bytes: limits.memory_bytes,
+                        output_bytes: limits.output_bytes,
+                        deadline,
+                    });
                     live.insert((instance, permit))
                 }
             };
@@ -463,6 +465,74 @@ impl Sandbox {
         result.outcome = verdict.0;
         result.message = verdict.1;
         Ok((result, out.execute_fuel, out.harness_fuel + spent_fuel))
+    }
+}
+
+impl Sandbox {
+    /// A never-used instance: one made ahead of demand when there is one, else a new one.
+    /// Either way the pool of ready instances is topped up in the background.
+    async fn fresh_instance(&self) -> Result<Live, SandboxError> {
+        let ready = self
+            .inner
+            .ready
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        self.refill();
+        match ready {
+            Some(live) => Ok(live),
+            None => Live::new(&self.inner.engine, &self.inner.pre).await,
+        }
+    }
+
+    /// Starts making instances in the background until `prewarm` are ready or being made.
+    /// Needs a tokio runtime; without one (or with `prewarm = 0`) nothing is made ahead.
+    fn refill(&self) {
+        let inner = &self.inner;
+        let target = inner.config.prewarm as usize;
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        loop {
+            let ready = inner
+                .ready
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len();
+            let making = inner.refilling.load(Ordering::Acquire);
+            if ready + making >= target {
+                return;
+            }
+            if inner
+                .refilling
+                .compare_exchange(making, making + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            let making = Making(Arc::clone(inner));
+            handle.spawn(async move {
+                let inner = &making.0;
+                match Live::new(&inner.engine, &inner.pre).await {
+                    Ok(live) => inner
+                        .ready
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(live),
+                    Err(e) => tracing::warn!(error = %e, "Making an instance ahead failed."),
+                }
+            });
+        }
+    }
+}
+
+/// One instance being made ahead; the count drops when it is done or abandoned (its runtime
+/// shut down).
+struct Making(Arc<Inner>);
+
+impl Drop for Making {
+    fn drop(&mut self) {
+        self.0.refilling.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
