@@ -79,6 +79,14 @@ _int_repr = int.__repr__
 _json_loads = json.loads
 _encode_str = json.encoder.encode_basestring  # the C implementation: no Python globals involved
 _dict_items = dict.items
+_dict = dict
+_exec = exec
+_delattr = delattr
+_enumerate = enumerate
+_ValueError = ValueError
+_TypeError = TypeError
+_NameError = NameError
+_sys_dict = sys.__dict__
 _dict_clear = dict.clear
 _dict_update = dict.update
 _builtins_dict = builtins.__dict__
@@ -179,7 +187,7 @@ def _v_assert(value, *msg):
 def _v_cmp(ops, *operands):
     # Evaluated eagerly (all operands), then compared with builtin semantics.
     left = operands[0]
-    for i, op in enumerate(ops):
+    for i, op in _enumerate(ops):
         right = operands[i + 1]
         if op == "is":
             r = left is right
@@ -298,7 +306,7 @@ def _canon(value, out, depth=0):
     the `json` module so nothing the program patched there is involved.
     """
     if depth > _DEPTH_CAP:
-        raise ValueError("value nested too deeply")
+        raise _ValueError("value nested too deeply")
     t = _type(value)
     if value is None:
         out.append("null")
@@ -346,7 +354,7 @@ def _canon(value, out, depth=0):
             _canon(v, out, depth + 1)
         out.append("]}")
     else:
-        raise TypeError(f"returned a value of type {t.__name__}, which has no canonical form")
+        raise _TypeError(f"returned a value of type {t.__name__}, which has no canonical form")
 
 
 def _failure(phase, exc):
@@ -469,41 +477,40 @@ class WitWorld(wit_world.WitWorld):
         return None
 
     def execute(self):
+        # The tests of a rollout share this instance: first undo the previous program's changes
+        # to builtins. From here on the harness uses only names it captured at import (`_dict`,
+        # `_exec`, …), never a builtin the program could have replaced.
+        _restore_builtins()
         st = _STATE
         job = st.job
         is_stdio = _isinstance(job.test, wit_world.Test_Stdio)
         g = {"__name__": "__main__" if is_stdio else "solution",
-             "__builtins__": dict(_RUN_BUILTINS)}
-        # Several tests of one rollout may share this instance: undo the previous program's
-        # changes to builtins before this one runs.
-        _restore_builtins()
+             "__builtins__": _dict(_RUN_BUILTINS)}
         _sys.stdout, _sys.stderr, _sys.stdin = st.streams
         _sys.setrecursionlimit(_recursion_limit)
         st.result = None
         st.has_result = False
         for hook in _SYS_HOOKS:
-            try:
-                delattr(_sys, hook)
-            except AttributeError:
-                pass
+            if hook in _sys_dict:
+                _delattr(_sys, hook)
         phase = wit_world.Phase.PROGRAM
         try:
             for phase, code in st.codes:
                 if phase == wit_world.Phase.TEST:
-                    _restore_builtins()
-                    g = dict(g)
-                    g["__builtins__"] = dict(_RUN_BUILTINS)
+                    # Test code sees pristine builtins through its own globals.
+                    g = _dict(g)
+                    g["__builtins__"] = _dict(_RUN_BUILTINS)
                     g["__verdict_assert"] = _v_assert
                     g["__verdict_cmp"] = _v_cmp
                     g["__verdict_bin"] = _v_bin
                     g["__verdict_unary"] = _v_unary
                     g["__verdict_truth"] = _v_truth
-                exec(code, g)
+                _exec(code, g)
             if _isinstance(job.test, wit_world.Test_Call):
                 phase = wit_world.Phase.TEST
                 name = job.test.value.name
                 if name not in g:
-                    raise NameError(f"function {name!r} is not defined")
+                    raise _NameError(f"function {name!r} is not defined")
                 st.result = g[name](*st.args)
                 st.has_result = True
         except _SystemExit as exc:
@@ -532,7 +539,6 @@ class WitWorld(wit_world.WitWorld):
         st = _STATE
         if not st.has_result:
             raise Err("no value was returned")
-        _restore_builtins()
         try:
             _set_int_max_str_digits(0)
             out = []

@@ -140,6 +140,19 @@ async fn patched_builtins() {
 }
 
 #[tokio::test]
+async fn builtins_the_harness_could_use_are_patched() {
+    // Every test of the rollout runs in the instance the program patched: the later tests too
+    // must be judged by the harness's own captured builtins.
+    let t = json!([
+        {"kind": "assert", "code": "assert add(1, 2) == 3"},
+        {"kind": "assert", "code": "assert add(2, 2) == 4 and add(0, 0) == 0"},
+        {"kind": "call", "fn": "add", "args": [1, 2], "expected": 3},
+        {"kind": "call", "fn": "missing", "args": [], "expected": 3},
+    ]);
+    hostile("patched_harness_builtins", t, Outcome::Failed, None).await;
+}
+
+#[tokio::test]
 async fn printing_pass_markers() {
     hostile(
         "pass_markers",
