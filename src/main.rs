@@ -39,6 +39,9 @@ enum Command {
     /// The runtime is installed on first use anyway; `install` does it up front (what CI runs),
     /// `verify` checks hashes and runs a self-test.
     Runtime(RuntimeArgs),
+    /// Internal: serve sandbox runs for a parent process over stdin/stdout (`sandbox.workers`).
+    #[command(hide = true)]
+    SandboxWorker,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,6 +146,9 @@ fn main() -> ExitCode {
         Command::Verifiers(args) => verifiers(args).map(|()| ExitCode::SUCCESS),
         Command::Runtime(args) => runtime(args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
+        Command::SandboxWorker => verdict::sandbox::workers::serve()
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
     };
     match result {
         Ok(code) => code,

@@ -49,6 +49,15 @@ pub struct SandboxConfig {
     /// only, exactly as one instantiated on demand would; under full load they make no
     /// difference. `0` turns this off. By default `2`.
     pub prewarm: u32,
+    /// Run rollouts in this many `verdict sandbox-worker` processes instead of in this
+    /// process (`0`: in this process). Guests in one multi-threaded process make the kernel
+    /// interrupt every other core on each copy-on-write fault (TLB shootdowns); one process per
+    /// core avoids that. `max_instances` and `prewarm` then apply per worker. By default `0`.
+    pub workers: u32,
+    /// The executable started as a worker: a `verdict` binary. By default the running
+    /// executable, which is right for `verdict score` and `verdict serve`; programs that embed
+    /// the library must point this at a `verdict` binary.
+    pub worker_exe: Option<PathBuf>,
     /// Use wasmtime's pooling allocator (pre-reserved slots, copy-on-write memory images).
     /// Turning it off is slower; it exists for hosts with little virtual address space.
     /// By default `true`.
@@ -77,6 +86,8 @@ impl Default for SandboxConfig {
             max_tests: 100,
             max_instances: 32,
             prewarm: 2,
+            workers: 0,
+            worker_exe: None,
             pooling: true,
             seed: None,
             float_rel_tol: 1e-6,
@@ -125,6 +136,9 @@ impl SandboxConfig {
         }
         if self.prewarm > 64 {
             problems.push("prewarm must be at most 64");
+        }
+        if self.workers > 256 {
+            problems.push("workers must be at most 256");
         }
         let bad_tol = |t: f64| t.is_nan() || t < 0.0;
         if bad_tol(self.float_rel_tol) || bad_tol(self.float_abs_tol) {

@@ -61,6 +61,9 @@ pub enum SandboxError {
         /// The wasmtime error (its whole chain is in the message).
         error: wasmtime::Error,
     },
+    /// A sandbox worker process failed or exited (see `sandbox.workers`).
+    #[error("sandbox worker: {0}")]
+    Worker(String),
 }
 
 impl SandboxError {

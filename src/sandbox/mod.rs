@@ -10,6 +10,7 @@
 //! - [`guard`]: host-side rewrite of assert tests so user-defined types cannot decide them.
 //! - [`stdin`]: the instance's stdin, refilled before each test.
 //! - [`output`]: the instance's stdout/stderr, captured and capped per test.
+//! - [`workers`]: optional worker processes (`sandbox.workers`), one guest thread each.
 //! - [`cli`]: the `verdict runtime` subcommand.
 //! - [`error`]: [`SandboxError`], failures of the service (never of the program).
 //!
@@ -47,6 +48,7 @@ pub(crate) mod limits;
 pub(crate) mod output;
 pub mod runtime;
 pub(crate) mod stdin;
+pub mod workers;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -80,6 +82,8 @@ struct Inner {
     ready: std::sync::Mutex<Vec<Live>>,
     /// Instances being made for `ready` right now.
     refilling: AtomicUsize,
+    /// With `sandbox.workers > 0`, the worker processes that run rollouts instead of this one.
+    workers: Option<workers::WorkerPool>,
     /// `execute` fuel of an empty program, per test kind (assert, stdio, call).
     baseline: [u64; 3],
     _ticker: engine::Ticker,
@@ -113,7 +117,7 @@ pub struct RunJob<'a> {
 
 /// What running a program against its tests found. A bad program is a verdict here, not an
 /// error.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunReport {
     /// `passed` when every test passed; otherwise the outcome of the first test that did not.
     pub outcome: Outcome,
@@ -173,6 +177,11 @@ impl Sandbox {
                 slots: Semaphore::new(config.max_instances as usize),
                 ready: std::sync::Mutex::new(Vec::new()),
                 refilling: AtomicUsize::new(0),
+                workers: if config.workers > 0 {
+                    Some(workers::WorkerPool::new(config)?)
+                } else {
+                    None
+                },
                 baseline: [0; 3],
                 _ticker: ticker,
             }),
@@ -259,6 +268,9 @@ impl Sandbox {
     ///
     /// Dropping the future stops the running interpreter and frees its slot.
     pub async fn run(&self, job: &RunJob<'_>) -> Result<RunReport, SandboxError> {
+        if let Some(pool) = &self.inner.workers {
+            return pool.run(job).await;
+        }
         let start = Instant::now();
         let config = &self.inner.config;
         let limits = config.effective(job.limits);

@@ -380,3 +380,67 @@ async fn livecodebench_functional_calls_solution_methods() {
     let v = verifier.verify(&rollout, &mut ctx).await;
     assert_eq!((v.outcome, v.score), (Outcome::Passed, 1.0), "{v:?}");
 }
+
+#[tokio::test]
+async fn worker_processes_give_the_same_reports_and_survive_cancellation() {
+    let config = SandboxConfig {
+        workers: 2,
+        max_instances: 1,
+        worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
+        ..SandboxConfig::default()
+    };
+    let pool = Sandbox::new(&config).expect("a sandbox with worker processes");
+    let t = tests(json!([
+        {"kind": "call", "fn": "f", "args": [2], "expected": 4},
+        {"kind": "assert", "code": "assert f(3) == 6"},
+        {"kind": "stdio", "stdin": "5\n", "stdout": "10\n"},
+    ]));
+    let program =
+        "def f(x):\n    return x * 2\nif __name__ == '__main__':\n    print(f(int(input())))\n";
+    for (program, passed) in [(program, 3), ("def f(x):\n    return x + 2\n", 1)] {
+        let job = RunJob {
+            id: "workers",
+            program,
+            setup: None,
+            tests: &t,
+            limits: None,
+            stop_on_failure: false,
+        };
+        let there = pool.run(&job).await.expect("the worker answers");
+        let here = shared().run(&job).await.unwrap();
+        assert_eq!(there.tests.passed, passed, "{there:#?}");
+        assert_eq!(there.outcome, here.outcome);
+        assert_eq!(there.fuel, here.fuel, "fuel is the same in a worker");
+        assert_eq!(there.tests.results.len(), here.tests.results.len());
+    }
+    // A run whose future is dropped is cancelled in its worker, which then serves the next run
+    // (each worker has a single instance slot, so a still-running loop would block it).
+    let forever = tests(json!([{"kind": "stdio", "stdin": "", "stdout": ""}]));
+    let job = RunJob {
+        id: "forever",
+        program: "while True:\n    pass\n",
+        setup: None,
+        tests: &forever,
+        limits: None,
+        stop_on_failure: false,
+    };
+    for _ in 0..2 {
+        let r = tokio::time::timeout(std::time::Duration::from_millis(200), pool.run(&job)).await;
+        assert!(r.is_err(), "still running after 200 ms");
+    }
+    let ok = RunJob {
+        id: "after",
+        program: "print(1)\n",
+        setup: None,
+        tests: &tests(json!([{"kind": "stdio", "stdin": "", "stdout": "1\n"}])),
+        limits: None,
+        stop_on_failure: false,
+    };
+    for _ in 0..2 {
+        let r = tokio::time::timeout(std::time::Duration::from_secs(5), pool.run(&ok))
+            .await
+            .expect("the workers are free again")
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Passed);
+    }
+}

@@ -1,0 +1,379 @@
+//! Sandbox worker processes (`sandbox.workers = N`): each rollout runs in one of N
+//! `verdict sandbox-worker` child processes instead of in this process.
+//!
+//! Why: every copy-on-write fault a guest takes in a multi-threaded process makes the kernel
+//! flush that page from the TLB of every other core running the process (an inter-processor
+//! interrupt). With one thread per core running guests, about a tenth of all CPU time went to
+//! those shootdowns. A worker is one process running one guest thread, so its faults interrupt
+//! nobody; the workers share nothing but the compiled runtime on disk.
+//!
+//! Protocol: JSON lines over the child's stdin/stdout. The parent writes
+//! `{"seq": N, "run": Job}` or `{"seq": N, "cancel": true}` (the run's future was dropped); the
+//! worker answers each run with `{"seq": N, "report": RunReport}` or `{"seq": N, "error": "…"}`.
+//! A worker that exits fails its pending runs with [`SandboxError::Worker`] and is started
+//! again for the next run. Reading and writing use plain threads and pipes, so a pool outlives
+//! whichever async runtime first used it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::{RunJob, RunReport, Sandbox, SandboxConfig, SandboxError};
+use crate::rollout::{Limits, TestCase};
+
+/// The environment variable that carries a worker's configuration (JSON).
+pub const CONFIG_ENV: &str = "VERDICT_SANDBOX_WORKER_CONFIG";
+
+/// A [`RunJob`] that owns its data, as sent to a worker.
+#[derive(Debug, Serialize, Deserialize)]
+struct Job {
+    id: String,
+    program: String,
+    setup: Option<String>,
+    tests: Vec<TestCase>,
+    limits: Option<Limits>,
+    stop_on_failure: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Request {
+    seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run: Option<Job>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    cancel: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Response {
+    seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    report: Option<RunReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The runs a worker owes an answer, and whether it has gone (then nothing more is accepted,
+/// so no run can wait for an answer that will never come).
+#[derive(Default)]
+struct Owed {
+    senders: HashMap<u64, oneshot::Sender<Result<RunReport, String>>>,
+    gone: bool,
+}
+
+type Pending = Arc<Mutex<Owed>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One child process and what it owes.
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    pending: Pending,
+}
+
+impl Worker {
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// A slot: the worker (started on demand) and how many runs it has in flight.
+struct Slot {
+    worker: Mutex<Option<Worker>>,
+    load: AtomicUsize,
+}
+
+/// The worker processes of one [`Sandbox`](super::Sandbox).
+pub(crate) struct WorkerPool {
+    exe: PathBuf,
+    config_json: String,
+    slots: Vec<Slot>,
+    seq: AtomicU64,
+}
+
+impl WorkerPool {
+    /// A pool of `config.workers` workers, each started on first use.
+    pub(crate) fn new(config: &SandboxConfig) -> Result<WorkerPool, SandboxError> {
+        let exe = match &config.worker_exe {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| SandboxError::io("find", "the verdict executable", e))?,
+        };
+        let worker_config = SandboxConfig {
+            workers: 0,
+            ..config.clone()
+        };
+        let config_json = serde_json::to_string(&worker_config)
+            .map_err(|e| SandboxError::Config(format!("serializing the worker config: {e}")))?;
+        let slots = (0..config.workers)
+            .map(|_| Slot {
+                worker: Mutex::new(None),
+                load: AtomicUsize::new(0),
+            })
+            .collect();
+        Ok(WorkerPool {
+            exe,
+            config_json,
+            slots,
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    fn spawn(&self) -> Result<Worker, SandboxError> {
+        let mut child = Command::new(&self.exe)
+            .arg("sandbox-worker")
+            .env(CONFIG_ENV, &self.config_json)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| SandboxError::io("start", self.exe.clone(), e))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(SandboxError::Worker("the worker has no pipes".into()));
+        };
+        let pending: Pending = Arc::default();
+        let owed = Arc::clone(&pending);
+        std::thread::Builder::new()
+            .name("verdict-worker-reader".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    let Ok(response) = serde_json::from_str::<Response>(&line) else {
+                        tracing::warn!(%line, "Unreadable line from a sandbox worker.");
+                        continue;
+                    };
+                    if let Some(tx) = lock(&owed).senders.remove(&response.seq) {
+                        let result = match (response.report, response.error) {
+                            (Some(report), _) => Ok(report),
+                            (None, error) => Err(error.unwrap_or_default()),
+                        };
+                        let _ = tx.send(result);
+                    }
+                }
+                // The worker is gone: everything it owed fails (dropping the senders).
+                let mut owed = lock(&owed);
+                owed.gone = true;
+                owed.senders.clear();
+            })
+            .map_err(|e| SandboxError::io("start", "a worker reader thread", e))?;
+        Ok(Worker {
+            child,
+            stdin,
+            pending,
+        })
+    }
+
+    /// Runs `job` in the least loaded worker. Dropping the future cancels the run there.
+    pub(crate) async fn run(&self, job: &RunJob<'_>) -> Result<RunReport, SandboxError> {
+        let slot = self
+            .slots
+            .iter()
+            .min_by_key(|s| s.load.load(Ordering::Relaxed))
+            .ok_or_else(|| SandboxError::Worker("no workers configured".into()))?;
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let request = Request {
+            seq,
+            run: Some(Job {
+                id: job.id.to_string(),
+                program: job.program.to_string(),
+                setup: job.setup.map(str::to_string),
+                tests: job.tests.to_vec(),
+                limits: job.limits.copied(),
+                stop_on_failure: job.stop_on_failure,
+            }),
+            cancel: false,
+        };
+        let (tx, rx) = oneshot::channel();
+        let pending = {
+            let mut worker = lock(&slot.worker);
+            if !worker.as_mut().is_some_and(Worker::alive) {
+                *worker = Some(self.spawn()?);
+            }
+            let w = worker.as_mut().expect("just started");
+            let accepted = {
+                let mut owed = lock(&w.pending);
+                if !owed.gone {
+                    owed.senders.insert(seq, tx);
+                }
+                !owed.gone
+            };
+            if !accepted {
+                *worker = None;
+                return Err(SandboxError::Worker(
+                    "the sandbox worker exited; it is restarted for the next run".into(),
+                ));
+            }
+            if let Err(e) = send(&mut w.stdin, &request) {
+                lock(&w.pending).senders.remove(&seq);
+                *worker = None;
+                return Err(e);
+            }
+            Arc::clone(&w.pending)
+        };
+        slot.load.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight {
+            slot,
+            seq,
+            pending,
+            done: false,
+        };
+        let answer = rx.await;
+        guard.finish();
+        match answer {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(message)) => Err(SandboxError::Worker(message)),
+            Err(_) => Err(SandboxError::Worker(
+                "the sandbox worker exited during the run".into(),
+            )),
+        }
+    }
+}
+
+fn send(stdin: &mut ChildStdin, request: &Request) -> Result<(), SandboxError> {
+    let mut line = serde_json::to_vec(request)
+        .map_err(|e| SandboxError::Worker(format!("serializing a job: {e}")))?;
+    line.push(b'\n');
+    stdin
+        .write_all(&line)
+        .and_then(|()| stdin.flush())
+        .map_err(|e| SandboxError::io("write to", "a sandbox worker", e))
+}
+
+/// A run in flight: lowers the slot's load when it ends, and cancels the run in the worker
+/// when its future is dropped first.
+struct InFlight<'a> {
+    slot: &'a Slot,
+    seq: u64,
+    pending: Pending,
+    done: bool,
+}
+
+impl InFlight<'_> {
+    fn finish(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.slot.load.fetch_sub(1, Ordering::Relaxed);
+        if self.done || lock(&self.pending).senders.remove(&self.seq).is_none() {
+            return;
+        }
+        let mut worker = lock(&self.slot.worker);
+        if let Some(w) = worker.as_mut() {
+            let cancel = Request {
+                seq: self.seq,
+                run: None,
+                cancel: true,
+            };
+            if send(&mut w.stdin, &cancel).is_err() {
+                *worker = None;
+            }
+        }
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        for slot in &self.slots {
+            if let Some(mut w) = lock(&slot.worker).take() {
+                let _ = w.child.kill();
+                let _ = w.child.wait();
+            }
+        }
+    }
+}
+
+/// The `verdict sandbox-worker` process: builds an in-process sandbox from [`CONFIG_ENV`] and
+/// serves runs from stdin until it closes, on one thread.
+pub fn serve() -> Result<(), SandboxError> {
+    let json = std::env::var(CONFIG_ENV)
+        .map_err(|_| SandboxError::Config(format!("{CONFIG_ENV} is not set")))?;
+    let config: SandboxConfig = serde_json::from_str(&json)
+        .map_err(|e| SandboxError::Config(format!("{CONFIG_ENV}: {e}")))?;
+    let sandbox = Sandbox::new(&config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SandboxError::io("start", "the worker's runtime", e))?;
+    runtime.block_on(serve_on(sandbox));
+    Ok(())
+}
+
+async fn serve_on(sandbox: Sandbox) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Response>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(response) = rx.recv().await {
+            let Ok(mut line) = serde_json::to_vec(&response) else {
+                continue;
+            };
+            line.push(b'\n');
+            if stdout.write_all(&line).await.is_err() || stdout.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut running: HashMap<u64, tokio::task::AbortHandle> = HashMap::new();
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let request: Request = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "Unreadable request to a sandbox worker.");
+                continue;
+            }
+        };
+        running.retain(|_, h| !h.is_finished());
+        if request.cancel {
+            if let Some(h) = running.remove(&request.seq) {
+                h.abort();
+            }
+            continue;
+        }
+        let Some(job) = request.run else { continue };
+        let (sandbox, tx, seq) = (sandbox.clone(), tx.clone(), request.seq);
+        let task = tokio::spawn(async move {
+            let run = RunJob {
+                id: &job.id,
+                program: &job.program,
+                setup: job.setup.as_deref(),
+                tests: &job.tests,
+                limits: job.limits.as_ref(),
+                stop_on_failure: job.stop_on_failure,
+            };
+            let response = match sandbox.run(&run).await {
+                Ok(report) => Response {
+                    seq,
+                    report: Some(report),
+                    error: None,
+                },
+                Err(e) => Response {
+                    seq,
+                    report: None,
+                    error: Some(e.to_string()),
+                },
+            };
+            let _ = tx.send(response);
+        });
+        running.insert(seq, task.abort_handle());
+    }
+    // stdin closed: the parent is gone or done; finish nothing more.
+    for h in running.values() {
+        h.abort();
+    }
+    drop(tx);
+    let _ = writer.await;
+}
