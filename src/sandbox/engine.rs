@@ -240,6 +240,18 @@ impl Live {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| SandboxError::wasm("instantiating the harness", e))?;
+        // The first call into an instance costs ≈0.1 M fuel more than later ones (the
+        // component runtime's one-time set-up). Pay it here, with a call that runs no candidate
+        // code (`collect` with nothing to collect), so an instance made ahead of demand has it
+        // behind it. Every instance does this, so fuel does not depend on how it was made.
+        harness
+            .call_collect(&mut store)
+            .await
+            .map_err(|e| SandboxError::wasm("warming the harness", e))?
+            .err()
+            .ok_or_else(|| {
+                SandboxError::Config("a fresh harness had a value to collect".into())
+            })?;
         let pending_overhead = FUEL_RESERVE - store.get_fuel().unwrap_or(FUEL_RESERVE);
         Ok(Live {
             store,
