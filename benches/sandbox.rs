@@ -218,7 +218,7 @@ fn main() {
     };
     // The same in worker processes (one per core) instead of threads of this process.
     let processes = Sandbox::new(&SandboxConfig {
-        workers: workers as u32,
+        workers: Some(workers as u32),
         worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
         ..SandboxConfig::default()
     })

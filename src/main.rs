@@ -195,7 +195,7 @@ fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         group_window: args.group_window,
     };
     let summary = if args.remote.is_empty() {
-        let config = Config::load(args.config.as_deref())?;
+        let config = with_sandbox_workers(Config::load(args.config.as_deref())?);
         let chain = Arc::new(config.build()?);
         runtime.block_on(batch::score_lines(
             chain, input, output, already, &options, total,
@@ -219,10 +219,22 @@ fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `verdict score` and `verdict serve` run rollouts in one sandbox worker process per core
+/// unless the configuration sets `sandbox.workers` (see `SandboxConfig::workers`).
+fn with_sandbox_workers(mut config: Config) -> Config {
+    config.sandbox.workers.get_or_insert_with(|| {
+        match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+            1 => 0,
+            n => u32::try_from(n).unwrap_or(u32::MAX).min(64),
+        }
+    });
+    config
+}
+
 #[allow(clippy::print_stdout)]
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let config = Config::load(args.config.as_deref())?;
+    let config = with_sandbox_workers(Config::load(args.config.as_deref())?);
     let chain = Arc::new(config.build()?);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

@@ -52,8 +52,11 @@ pub struct SandboxConfig {
     /// Run rollouts in this many `verdict sandbox-worker` processes instead of in this
     /// process (`0`: in this process). Guests in one multi-threaded process make the kernel
     /// interrupt every other core on each copy-on-write fault (TLB shootdowns); one process per
-    /// core avoids that. `max_instances` and `prewarm` then apply per worker. By default `0`.
-    pub workers: u32,
+    /// core avoids that (1.07–1.35× the throughput of threads in `cargo bench --bench
+    /// sandbox`). `max_instances` and `prewarm` then apply per worker. Unset: `verdict score`
+    /// and `verdict serve` start one worker per core (none on a single core); a program that
+    /// embeds the library runs rollouts in its own process.
+    pub workers: Option<u32>,
     /// The executable started as a worker: a `verdict` binary. By default the running
     /// executable, which is right for `verdict score` and `verdict serve`; programs that embed
     /// the library must point this at a `verdict` binary.
@@ -86,7 +89,7 @@ impl Default for SandboxConfig {
             max_tests: 100,
             max_instances: 32,
             prewarm: 2,
-            workers: 0,
+            workers: None,
             worker_exe: None,
             pooling: true,
             seed: None,
@@ -137,7 +140,7 @@ impl SandboxConfig {
         if self.prewarm > 64 {
             problems.push("prewarm must be at most 64");
         }
-        if self.workers > 256 {
+        if self.workers.is_some_and(|w| w > 256) {
             problems.push("workers must be at most 256");
         }
         let bad_tol = |t: f64| t.is_nan() || t < 0.0;

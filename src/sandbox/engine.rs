@@ -249,9 +249,7 @@ impl Live {
             .await
             .map_err(|e| SandboxError::wasm("warming the harness", e))?
             .err()
-            .ok_or_else(|| {
-                SandboxError::Config("a fresh harness had a value to collect".into())
-            })?;
+            .ok_or_else(|| SandboxError::Config("a fresh harness had a value to collect".into()))?;
         let pending_overhead = FUEL_RESERVE - store.get_fuel().unwrap_or(FUEL_RESERVE);
         Ok(Live {
             store,

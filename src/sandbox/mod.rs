@@ -177,10 +177,9 @@ impl Sandbox {
                 slots: Semaphore::new(config.max_instances as usize),
                 ready: std::sync::Mutex::new(Vec::new()),
                 refilling: AtomicUsize::new(0),
-                workers: if config.workers > 0 {
-                    Some(workers::WorkerPool::new(config)?)
-                } else {
-                    None
+                workers: match config.workers {
+                    Some(n) if n > 0 => Some(workers::WorkerPool::new(config, n)?),
+                    _ => None,
                 },
                 baseline: [0; 3],
                 _ticker: ticker,

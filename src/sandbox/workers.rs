@@ -101,20 +101,20 @@ pub(crate) struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// A pool of `config.workers` workers, each started on first use.
-    pub(crate) fn new(config: &SandboxConfig) -> Result<WorkerPool, SandboxError> {
+    /// A pool of `n` workers, each started on first use.
+    pub(crate) fn new(config: &SandboxConfig, n: u32) -> Result<WorkerPool, SandboxError> {
         let exe = match &config.worker_exe {
             Some(exe) => exe.clone(),
             None => std::env::current_exe()
                 .map_err(|e| SandboxError::io("find", "the verdict executable", e))?,
         };
         let worker_config = SandboxConfig {
-            workers: 0,
+            workers: Some(0),
             ..config.clone()
         };
         let config_json = serde_json::to_string(&worker_config)
             .map_err(|e| SandboxError::Config(format!("serializing the worker config: {e}")))?;
-        let slots = (0..config.workers)
+        let slots = (0..n)
             .map(|_| Slot {
                 worker: Mutex::new(None),
                 load: AtomicUsize::new(0),

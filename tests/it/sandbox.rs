@@ -384,7 +384,7 @@ async fn livecodebench_functional_calls_solution_methods() {
 #[tokio::test]
 async fn worker_processes_give_the_same_reports_and_survive_cancellation() {
     let config = SandboxConfig {
-        workers: 2,
+        workers: Some(2),
         max_instances: 1,
         worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
         ..SandboxConfig::default()
