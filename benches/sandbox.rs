@@ -85,6 +85,18 @@ fn main() {
     .expect("sandbox");
     let (cold_median, cold_p90, _) = trivial_latency(&rt, &cold, &trivial, trivial_runs);
     drop(cold);
+    // Worker processes (one per core) instead of threads of this process: `verdict score`
+    // and `verdict serve` run rollouts this way.
+    let processes = Sandbox::new(&SandboxConfig {
+        workers: Some(workers as u32),
+        worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
+        prewarm: std::env::var("BENCH_PREWARM")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2),
+        ..SandboxConfig::default()
+    })
+    .expect("sandbox with workers");
     let (median, p90, fuel) = trivial_latency(&rt, &sandbox, &trivial, trivial_runs);
     println!(
         "trivial program, end to end: median {median:.3} ms, p90 {p90:.3} ms \
@@ -95,6 +107,12 @@ fn main() {
         "  same, instantiating on demand (prewarm 0): median {cold_median:.3} ms, p90 {cold_p90:.3} ms \
          — ratio {:.2}",
         median / cold_median
+    );
+    let (proc_median, proc_p90, _) = trivial_latency(&rt, &processes, &trivial, trivial_runs);
+    println!(
+        "  same, in {workers} worker processes (what `verdict score`/`serve` do): median \
+         {proc_median:.3} ms, p90 {proc_p90:.3} ms — ratio {:.2}",
+        proc_median / median
     );
 
     if std::env::var_os("BENCH_TRIVIAL_ONLY").is_some() {
@@ -216,13 +234,6 @@ fn main() {
             .collect();
         Some((v["per_second"].as_f64()?, results))
     };
-    // The same in worker processes (one per core) instead of threads of this process.
-    let processes = Sandbox::new(&SandboxConfig {
-        workers: Some(workers as u32),
-        worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
-        ..SandboxConfig::default()
-    })
-    .expect("sandbox with workers");
     // Rounds interleave every configuration with the fork baseline, so a slow spell of this
     // (shared, noisy) machine hits them alike; each rate is the best of its rounds.
     let rounds: usize = std::env::var("BENCH_ROUNDS")

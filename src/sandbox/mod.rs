@@ -82,6 +82,9 @@ struct Inner {
     ready: std::sync::Mutex<Vec<Live>>,
     /// Instances being made for `ready` right now.
     refilling: AtomicUsize,
+    /// Whether taking a ready instance starts making the next one (else the owner calls
+    /// [`Sandbox::refill`] when it is idle: a single-threaded worker process).
+    refill_when_taken: bool,
     /// With `sandbox.workers > 0`, the worker processes that run rollouts instead of this one.
     workers: Option<workers::WorkerPool>,
     /// `execute` fuel of an empty program, per test kind (assert, stdio, call).
@@ -177,6 +180,7 @@ impl Sandbox {
                 slots: Semaphore::new(config.max_instances as usize),
                 ready: std::sync::Mutex::new(Vec::new()),
                 refilling: AtomicUsize::new(0),
+                refill_when_taken: true,
                 workers: match config.workers {
                     Some(n) if n > 0 => Some(workers::WorkerPool::new(config, n)?),
                     _ => None,
@@ -489,16 +493,27 @@ impl Sandbox {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        self.refill();
+        if self.inner.refill_when_taken {
+            self.refill();
+        }
         match ready {
             Some(live) => Ok(live),
             None => Live::new(&self.inner.engine, &self.inner.pre).await,
         }
     }
 
+    /// For a single-threaded owner: instances are made ahead only when it calls
+    /// [`Sandbox::refill`], between runs, never in the middle of one.
+    pub(crate) fn refill_only_when_asked(mut self) -> Sandbox {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.refill_when_taken = false;
+        }
+        self
+    }
+
     /// Starts making instances in the background until `prewarm` are ready or being made.
     /// Needs a tokio runtime; without one (or with `prewarm = 0`) nothing is made ahead.
-    fn refill(&self) {
+    pub(crate) fn refill(&self) {
         let inner = &self.inner;
         let target = inner.config.prewarm as usize;
         let Ok(handle) = tokio::runtime::Handle::try_current() else {

@@ -174,12 +174,15 @@ impl WorkerPool {
 
     /// Runs `job` in the least loaded worker. Dropping the future cancels the run there.
     pub(crate) async fn run(&self, job: &RunJob<'_>) -> Result<RunReport, SandboxError> {
-        let slot = self
-            .slots
-            .iter()
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        // The least loaded worker; ties go round-robin, so that between lone runs each worker
+        // has time to make its next instance ahead (`prewarm`) while another one serves.
+        let n = self.slots.len();
+        let start = usize::try_from(seq % n.max(1) as u64).unwrap_or(0);
+        let slot = (0..n)
+            .map(|i| &self.slots[(start + i) % n])
             .min_by_key(|s| s.load.load(Ordering::Relaxed))
             .ok_or_else(|| SandboxError::Worker("no workers configured".into()))?;
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let request = Request {
             seq,
             run: Some(Job {
@@ -301,7 +304,9 @@ pub fn serve() -> Result<(), SandboxError> {
         .map_err(|_| SandboxError::Config(format!("{CONFIG_ENV} is not set")))?;
     let config: SandboxConfig = serde_json::from_str(&json)
         .map_err(|e| SandboxError::Config(format!("{CONFIG_ENV}: {e}")))?;
-    let sandbox = Sandbox::new(&config)?;
+    // One thread runs everything here, so instances are made ahead between runs (after each
+    // answer is written), not in the middle of the next run.
+    let sandbox = Sandbox::new(&config)?.refill_only_when_asked();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -312,6 +317,8 @@ pub fn serve() -> Result<(), SandboxError> {
 
 async fn serve_on(sandbox: Sandbox) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+    sandbox.refill();
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Response>();
     let writer = tokio::spawn(async move {
@@ -367,6 +374,9 @@ async fn serve_on(sandbox: Sandbox) {
                 },
             };
             let _ = tx.send(response);
+            // Let the writer send the answer first, then make the next instance while idle.
+            tokio::task::yield_now().await;
+            sandbox.refill();
         });
         running.insert(seq, task.abort_handle());
     }
