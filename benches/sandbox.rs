@@ -90,10 +90,6 @@ fn main() {
     let processes = Sandbox::new(&SandboxConfig {
         workers: Some(workers as u32),
         worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
-        prewarm: std::env::var("BENCH_PREWARM")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(2),
         ..SandboxConfig::default()
     })
     .expect("sandbox with workers");
