@@ -52,7 +52,7 @@ pub struct SandboxConfig {
     /// Run rollouts in this many `verdict sandbox-worker` processes instead of in this
     /// process (`0`: in this process). Guests in one multi-threaded process make the kernel
     /// interrupt every other core on each copy-on-write fault (TLB shootdowns); one process per
-    /// core avoids that (1.07–1.35× the throughput of threads in `cargo bench --bench
+    /// core avoids that (1.07–1.44× the throughput of threads in `cargo bench --bench
     /// sandbox`). `max_instances` and `prewarm` then apply per worker. Unset: `verdict score`
     /// and `verdict serve` start one worker per core (none on a single core); a program that
     /// embeds the library runs rollouts in its own process.
