@@ -81,8 +81,10 @@ struct Worker {
 }
 
 impl Worker {
+    /// Whether it can take a run: its reader has not seen it go (the pipe closes before the
+    /// exit can be reaped, so that is checked first) and it has not exited.
     fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        !lock(&self.pending).gone && matches!(self.child.try_wait(), Ok(None))
     }
 }
 

@@ -444,3 +444,80 @@ async fn worker_processes_give_the_same_reports_and_survive_cancellation() {
         assert_eq!(r.outcome, Outcome::Passed);
     }
 }
+
+/// The pids of this process's `verdict sandbox-worker` children whose configuration has
+/// `seed` (a marker: tests run in parallel and may have workers of their own).
+fn worker_pids(seed: u64) -> Vec<u32> {
+    let marker = format!("\"seed\":{seed}");
+    let me = std::process::id().to_string();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let path = entry.path();
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1));
+        let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
+        let environ = std::fs::read(path.join("environ")).unwrap_or_default();
+        if ppid == Some(me.as_str())
+            && String::from_utf8_lossy(&cmdline).contains("sandbox-worker")
+            && String::from_utf8_lossy(&environ).contains(&marker)
+        {
+            if let Ok(pid) = entry.file_name().to_string_lossy().parse() {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_fails_its_run_and_is_replaced() {
+    let config = SandboxConfig {
+        workers: Some(1),
+        worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
+        seed: Some(424_242),
+        ..SandboxConfig::default()
+    };
+    let pool = Sandbox::new(&config).expect("a sandbox with a worker process");
+    let t = tests(json!([{"kind": "stdio", "stdin": "", "stdout": "1\n"}]));
+    let job = |program: &'static str| RunJob {
+        id: "dies",
+        program,
+        setup: None,
+        tests: &t,
+        limits: None,
+        stop_on_failure: false,
+    };
+    assert_eq!(
+        pool.run(&job("print(1)\n")).await.unwrap().outcome,
+        Outcome::Passed
+    );
+    let before = worker_pids(424_242);
+    assert_eq!(before.len(), 1, "one worker: {before:?}");
+    // Kill the worker in the middle of a run: the run fails with a worker error, not a hang.
+    let looping = job("while True:\n    pass\n");
+    let run = pool.run(&looping);
+    let kill = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        std::process::Command::new("kill")
+            .args(["-9", &before[0].to_string()])
+            .status()
+            .unwrap();
+    };
+    let (result, ()) = tokio::join!(
+        tokio::time::timeout(std::time::Duration::from_secs(10), run),
+        kill
+    );
+    let err = result.expect("no hang").expect_err("the run failed");
+    assert!(err.to_string().contains("worker"), "{err}");
+    // The next run starts a new worker and passes.
+    assert_eq!(
+        pool.run(&job("print(1)\n")).await.unwrap().outcome,
+        Outcome::Passed
+    );
+    let after = worker_pids(424_242);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, before, "a new worker");
+}
