@@ -131,12 +131,18 @@ impl WorkerPool {
     }
 
     fn spawn(&self) -> Result<Worker, SandboxError> {
-        let mut child = Command::new(&self.exe)
+        let mut command = Command::new(&self.exe);
+        command
             .arg("sandbox-worker")
             .env(CONFIG_ENV, &self.config_json)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        // Its own process group: a Ctrl-C in the terminal reaches the parent only, which drains
+        // its runs; the worker exits when the parent closes its stdin (or exits).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
             .spawn()
             .map_err(|e| SandboxError::io("start", self.exe.clone(), e))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
