@@ -106,17 +106,18 @@ impl<'s> Rewriter<'s> {
         &self.src[node.byte_range()]
     }
 
-    /// The newlines between two nodes, so dropping what lies between them keeps line numbers.
-    fn newlines_between(&self, a: Node<'_>, b: Node<'_>) -> usize {
-        self.src[a.end_byte()..b.start_byte()].matches('\n').count()
-    }
-
-    /// `, ` plus the newlines of the dropped gap (inside the call's parentheses, so legal).
-    fn separator(&self, a: Node<'_>, b: Node<'_>, out: &mut String) {
-        out.push_str(", ");
-        for _ in 0..self.newlines_between(a, b) {
+    /// Pushes the newlines of the source between byte offsets `from` and `to`, which is being
+    /// dropped, so line numbers stay (the output is inside a call's parentheses, so legal).
+    fn keep_newlines(&self, from: usize, to: usize, out: &mut String) {
+        for _ in 0..self.src[from..to].matches('\n').count() {
             out.push('\n');
         }
+    }
+
+    /// `, ` plus the newlines of the dropped gap between two nodes.
+    fn separator(&self, a: Node<'_>, b: Node<'_>, out: &mut String) {
+        out.push_str(", ");
+        self.keep_newlines(a.end_byte(), b.start_byte(), out);
     }
 
     fn node(&self, node: Node<'_>, out: &mut String, depth: usize) -> Result<(), Unsupported> {
@@ -156,12 +157,7 @@ impl<'s> Rewriter<'s> {
                 out.push_str("__verdict_unary(\"");
                 out.push_str(name);
                 out.push_str("\", ");
-                for _ in 0..self.src[node.start_byte()..argument.start_byte()]
-                    .matches('\n')
-                    .count()
-                {
-                    out.push('\n');
-                }
+                self.keep_newlines(node.start_byte(), argument.start_byte(), out);
                 self.node(argument, out, depth)?;
                 out.push(')');
                 Ok(())
@@ -175,12 +171,7 @@ impl<'s> Rewriter<'s> {
                     _ => return Err(Unsupported),
                 };
                 out.push_str("__verdict_assert(");
-                for _ in 0..self.src[node.start_byte()..condition.start_byte()]
-                    .matches('\n')
-                    .count()
-                {
-                    out.push('\n');
-                }
+                self.keep_newlines(node.start_byte(), condition.start_byte(), out);
                 self.node(condition, out, depth)?;
                 if let Some(message) = message {
                     self.separator(condition, message, out);
@@ -339,15 +330,7 @@ impl<'s> Rewriter<'s> {
         };
         if wrapped.iter().any(inside) {
             // An inner link of a flattened chain: copy it, wrapping its values.
-            let mut pos = child.start_byte();
-            let mut cursor = child.walk();
-            for grandchild in child.children(&mut cursor) {
-                out.push_str(&self.src[pos..grandchild.start_byte()]);
-                self.copy_child(grandchild, wrapped, out, depth + 1)?;
-                pos = grandchild.end_byte();
-            }
-            out.push_str(&self.src[pos..child.end_byte()]);
-            return Ok(());
+            return self.copy_with_truth(child, wrapped, out, depth + 1);
         }
         self.node(child, out, depth)
     }
