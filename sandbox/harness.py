@@ -1,44 +1,54 @@
 """The verdict harness: what runs inside the WebAssembly sandbox.
 
 componentize-py imports this module at build time and snapshots the initialized interpreter, so
-everything at module level (the stdlib imports below included) costs nothing per run. The host
-creates a fresh instance from that snapshot for every rollout and calls, for each of its tests:
+everything at module level (the stdlib imports below included) costs nothing per run. Every
+rollout gets two fresh instances of that snapshot, in two roles (see PROTOCOL.md):
 
-    prepare(job)   compile program, setup and test; decode arguments; reseed `random`
-    execute()      run program, setup, test  (the only call in which candidate code runs)
-    collect()      call tests only: canonical JSON of the returned value
+    candidate   load(program, setup, main, seed)   run the candidate's program in fresh globals
+                serve(request, limit)              one operation on it: call, getattr, next, …
+    judge       judge(setup, test, names, ...)     run trusted test code; the names it takes
+                                                   from the program are proxies (`_Handle`)
+                                                   whose every use goes through the host
+                                                   (`peer.forward`) to the candidate's `serve`
 
-The host measures fuel around `execute` to attribute cost to the candidate. Results are
-decided on the host: stdout of stdio tests and the canonical value of call tests are compared
-there; expected outputs never enter the guest. See PROTOCOL.md.
+Only data crosses between the two (`_encode` / `_decode`): the judge rebuilds every value as a
+genuine builtin object in an interpreter the candidate never touched, so its `==`, `abs`,
+`math.isclose` and `assert` are the real ones. A candidate may patch anything in its own
+instance, this file included: what it sends is a claim about its answer, never a verdict.
 """
 
-import ast
 import builtins
 import json
 import os
 import sys
+import types
 
 import wit_world
 from componentize_py_types import Err
+from wit_world.imports import peer
 
 # Modules solutions commonly import: importing them here puts them in the snapshot, so an
 # `import` in a candidate program is a dictionary lookup rather than a file read.
+import abc  # noqa: F401
 import array  # noqa: F401
 import bisect  # noqa: F401
-import collections  # noqa: F401
+import cmath  # noqa: F401
+import collections
 import copy  # noqa: F401
-import dataclasses  # noqa: F401
+import dataclasses
 import datetime  # noqa: F401
-import decimal  # noqa: F401
-import fractions  # noqa: F401
+import decimal
+import enum  # noqa: F401
+import fractions
 import functools  # noqa: F401
 import hashlib  # noqa: F401
 import heapq  # noqa: F401
 import io
 import itertools  # noqa: F401
 import math  # noqa: F401
+import numbers  # noqa: F401
 import operator  # noqa: F401
+import queue  # noqa: F401
 import random
 import re  # noqa: F401
 import statistics  # noqa: F401
@@ -46,512 +56,889 @@ import string  # noqa: F401
 import textwrap  # noqa: F401
 import typing  # noqa: F401
 import unicodedata  # noqa: F401
-import cmath  # noqa: F401
-import numbers  # noqa: F401
-import enum  # noqa: F401
-import abc  # noqa: F401
-import queue  # noqa: F401
 
 _MESSAGE_CAP = 2000
 _DEPTH_CAP = 200
 
-# Pristine references, captured before any candidate code can patch anything.
+# `int` ↔ `str` of any size, in both roles (big integers cross as decimal strings).
+sys.set_int_max_str_digits(0)
+
 _PRISTINE_BUILTINS = dict(builtins.__dict__)
-_type = type
-_isinstance = isinstance
-_len = len
-_repr = repr
-_str = str
-_BaseException = BaseException
-_SystemExit = SystemExit
-_AssertionError = AssertionError
+_BUILTIN_NAMES = frozenset(_PRISTINE_BUILTINS)
+_STDLIB = frozenset(sys.stdlib_module_names)
+_recursion_limit = sys.getrecursionlimit()
 _stdout = sys.stdout
 _stderr = sys.stderr
 _stdin = sys.stdin
-_FileIO = io.FileIO
-_BufferedReader = io.BufferedReader
-_BufferedWriter = io.BufferedWriter
-_TextIOWrapper = io.TextIOWrapper
-_recursion_limit = sys.getrecursionlimit()
-_set_int_max_str_digits = sys.set_int_max_str_digits
-_float_repr = float.__repr__
-_int_repr = int.__repr__
-_json_loads = json.loads
-_encode_str = json.encoder.encode_basestring  # the C implementation: no Python globals involved
-_dict_items = dict.items
-_dict = dict
-_exec = exec
-_delattr = delattr
-_enumerate = enumerate
-_ValueError = ValueError
-_TypeError = TypeError
-_NameError = NameError
-_sys_dict = sys.__dict__
-_dict_clear = dict.clear
-_dict_update = dict.update
-_builtins_dict = builtins.__dict__
-_sys = sys
-
-
+_encode_str = json.encoder.encode_basestring_ascii  # ASCII: no lone surrogate can break a WIT string
+_ModuleType = types.ModuleType
+_Counter = collections.Counter
+_OrderedDict = collections.OrderedDict
+_defaultdict = collections.defaultdict
+_deque = collections.deque
+_Fraction = fractions.Fraction
+_Decimal = decimal.Decimal
 _io_open = io.open
-_fstat = os.fstat
+
+# Exceptions the judge re-raises by name when the candidate raised them (a test may expect one).
+_EXCEPTIONS = {
+    name: cls for name, cls in _PRISTINE_BUILTINS.items()
+    if isinstance(cls, type) and issubclass(cls, Exception)
+}
+# Factories of a `defaultdict` that cross by name.
+_FACTORIES = {t.__name__: t for t in (int, float, str, list, dict, set, frozenset, tuple, bool)}
 
 
 def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, closefd=True,
           opener=None):
     """`open`, except that a file object on fd 0, 1 or 2 never closes the fd: `open(0).read()`
     is a common way to read stdin, and the next test of the rollout needs fd 0 open."""
-    if _type(file) is int and 0 <= file <= 2:
+    if type(file) is int and 0 <= file <= 2:
         closefd = False
     return _io_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
 
 
-# The builtins every program sees (and the `builtins` module is reset to before each test).
+# The builtins every program sees (and the `builtins` module is reset to before each load).
 _RUN_BUILTINS = dict(_PRISTINE_BUILTINS, open=_open)
 
-
-def _restore_builtins():
-    """Undo whatever the program did to the `builtins` module (harness code relies on it)."""
-    _dict_clear(_builtins_dict)
-    _dict_update(_builtins_dict, _RUN_BUILTINS)
-
-
-def _stdio_intact():
-    """Whether fds 0 and 1 are still open (a program can close them with `os.close`)."""
-    try:
-        _fstat(0)
-        _fstat(1)
-        return True
-    except _BaseException:
-        return False
-
-
-# The kind of the failure `prepare` reports when an earlier test of the rollout closed fd 0 or
-# 1: the host then runs the test again in a fresh instance (see PROTOCOL.md).
+# The kind of the failure `load` reports when an earlier test of the rollout closed fd 0 or 1:
+# the host then runs the test again in a fresh instance (see PROTOCOL.md).
 _SPENT = "VerdictInstanceSpent"
 
-# Plain data: values of these exact types (not subclasses) have behaviour nobody can override.
-_SCALARS = frozenset([type(None), bool, int, float, complex, str, bytes, range, type(Ellipsis)])
-_CONTAINERS = frozenset([list, tuple, set, frozenset, dict])
 
-# Hooks a program could use to skip or rewrite the harness's own code; removed from `sys` before
-# any candidate code runs (each run is a fresh instance, so nothing has to be put back).
-_SYS_HOOKS = ("settrace", "setprofile", "monitoring", "_current_frames")
+class _Refused(Exception):
+    """A value that cannot cross: too deep, too large, or not data where data is required."""
 
 
-def _plain(value, depth=0):
-    """True when `value` is built only from exact builtin data types (or classes)."""
-    t = _type(value)
-    if t in _SCALARS:
-        return True
+# --------------------------------------------------------------------------------------------
+# The codec: plain data as tagged JSON (PROTOCOL.md, "What crosses").
+# --------------------------------------------------------------------------------------------
+
+class _Writer:
+    """Appends JSON text to a list, refusing to grow past `limit` characters."""
+
+    __slots__ = ("out", "size", "limit", "handle")
+
+    def __init__(self, limit, handle):
+        self.out = []
+        self.size = 0
+        self.limit = limit
+        self.handle = handle
+
+    def put(self, text):
+        self.size += len(text)
+        if self.size > self.limit:
+            raise _Refused(f"the value is larger than the {self.limit}-byte cap")
+        self.out.append(text)
+
+    def text(self):
+        return "".join(self.out)
+
+
+def _items(w, pairs, depth):
+    w.put("[")
+    first = True
+    for k, v in pairs:
+        if not first:
+            w.put(",")
+        first = False
+        w.put("[")
+        _enc(w, k, depth)
+        w.put(",")
+        _enc(w, v, depth)
+        w.put("]")
+    w.put("]")
+
+
+def _seq(w, values, depth):
+    w.put("[")
+    first = True
+    for v in values:
+        if not first:
+            w.put(",")
+        first = False
+        _enc(w, v, depth)
+    w.put("]")
+
+
+def _enc(w, value, depth=0):
+    """Appends the tagged JSON of `value`. Exact types only (`type(x) is int`): an object of any
+    other type, a subclass of a builtin included, is not data and goes to `w.handle`."""
     if depth > _DEPTH_CAP:
-        return False
-    if t is list or t is tuple or t is set or t is frozenset:
-        for item in value:
-            if not _plain(item, depth + 1):
-                return False
-        return True
-    if t is dict:
-        for k, v in _dict_items(value):
-            if not _plain(k, depth + 1) or not _plain(v, depth + 1):
-                return False
-        return True
-    if t is type:
-        # A class whose metaclass is exactly `type`: comparisons on it are identity.
-        return True
-    return False
-
-
-class _Impure(_BaseException):
-    """Raised when a test compares or tests a value of a user-defined type.
-
-    Deriving from BaseException keeps `except Exception` in candidate code from swallowing it.
-    """
-
-
-def _need_plain(value):
-    if not _plain(value):
-        raise _Impure(f"test used a value of non-builtin type {_type(value).__name__}")
-    return value
-
-
-def _v_truth(value):
-    return _need_plain(value)
-
-
-def _v_assert(value, *msg):
-    if not _need_plain(value):
-        raise _AssertionError(*msg)
-
-
-def _v_cmp(ops, *operands):
-    # Evaluated eagerly (all operands), then compared with builtin semantics.
-    left = operands[0]
-    for i, op in _enumerate(ops):
-        right = operands[i + 1]
-        if op == "is":
-            r = left is right
-        elif op == "is not":
-            r = left is not right
-        else:
-            _need_plain(left)
-            _need_plain(right)
-            if op == "==":
-                r = left == right
-            elif op == "!=":
-                r = left != right
-            elif op == "<":
-                r = left < right
-            elif op == "<=":
-                r = left <= right
-            elif op == ">":
-                r = left > right
-            elif op == ">=":
-                r = left >= right
-            elif op == "in":
-                r = left in right
-            else:
-                r = left not in right
-        if not r:
-            return False
-        left = right
-    return True
-
-
-def _v_bin(op, a, b):
-    _need_plain(a)
-    _need_plain(b)
-    return _BINOPS[op](a, b)
-
-
-def _v_unary(op, a):
-    _need_plain(a)
-    return _UNARY[op](a)
-
-
-_BINOPS = {
-    "Add": operator.add, "Sub": operator.sub, "Mult": operator.mul, "Div": operator.truediv,
-    "FloorDiv": operator.floordiv, "Mod": operator.mod, "Pow": operator.pow,
-    "LShift": operator.lshift, "RShift": operator.rshift, "BitOr": operator.or_,
-    "BitXor": operator.xor, "BitAnd": operator.and_, "MatMult": operator.matmul,
-}
-_UNARY = {"USub": operator.neg, "UAdd": operator.pos, "Not": operator.not_,
-          "Invert": operator.invert}
-# --- guard: begin (mirrored on the host by src/sandbox/guard.rs; tests/it/guard.rs compares) ---
-_CMP_NAMES = {
-    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
-    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
-}
-
-
-def _helper(name):
-    return ast.Name(id=name, ctx=ast.Load())
-
-
-class _Guard(ast.NodeTransformer):
-    """Rewrites test code so user-defined dunders (`__eq__`, `__bool__`, `__sub__`, …) cannot
-    decide an assertion: comparisons, arithmetic, `not` and assert conditions only accept plain
-    builtin data."""
-
-    def visit_Assert(self, node):
-        self.generic_visit(node)
-        args = [node.test] + ([node.msg] if node.msg is not None else [])
-        call = ast.Call(func=_helper("__verdict_assert"), args=args, keywords=[])
-        return ast.copy_location(ast.Expr(value=call), node)
-
-    def visit_Compare(self, node):
-        self.generic_visit(node)
-        ops = ast.Tuple(elts=[ast.Constant(_CMP_NAMES[type(o)]) for o in node.ops], ctx=ast.Load())
-        call = ast.Call(func=_helper("__verdict_cmp"), args=[ops, node.left] + node.comparators,
-                        keywords=[])
-        return ast.copy_location(call, node)
-
-    def visit_BinOp(self, node):
-        self.generic_visit(node)
-        call = ast.Call(func=_helper("__verdict_bin"),
-                        args=[ast.Constant(type(node.op).__name__), node.left, node.right],
-                        keywords=[])
-        return ast.copy_location(call, node)
-
-    def visit_UnaryOp(self, node):
-        self.generic_visit(node)
-        call = ast.Call(func=_helper("__verdict_unary"),
-                        args=[ast.Constant(type(node.op).__name__), node.operand], keywords=[])
-        return ast.copy_location(call, node)
-
-    def _guard_test(self, node):
-        self.generic_visit(node)
-        node.test = ast.Call(func=_helper("__verdict_truth"), args=[node.test], keywords=[])
-        return node
-
-    visit_If = _guard_test
-    visit_While = _guard_test
-    visit_IfExp = _guard_test
-
-    def visit_BoolOp(self, node):
-        self.generic_visit(node)
-        node.values = [ast.Call(func=_helper("__verdict_truth"), args=[v], keywords=[])
-                       for v in node.values]
-        return node
-
-
-# --- guard: end ---
-
-
-def _canon(value, out, depth=0):
-    """Appends the canonical JSON of a returned value to `out` (see PROTOCOL.md).
-
-    Exact type checks only: an object of a user-defined type (even a subclass of int) has no
-    canonical form, so it cannot pass a call test however its `__eq__` behaves. Written without
-    the `json` module so nothing the program patched there is involved.
-    """
-    if depth > _DEPTH_CAP:
-        raise _ValueError("value nested too deeply")
-    t = _type(value)
+        raise _Refused(f"the value is nested more than {_DEPTH_CAP} levels deep")
+    depth += 1
+    t = type(value)
     if value is None:
-        out.append("null")
+        w.put("null")
     elif t is bool:
-        out.append("true" if value else "false")
-    elif t is str:
-        out.append(_encode_str(value))
+        w.put("true" if value else "false")
     elif t is int:
-        out.append('{"int":"')
-        out.append(_int_repr(value))
-        out.append('"}')
+        if -(1 << 53) < value < (1 << 53):
+            w.put(int.__repr__(value))
+        else:
+            w.put('{"int":"' + int.__repr__(value) + '"}')
     elif t is float:
-        out.append('{"float":"')
-        out.append(_float_repr(value))
-        out.append('"}')
-    elif t is list or t is tuple:
-        out.append("[")
-        first = True
-        for v in value:
-            if not first:
-                out.append(",")
-            first = False
-            _canon(v, out, depth + 1)
-        out.append("]")
+        if value != value or value in (float("inf"), float("-inf")):
+            w.put('{"float":"' + float.__repr__(value) + '"}')
+        else:
+            w.put(float.__repr__(value))
+    elif t is str:
+        w.put(_encode_str(value))
+    elif t is list:
+        _seq(w, value, depth)
+    elif t is tuple:
+        w.put('{"tuple":')
+        _seq(w, value, depth)
+        w.put("}")
     elif t is dict:
-        out.append('{"dict":[')
-        first = True
-        for k, v in _dict_items(value):
-            if not first:
-                out.append(",")
-            first = False
-            out.append("[")
-            _canon(k, out, depth + 1)
-            out.append(",")
-            _canon(v, out, depth + 1)
-            out.append("]")
-        out.append("]}")
+        w.put('{"dict":')
+        _items(w, dict.items(value), depth)
+        w.put("}")
     elif t is set or t is frozenset:
-        out.append('{"set":[')
-        first = True
-        for v in value:
-            if not first:
-                out.append(",")
-            first = False
-            _canon(v, out, depth + 1)
-        out.append("]}")
+        w.put('{"set":' if t is set else '{"frozenset":')
+        _seq(w, value, depth)
+        w.put("}")
+    elif t is bytes or t is bytearray:
+        w.put('{"bytes":"' if t is bytes else '{"bytearray":"')
+        w.put(bytes.hex(value))
+        w.put('"}')
+    elif t is complex:
+        w.put('{"complex":')
+        _seq(w, (value.real, value.imag), depth)
+        w.put("}")
+    elif t is range:
+        w.put('{"range":')
+        _seq(w, (value.start, value.stop, value.step), depth)
+        w.put("}")
+    elif t is _Counter or t is _OrderedDict:
+        w.put('{"counter":' if t is _Counter else '{"ordereddict":')
+        _items(w, dict.items(value), depth)
+        w.put("}")
+    elif t is _defaultdict:
+        factory = value.default_factory
+        name = factory.__name__ if _FACTORIES.get(getattr(factory, "__name__", None)) is factory \
+            else None
+        w.put('{"defaultdict":[')
+        _enc(w, name, depth)
+        w.put(",")
+        _items(w, dict.items(value), depth)
+        w.put("]}")
+    elif t is _deque:
+        w.put('{"deque":[')
+        _enc(w, value.maxlen, depth)
+        w.put(",")
+        _seq(w, value, depth)
+        w.put("]}")
+    elif t is _Fraction:
+        w.put('{"fraction":')
+        _seq(w, (value.numerator, value.denominator), depth)
+        w.put("}")
+    elif t is _Decimal:
+        w.put('{"decimal":' + _encode_str(str(value)) + "}")
+    elif _is_namedtuple(t):
+        w.put('{"namedtuple":[')
+        _enc(w, t.__name__, depth)
+        w.put(",")
+        _seq(w, t._fields, depth)
+        w.put(",")
+        _seq(w, tuple.__iter__(value), depth)
+        w.put("]}")
+    elif dataclasses.is_dataclass(t):
+        w.put('{"dataclass":[')
+        _enc(w, t.__name__, depth)
+        w.put(",")
+        _items(w, [(f.name, getattr(value, f.name)) for f in dataclasses.fields(t)], depth)
+        w.put("]}")
     else:
-        raise _TypeError(f"returned a value of type {t.__name__}, which has no canonical form")
+        w.put(w.handle(value))
+
+
+def _is_namedtuple(t):
+    return (t.__bases__ == (tuple,) and type(getattr(t, "_fields", None)) is tuple
+            and all(type(f) is str for f in t._fields))
+
+
+def _need_str(v):
+    if type(v) is not str:
+        raise _Refused("malformed value: expected a string")
+    return v
+
+
+def _need_list(v):
+    if type(v) is not list:
+        raise _Refused("malformed value: expected an array")
+    return v
+
+
+def _pairs(raw, resolve, depth):
+    out = []
+    for pair in _need_list(raw):
+        if type(pair) is not list or len(pair) != 2:
+            raise _Refused("malformed value: expected a [key, value] pair")
+        out.append((_rebuild(pair[0], resolve, depth), _rebuild(pair[1], resolve, depth)))
+    return out
+
+
+_NAMEDTUPLES = {}
+_DATACLASSES = {}
+
+
+def _namedtuple_type(name, fields):
+    key = (name, fields)
+    t = _NAMEDTUPLES.get(key)
+    if t is None:
+        t = _NAMEDTUPLES[key] = collections.namedtuple(name, fields)
+    return t
+
+
+def _dataclass_type(name, fields):
+    key = (name, fields)
+    t = _DATACLASSES.get(key)
+    if t is None:
+        t = _DATACLASSES[key] = dataclasses.make_dataclass(name, fields, eq=True)
+    return t
+
+
+def _rebuild(raw, resolve, depth=0):
+    """The genuine builtin value a tagged JSON tree stands for; `resolve` turns a `handle` or
+    `global` tag into an object (or refuses it)."""
+    if depth > _DEPTH_CAP:
+        raise _Refused(f"the value is nested more than {_DEPTH_CAP} levels deep")
+    depth += 1
+    t = type(raw)
+    if raw is None or t is bool or t is int or t is float or t is str:
+        return raw
+    if t is list:
+        return [_rebuild(v, resolve, depth) for v in raw]
+    if t is not dict or len(raw) != 1:
+        raise _Refused("malformed value: an object must have exactly one tag")
+    ((tag, v),) = raw.items()
+    if tag == "int":
+        return int(_need_str(v))
+    if tag == "float":
+        return float(_need_str(v))
+    if tag == "tuple":
+        return tuple(_rebuild(x, resolve, depth) for x in _need_list(v))
+    if tag == "dict":
+        return dict(_pairs(v, resolve, depth))
+    if tag == "set":
+        return set(_rebuild(x, resolve, depth) for x in _need_list(v))
+    if tag == "frozenset":
+        return frozenset(_rebuild(x, resolve, depth) for x in _need_list(v))
+    if tag == "bytes":
+        return bytes.fromhex(_need_str(v))
+    if tag == "bytearray":
+        return bytearray.fromhex(_need_str(v))
+    if tag == "complex":
+        re_, im = _need_list(v) if len(_need_list(v)) == 2 else (None, None)
+        return complex(_need_real(_rebuild(re_, resolve, depth)),
+                       _need_real(_rebuild(im, resolve, depth)))
+    if tag == "range":
+        args = [_rebuild(x, resolve, depth) for x in _need_list(v)]
+        if len(args) != 3 or any(type(a) is not int for a in args):
+            raise _Refused("malformed value: range")
+        return range(*args)
+    if tag == "counter":
+        return _Counter(dict(_pairs(v, resolve, depth)))
+    if tag == "ordereddict":
+        return _OrderedDict(_pairs(v, resolve, depth))
+    if tag == "defaultdict":
+        name, pairs = _two(v)
+        factory = None if name is None else _FACTORIES.get(name)
+        if name is not None and factory is None:
+            raise _Refused("malformed value: defaultdict factory")
+        return _defaultdict(factory, _pairs(pairs, resolve, depth))
+    if tag == "deque":
+        maxlen, items = _two(v)
+        if maxlen is not None and type(maxlen) is not int:
+            raise _Refused("malformed value: deque maxlen")
+        return _deque([_rebuild(x, resolve, depth) for x in _need_list(items)], maxlen)
+    if tag == "fraction":
+        num, den = _two(v)
+        num, den = _rebuild(num, resolve, depth), _rebuild(den, resolve, depth)
+        if type(num) is not int or type(den) is not int:
+            raise _Refused("malformed value: fraction")
+        return _Fraction(num, den)
+    if tag == "decimal":
+        return _Decimal(_need_str(v))
+    if tag == "namedtuple":
+        parts = _need_list(v)
+        if len(parts) != 3:
+            raise _Refused("malformed value: namedtuple")
+        fields = tuple(_need_str(f) for f in _need_list(parts[1]))
+        values = [_rebuild(x, resolve, depth) for x in _need_list(parts[2])]
+        return _namedtuple_type(_need_str(parts[0]), fields)(*values)
+    if tag == "dataclass":
+        name, pairs = _two(v)
+        items = _pairs(pairs, resolve, depth)
+        cls = _dataclass_type(_need_str(name), tuple(_need_str(k) for k, _ in items))
+        return cls(*[x for _, x in items])
+    if tag == "handle" or tag == "global":
+        return resolve(tag, v)
+    raise _Refused(f"malformed value: unknown tag {tag[:40]!r}")
+
+
+def _two(v):
+    v = _need_list(v)
+    if len(v) != 2:
+        raise _Refused("malformed value: expected two parts")
+    return v
+
+
+def _need_real(x):
+    if type(x) is not float and type(x) is not int:
+        raise _Refused("malformed value: complex")
+    return x
+
+
+def _decode(text, resolve):
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _Refused(f"malformed value: {exc}"[:_MESSAGE_CAP])
+    try:
+        return _rebuild(raw, resolve)
+    except _Refused:
+        raise
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        raise _Refused(f"malformed value: {type(exc).__name__}: {exc}"[:_MESSAGE_CAP])
+
+
+def _message(exc):
+    try:
+        return str(exc)[:_MESSAGE_CAP]
+    except BaseException:
+        return "<unprintable exception>"
 
 
 def _failure(phase, exc):
-    try:
-        message = _str(exc)
-    except _BaseException:
-        message = "<unprintable exception>"
-    return wit_world.Failure(phase=phase, kind=_type(exc).__name__,
-                             message=message[:_MESSAGE_CAP])
+    return wit_world.Failure(phase=phase, kind=type(exc).__name__, message=_message(exc))
 
 
-def _text_stream(fd, write, like):
-    """A new text stream on a WASI fd, configured like the interpreter's own `sys` stream.
-
-    Each test gets new ones, so a program that closes or detaches `sys.stdout` (or leaves input
-    in `sys.stdin`'s buffer) does not affect the next test of its rollout.
-    """
-    raw = _FileIO(fd, "w" if write else "r", closefd=False)
-    if write:
-        return _TextIOWrapper(_BufferedWriter(raw), encoding=like.encoding, errors=like.errors)
-    return _TextIOWrapper(_BufferedReader(raw), encoding=like.encoding, errors=like.errors,
-                          newline="\n")
-
-
-class _State:
-    """What `prepare` leaves for `execute` and `collect` (the current test of the instance)."""
-
-    def __init__(self):
-        self.job = None
-        self.codes = []
-        self.args = None
-        self.result = None
-        self.has_result = False
-        self.streams = (_stdout, _stderr, _stdin)
-
-
-_STATE = _State()
-
+def _syntax_failure(phase, exc):
+    return wit_world.Failure(
+        phase=phase, kind=type(exc).__name__,
+        message=f"{exc.msg} (line {exc.lineno}, column {exc.offset})"[:_MESSAGE_CAP])
 
 
 _COMPILED = {}
 
 
-def _compile(source, name, phase, guard=False):
-    # Tests of one rollout may share an instance: compile its program and setup once.
-    key = (source, name, guard)
+def _compile(source, name):
+    """Compiles once per instance (the tests of a rollout share it); raises SyntaxError,
+    ValueError, RecursionError or MemoryError."""
+    key = (source, name)
     code = _COMPILED.get(key)
     if code is None:
-        code = _COMPILED[key] = _compile_uncached(source, name, phase, guard)
+        code = _COMPILED[key] = compile(source, name, "exec", dont_inherit=True)
     return code
 
 
-def _compile_uncached(source, name, phase, guard):
+# --------------------------------------------------------------------------------------------
+# The candidate role.
+# --------------------------------------------------------------------------------------------
+
+class _Candidate:
+    """The loaded program of the current test, and the objects handed out as handles."""
+
+    def __init__(self):
+        self.globals = {}
+        self.objects = []
+        self.ids = {}
+
+
+_CAND = _Candidate()
+
+
+def _handle_of(obj):
+    key = id(obj)
+    h = _CAND.ids.get(key)
+    if h is None:
+        h = _CAND.ids[key] = len(_CAND.objects)
+        _CAND.objects.append(obj)
+    return '{"handle":[' + str(h) + "," + _encode_str(type(obj).__name__[:100]) + "]}"
+
+
+def _resolve_candidate(tag, v):
+    if tag == "global":
+        name = _need_str(v)
+        if name not in _CAND.globals:
+            raise NameError(f"name {name!r} is not defined")
+        return _CAND.globals[name]
+    parts = _need_list(v)
+    if not parts or type(parts[0]) is not int or not 0 <= parts[0] < len(_CAND.objects):
+        raise _Refused("malformed value: unknown handle")
+    return _CAND.objects[parts[0]]
+
+
+def _stdio_intact():
+    """Whether fds 0 and 1 are still open (a program can close them with `os.close`)."""
     try:
-        if not guard:
-            # Straight from source: no round trip through Python AST objects.
-            return compile(source, name, "exec", dont_inherit=True)
-        tree = ast.parse(source, filename=name, mode="exec")
-        tree = ast.fix_missing_locations(_Guard().visit(tree))
-        return compile(tree, name, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        raise _PrepareError(wit_world.Failure(
-            phase=phase, kind=_type(exc).__name__,
-            message=f"{exc.msg} (line {exc.lineno}, column {exc.offset})"[:_MESSAGE_CAP]))
-    except (ValueError, RecursionError, MemoryError) as exc:
-        raise _PrepareError(_failure(phase, exc))
+        os.fstat(0)
+        os.fstat(1)
+        return True
+    except BaseException:
+        return False
 
 
-class _PrepareError(Exception):
-    def __init__(self, failure):
-        self.failure = failure
+def _text_stream(fd, write, like):
+    """A new text stream on a WASI fd, configured like the interpreter's own `sys` stream, so a
+    program that closed or detached `sys.stdout` in one test does not affect the next."""
+    raw = io.FileIO(fd, "w" if write else "r", closefd=False)
+    if write:
+        return io.TextIOWrapper(io.BufferedWriter(raw), encoding=like.encoding,
+                                errors=like.errors)
+    return io.TextIOWrapper(io.BufferedReader(raw), encoding=like.encoding, errors=like.errors,
+                            newline="\n")
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr, _stdout, _stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+def _exit_code(exc):
+    code = exc.code
+    if type(code) is int and -2**31 <= code < 2**31:
+        return code
+    return 0 if code is None else 1
+
+
+def _kind_of(value):
+    if type(value) is _ModuleType:
+        return "m:" + str(getattr(value, "__name__", ""))[:200]
+    if callable(value):
+        return "f"
+    return "d"
+
+
+def _load(program, setup, main, seed):
+    if not _stdio_intact():
+        return wit_world.Failure(phase=wit_world.Phase.SETUP, kind=_SPENT,
+                                 message="an earlier test closed fd 0 or 1"), {}
+    builtins.__dict__.clear()
+    builtins.__dict__.update(_RUN_BUILTINS)
+    g = {"__name__": "__main__" if main else "solution", "__builtins__": dict(_RUN_BUILTINS)}
+    _CAND.__init__()
+    _CAND.globals = g
+    sys.stdout = _text_stream(1, True, _stdout)
+    sys.stderr = _stderr
+    sys.stdin = _text_stream(0, False, _stdin) if main else _stdin
+    sys.setrecursionlimit(_recursion_limit)
+    # Reseeding costs as much as the rest of `load`: only when the code names `random`.
+    if "random" in program or "random" in setup:
+        random.seed(seed)
+    for phase, source, name in ((wit_world.Phase.PROGRAM, program, "<program>"),
+                                (wit_world.Phase.SETUP, setup, "<setup>")):
+        if not source:
+            continue
+        try:
+            code = _compile(source, name)
+        except SyntaxError as exc:
+            return _syntax_failure(phase, exc), {}
+        except (ValueError, RecursionError, MemoryError) as exc:
+            return _failure(phase, exc), {}
+        try:
+            exec(code, g)
+        except SystemExit as exc:
+            return _exit_code(exc), {}
+        except BaseException as exc:
+            return _failure(phase, exc), {}
+    return None, g
+
+
+def _serve(request, limit):
+    """One operation of the judge on the loaded program; always answers with JSON."""
+    try:
+        op = _decode(request, _resolve_candidate)
+    except _Refused as exc:
+        return '{"raised":["VerdictBadRequest",' + _encode_str(_message(exc)) + "]}"
+    except BaseException as exc:
+        return '{"raised":[' + _encode_str(type(exc).__name__) + "," + \
+            _encode_str(_message(exc)) + "]}"
+    if type(op) is not list or not op or type(op[0]) is not str:
+        return '{"raised":["VerdictBadRequest","malformed operation"]}'
+    what = op[0]
+    mutable = ()
+    try:
+        if what == "call" and len(op) == 4 and type(op[2]) is list and type(op[3]) is dict:
+            mutable = op[2]
+            result = op[1](*op[2], **op[3])
+        elif what == "getattr" and len(op) == 3 and type(op[2]) is str:
+            result = getattr(op[1], op[2])
+        elif what == "setattr" and len(op) == 4 and type(op[2]) is str:
+            setattr(op[1], op[2], op[3])
+            result = None
+        elif what == "iter" and len(op) == 2:
+            result = iter(op[1])
+        elif what == "next" and len(op) == 2:
+            try:
+                result = next(op[1])
+            except StopIteration:
+                return '{"stop":true}'
+        elif what == "bool" and len(op) == 2:
+            result = bool(op[1])
+        elif what == "len" and len(op) == 2:
+            result = len(op[1])
+        elif what == "getitem" and len(op) == 3:
+            result = op[1][op[2]]
+        elif what == "str" and len(op) == 2:
+            result = str(op[1])
+        elif what == "repr" and len(op) == 2:
+            result = repr(op[1])
+        elif what == "global" and len(op) == 2:
+            result = op[1]
+        else:
+            return '{"raised":["VerdictBadRequest","unknown operation"]}'
+    except SystemExit as exc:
+        return '{"exit":' + str(_exit_code(exc)) + "}"
+    except BaseException as exc:
+        return '{"raised":[' + _encode_str(type(exc).__name__) + "," + \
+            _encode_str(_message(exc)) + "]}"
+    try:
+        w = _Writer(limit, _handle_of)
+        w.put('{"ok":')
+        _enc(w, result)
+        if mutable:
+            # Arguments the call may have changed in place travel back (in-place sorts).
+            w.put(',"args":[')
+            for i, arg in enumerate(mutable):
+                if i:
+                    w.put(",")
+                t = type(arg)
+                if t is list or t is dict or t is set or t is bytearray:
+                    _enc(w, arg)
+                else:
+                    w.put("null")
+            w.put("]")
+        w.put("}")
+        return w.text()
+    except BaseException as exc:
+        return '{"raised":["VerdictValue",' + _encode_str(_message(exc)) + "]}"
+
+
+# --------------------------------------------------------------------------------------------
+# The judge role.
+# --------------------------------------------------------------------------------------------
+
+class _Judge:
+    """What the current test found about the candidate, whatever the test code caught."""
+
+    def __init__(self):
+        self.incident = None
+        self.handles = {}
+        self.limit = 1 << 20
+
+
+_JUDGE = _Judge()
+
+
+class _Gone(BaseException):
+    """The candidate cannot answer any more (it trapped, exited or ran out of budget)."""
+
+
+class CandidateError(Exception):
+    """The candidate raised an exception that is not a builtin one."""
+
+
+def _incident(kind, message):
+    if _JUDGE.incident is None:
+        _JUDGE.incident = (kind, str(message)[:_MESSAGE_CAP])
+
+
+def _opaque(handle, what):
+    _incident("VerdictOpaque",
+              f"the test used {what} on a {handle._type} object from the candidate, which is "
+              "not data: only data (numbers, strings, containers, …) can be compared")
+    raise _Gone("opaque value")
+
+
+def _judge_handle(value):
+    if type(value) is _Handle:
+        return value._target
+    _incident("VerdictUnjudgeable",
+              f"the test passes a value of type {type(value).__name__} to the candidate, which "
+              "cannot cross to it (only data and the candidate's own objects can)")
+    raise _Gone("unjudgeable argument")
+
+
+def _resolve_judge(tag, v):
+    if tag != "handle":
+        raise _Refused("malformed value: a global from the candidate")
+    parts = _need_list(v)
+    if len(parts) != 2 or type(parts[0]) is not int or type(parts[1]) is not str:
+        raise _Refused("malformed value: handle")
+    h = _JUDGE.handles.get(parts[0])
+    if h is None:
+        h = _JUDGE.handles[parts[0]] = _Handle(
+            '{"handle":[' + str(parts[0]) + "," + _encode_str(parts[1][:100]) + "]}",
+            parts[1][:100])
+    return h
+
+
+def _forward(op, args=None):
+    """Sends one operation to the candidate through the host and returns the answer's value."""
+    w = _Writer(_JUDGE.limit, _judge_handle)
+    _enc(w, op)
+    try:
+        reply = peer.forward(w.text())
+    except Err as exc:
+        _incident("VerdictCandidateGone", exc.value)
+        raise _Gone(exc.value)
+    try:
+        raw = json.loads(reply)
+    except (ValueError, RecursionError):
+        raw = None
+    if type(raw) is not dict or len(raw) not in (1, 2):
+        _incident("VerdictBadAnswer", "the candidate sent a malformed answer")
+        raise _Gone("malformed answer")
+    if "stop" in raw:
+        raise StopIteration
+    if "exit" in raw:
+        _incident("VerdictCandidateExit",
+                  f"the program raised SystemExit({raw['exit']!r}) inside a call")
+        raise _Gone("exit")
+    if "raised" in raw:
+        kind, message = raw["raised"] if type(raw["raised"]) is list and \
+            len(raw["raised"]) == 2 else ("?", "")
+        kind, message = str(kind)[:100], str(message)[:_MESSAGE_CAP]
+        if kind.startswith("Verdict"):
+            _incident("VerdictBadAnswer", f"{kind}: {message}")
+            raise _Gone(kind)
+        cls = _EXCEPTIONS.get(kind)
+        if cls is not None:
+            try:
+                exc = cls(message)
+            except BaseException:
+                exc = CandidateError(f"{kind}: {message}")
+            raise exc
+        raise CandidateError(f"{kind}: {message}")
+    if "ok" not in raw:
+        _incident("VerdictBadAnswer", "the candidate sent a malformed answer")
+        raise _Gone("malformed answer")
+    try:
+        value = _rebuild(raw["ok"], _resolve_judge)
+        if args is not None and "args" in raw:
+            _copy_back(args, raw["args"])
+    except _Refused as exc:
+        _incident("VerdictBadAnswer", exc)
+        raise _Gone("malformed answer")
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        _incident("VerdictBadAnswer", f"malformed value: {type(exc).__name__}: {exc}")
+        raise _Gone("malformed answer")
+    return value
+
+
+def _copy_back(args, raw):
+    """Replaces the contents of the judge's mutable arguments with what the call left in the
+    candidate's copies (a function that sorts its argument in place)."""
+    if type(raw) is not list or len(raw) != len(args):
+        raise _Refused("malformed value: arguments")
+    for arg, new in zip(args, raw):
+        if new is None:
+            continue
+        t = type(arg)
+        value = _rebuild(new, _resolve_judge)
+        if type(value) is not t:
+            raise _Refused("malformed value: an argument changed type")
+        if t is list or t is bytearray:
+            arg[:] = value
+        elif t is dict or t is set:
+            arg.clear()
+            arg.update(value)
+
+
+class _Handle:
+    """A proxy in the judge for an object living in the candidate instance (a function, a
+    class, an instance, a generator). Calls, attribute reads, iteration, truth, `len`, `str`
+    and indexing are forwarded, and their results come back as data; a handle never decides an
+    equality or an ordering (that is an incident: the test fails)."""
+
+    __slots__ = ("_target", "_type")
+
+    def __init__(self, target, type_name):
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_type", type_name)
+
+    def __call__(self, *args, **kwargs):
+        return _forward(["call", self, list(args), kwargs], args)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _forward(["getattr", self, name])
+
+    def __setattr__(self, name, value):
+        _forward(["setattr", self, name, value])
+
+    def __iter__(self):
+        return _forward(["iter", self])
+
+    def __next__(self):
+        return _forward(["next", self])
+
+    def __bool__(self):
+        value = _forward(["bool", self])
+        if type(value) is not bool:
+            _incident("VerdictBadAnswer", "truth value is not a bool")
+            raise _Gone("bad bool")
+        return value
+
+    def __len__(self):
+        value = _forward(["len", self])
+        if type(value) is not int or value < 0:
+            _incident("VerdictBadAnswer", "length is not a non-negative int")
+            raise _Gone("bad len")
+        return value
+
+    def __getitem__(self, key):
+        return _forward(["getitem", self, key])
+
+    def __str__(self):
+        value = _forward(["str", self])
+        if type(value) is not str:
+            _incident("VerdictBadAnswer", "str() is not a str")
+            raise _Gone("bad str")
+        return value
+
+    def __repr__(self):
+        return f"<candidate {self._type} object>"
+
+    def __eq__(self, other):
+        if other is self:
+            return True
+        _opaque(self, "==")
+
+    def __ne__(self, other):
+        if other is self:
+            return False
+        _opaque(self, "!=")
+
+    def __lt__(self, other):
+        _opaque(self, "<")
+
+    def __le__(self, other):
+        _opaque(self, "<=")
+
+    def __gt__(self, other):
+        _opaque(self, ">")
+
+    def __ge__(self, other):
+        _opaque(self, ">=")
+
+    __hash__ = object.__hash__
+
+
+def _names_in(codes):
+    """Every name the code objects (and the code objects nested in them) refer to."""
+    names = set()
+    stack = list(codes)
+    while stack:
+        code = stack.pop()
+        names.update(code.co_names)
+        stack.extend(c for c in code.co_consts if type(c) is types.CodeType)
+    return names
+
+
+def _bind(g, names, referenced):
+    """Binds the names the test refers to and the program defines: stdlib modules to the
+    judge's own import of them, builtins never (they stay the judge's), the rest to proxies."""
+    for name in sorted(referenced):
+        kind = names.get(name)
+        if type(kind) is not str or name.startswith("__") or name in _BUILTIN_NAMES:
+            continue
+        module = kind[2:] if kind.startswith("m:") else (name if name in _STDLIB else None)
+        if module is not None:
+            if module.partition(".")[0] in _STDLIB:
+                try:
+                    __import__(module)
+                    g[name] = sys.modules[module]
+                except BaseException:
+                    pass
+            continue
+        target = '{"global":' + _encode_str(name) + "}"
+        if kind == "f":
+            g[name] = _Handle(target, name)
+        else:
+            g[name] = _forward(["global", _Handle(target, name)])
+
+
+def _judge(setup, test, names_json, seed, limit):
+    _JUDGE.__init__()
+    _JUDGE.limit = limit
+    try:
+        names = json.loads(names_json)
+    except (ValueError, RecursionError):
+        names = {}
+    if type(names) is not dict:
+        names = {}
+    codes = []
+    for phase, source, name in ((wit_world.Phase.SETUP, setup, "<setup>"),
+                                (wit_world.Phase.TEST, test, "<test>")):
+        if not source:
+            continue
+        try:
+            codes.append((phase, _compile(source, name)))
+        except SyntaxError as exc:
+            return wit_world.Status_Raised(_syntax_failure(phase, exc))
+        except (ValueError, RecursionError, MemoryError) as exc:
+            return wit_world.Status_Raised(_failure(phase, exc))
+    g = {"__name__": "__main__", "__builtins__": builtins}
+    if "random" in setup or "random" in test:
+        random.seed(seed)
+    phase = wit_world.Phase.SETUP
+    try:
+        _bind(g, names, _names_in([c for _, c in codes]))
+        for phase, code in codes:
+            exec(code, g)
+        status = wit_world.Status_Ok()
+    except SystemExit as exc:
+        status = wit_world.Status_Exit(_exit_code(exc))
+    except BaseException as exc:
+        status = wit_world.Status_Raised(_failure(phase, exc))
+    _flush()
+    if _JUDGE.incident is not None:
+        kind, message = _JUDGE.incident
+        return wit_world.Status_Raised(wit_world.Failure(phase=wit_world.Phase.TEST, kind=kind,
+                                                         message=message))
+    return status
 
 
 class WitWorld(wit_world.WitWorld):
     """The component's exports (see sandbox/wit/harness.wit)."""
 
-    def prepare(self, job):
-        st = _STATE
-        st.job = job
-        if not _stdio_intact():
-            raise Err(wit_world.Failure(phase=wit_world.Phase.SETUP, kind=_SPENT,
-                                        message="an earlier test closed fd 0 or 1"))
-        try:
-            st.codes = [(wit_world.Phase.PROGRAM, _compile(job.program, "<program>",
-                                                           wit_world.Phase.PROGRAM))]
-            if job.setup:
-                st.codes.append((wit_world.Phase.SETUP, _compile(job.setup, "<setup>",
-                                                                 wit_world.Phase.SETUP)))
-            test = job.test
-            if _isinstance(test, wit_world.Test_Assertion):
-                st.codes.append((wit_world.Phase.TEST, _compile(test.value, "<test>",
-                                                                wit_world.Phase.TEST, True)))
-            elif _isinstance(test, wit_world.Test_Guarded):
-                # Rewritten by the host already (src/sandbox/guard.rs): compile as is.
-                st.codes.append((wit_world.Phase.TEST, _compile(test.value, "<test>",
-                                                                wit_world.Phase.TEST)))
-            elif _isinstance(test, wit_world.Test_Call):
-                try:
-                    args = _json_loads(test.value.args_json)
-                except ValueError as exc:
-                    raise _PrepareError(_failure(wit_world.Phase.TEST, exc))
-                if _type(args) is not list:
-                    raise _PrepareError(wit_world.Failure(
-                        phase=wit_world.Phase.TEST, kind="TypeError",
-                        message="call arguments must be a JSON array"))
-                st.args = args
-        except _PrepareError as exc:
-            raise Err(exc.failure)
-        # The host refilled WASI stdin with this test's input (empty unless it is a stdio test).
-        stdin = _text_stream(0, False, _stdin) if _isinstance(test, wit_world.Test_Stdio) \
-            else _stdin
-        st.streams = (_text_stream(1, True, _stdout), _stderr, stdin)
-        # Reseeding costs as much as the rest of `prepare`: only when the code names `random`.
-        # (Code that reaches the module without naming it sees the snapshot's frozen state,
-        # which is just as deterministic.)
-        if "random" in job.program or "random" in job.setup or (
-                _isinstance(test, (wit_world.Test_Assertion, wit_world.Test_Guarded))
-                and "random" in test.value):
-            random.seed(job.seed)
-        return None
+    def load(self, program, setup, main, seed):
+        failure, g = _load(program, setup, main, seed)
+        _flush()
+        if failure is None:
+            status = wit_world.Status_Ok()
+        elif type(failure) is int:
+            status = wit_world.Status_Exit(failure)
+        else:
+            status = wit_world.Status_Raised(failure)
+        names = {}
+        for name, value in list(g.items()):
+            if type(name) is str and not name.startswith("__"):
+                names[name] = _kind_of(value)
+        return wit_world.Loaded(status=status, names=json.dumps(names))
 
-    def execute(self):
-        # The tests of a rollout share this instance: first undo the previous program's changes
-        # to builtins. From here on the harness uses only names it captured at import (`_dict`,
-        # `_exec`, …), never a builtin the program could have replaced.
-        _restore_builtins()
-        st = _STATE
-        job = st.job
-        is_stdio = _isinstance(job.test, wit_world.Test_Stdio)
-        g = {"__name__": "__main__" if is_stdio else "solution",
-             "__builtins__": _dict(_RUN_BUILTINS)}
-        _sys.stdout, _sys.stderr, _sys.stdin = st.streams
-        _sys.setrecursionlimit(_recursion_limit)
-        st.result = None
-        st.has_result = False
-        for hook in _SYS_HOOKS:
-            if hook in _sys_dict:
-                _delattr(_sys, hook)
-        phase = wit_world.Phase.PROGRAM
+    def serve(self, request, limit):
         try:
-            for phase, code in st.codes:
-                if phase == wit_world.Phase.TEST:
-                    # Test code sees pristine builtins through its own globals.
-                    g = _dict(g)
-                    g["__builtins__"] = _dict(_RUN_BUILTINS)
-                    g["__verdict_assert"] = _v_assert
-                    g["__verdict_cmp"] = _v_cmp
-                    g["__verdict_bin"] = _v_bin
-                    g["__verdict_unary"] = _v_unary
-                    g["__verdict_truth"] = _v_truth
-                _exec(code, g)
-            if _isinstance(job.test, wit_world.Test_Call):
-                phase = wit_world.Phase.TEST
-                name = job.test.value.name
-                if name not in g:
-                    raise _NameError(f"function {name!r} is not defined")
-                st.result = g[name](*st.args)
-                st.has_result = True
-        except _SystemExit as exc:
-            code = exc.code
-            status = wit_world.Status_Exit(code if _type(code) is int and -2**31 <= code < 2**31
-                                           else (0 if code is None else 1))
-            return self._flushed(status)
-        except _Impure as exc:
-            return self._flushed(wit_world.Status_Raised(wit_world.Failure(
-                phase=wit_world.Phase.TEST, kind="AssertionError", message=_str(exc))))
-        except _BaseException as exc:
-            return self._flushed(wit_world.Status_Raised(_failure(phase, exc)))
-        return self._flushed(wit_world.Status_Ok())
+            return _serve(request, limit)
+        finally:
+            _flush()
 
-    @staticmethod
-    def _flushed(status):
-        # Buffered output must reach WASI stdout before the host reads the pipe.
-        for stream in (_sys.stdout, _sys.stderr) + _STATE.streams[:2] + (_stdout, _stderr):
-            try:
-                stream.flush()
-            except _BaseException:
-                pass
-        return status
-
-    def collect(self):
-        st = _STATE
-        if not st.has_result:
-            raise Err("no value was returned")
-        try:
-            _set_int_max_str_digits(0)
-            out = []
-            _canon(st.result, out)
-            return "".join(out)
-        except _BaseException as exc:
-            raise Err(f"{_type(exc).__name__}: {_str(exc)}"[:_MESSAGE_CAP])
+    def judge(self, setup, test, names, seed, limit):
+        return _judge(setup, test, names, seed, limit)
 
 
 def _warm_up():
     """Exercise every path once at build time, so the snapshot holds a warmed interpreter:
-    lazily created types (the `ast` node classes, the parser's tables), caches and interned
-    strings are then part of the image rather than rebuilt in every run."""
+    lazily created types, caches and interned strings are then part of the image rather than
+    rebuilt in every run. (No import is called here: the host is not there at build time.)"""
     world = WitWorld()
     program = (
         "import sys, math, collections\n"
@@ -570,38 +957,32 @@ def _warm_up():
         "        finally:\n"
         "            pass\n"
     )
-    tests = [
-        wit_world.Test_Assertion(
-            "def check(candidate):\n"
-            "    assert candidate([1, 2, 3]) == [2, 1, 2, 3]\n"
-            "    assert abs(candidate([4], 2)[0] - 8) < 1e-9, 'message'\n"
-            "    assert not (candidate([]) != [1, 2]) and -1 < 0 <= 1\n"
-            "    assert candidate([2]) is not None\n"
-            "    x = 1 if candidate([0]) else 2\n"
-            "check(f)\n"),
-        wit_world.Test_Call(wit_world.CallTest(name="f", args_json='[[1, 2.5, "x", null, true], 1]')),
-        wit_world.Test_Stdio(),
-        wit_world.Test_Guarded("assert __verdict_cmp(('==',), f([2]), [2, 1, 2])\n"),
-    ]
-    for test in tests:
+    for main in (False, True):
         try:
-            world.prepare(wit_world.Job(program=program, setup="import math", test=test, seed=0))
-            world.execute()
-            if _isinstance(test, wit_world.Test_Call):
-                world.collect()
-        except _BaseException:
+            world.load(program, "import math", main, 0)
+            world.serve('["call",{"global":"f"},[[1,2.5,"x",null,true],1],{"dict":[]}]', 1 << 20)
+            world.serve('["call",{"global":"C"},[],{"dict":[]}]', 1 << 20)
+            world.serve('["getattr",{"handle":[0,"C"]},"m"]', 1 << 20)
+        except BaseException:
             pass
-    # A value of every canonical kind, and failures of each kind.
-    out = []
-    _canon([None, True, 1, 2.5, "s", (1,), {"k": {1, 2}}, frozenset([3])], out)
+    value = [None, True, 1, 2.5, "s", (1,), {"k": {1, 2}}, frozenset([3]), 10 ** 30,
+             float("nan"), b"x", _Counter("ab"), _deque([1]), _Fraction(1, 3), 1j]
+    w = _Writer(1 << 20, _handle_of)
+    _enc(w, value)
+    _decode(w.text(), _resolve_candidate)
+    try:
+        world.judge("import math", "def check(c):\n    assert abs(1 - 1.0) < 1e-9\ncheck(1)\n",
+                    "{}", 0, 1 << 20)
+    except BaseException:
+        pass
     for bad in ["def f(:\n", "raise ValueError('x')\n", "import sys\nsys.exit(0)\n"]:
         try:
-            world.prepare(wit_world.Job(program=bad, setup="", test=tests[2], seed=0))
-            world.execute()
-        except _BaseException:
+            world.load(bad, "", True, 0)
+        except BaseException:
             pass
     _COMPILED.clear()
-    _STATE.__init__()
+    _CAND.__init__()
+    _JUDGE.__init__()
     random.seed(0)
 
 

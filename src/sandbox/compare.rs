@@ -10,15 +10,18 @@
 //! exactly (`10000000000000000001` ≠ `10000000000000000000`).
 //!
 //! # call
-//! The guest sends the value's canonical JSON (see `sandbox/PROTOCOL.md`):
-//! `null`, `true`/`false`, strings as JSON strings, `{"int": "<digits>"}` (any size — beyond
-//! CPython's 4,300-digit `str` limit too), `{"float": "<repr>"}`, lists and tuples as arrays,
-//! `{"dict": [[k, v], …]}`, `{"set": […]}`. Against the expected JSON:
-//! ints and floats compare numerically (`2 == 2.0`), floats within the tolerance; tuples and
-//! lists are the same; dict order does not matter and keys compare by their JSON spelling
-//! (`{1: "a"}` matches `{"1": "a"}`, as `json.dumps` would write it); a set matches an array
-//! with the same elements in any order; `bool` only matches `true`/`false` (never `1`).
-//! Expected integers beyond 64 bits arrive as JSON floats and are compared as floats.
+//! The candidate answers with tagged JSON (`sandbox/PROTOCOL.md`, "What crosses"): numbers
+//! below 2^53 and finite floats as JSON numbers, `{"int": "<digits>"}` beyond, `{"float":
+//! "nan"}`, lists as arrays, `{"tuple": […]}`, `{"dict": [[k, v], …]}`, `{"set": […]}`, and tags
+//! for `Counter`, `defaultdict`, `OrderedDict`, `deque`, namedtuples, `Fraction`, `Decimal`,
+//! dataclasses. Against the expected JSON: ints and floats compare numerically (`2 == 2.0`),
+//! floats within the tolerance; tuples, deques and namedtuples match arrays; dict-like values
+//! match objects, order aside, keys by their JSON spelling (`{1: "a"}` matches `{"1": "a"}`, as
+//! `json.dumps` would write it); a set matches an array with the same elements in any order
+//! (within the tolerance up to 64 elements, exactly beyond: O(n log n)); `bool` only matches
+//! `true`/`false` (never `1`); an opaque handle matches nothing. Expected integers beyond 64
+//! bits arrive as JSON floats and are compared as floats. Parsing checks the depth first
+//! ([`MAX_ANSWER_DEPTH`]), and every walk is bounded by it.
 
 use serde_json::Value;
 
@@ -132,67 +135,166 @@ pub fn stdout_matches(actual: &str, expected: &str, tol: Option<Tolerance>) -> R
     Ok(())
 }
 
-/// Compares a call test's canonical value (JSON from the guest) with the expected value.
-pub fn value_matches(canonical: &str, expected: &Value, tol: Tolerance) -> Result<(), String> {
-    let actual: Value = serde_json::from_str(canonical)
-        .map_err(|e| format!("the harness sent malformed canonical JSON: {e}"))?;
-    if matches(&actual, expected, tol, 0) {
+/// Most JSON nesting levels of an answer: the harness's own cap ([`crate::sandbox`] values are
+/// at most 200 levels deep) times the three JSON levels of its deepest tag (`{"dict": [[k, v]]}`).
+pub const MAX_ANSWER_DEPTH: usize = 640;
+
+/// The deepest nesting of arrays and objects in JSON text, found without recursion (strings
+/// are skipped, escapes included).
+pub fn json_depth(text: &str) -> usize {
+    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for b in text.bytes() {
+        if in_str {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Parses a candidate's answer (see `sandbox/PROTOCOL.md`). Its depth is checked first, so the
+/// parse, the comparison and the drop of the value recurse at most [`MAX_ANSWER_DEPTH`] levels.
+pub fn parse_answer(text: &str) -> Result<Value, String> {
+    let depth = json_depth(text);
+    if depth > MAX_ANSWER_DEPTH {
+        return Err(format!(
+            "the value is nested {depth} levels deep, more than the {MAX_ANSWER_DEPTH} that are judged"
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let v = serde::Deserialize::deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| format!("the candidate sent a malformed answer: {e}"))?;
+    Ok(v)
+}
+
+/// Compares a call test's answer (tagged JSON from the candidate) with the expected value.
+pub fn value_matches(actual: &Value, expected: &Value, tol: Tolerance) -> Result<(), String> {
+    if matches(actual, expected, tol, 0) {
         Ok(())
     } else {
         Err(format!(
             "expected {}, got {}",
             clip_value(&expected.to_string()),
-            clip_value(&display(&actual))
+            clip_value(&display(actual))
         ))
     }
 }
 
-/// A Python-like rendering of a canonical value, for messages.
+/// The one tag of a tagged object and its payload.
+fn tag(o: &serde_json::Map<String, Value>) -> Option<(&str, &Value)> {
+    if o.len() == 1 {
+        o.iter().next().map(|(k, v)| (k.as_str(), v))
+    } else {
+        None
+    }
+}
+
+/// Most characters a rendered value takes in a message (the rest is cut).
+const DISPLAY_BUDGET: usize = 400;
+
+/// A Python-like rendering of a tagged value, for messages; bounded in depth and length.
 fn display(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Value::String(s) => format!("{s:?}"),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(display).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(o) => {
-            if let Some(Value::String(s)) = o.get("int").or_else(|| o.get("float")) {
-                s.clone()
-            } else if let Some(Value::Array(pairs)) = o.get("dict") {
-                let inner: Vec<String> = pairs
-                    .iter()
-                    .filter_map(|p| p.as_array())
-                    .filter(|p| p.len() == 2)
-                    .map(|p| format!("{}: {}", display(&p[0]), display(&p[1])))
-                    .collect();
-                format!("{{{}}}", inner.join(", "))
-            } else if let Some(Value::Array(items)) = o.get("set") {
-                format!(
-                    "{{{}}}",
-                    items.iter().map(display).collect::<Vec<_>>().join(", ")
-                )
-            } else {
-                v.to_string()
+    let mut out = String::new();
+    render(v, &mut out, 0);
+    out
+}
+
+fn render(v: &Value, out: &mut String, depth: usize) {
+    if out.len() > DISPLAY_BUDGET {
+        return;
+    }
+    if depth > 32 {
+        out.push('…');
+        return;
+    }
+    let list = |items: &[Value], open: &str, close: &str, out: &mut String| {
+        out.push_str(open);
+        for (i, x) in items.iter().enumerate() {
+            if out.len() > DISPLAY_BUDGET {
+                out.push('…');
+                break;
+            }
+            if i > 0 {
+                out.push_str(", ");
+            }
+            render(x, out, depth + 1);
+        }
+        out.push_str(close);
+    };
+    let pairs = |p: &Value, out: &mut String| {
+        out.push('{');
+        for (i, pair) in p.as_array().map(Vec::as_slice).unwrap_or(&[]).iter().enumerate() {
+            if out.len() > DISPLAY_BUDGET {
+                out.push('…');
+                break;
+            }
+            if let Some([k, v]) = pair.as_array().map(Vec::as_slice) {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                render(k, out, depth + 1);
+                out.push_str(": ");
+                render(v, out, depth + 1);
             }
         }
-        Value::Number(n) => n.to_string(),
+        out.push('}');
+    };
+    match v {
+        Value::Null => out.push_str("None"),
+        Value::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+        Value::String(s) => out.push_str(&format!("{s:?}")),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Array(items) => list(items, "[", "]", out),
+        Value::Object(o) => match tag(o) {
+            Some(("int" | "float" | "decimal", Value::String(s))) => out.push_str(s),
+            Some(("tuple", Value::Array(items))) => list(items, "(", ")", out),
+            Some(("set" | "frozenset", Value::Array(items))) => list(items, "{", "}", out),
+            Some(("dict" | "counter" | "ordereddict", p)) => pairs(p, out),
+            Some(("handle", Value::Array(h))) => out.push_str(&format!(
+                "<{} object>",
+                h.get(1).and_then(Value::as_str).unwrap_or("?")
+            )),
+            _ => out.push_str(&v.to_string()),
+        },
     }
 }
 
+/// A number as the candidate sent it.
 enum Num<'a> {
-    Int(&'a str),
+    /// Exact decimal digits (optionally signed).
+    Int(std::borrow::Cow<'a, str>),
     Float(f64),
+    /// A `Fraction` n/d.
+    Ratio(&'a Value, &'a Value),
 }
 
-fn canon_num(o: &serde_json::Map<String, Value>) -> Option<Num<'_>> {
-    if o.len() != 1 {
-        return None;
-    }
-    match (o.get("int"), o.get("float")) {
-        (Some(Value::String(s)), _) => Some(Num::Int(s)),
-        (_, Some(Value::String(s))) => s.parse::<f64>().ok().map(Num::Float),
+fn actual_num(v: &Value) -> Option<Num<'_>> {
+    match v {
+        Value::Number(n) if n.is_f64() => n.as_f64().map(Num::Float),
+        Value::Number(n) => Some(Num::Int(n.to_string().into())),
+        Value::Object(o) => match tag(o)? {
+            ("int", Value::String(s)) if is_integer(s) => Some(Num::Int(s.as_str().into())),
+            ("float", Value::String(s)) => s.parse::<f64>().ok().map(Num::Float),
+            ("decimal", Value::String(s)) => s.parse::<f64>().ok().map(Num::Float),
+            ("fraction", Value::Array(p)) if p.len() == 2 => Some(Num::Ratio(&p[0], &p[1])),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -201,7 +303,7 @@ fn number_matches(actual: Num<'_>, expected: &serde_json::Number, tol: Tolerance
     match actual {
         Num::Int(digits) => {
             if expected.is_i64() || expected.is_u64() {
-                digits == expected.to_string()
+                *digits == expected.to_string()
             } else {
                 let e = expected.as_f64().unwrap_or(f64::NAN);
                 // A big int compared with a float: Python compares exactly; floats are only
@@ -210,67 +312,213 @@ fn number_matches(actual: Num<'_>, expected: &serde_json::Number, tol: Tolerance
             }
         }
         Num::Float(a) => expected.as_f64().is_some_and(|e| tol.close(a, e)),
+        Num::Ratio(n, d) => {
+            let part = |v: &Value| match actual_num(v) {
+                Some(Num::Int(s)) => s.parse::<f64>().ok(),
+                _ => None,
+            };
+            match (part(n), part(d)) {
+                (Some(n), Some(d)) if d != 0.0 => {
+                    expected.as_f64().is_some_and(|e| tol.close(n / d, e))
+                }
+                _ => false,
+            }
+        }
     }
 }
 
-/// The JSON spelling of a canonical dict key (what `json.dumps` would write).
+/// The JSON spelling of a dict key (what `json.dumps` would write).
 fn key_spelling(k: &Value) -> Option<String> {
     match k {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Null => Some("null".into()),
-        Value::Object(o) => match canon_num(o)? {
-            Num::Int(d) => Some(d.to_string()),
+        _ => match actual_num(k)? {
+            Num::Int(d) => Some(d.into_owned()),
             Num::Float(f) => Some(format!("{f:?}")),
+            Num::Ratio(..) => None,
         },
-        _ => None,
     }
 }
 
-const MAX_DEPTH: usize = 256;
+/// Sets of at most this many elements are matched element by element, with the float
+/// tolerance; larger ones by their exact canonical spelling, sorted (O(n log n)).
+const SET_TOLERANCE_LIMIT: usize = 64;
+
+fn set_matches(items: &[Value], expected: &[Value], tol: Tolerance, depth: usize) -> bool {
+    if items.len() != expected.len() {
+        return false;
+    }
+    if items.len() <= SET_TOLERANCE_LIMIT {
+        let mut used = vec![false; items.len()];
+        return expected.iter().all(|y| {
+            let found =
+                (0..items.len()).find(|&i| !used[i] && matches(&items[i], y, tol, depth + 1));
+            if let Some(i) = found {
+                used[i] = true;
+            }
+            found.is_some()
+        });
+    }
+    let spelled = |vs: &[Value]| -> Option<Vec<String>> {
+        vs.iter()
+            .map(|v| {
+                let mut out = String::new();
+                spell(v, &mut out, depth).then_some(out)
+            })
+            .collect()
+    };
+    let (Some(mut a), Some(mut e)) = (spelled(items), spelled(expected)) else {
+        return false;
+    };
+    a.sort_unstable();
+    e.sort_unstable();
+    a == e
+}
+
+/// Appends the spelling of a value that two values share exactly when they are equal as Python
+/// values without tolerance, whichever side (tagged answer or plain expected JSON) they come
+/// from: sequences as arrays, dict-likes as objects with sorted keys, sets sorted, integral
+/// floats as integers. `false` for what has no spelling (a handle, a NaN).
+fn spell(v: &Value, out: &mut String, depth: usize) -> bool {
+    if depth > MAX_ANSWER_DEPTH {
+        return false;
+    }
+    let seq = |items: &[Value], out: &mut String, sort: bool| -> bool {
+        let mut parts = Vec::with_capacity(items.len());
+        for x in items {
+            let mut p = String::new();
+            if !spell(x, &mut p, depth + 1) {
+                return false;
+            }
+            parts.push(p);
+        }
+        if sort {
+            parts.sort_unstable();
+        }
+        out.push('[');
+        out.push_str(&parts.join(","));
+        out.push(']');
+        true
+    };
+    let object = |pairs: Vec<(String, &Value)>, out: &mut String| -> bool {
+        let mut parts = Vec::with_capacity(pairs.len());
+        for (k, x) in pairs {
+            let mut p = format!("{k:?}:");
+            if !spell(x, &mut p, depth + 1) {
+                return false;
+            }
+            parts.push(p);
+        }
+        parts.sort_unstable();
+        out.push('{');
+        out.push_str(&parts.join(","));
+        out.push('}');
+        true
+    };
+    fn tagged_pairs(p: &Value) -> Option<Vec<(String, &Value)>> {
+        p.as_array()?
+            .iter()
+            .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                Some([k, x]) => key_spelling(k).map(|k| (k, x)),
+                _ => None,
+            })
+            .collect()
+    }
+    match v {
+        Value::Null | Value::Bool(_) | Value::String(_) => {
+            out.push_str(&v.to_string());
+            true
+        }
+        Value::Array(items) => seq(items, out, false),
+        Value::Number(_) => spell_num(actual_num(v), out),
+        Value::Object(o) => match tag(o) {
+            Some(("int" | "float" | "decimal" | "fraction", _)) => spell_num(actual_num(v), out),
+            Some(("tuple", Value::Array(items))) => seq(items, out, false),
+            Some(("set" | "frozenset", Value::Array(items))) => seq(items, out, true),
+            Some(("deque", Value::Array(p))) if p.len() == 2 => {
+                p[1].as_array().is_some_and(|items| seq(items, out, false))
+            }
+            Some(("namedtuple", Value::Array(p))) if p.len() == 3 => {
+                p[2].as_array().is_some_and(|items| seq(items, out, false))
+            }
+            Some(("dict" | "counter" | "ordereddict", p)) => {
+                tagged_pairs(p).is_some_and(|pairs| object(pairs, out))
+            }
+            Some(("defaultdict" | "dataclass", Value::Array(p))) if p.len() == 2 => {
+                tagged_pairs(&p[1]).is_some_and(|pairs| object(pairs, out))
+            }
+            Some(_) => false,
+            // Plain JSON objects (the expected side).
+            None => object(o.iter().map(|(k, x)| (k.clone(), x)).collect(), out),
+        },
+    }
+}
+
+fn spell_num(n: Option<Num<'_>>, out: &mut String) -> bool {
+    match n {
+        Some(Num::Int(d)) => {
+            out.push_str(d.trim_start_matches('+'));
+            true
+        }
+        Some(Num::Float(f)) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e18 => {
+            out.push_str(&format!("{}", f as i64));
+            true
+        }
+        Some(Num::Float(f)) if f.is_finite() => {
+            out.push_str(&format!("{f:?}"));
+            true
+        }
+        _ => false,
+    }
+}
+
+fn pairs_match(pairs: &Value, expected: &serde_json::Map<String, Value>, tol: Tolerance, depth: usize) -> bool {
+    let Some(pairs) = pairs.as_array() else {
+        return false;
+    };
+    pairs.len() == expected.len()
+        && pairs.iter().all(|p| match p.as_array().map(Vec::as_slice) {
+            Some([k, v]) => key_spelling(k)
+                .and_then(|k| expected.get(&k))
+                .is_some_and(|ev| matches(v, ev, tol, depth + 1)),
+            _ => false,
+        })
+}
+
+fn seq_matches(items: &[Value], expected: &[Value], tol: Tolerance, depth: usize) -> bool {
+    items.len() == expected.len()
+        && items
+            .iter()
+            .zip(expected)
+            .all(|(x, y)| matches(x, y, tol, depth + 1))
+}
 
 fn matches(actual: &Value, expected: &Value, tol: Tolerance, depth: usize) -> bool {
-    if depth > MAX_DEPTH {
+    if depth > MAX_ANSWER_DEPTH {
         return false;
     }
     match (actual, expected) {
         (Value::Null, Value::Null) => true,
         (Value::Bool(a), Value::Bool(e)) => a == e,
         (Value::String(a), Value::String(e)) => a == e,
-        (Value::Array(a), Value::Array(e)) => {
-            a.len() == e.len() && a.iter().zip(e).all(|(x, y)| matches(x, y, tol, depth + 1))
-        }
-        (Value::Object(o), Value::Number(n)) => {
-            canon_num(o).is_some_and(|a| number_matches(a, n, tol))
-        }
-        (Value::Object(o), Value::Array(e)) => match o.get("set") {
-            Some(Value::Array(items)) if o.len() == 1 => {
-                if items.len() != e.len() {
-                    return false;
-                }
-                let mut used = vec![false; items.len()];
-                e.iter().all(|y| {
-                    let found = (0..items.len())
-                        .find(|&i| !used[i] && matches(&items[i], y, tol, depth + 1));
-                    if let Some(i) = found {
-                        used[i] = true;
-                    }
-                    found.is_some()
-                })
+        (Value::Array(a), Value::Array(e)) => seq_matches(a, e, tol, depth),
+        (_, Value::Number(n)) => actual_num(actual).is_some_and(|a| number_matches(a, n, tol)),
+        (Value::Object(o), Value::Array(e)) => match tag(o) {
+            Some(("tuple", Value::Array(items))) => seq_matches(items, e, tol, depth),
+            Some(("set" | "frozenset", Value::Array(items))) => set_matches(items, e, tol, depth),
+            Some(("deque", Value::Array(p))) if p.len() == 2 => {
+                p[1].as_array().is_some_and(|items| seq_matches(items, e, tol, depth))
+            }
+            Some(("namedtuple", Value::Array(p))) if p.len() == 3 => {
+                p[2].as_array().is_some_and(|items| seq_matches(items, e, tol, depth))
             }
             _ => false,
         },
-        (Value::Object(o), Value::Object(e)) => match o.get("dict") {
-            Some(Value::Array(pairs)) if o.len() == 1 => {
-                pairs.len() == e.len()
-                    && pairs
-                        .iter()
-                        .all(|p| match p.as_array().map(|p| p.as_slice()) {
-                            Some([k, v]) => key_spelling(k)
-                                .and_then(|k| e.get(&k))
-                                .is_some_and(|ev| matches(v, ev, tol, depth + 1)),
-                            _ => false,
-                        })
+        (Value::Object(o), Value::Object(e)) => match tag(o) {
+            Some(("dict" | "counter" | "ordereddict", p)) => pairs_match(p, e, tol, depth),
+            Some(("defaultdict" | "dataclass", Value::Array(p))) if p.len() == 2 => {
+                pairs_match(&p[1], e, tol, depth)
             }
             _ => false,
         },
@@ -320,8 +568,18 @@ mod tests {
 
     #[test]
     fn values_compare_canonically() {
-        let ok = |c: &str, e: Value| value_matches(c, &e, TOL).is_ok();
+        let ok = |c: &str, e: Value| value_matches(&parse_answer(c).unwrap(), &e, TOL).is_ok();
         assert!(ok(r#"{"int":"2"}"#, json!(2.0)));
+        assert!(ok("2", json!(2.0)));
+        assert!(ok("2.0", json!(2)));
+        assert!(ok(r#"{"tuple":[1,"a"]}"#, json!([1, "a"])));
+        assert!(ok(r#"{"counter":[["a",2]]}"#, json!({"a": 2})));
+        assert!(ok(r#"{"deque":[null,[1,2]]}"#, json!([1, 2])));
+        assert!(ok(r#"{"namedtuple":["P",["x","y"],[1,2]]}"#, json!([1, 2])));
+        assert!(ok(r#"{"fraction":[1,4]}"#, json!(0.25)));
+        assert!(!ok(r#"{"handle":[0,"Weird"]}"#, json!(1)));
+        assert!(!ok(r#"{"handle":[0,"Weird"]}"#, json!([])));
+        assert!(!ok(r#"{"int":"1x"}"#, json!(1)));
         assert!(ok(r#"{"float":"2.0"}"#, json!(2)));
         assert!(ok(r#"{"float":"0.30000000000000004"}"#, json!(0.3)));
         assert!(!ok(r#"{"float":"0.31"}"#, json!(0.3)));
@@ -346,15 +604,44 @@ mod tests {
     #[test]
     fn big_ints_beyond_the_str_limit_compare() {
         let digits = format!("1{}", "0".repeat(5000));
-        let canon = format!(r#"{{"int":"{digits}"}}"#);
+        let canon = parse_answer(&format!(r#"{{"int":"{digits}"}}"#)).unwrap();
         // The expected side cannot spell it exactly in JSON numbers without arbitrary precision;
         // a mismatch against a small int is still detected exactly.
         assert!(value_matches(&canon, &json!(10), TOL).is_err());
         assert!(value_matches(
-            r#"{"int":"-12345678901234567890"}"#,
+            &parse_answer(r#"{"int":"-12345678901234567890"}"#).unwrap(),
             &json!(-12345678901234567890i128 as f64),
             TOL
         )
         .is_ok());
+    }
+
+    #[test]
+    fn deep_answers_are_refused_before_parsing_and_deep_ones_within_the_cap_compare() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_answer(&deep).unwrap_err().contains("nested"));
+        // 46 dicts deep, as a correct trie: 138 JSON levels, beyond serde_json's default 128.
+        let mut text = "null".to_string();
+        let mut expected = json!(null);
+        for _ in 0..46 {
+            text = format!(r#"{{"dict":[["a",{text}]]}}"#);
+            expected = json!({ "a": expected });
+        }
+        assert!(value_matches(&parse_answer(&text).unwrap(), &expected, TOL).is_ok());
+        assert_eq!(json_depth(r#"["[[[", {"a": "]"}]"#), 2);
+    }
+
+    #[test]
+    fn large_sets_compare_in_n_log_n() {
+        let n = 40_000;
+        let items: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        let answer = parse_answer(&format!(r#"{{"set":[{}]}}"#, items.join(","))).unwrap();
+        let expected: Vec<i64> = (0..n).rev().collect();
+        let start = std::time::Instant::now();
+        assert!(value_matches(&answer, &json!(expected), TOL).is_ok());
+        let mut wrong = expected.clone();
+        wrong[0] = -1;
+        assert!(value_matches(&answer, &json!(wrong), TOL).is_err());
+        assert!(start.elapsed().as_secs_f64() < 2.0, "{:?}", start.elapsed());
     }
 }

@@ -1,5 +1,6 @@
 //! The wasmtime side: engine configuration (fuel, epochs, pooling allocator with copy-on-write
-//! memory images), the epoch ticker, and [`Live`]: a fresh instance serving tests.
+//! memory images), the epoch ticker, the linker (WASI plus the judge's `peer.forward`), and
+//! [`Live`]: a fresh instance of the harness, in either role.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime::{Trap, UpdateDeadline};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
-use super::limits::{MemoryLimiter, RunState};
+use super::limits::{MemoryLimiter, Peer, RunState};
 use super::output::{TestOutput, OVERFLOW};
 use super::stdin::TestStdin;
 use super::{SandboxConfig, SandboxError};
@@ -24,7 +25,7 @@ pub(crate) mod bindings {
     });
 }
 
-pub(crate) use bindings::{CallTest, Failure, Harness, HarnessPre, Job, Phase, Status, Test};
+pub(crate) use bindings::{Failure, Harness, HarnessPre, Loaded, Phase, Status};
 
 /// How often the epoch ticks; also the granularity of the wall-clock deadline and how often
 /// running guests yield to the async executor.
@@ -68,7 +69,10 @@ pub(crate) fn engine(config: &SandboxConfig) -> Result<Engine, SandboxError> {
     Engine::new(&c).map_err(|e| SandboxError::wasm("engine configuration", e))
 }
 
-/// The linker (WASI p2, async) pre-resolved against the component.
+/// The WIT instance the judge imports `forward` from.
+const PEER_INTERFACE: &str = "verdict:sandbox/peer@0.2.0";
+
+/// The linker (WASI p2, async, and `peer.forward`) pre-resolved against the component.
 pub(crate) fn instance_pre(
     engine: &Engine,
     component: &Component,
@@ -76,6 +80,17 @@ pub(crate) fn instance_pre(
     let mut linker = Linker::<RunState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|e| SandboxError::wasm("linking WASI", e))?;
+    linker
+        .instance(PEER_INTERFACE)
+        .and_then(|mut peer| {
+            peer.func_wrap_async(
+                "forward",
+                |mut store: wasmtime::StoreContextMut<'_, RunState>, (request,): (String,)| {
+                    Box::new(async move { Ok((forward(store.data_mut(), request).await,)) })
+                },
+            )
+        })
+        .map_err(|e| SandboxError::wasm("linking peer.forward", e))?;
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| SandboxError::wasm("resolving the component's imports", e))?;
@@ -110,7 +125,43 @@ impl Drop for Ticker {
     }
 }
 
-/// The limits of one rollout, applied to its instance before the first test.
+/// The judge's `peer.forward`: hands one operation to the candidate instance parked in the
+/// judge's store (see [`Peer`]) and returns its answer. Both directions are capped; once the
+/// candidate has ended (trap, exit, fuel, deadline) every later operation fails at once.
+async fn forward(state: &mut RunState, request: String) -> Result<String, String> {
+    let Some(peer) = state.peer.as_mut() else {
+        return Err("this instance has no candidate to forward to".into());
+    };
+    if let Some(ended) = &peer.ended {
+        return Err(format!("the candidate cannot answer: {}", ended.describe()));
+    }
+    if request.len() > peer.limit {
+        peer.refused = Some(format!(
+            "the test sent the candidate more than {} KiB at once",
+            peer.limit >> 10
+        ));
+        return Err("the request is larger than the cap".into());
+    }
+    peer.calls += 1;
+    match peer.live.serve(&request, peer.limit).await {
+        Ok(reply) if reply.len() <= peer.limit => Ok(reply),
+        Ok(_) => {
+            peer.refused = Some(format!(
+                "the candidate answered with more than {} KiB",
+                peer.limit >> 10
+            ));
+            Err("the answer is larger than the cap".into())
+        }
+        Err(ended) => {
+            let message = format!("the candidate cannot answer: {}", ended.describe());
+            peer.ended = Some(ended);
+            Err(message)
+        }
+    }
+}
+
+/// The limits of one rollout, applied to an instance before its first test.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct InstanceLimits {
     /// Linear-memory cap.
     pub(crate) memory_bytes: usize,
@@ -120,62 +171,49 @@ pub(crate) struct InstanceLimits {
     pub(crate) deadline: Instant,
 }
 
-/// How a run ended, as observed by the host.
-#[derive(Debug)]
+/// How a call into an instance ended abnormally, as observed by the host. After any of these
+/// the instance is spent.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Ended {
-    /// `prepare` refused the job (syntax error, malformed arguments).
-    Rejected(Failure),
-    /// `execute` returned a status.
-    Status(Status),
     /// The guest stopped with `proc_exit` (e.g. `os._exit`).
     Exited(i32),
     /// Fuel ran out.
     OutOfFuel,
     /// The wall-clock deadline passed.
     Deadline,
-    /// Some other trap (stack overflow, unreachable after an abort, …).
+    /// Some other trap (stack overflow, unreachable after an abort, output past the cap, …).
     Trapped(String),
 }
 
-/// What one test produced.
-#[derive(Debug)]
-pub(crate) struct RunOutput {
-    pub(crate) ended: Ended,
+impl Ended {
+    /// A short description for messages.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Ended::Exited(code) => format!("the process exited with code {code}"),
+            Ended::OutOfFuel => "it ran out of fuel".into(),
+            Ended::Deadline => "the wall-clock budget was spent".into(),
+            Ended::Trapped(m) => format!("the interpreter trapped: {}", first_line(m)),
+        }
+    }
+}
+
+/// The first line of a message.
+pub(crate) fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// What the host saw of an instance during the current test.
+#[derive(Debug, Default)]
+pub(crate) struct Observed {
     /// What the test wrote to stdout.
     pub(crate) stdout: Vec<u8>,
     /// Whether stdout or stderr went past the cap.
     pub(crate) output_overflow: bool,
     /// Whether linear memory growth was refused.
     pub(crate) memory_hit: bool,
-    /// Fuel burnt in `execute` (candidate code plus a fixed harness part).
-    pub(crate) execute_fuel: u64,
-    /// Fuel burnt in `prepare` and `collect` (harness only), plus instantiation for the first
-    /// test of an instance.
-    pub(crate) harness_fuel: u64,
-    /// The canonical JSON of a call test's value, or why there is none.
-    pub(crate) value: Option<Result<String, String>>,
 }
 
-/// The failure kind `prepare` reports when an earlier test closed fd 0 or 1 (see
-/// `sandbox/PROTOCOL.md`): the test must run again in a fresh instance.
-const SPENT_KIND: &str = "VerdictInstanceSpent";
-
-impl RunOutput {
-    /// Whether the instance refused the test because an earlier test left it unusable (closed fd 0 or 1).
-    pub(crate) fn spent(&self) -> bool {
-        matches!(&self.ended, Ended::Rejected(f) if f.kind == SPENT_KIND)
-    }
-
-    /// Whether the instance can serve another test of the same rollout: it ended normally
-    /// (no trap, exit, limit).
-    pub(crate) fn reusable(&self) -> bool {
-        matches!(self.ended, Ended::Status(_) | Ended::Rejected(_))
-            && !self.memory_hit
-            && !self.output_overflow
-    }
-}
-
-/// A fresh instance of the harness, serving the tests of one rollout.
+/// A fresh instance of the harness, serving the tests of one rollout in one role.
 pub(crate) struct Live {
     store: Store<RunState>,
     harness: Harness,
@@ -183,13 +221,15 @@ pub(crate) struct Live {
     stdout: TestOutput,
     stderr: TestOutput,
     output_bytes: usize,
-    /// Fuel spent on instantiation, charged to the first test as overhead.
+    /// Fuel loaded at the start of the current test.
+    fuel_start: u64,
+    /// Fuel spent on instantiation, charged once as overhead.
     pending_overhead: u64,
-    /// How many tests this instance has run.
-    tests_run: usize,
+    /// Whether any call has run in this instance yet.
+    used: bool,
 }
 
-/// Fuel loaded into a store before each test; far above any per-test limit.
+/// Fuel loaded into a store before it is configured; far above any per-test limit.
 const FUEL_RESERVE: u64 = u64::MAX / 4;
 
 impl Live {
@@ -221,6 +261,7 @@ impl Live {
                 limiter: MemoryLimiter::new(usize::MAX),
                 deadline: Instant::now() + Duration::from_secs(3600),
                 interrupted: false,
+                peer: None,
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -241,15 +282,13 @@ impl Live {
             .await
             .map_err(|e| SandboxError::wasm("instantiating the harness", e))?;
         // The first call into an instance costs ≈0.1 M fuel more than later ones (the
-        // component runtime's one-time set-up). Pay it here, with a call that runs no candidate
-        // code (`collect` with nothing to collect), so an instance made ahead of demand has it
-        // behind it. Every instance does this, so fuel does not depend on how it was made.
+        // component runtime's one-time set-up). Pay it here, with a call that runs no program
+        // (`serve` with nothing loaded), so an instance made ahead of demand has it behind it.
+        // Every instance does this, so fuel does not depend on how it was made.
         harness
-            .call_collect(&mut store)
+            .call_serve(&mut store, "[]", 64)
             .await
-            .map_err(|e| SandboxError::wasm("warming the harness", e))?
-            .err()
-            .ok_or_else(|| SandboxError::Config("a fresh harness had a value to collect".into()))?;
+            .map_err(|e| SandboxError::wasm("warming the harness", e))?;
         let pending_overhead = FUEL_RESERVE - store.get_fuel().unwrap_or(FUEL_RESERVE);
         Ok(Live {
             store,
@@ -258,8 +297,9 @@ impl Live {
             stdout,
             stderr,
             output_bytes: 0,
+            fuel_start: 0,
             pending_overhead,
-            tests_run: 0,
+            used: false,
         })
     }
 
@@ -272,75 +312,100 @@ impl Live {
         self.store.set_epoch_deadline(1);
     }
 
-    /// Whether no test has run in this instance yet.
+    /// Whether no call has run in this instance since it was made.
     pub(crate) fn is_fresh(&self) -> bool {
-        self.tests_run == 0
+        !self.used
     }
 
-    /// Runs one test with `stdin` as its standard input. Errors are service failures only;
-    /// whatever the program does ends up in [`RunOutput::ended`].
-    pub(crate) async fn run(
-        &mut self,
-        job: &Job,
-        stdin: &str,
-        fuel: u64,
-        collect: bool,
-    ) -> Result<RunOutput, SandboxError> {
+    /// Starts a test: refills stdin, empties the captured output, loads `fuel`.
+    pub(crate) fn begin(&mut self, stdin: &str, fuel: u64) -> Result<(), SandboxError> {
         self.stdin.set(stdin);
         self.stdout.begin(self.output_bytes);
         self.stderr.begin(self.output_bytes);
-        self.tests_run += 1;
-        let store = &mut self.store;
-        store
+        self.store
             .set_fuel(fuel)
             .map_err(|e| SandboxError::wasm("setting fuel", e))?;
-        let left = |store: &Store<RunState>| store.get_fuel().unwrap_or(0);
-        let mut execute_fuel = 0;
-        let mut value = None;
-        let ended = match self.harness.call_prepare(&mut *store, job).await {
-            Ok(Err(failure)) => Ended::Rejected(failure),
-            Err(e) => classify(store, e),
-            Ok(Ok(())) => {
-                let f1 = left(store);
-                let r = self.harness.call_execute(&mut *store).await;
-                execute_fuel = f1.saturating_sub(left(store));
-                match r {
-                    Err(e) => classify(store, e),
-                    Ok(status) => {
-                        if collect && matches!(status, Status::Ok) {
-                            value = Some(match self.harness.call_collect(&mut *store).await {
-                                Ok(v) => v,
-                                Err(e) => Err(format!("collecting the value failed: {e}")),
-                            });
-                        }
-                        Ended::Status(status)
-                    }
-                }
-            }
-        };
-        let total = fuel.saturating_sub(left(store));
-        tracing::trace!(
-            instantiate = self.pending_overhead,
-            execute = execute_fuel,
-            prepare_collect = total - execute_fuel,
-            "Test fuel."
-        );
+        self.fuel_start = fuel;
+        Ok(())
+    }
+
+    /// Fuel this instance burnt since [`Live::begin`] (every call, whatever it did).
+    pub(crate) fn fuel_used(&self) -> u64 {
+        self.fuel_start
+            .saturating_sub(self.store.get_fuel().unwrap_or(0))
+    }
+
+    /// Fuel of instantiation not yet charged to any test (taken once).
+    pub(crate) fn take_overhead(&mut self) -> u64 {
+        std::mem::take(&mut self.pending_overhead)
+    }
+
+    /// What the host saw during the current test.
+    pub(crate) fn observe(&self, ended: Option<&Ended>) -> Observed {
         let stdout = self.stdout.contents();
         let err_len = self.stderr.contents().len();
-        let output_overflow = stdout.len() >= self.output_bytes
-            || err_len >= self.output_bytes
-            || matches!(&ended, Ended::Trapped(m) if m.contains(OVERFLOW));
-        let harness_fuel =
-            total.saturating_sub(execute_fuel) + std::mem::take(&mut self.pending_overhead);
-        Ok(RunOutput {
-            memory_hit: store.data().limiter.hit,
-            ended,
+        Observed {
+            output_overflow: stdout.len() >= self.output_bytes
+                || err_len >= self.output_bytes
+                || matches!(ended, Some(Ended::Trapped(m)) if m.contains(OVERFLOW)),
+            memory_hit: self.store.data().limiter.hit,
             stdout: stdout.to_vec(),
-            output_overflow,
-            execute_fuel,
-            harness_fuel,
-            value,
-        })
+        }
+    }
+
+    /// Parks `peer` (the candidate) in this instance's store, for the judge's `forward`.
+    pub(crate) fn attach(&mut self, peer: Peer) {
+        self.store.data_mut().peer = Some(Box::new(peer));
+    }
+
+    /// Takes the parked candidate back.
+    pub(crate) fn detach(&mut self) -> Option<Peer> {
+        self.store.data_mut().peer.take().map(|p| *p)
+    }
+
+    /// Candidate role: runs the program (and `setup`) in fresh globals.
+    pub(crate) async fn load(
+        &mut self,
+        program: &str,
+        setup: &str,
+        main: bool,
+        seed: u64,
+    ) -> Result<Loaded, Ended> {
+        self.used = true;
+        let r = self
+            .harness
+            .call_load(&mut self.store, program, setup, main, seed)
+            .await;
+        r.map_err(|e| classify(&self.store, e))
+    }
+
+    /// Candidate role: one operation on the loaded program.
+    pub(crate) async fn serve(&mut self, request: &str, limit: usize) -> Result<String, Ended> {
+        self.used = true;
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let r = self
+            .harness
+            .call_serve(&mut self.store, request, limit)
+            .await;
+        r.map_err(|e| classify(&self.store, e))
+    }
+
+    /// Judge role: runs the setup and an assert test against the parked candidate.
+    pub(crate) async fn judge(
+        &mut self,
+        setup: &str,
+        test: &str,
+        names: &str,
+        seed: u64,
+        limit: usize,
+    ) -> Result<Status, Ended> {
+        self.used = true;
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let r = self
+            .harness
+            .call_judge(&mut self.store, setup, test, names, seed, limit)
+            .await;
+        r.map_err(|e| classify(&self.store, e))
     }
 }
 
@@ -354,24 +419,6 @@ fn classify(store: &Store<RunState>, e: wasmtime::Error) -> Ended {
         _ if store.data().interrupted => Ended::Deadline,
         _ => Ended::Trapped(format!("{e:#}")),
     }
-}
-
-/// Builds the harness's view of a job.
-pub(crate) fn job(program: &str, setup: &str, test: Test, seed: u64) -> Job {
-    Job {
-        program: program.to_string(),
-        setup: setup.to_string(),
-        test,
-        seed,
-    }
-}
-
-/// The call-test payload.
-pub(crate) fn call_test(name: &str, args_json: String) -> Test {
-    Test::Call(CallTest {
-        name: name.to_string(),
-        args_json,
-    })
 }
 
 /// For messages: where an exception was raised.

@@ -1,10 +1,13 @@
-//! Per-run resource accounting: the memory limiter and the store state that carries it.
+//! Per-instance state: the memory limiter, the deadline, and (in a judge's store) the candidate
+//! it forwards to.
 
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::engine::{Ended, Live};
 
 /// Caps linear-memory growth and remembers whether the cap was hit, so a `MemoryError` (or the
 /// trap that follows an allocation failure) can be reported as `memory_limit`.
@@ -67,6 +70,22 @@ pub(crate) struct RunState {
     pub(crate) deadline: Instant,
     /// Set by the epoch callback when it interrupted the guest for the deadline.
     pub(crate) interrupted: bool,
+    /// In a judge's store while it runs a test: the candidate its `peer.forward` reaches.
+    pub(crate) peer: Option<Box<Peer>>,
+}
+
+/// The candidate instance as the judge's `forward` sees it during one test.
+pub(crate) struct Peer {
+    /// The candidate instance.
+    pub(crate) live: Live,
+    /// Set when a forwarded call ended the candidate (trap, exit, fuel, deadline).
+    pub(crate) ended: Option<Ended>,
+    /// Set when a request or an answer was larger than `limit`.
+    pub(crate) refused: Option<String>,
+    /// Operations forwarded so far (each costs the candidate a calibrated `serve` baseline).
+    pub(crate) calls: u64,
+    /// Most bytes of one request or answer.
+    pub(crate) limit: usize,
 }
 
 impl WasiView for RunState {

@@ -7,12 +7,15 @@
 //! those shootdowns. A worker is one process running one guest thread, so its faults interrupt
 //! nobody; the workers share nothing but the compiled runtime on disk.
 //!
-//! Protocol: JSON lines over the child's stdin/stdout. The parent writes
-//! `{"seq": N, "run": Job}` or `{"seq": N, "cancel": true}` (the run's future was dropped); the
-//! worker answers each run with `{"seq": N, "report": RunReport}` or `{"seq": N, "error": "…"}`.
-//! A worker that exits fails its pending runs with [`SandboxError::Worker`] and is started
-//! again for the next run. Reading and writing use plain threads and pipes, so a pool outlives
-//! whichever async runtime first used it.
+//! Protocol: lines over the child's stdin/stdout, each `<seq> <json>`: the sequence number
+//! comes first, outside the JSON, so a line whose JSON cannot be read is still answered. The
+//! parent writes a [`Request`] (`{"run": Job}`, or `"cancel"` when the run's future was
+//! dropped); the worker answers each run with a [`Response`] (`{"report": RunReport}` or
+//! `{"error": "…"}`). A worker that exits fails its pending runs with [`SandboxError::Worker`]
+//! and is started again for the next run; a run the worker does not answer within the rollout's
+//! time budget plus a grace period fails the same way (and is cancelled in the worker). Reading
+//! and writing use plain threads and pipes, so a pool outlives whichever async runtime first
+//! used it.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -41,22 +44,62 @@ struct Job {
     stop_on_failure: bool,
 }
 
+/// What the parent asks of a worker.
 #[derive(Debug, Serialize, Deserialize)]
-struct Request {
-    seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    run: Option<Job>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    cancel: bool,
+#[serde(rename_all = "snake_case")]
+enum Request {
+    /// Run a job and answer with its report.
+    Run(Job),
+    /// Stop the run with this sequence number (its future was dropped); no answer.
+    Cancel,
 }
 
+/// A worker's answer to a run.
 #[derive(Debug, Serialize, Deserialize)]
-struct Response {
-    seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    report: Option<RunReport>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+#[serde(rename_all = "snake_case")]
+enum Response {
+    /// The run's report.
+    Report(RunReport),
+    /// The run could not be done (a failure of the sandbox, or an unreadable request).
+    Error(String),
+}
+
+/// Most JSON nesting a request may have (rollouts are read with serde_json's limit of 128; the
+/// request wraps them in a few more levels).
+const MAX_REQUEST_DEPTH: usize = 256;
+
+/// Time a worker gets beyond the rollout's own budget before its run is given up.
+const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// Further time when the run had to start the worker (loading and calibrating the runtime).
+const START_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Writes `<seq> <json>\n`.
+fn frame<T: Serialize>(seq: u64, message: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut line = format!("{seq} ").into_bytes();
+    serde_json::to_writer(&mut line, message)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// Reads `<seq> <json>`: the sequence number, and the message or why it cannot be read.
+fn unframe<T: serde::de::DeserializeOwned>(line: &str) -> Option<(u64, Result<T, String>)> {
+    let (seq, json) = line.split_once(' ')?;
+    let seq = seq.parse().ok()?;
+    let depth = super::compare::json_depth(json);
+    if depth > MAX_REQUEST_DEPTH {
+        return Some((
+            seq,
+            Err(format!(
+                "the message is nested {depth} levels deep (at most {MAX_REQUEST_DEPTH})"
+            )),
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    de.disable_recursion_limit();
+    let message = T::deserialize(&mut de)
+        .and_then(|m| de.end().map(|()| m))
+        .map_err(|e| e.to_string());
+    Some((seq, message))
 }
 
 /// The runs a worker owes an answer, and whether it has gone (then nothing more is accepted,
@@ -96,6 +139,7 @@ struct Slot {
 
 /// The worker processes of one [`Sandbox`](super::Sandbox).
 pub(crate) struct WorkerPool {
+    config: SandboxConfig,
     exe: PathBuf,
     config_json: String,
     slots: Vec<Slot>,
@@ -123,6 +167,7 @@ impl WorkerPool {
             })
             .collect();
         Ok(WorkerPool {
+            config: config.clone(),
             exe,
             config_json,
             slots,
@@ -155,14 +200,15 @@ impl WorkerPool {
             .spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
-                    let Ok(response) = serde_json::from_str::<Response>(&line) else {
-                        tracing::warn!(%line, "Unreadable line from a sandbox worker.");
+                    let Some((seq, response)) = unframe::<Response>(&line) else {
+                        tracing::warn!(line = %line.chars().take(200).collect::<String>(), "Unreadable line from a sandbox worker.");
                         continue;
                     };
-                    if let Some(tx) = lock(&owed).senders.remove(&response.seq) {
-                        let result = match (response.report, response.error) {
-                            (Some(report), _) => Ok(report),
-                            (None, error) => Err(error.unwrap_or_default()),
+                    if let Some(tx) = lock(&owed).senders.remove(&seq) {
+                        let result = match response {
+                            Ok(Response::Report(report)) => Ok(report),
+                            Ok(Response::Error(error)) => Err(error),
+                            Err(e) => Err(format!("unreadable answer from the worker: {e}")),
                         };
                         let _ = tx.send(result);
                     }
@@ -180,6 +226,14 @@ impl WorkerPool {
         })
     }
 
+    /// How many worker processes are running.
+    pub(crate) fn alive(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| lock(&s.worker).as_mut().is_some_and(Worker::alive))
+            .count()
+    }
+
     /// Runs `job` in the least loaded worker. Dropping the future cancels the run there.
     pub(crate) async fn run(&self, job: &RunJob<'_>) -> Result<RunReport, SandboxError> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
@@ -191,23 +245,22 @@ impl WorkerPool {
             .map(|i| &self.slots[(start + i) % n])
             .min_by_key(|s| s.load.load(Ordering::Relaxed))
             .ok_or_else(|| SandboxError::Worker("no workers configured".into()))?;
-        let request = Request {
-            seq,
-            run: Some(Job {
-                id: job.id.to_string(),
-                program: job.program.to_string(),
-                setup: job.setup.map(str::to_string),
-                tests: job.tests.to_vec(),
-                limits: job.limits.copied(),
-                stop_on_failure: job.stop_on_failure,
-            }),
-            cancel: false,
-        };
+        let request = Request::Run(Job {
+            id: job.id.to_string(),
+            program: job.program.to_string(),
+            setup: job.setup.map(str::to_string),
+            tests: job.tests.to_vec(),
+            limits: job.limits.copied(),
+            stop_on_failure: job.stop_on_failure,
+        });
+        let mut patience = std::time::Duration::from_millis(self.config.effective(job.limits).time_ms)
+            + ANSWER_GRACE;
         let (tx, rx) = oneshot::channel();
         let pending = {
             let mut worker = lock(&slot.worker);
             if !worker.as_mut().is_some_and(Worker::alive) {
                 *worker = Some(self.spawn()?);
+                patience += START_GRACE;
             }
             let w = worker.as_mut().expect("just started");
             let accepted = {
@@ -223,7 +276,7 @@ impl WorkerPool {
                     "the sandbox worker exited; it is restarted for the next run".into(),
                 ));
             }
-            if let Err(e) = send(&mut w.stdin, &request) {
+            if let Err(e) = send(&mut w.stdin, seq, &request) {
                 lock(&w.pending).senders.remove(&seq);
                 *worker = None;
                 return Err(e);
@@ -237,7 +290,16 @@ impl WorkerPool {
             pending,
             done: false,
         };
-        let answer = rx.await;
+        let answer = match tokio::time::timeout(patience, rx).await {
+            Ok(answer) => answer,
+            // Dropping the guard cancels the run in the worker.
+            Err(_) => {
+                return Err(SandboxError::Worker(format!(
+                    "the sandbox worker did not answer within {:.0} s",
+                    patience.as_secs_f64()
+                )))
+            }
+        };
         guard.finish();
         match answer {
             Ok(Ok(report)) => Ok(report),
@@ -249,10 +311,9 @@ impl WorkerPool {
     }
 }
 
-fn send(stdin: &mut ChildStdin, request: &Request) -> Result<(), SandboxError> {
-    let mut line = serde_json::to_vec(request)
+fn send(stdin: &mut ChildStdin, seq: u64, request: &Request) -> Result<(), SandboxError> {
+    let line = frame(seq, request)
         .map_err(|e| SandboxError::Worker(format!("serializing a job: {e}")))?;
-    line.push(b'\n');
     stdin
         .write_all(&line)
         .and_then(|()| stdin.flush())
@@ -282,12 +343,7 @@ impl Drop for InFlight<'_> {
         }
         let mut worker = lock(&self.slot.worker);
         if let Some(w) = worker.as_mut() {
-            let cancel = Request {
-                seq: self.seq,
-                run: None,
-                cancel: true,
-            };
-            if send(&mut w.stdin, &cancel).is_err() {
+            if send(&mut w.stdin, self.seq, &Request::Cancel).is_err() {
                 *worker = None;
             }
         }
@@ -314,7 +370,7 @@ pub fn serve() -> Result<(), SandboxError> {
         .map_err(|e| SandboxError::Config(format!("{CONFIG_ENV}: {e}")))?;
     // One thread runs everything here, so instances are made ahead between runs (after each
     // answer is written), not in the middle of the next run.
-    let sandbox = Sandbox::new(&config)?.refill_only_when_asked();
+    let sandbox = Sandbox::for_worker(&config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -328,14 +384,17 @@ async fn serve_on(sandbox: Sandbox) {
 
     sandbox.refill();
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Response>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Response)>();
     let writer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
-        while let Some(response) = rx.recv().await {
-            let Ok(mut line) = serde_json::to_vec(&response) else {
-                continue;
+        while let Some((seq, response)) = rx.recv().await {
+            let line = match frame(seq, &response) {
+                Ok(line) => line,
+                Err(e) => match frame(seq, &Response::Error(format!("serializing the report: {e}"))) {
+                    Ok(line) => line,
+                    Err(_) => continue,
+                },
             };
-            line.push(b'\n');
             if stdout.write_all(&line).await.is_err() || stdout.flush().await.is_err() {
                 break;
             }
@@ -344,22 +403,26 @@ async fn serve_on(sandbox: Sandbox) {
     let mut running: HashMap<u64, tokio::task::AbortHandle> = HashMap::new();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        let request: Request = match serde_json::from_str(&line) {
-            Ok(r) => r,
+        let Some((seq, request)) = unframe::<Request>(&line) else {
+            tracing::warn!("A line without a sequence number reached a sandbox worker.");
+            continue;
+        };
+        running.retain(|_, h| !h.is_finished());
+        let job = match request {
+            Ok(Request::Cancel) => {
+                if let Some(h) = running.remove(&seq) {
+                    h.abort();
+                }
+                continue;
+            }
+            Ok(Request::Run(job)) => job,
             Err(e) => {
                 tracing::warn!(error = %e, "Unreadable request to a sandbox worker.");
+                let _ = tx.send((seq, Response::Error(format!("the worker could not read the request: {e}"))));
                 continue;
             }
         };
-        running.retain(|_, h| !h.is_finished());
-        if request.cancel {
-            if let Some(h) = running.remove(&request.seq) {
-                h.abort();
-            }
-            continue;
-        }
-        let Some(job) = request.run else { continue };
-        let (sandbox, tx, seq) = (sandbox.clone(), tx.clone(), request.seq);
+        let (sandbox, tx) = (sandbox.clone(), tx.clone());
         let task = tokio::spawn(async move {
             let run = RunJob {
                 id: &job.id,
@@ -370,18 +433,10 @@ async fn serve_on(sandbox: Sandbox) {
                 stop_on_failure: job.stop_on_failure,
             };
             let response = match sandbox.run(&run).await {
-                Ok(report) => Response {
-                    seq,
-                    report: Some(report),
-                    error: None,
-                },
-                Err(e) => Response {
-                    seq,
-                    report: None,
-                    error: Some(e.to_string()),
-                },
+                Ok(report) => Response::Report(report),
+                Err(e) => Response::Error(e.to_string()),
             };
-            let _ = tx.send(response);
+            let _ = tx.send((seq, response));
             // Let the writer send the answer first, then make the next instance while idle.
             tokio::task::yield_now().await;
             sandbox.refill();

@@ -4,8 +4,6 @@
 mod cli;
 /// The gRPC service on an ephemeral port: every RPC, deadlines, cancellation, overload, shutdown.
 mod grpc;
-/// The host-side assertion guard parses to the same AST as the harness's own.
-mod guard;
 /// Hostile programs: each gets reward 0 with the right outcome, the service stays healthy.
 mod hostile;
 /// The sandbox end to end: test kinds, verdicts, limits, determinism, adapters, verifier.

@@ -1,0 +1,102 @@
+//! Calibration and the self-test: the fuel the harness itself burns for an empty program (so
+//! that a test's fuel is the candidate's own work), and one full run of every test kind before
+//! a sandbox is handed out.
+
+use std::time::{Duration, Instant};
+
+use super::engine::{InstanceLimits, Live, Status};
+use super::pool::Pool;
+use super::SandboxError;
+use crate::rollout::TestCase;
+
+/// The kinds of test, for fuel baselines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TestKind {
+    Assert,
+    Stdio,
+    Call,
+}
+
+impl TestKind {
+    pub(crate) fn of(test: &TestCase) -> TestKind {
+        match test {
+            TestCase::Assert { .. } => TestKind::Assert,
+            TestCase::Stdio { .. } => TestKind::Stdio,
+            TestCase::Call { .. } => TestKind::Call,
+        }
+    }
+}
+
+/// Fuel the candidate instance burns on harness work alone: loading an empty program, as a
+/// module or as `__main__`, and serving one call of an empty function. A test's fuel is what
+/// its candidate instance burnt minus its kind's load baseline and one call baseline per
+/// operation served (the same on every run: fuel is deterministic).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Baselines {
+    /// `load` of an empty program as a module (assert and call tests).
+    pub load_module: u64,
+    /// `load` of an empty program as `__main__` (stdio tests).
+    pub load_main: u64,
+    /// `serve` of a call of `def f(): pass`.
+    pub call: u64,
+}
+
+impl Baselines {
+    /// The harness's share of a test of `kind` that served `calls` operations.
+    pub(crate) fn of(&self, kind: TestKind, calls: u64) -> u64 {
+        let load = match kind {
+            TestKind::Stdio => self.load_main,
+            TestKind::Assert | TestKind::Call => self.load_module,
+        };
+        load.saturating_add(self.call.saturating_mul(calls))
+    }
+}
+
+const CALIBRATION_FUEL: u64 = 1 << 40;
+
+fn bad(what: &str) -> SandboxError {
+    SandboxError::Config(format!("the runtime failed its self-test ({what})"))
+}
+
+async fn load_empty(live: &mut Live, main: bool) -> Result<u64, SandboxError> {
+    live.begin("", CALIBRATION_FUEL)?;
+    let loaded = live.load("", "", main, 0).await.map_err(|e| bad(&e.describe()))?;
+    if !matches!(loaded.status, Status::Ok) {
+        return Err(bad("loading an empty program"));
+    }
+    Ok(live.fuel_used())
+}
+
+/// Measures the baselines on a fresh instance.
+pub(crate) async fn measure(pool: &Pool) -> Result<Baselines, SandboxError> {
+    let mut live = pool.fresh().await?;
+    live.configure(InstanceLimits {
+        memory_bytes: 256 << 20,
+        output_bytes: 1 << 20,
+        deadline: Instant::now() + Duration::from_secs(60),
+    });
+    let load_module = load_empty(&mut live, false).await?;
+    let load_main = load_empty(&mut live, true).await?;
+    live.begin("", CALIBRATION_FUEL)?;
+    let loaded = live
+        .load("def f(): pass", "", false, 0)
+        .await
+        .map_err(|e| bad(&e.describe()))?;
+    if !matches!(loaded.status, Status::Ok) {
+        return Err(bad("loading `def f(): pass`"));
+    }
+    live.begin("", CALIBRATION_FUEL)?;
+    let reply = live
+        .serve(&super::run::call_request("f", &[]), 1 << 20)
+        .await
+        .map_err(|e| bad(&e.describe()))?;
+    if reply != r#"{"ok":null,"args":[]}"# && reply != r#"{"ok":null}"# {
+        return Err(bad(&format!("calling an empty function answered {reply}")));
+    }
+    let call = live.fuel_used();
+    Ok(Baselines {
+        load_module,
+        load_main,
+        call,
+    })
+}

@@ -1,0 +1,489 @@
+//! One rollout in an in-process sandbox: its candidate and judge instances, each test in turn,
+//! and the candidate's fuel.
+//!
+//! - **stdio** tests: the candidate instance runs the program as `__main__` on the test's stdin;
+//!   the host compares what reached the WASI stdout.
+//! - **call** tests: the candidate loads the program (and setup) and serves one call; the host
+//!   compares the answer with the expected value.
+//! - **assert** tests: the candidate loads the program; a judge instance, which never runs
+//!   candidate code, runs the setup and the test with proxies for the program's names; each use
+//!   of a proxy is forwarded through the host to the candidate.
+//!
+//! Tests marked `timing` run in a candidate instance of their own when the rollout also has
+//! other tests, so no work done in an uncounted test can make a counted one cheaper.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::SemaphorePermit;
+
+use super::calibrate::TestKind;
+use super::engine::{self, Ended, InstanceLimits, Live, Loaded, Status};
+use super::judging::{self, Blame, Context, Judged};
+use super::limits::Peer;
+use super::{seed_for, EffectiveLimits, Local, RunJob, RunReport, SandboxError, Tolerance};
+use crate::rollout::TestCase;
+use crate::score::{Outcome, TestReport, TestResult};
+
+/// One test's result with what the run needs besides it.
+struct Tested {
+    judged: Judged,
+    /// The candidate's own fuel (baselines subtracted).
+    fuel: u64,
+    /// Fuel of everything else: instantiation, baselines, the judge.
+    overhead: u64,
+}
+
+/// The state of one rollout's run.
+pub(crate) struct Rollout<'a> {
+    local: &'a Local,
+    job: &'a RunJob<'a>,
+    limits: EffectiveLimits,
+    deadline: Instant,
+    seed: u64,
+    /// Whether timing tests get a candidate instance of their own.
+    split_timing: bool,
+    /// Candidate instances: `[0]` for untimed tests, `[1]` for timing tests (when split).
+    candidates: [Option<Live>; 2],
+    judge: Option<Live>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl<'a> Rollout<'a> {
+    /// Takes the interpreter slots the rollout may need at once.
+    pub(crate) async fn start(local: &'a Local, job: &'a RunJob<'a>, start: Instant) -> Rollout<'a> {
+        let config = &local.config;
+        let limits = config.effective(job.limits);
+        let tests = &job.tests[..job.tests.len().min(config.max_tests)];
+        let has_assert = tests.iter().any(|t| matches!(t, TestCase::Assert { .. }));
+        let split_timing =
+            tests.iter().any(TestCase::is_timing) && tests.iter().any(|t| !t.is_timing());
+        let needed = 1 + u32::from(has_assert) + u32::from(split_timing);
+        let permit = local.pool.slots(needed).await;
+        Rollout {
+            local,
+            job,
+            limits,
+            deadline: start + Duration::from_millis(limits.time_ms),
+            seed: config.seed.unwrap_or_else(|| seed_for(job.id)),
+            split_timing,
+            candidates: [None, None],
+            judge: None,
+            _permit: permit,
+        }
+    }
+
+    fn cx(&self) -> Context {
+        Context {
+            limits: self.limits,
+            tol: Tolerance {
+                rel: self.local.config.float_rel_tol,
+                abs: self.local.config.float_abs_tol,
+            },
+        }
+    }
+
+    fn instance_limits(&self) -> InstanceLimits {
+        InstanceLimits {
+            memory_bytes: self.limits.memory_bytes,
+            output_bytes: self.limits.output_bytes,
+            deadline: self.deadline,
+        }
+    }
+
+    /// Most bytes of one value crossing between the instances (the output cap).
+    fn value_limit(&self) -> usize {
+        self.limits.output_bytes
+    }
+
+    /// A fresh instance with the rollout's limits. (A free function of what it needs: the
+    /// rollout holds instances, which are not `Sync`, so `&self` cannot live across an await.)
+    async fn fresh(local: &Local, limits: InstanceLimits) -> Result<Live, SandboxError> {
+        let mut live = local.pool.fresh().await?;
+        live.configure(limits);
+        Ok(live)
+    }
+
+    /// Runs every test (see the module docs) and sums up.
+    pub(crate) async fn run(mut self, start: Instant) -> Result<RunReport, SandboxError> {
+        let job = self.job;
+        let n = job.tests.len().min(self.local.config.max_tests);
+        let mut results: Vec<TestResult> = Vec::with_capacity(n);
+        let (mut fuel, mut overhead) = (0u64, 0u64);
+        // A failure of the program while it was loaded is the same for every assert and call
+        // test (not for stdio tests: there it can depend on the input): judged once.
+        let mut program_failure: Option<Judged> = None;
+        let mut stopped = false;
+        for (index, test) in job.tests[..n].iter().enumerate() {
+            let reusable = !matches!(test, TestCase::Stdio { .. });
+            let result = |judged: Judged, fuel: u64, wall_ms: f64| TestResult {
+                index,
+                kind: test.kind().to_string(),
+                passed: judged.outcome == Outcome::Passed,
+                outcome: judged.outcome,
+                message: judged.message,
+                fuel,
+                wall_ms,
+            };
+            if stopped {
+                let j = Judged {
+                    outcome: Outcome::Failed,
+                    message: Some("not run: an earlier test did not pass".into()),
+                    blame: None,
+                };
+                results.push(result(j, 0, 0.0));
+                continue;
+            }
+            if let (true, Some(prev)) = (reusable, &program_failure) {
+                results.push(result(prev.clone(), 0, 0.0));
+                continue;
+            }
+            if Instant::now() >= self.deadline {
+                let j = Judged {
+                    outcome: Outcome::Timeout,
+                    message: Some(format!(
+                        "not run: the {} ms budget was spent",
+                        self.limits.time_ms
+                    )),
+                    blame: None,
+                };
+                results.push(result(j, 0, 0.0));
+                continue;
+            }
+            let test_start = Instant::now();
+            let tested = self.test(test).await?;
+            fuel += tested.fuel;
+            overhead += tested.overhead;
+            if reusable && tested.judged.blame == Some(Blame::Program) {
+                program_failure = Some(tested.judged.clone());
+            }
+            if job.stop_on_failure && tested.judged.outcome != Outcome::Passed {
+                stopped = true;
+            }
+            let wall_ms = test_start.elapsed().as_secs_f64() * 1e3;
+            results.push(result(tested.judged, tested.fuel, wall_ms));
+        }
+        let passed = results.iter().filter(|r| r.passed).count();
+        let first_bad = results.iter().find(|r| !r.passed);
+        let outcome = first_bad.map_or(
+            if n == 0 {
+                Outcome::Failed
+            } else {
+                Outcome::Passed
+            },
+            |r| r.outcome,
+        );
+        let message =
+            first_bad.and_then(|r| r.message.clone().map(|m| format!("test {}: {m}", r.index)));
+        tracing::debug!(id = job.id, %outcome, passed, total = n, fuel, "Sandbox run finished.");
+        Ok(RunReport {
+            outcome,
+            tests: TestReport {
+                passed,
+                total: n,
+                results,
+            },
+            fuel,
+            overhead_fuel: overhead,
+            wall_ms: start.elapsed().as_secs_f64() * 1e3,
+            tests_dropped: job.tests.len() - n,
+            message,
+        })
+    }
+
+    /// One test, bounded by the rollout's deadline. Sleeping guests are parked in the async
+    /// WASI poll, where epochs cannot reach them; the timeout drops the future, which stops
+    /// the instances, and both are discarded.
+    async fn test(&mut self, test: &TestCase) -> Result<Tested, SandboxError> {
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining + engine::EPOCH_TICK, self.test_inner(test)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.candidates = [None, None];
+                self.judge = None;
+                Ok(Tested {
+                    judged: Judged {
+                        outcome: Outcome::Timeout,
+                        message: Some(format!(
+                            "wall-clock budget of {} ms exceeded",
+                            self.limits.time_ms
+                        )),
+                        blame: Some(Blame::Test),
+                    },
+                    fuel: 0,
+                    overhead: 0,
+                })
+            }
+        }
+    }
+
+    async fn test_inner(&mut self, test: &TestCase) -> Result<Tested, SandboxError> {
+        let slot = usize::from(self.split_timing && test.is_timing());
+        let (stdin, main, setup) = match test {
+            TestCase::Stdio { stdin, .. } => (stdin.as_str(), true, self.job.setup.unwrap_or("")),
+            TestCase::Call { .. } => ("", false, self.job.setup.unwrap_or("")),
+            // The setup of an assert test is trusted code: it runs in the judge.
+            TestCase::Assert { .. } => ("", false, ""),
+        };
+        let fuel_limit = self.limits.fuel;
+        let mut overhead = 0;
+        // Load the program; an instance an earlier test spent (it closed fd 0 or 1) refuses,
+        // and the test runs again in a fresh one (which is never spent).
+        let (mut cand, loaded) = loop {
+            let mut cand = match self.candidates[slot].take() {
+                Some(c) => c,
+                None => Self::fresh(self.local, self.instance_limits()).await?,
+            };
+            let fresh = cand.is_fresh();
+            overhead += cand.take_overhead();
+            cand.begin(stdin, fuel_limit)?;
+            let loaded = cand.load(self.job.program, setup, main, self.seed).await;
+            if !fresh && is_spent(&loaded) {
+                overhead += cand.fuel_used();
+                continue;
+            }
+            break (cand, loaded);
+        };
+        let cx = self.cx();
+        let load_obs = cand.observe(loaded.as_ref().err());
+        let stdio = main;
+        let load_failure = match &loaded {
+            Err(ended) => judging::limits(Some(ended), &load_obs, cx, Blame::Program, stdio),
+            Ok(l) => judging::loaded(l, &load_obs, cx, stdio),
+        };
+        let kind = TestKind::of(test);
+        let loaded_ok = load_failure.is_none() && loaded.is_ok();
+        if let Some(judged) = load_failure {
+            return Ok(self.finish(slot, cand, loaded.is_err(), judged, overhead, kind, 0));
+        }
+        match test {
+            TestCase::Stdio { .. } => {
+                // Ran to the end (or exited with status 0): judge what it printed.
+                let judged = judging::stdout(test, &load_obs, cx);
+                Ok(self.finish(slot, cand, !loaded_ok, judged, overhead, kind, 0))
+            }
+            TestCase::Call {
+                function,
+                args,
+                expected,
+                ..
+            } => {
+                let request = call_request(function, args);
+                let reply = cand.serve(&request, self.value_limit()).await;
+                let obs = cand.observe(reply.as_ref().err());
+                let judged = match &reply {
+                    Err(ended) => judging::limits(Some(ended), &obs, cx, Blame::Test, false)
+                        .unwrap_or_else(|| judged_ended(ended)),
+                    Ok(_) if obs.output_overflow || obs.memory_hit => {
+                        judging::limits(None, &obs, cx, Blame::Test, false)
+                            .unwrap_or_else(Judged::passed)
+                    }
+                    Ok(r) if r.len() > self.value_limit() => Judged {
+                        outcome: Outcome::OutputLimit,
+                        message: Some(format!(
+                            "the returned value is larger than {} KiB",
+                            self.value_limit() >> 10
+                        )),
+                        blame: Some(Blame::Test),
+                    },
+                    Ok(r) => judging::answer(r, expected, cx),
+                };
+                Ok(self.finish(slot, cand, reply.is_err(), judged, overhead, kind, 1))
+            }
+            TestCase::Assert { code, .. } => {
+                let names = match &loaded {
+                    Ok(Loaded { names, .. }) => names.clone(),
+                    Err(_) => String::new(),
+                };
+                self.assertion(slot, cand, code, &names, overhead).await
+            }
+        }
+    }
+
+    /// An assert test: the judge runs it against the loaded candidate.
+    async fn assertion(
+        &mut self,
+        slot: usize,
+        cand: Live,
+        code: &str,
+        names: &str,
+        mut overhead: u64,
+    ) -> Result<Tested, SandboxError> {
+        let mut judge = match self.judge.take() {
+            Some(j) => j,
+            None => Self::fresh(self.local, self.instance_limits()).await?,
+        };
+        overhead += judge.take_overhead();
+        judge.begin("", self.limits.fuel)?;
+        judge.attach(Peer {
+            live: cand,
+            ended: None,
+            refused: None,
+            calls: 0,
+            limit: self.value_limit(),
+        });
+        let status = judge
+            .judge(
+                self.job.setup.unwrap_or(""),
+                code,
+                names,
+                self.seed,
+                self.value_limit(),
+            )
+            .await;
+        let peer = judge
+            .detach()
+            .ok_or_else(|| SandboxError::Config("the judge lost its candidate".into()))?;
+        overhead += judge.fuel_used();
+        let judge_obs = judge.observe(status.as_ref().err());
+        if status.is_ok() && !judge_obs.output_overflow && !judge_obs.memory_hit {
+            self.judge = Some(judge);
+        }
+        let cx = self.cx();
+        let cand_obs = peer.live.observe(peer.ended.as_ref());
+        let judged = judging::limits(peer.ended.as_ref(), &cand_obs, cx, Blame::Test, false)
+            .or_else(|| {
+                (cand_obs.memory_hit && !matches!(status, Ok(Status::Ok))).then(|| Judged {
+                    outcome: Outcome::MemoryLimit,
+                    message: Some(format!(
+                        "memory cap of {} MiB reached",
+                        self.limits.memory_bytes >> 20
+                    )),
+                    blame: Some(Blame::Test),
+                })
+            })
+            .unwrap_or_else(|| judging::assertion(&status, peer.refused.as_deref(), cx));
+        let spent = peer.ended.is_some();
+        let calls = peer.calls;
+        Ok(self.finish(
+            slot,
+            peer.live,
+            spent,
+            judged,
+            overhead,
+            TestKind::Assert,
+            calls,
+        ))
+    }
+
+    /// Charges the candidate's fuel, keeps its instance for the next test when it is still
+    /// sound, and builds the test's result.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        slot: usize,
+        cand: Live,
+        ended: bool,
+        judged: Judged,
+        overhead: u64,
+        kind: TestKind,
+        calls: u64,
+    ) -> Tested {
+        let used = cand.fuel_used();
+        let baseline = self.local.baselines.of(kind, calls);
+        let fuel = used.saturating_sub(baseline);
+        let obs = cand.observe(None);
+        if !ended && !obs.output_overflow && !obs.memory_hit {
+            self.candidates[slot] = Some(cand);
+        }
+        Tested {
+            judged,
+            fuel,
+            overhead: overhead + used.min(baseline),
+        }
+    }
+}
+
+/// Whether a `load` was refused because an earlier test closed fd 0 or 1.
+fn is_spent(loaded: &Result<Loaded, Ended>) -> bool {
+    matches!(loaded, Ok(Loaded { status: Status::Raised(f), .. }) if f.kind == SPENT_KIND)
+}
+
+/// The failure kind `load` reports when an earlier test closed fd 0 or 1 (see
+/// `sandbox/PROTOCOL.md`).
+const SPENT_KIND: &str = "VerdictInstanceSpent";
+
+fn judged_ended(ended: &Ended) -> Judged {
+    Judged {
+        outcome: Outcome::RuntimeError,
+        message: Some(ended.describe()),
+        blame: Some(Blame::Test),
+    }
+}
+
+/// A call test's operation: `["call", {"global": name}, [args…], {"dict": []}]`, the arguments
+/// in tagged form (JSON objects become dicts).
+pub(crate) fn call_request(function: &str, args: &[serde_json::Value]) -> String {
+    let mut out = String::from("[\"call\",{\"global\":");
+    out.push_str(&serde_json::Value::String(function.to_string()).to_string());
+    out.push_str("},[");
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        tagged(a, &mut out);
+    }
+    out.push_str("],{\"dict\":[]}]");
+    out
+}
+
+/// Writes an expected-side JSON value (already depth-checked when the rollout was read) in the
+/// tagged form the harness decodes: objects become `{"dict": [[k, v], …]}`.
+fn tagged(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    // An explicit stack: the value's depth is the rollout's, not ours to trust.
+    enum Step<'v> {
+        Value(&'v Value),
+        Text(&'static str),
+        Key(&'v str),
+    }
+    let mut stack = vec![Step::Value(v)];
+    while let Some(step) = stack.pop() {
+        match step {
+            Step::Text(t) => out.push_str(t),
+            Step::Key(k) => {
+                out.push('[');
+                out.push_str(&Value::String(k.to_string()).to_string());
+                out.push(',');
+            }
+            Step::Value(Value::Array(items)) => {
+                out.push('[');
+                stack.push(Step::Text("]"));
+                for (i, x) in items.iter().enumerate().rev() {
+                    stack.push(Step::Value(x));
+                    if i > 0 {
+                        stack.push(Step::Text(","));
+                    }
+                }
+            }
+            Step::Value(Value::Object(o)) => {
+                out.push_str("{\"dict\":[");
+                stack.push(Step::Text("]}"));
+                let entries: Vec<_> = o.iter().collect();
+                for (i, (k, x)) in entries.into_iter().enumerate().rev() {
+                    stack.push(Step::Text("]"));
+                    stack.push(Step::Value(x));
+                    stack.push(Step::Key(k));
+                    if i > 0 {
+                        stack.push(Step::Text(","));
+                    }
+                }
+            }
+            Step::Value(other) => out.push_str(&other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn call_requests_tag_objects_as_dicts_and_keep_order() {
+        let r = call_request("f", &[json!(1), json!({"a": [1, {"b": null}]}), json!("x")]);
+        assert_eq!(
+            r,
+            r#"["call",{"global":"f"},[1,{"dict":[["a",[1,{"dict":[["b",null]]}]]]},"x"],{"dict":[]}]"#
+        );
+    }
+}
