@@ -18,7 +18,9 @@ instance, this file included: what it sends is a claim about its answer, never a
 """
 
 import builtins
+import importlib.machinery
 import json
+import marshal
 import os
 import sys
 import types
@@ -53,9 +55,108 @@ import random
 import re  # noqa: F401
 import statistics  # noqa: F401
 import string  # noqa: F401
-import textwrap  # noqa: F401
+import textwrap
 import typing  # noqa: F401
 import unicodedata  # noqa: F401
+# The rest of the modules the stdlib modules solutions use most import (cheap to keep: they are
+# part of the snapshot, not re-made per instance); see PROTOCOL.md, "The standard library".
+import _pylong  # noqa: F401  (int <-> str beyond ~9,000 digits)
+import base64  # noqa: F401
+import calendar  # noqa: F401
+import contextlib  # noqa: F401
+import csv  # noqa: F401
+import difflib  # noqa: F401
+import fnmatch  # noqa: F401
+import graphlib  # noqa: F401
+import html  # noqa: F401
+import pickle  # noqa: F401
+import pprint  # noqa: F401
+import secrets  # noqa: F401
+import shlex  # noqa: F401
+import struct  # noqa: F401
+import traceback  # noqa: F401
+import urllib.parse  # noqa: F401
+import uuid  # noqa: F401
+import warnings  # noqa: F401
+
+# componentize-py snapshots the interpreter after this module is imported, and the instance has
+# no filesystem: a module not imported by then could not be imported at all. So every other
+# pure-Python stdlib module is compiled now, its bytecode (marshal) kept in the snapshot, and
+# run on first import by `_StdlibFinder` (first on `sys.meta_path`).
+_SKIPPED_PACKAGES = frozenset([
+    "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "venv",
+    "__phello__", "site-packages",
+])
+
+
+def _stdlib_sources():
+    # Where the build mounts the stdlib (`os` is frozen: its `__file__` is not a real path).
+    root = os.path.dirname(textwrap.__file__)
+    sources = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        parts = [] if rel == "." else rel.split(os.sep)
+        if parts and (parts[0] in _SKIPPED_PACKAGES or "tests" in parts or "test" in parts
+                      or not os.path.exists(os.path.join(dirpath, "__init__.py"))):
+            dirnames[:] = []
+            continue
+        dirnames.sort()
+        for filename in sorted(filenames):
+            if not filename.endswith(".py"):
+                continue
+            stem = filename[:-3]
+            package = stem == "__init__"
+            name = ".".join(parts if package else parts + [stem])
+            if (not name or name in sys.modules or "-" in name
+                    or name.partition(".")[0] not in sys.stdlib_module_names):
+                continue
+            path = os.path.join(dirpath, filename)
+            with open(path, "rb") as f:
+                source = f.read()
+            try:
+                code = compile(source, f"<stdlib {name}>", "exec", dont_inherit=True)
+            except (SyntaxError, ValueError):
+                continue
+            sources[name] = (marshal.dumps(code), package)
+    return sources
+
+
+_STDLIB_SOURCES = _stdlib_sources()
+if len(_STDLIB_SOURCES) < 200:
+    raise RuntimeError(f"found the source of only {len(_STDLIB_SOURCES)} stdlib modules")
+
+
+class _StdlibLoader:
+    """Runs a stdlib module from the bytecode kept in the snapshot."""
+
+    @staticmethod
+    def create_module(spec):
+        return None
+
+    @staticmethod
+    def exec_module(module):
+        compiled, _ = _STDLIB_SOURCES[module.__spec__.name]
+        exec(marshal.loads(compiled), module.__dict__)
+
+
+class _StdlibFinder:
+    """Finds the stdlib modules whose source the snapshot keeps (see `_stdlib_sources`)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        entry = _STDLIB_SOURCES.get(name)
+        if entry is None:
+            return None
+        spec = importlib.machinery.ModuleSpec(name, _StdlibLoader, origin=f"<stdlib {name}>",
+                                              is_package=entry[1])
+        return spec
+
+    @staticmethod
+    def invalidate_caches():
+        pass
+
+
+sys.meta_path.insert(0, _StdlibFinder)
 
 _MESSAGE_CAP = 2000
 _DEPTH_CAP = 200
@@ -85,6 +186,8 @@ _EXCEPTIONS = {
     name: cls for name, cls in _PRISTINE_BUILTINS.items()
     if isinstance(cls, type) and issubclass(cls, Exception)
 }
+# Exceptions the judge never re-raises as themselves (they steer iteration, not errors).
+_CONTROL_FLOW = frozenset(["StopIteration", "StopAsyncIteration", "GeneratorExit"])
 # Factories of a `defaultdict` that cross by name.
 _FACTORIES = {t.__name__: t for t in (int, float, str, list, dict, set, frozenset, tuple, bool)}
 
@@ -708,7 +811,9 @@ def _forward(op, args=None):
         if kind.startswith("Verdict"):
             _incident("VerdictBadAnswer", f"{kind}: {message}")
             raise _Gone(kind)
-        cls = _EXCEPTIONS.get(kind)
+        # Exceptions that steer control flow (a StopIteration from a mapped function ends a
+        # `map` early, so `all(map(...))` would hold) cross as a plain error instead.
+        cls = None if kind in _CONTROL_FLOW else _EXCEPTIONS.get(kind)
         if cls is not None:
             try:
                 exc = cls(message)
@@ -832,6 +937,26 @@ class _Handle:
     __hash__ = object.__hash__
 
 
+def _opaque_operator(symbol):
+    def operator_(self, *other):
+        _opaque(self, symbol)
+    return operator_
+
+
+# Arithmetic, conversions and the rest: a handle takes part in none of them (each is an
+# incident), so an object whose `__sub__` always returns 0 cannot satisfy `abs(f(x) - y) < eps`.
+for _name, _symbol in (
+        ("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"), ("floordiv", "//"),
+        ("mod", "%"), ("pow", "**"), ("matmul", "@"), ("and", "&"), ("or", "|"), ("xor", "^"),
+        ("lshift", "<<"), ("rshift", ">>"), ("divmod", "divmod")):
+    for _prefix in ("__", "__r", "__i"):
+        setattr(_Handle, f"{_prefix}{_name}__", _opaque_operator(_symbol))
+for _name in ("neg", "pos", "abs", "invert", "int", "float", "complex", "index", "round",
+              "trunc", "floor", "ceil", "contains"):
+    setattr(_Handle, f"__{_name}__", _opaque_operator(_name))
+del _name, _symbol, _prefix
+
+
 def _names_in(codes):
     """Every name the code objects (and the code objects nested in them) refer to."""
     names = set()
@@ -886,7 +1011,10 @@ def _judge(setup, test, names_json, seed, limit):
             return wit_world.Status_Raised(_syntax_failure(phase, exc))
         except (ValueError, RecursionError, MemoryError) as exc:
             return wit_world.Status_Raised(_failure(phase, exc))
-    g = {"__name__": "__main__", "__builtins__": builtins}
+    # Tests are trusted, but one test's changes to builtins must not reach the next.
+    builtins.__dict__.clear()
+    builtins.__dict__.update(_PRISTINE_BUILTINS)
+    g = {"__name__": "__main__", "__builtins__": dict(_PRISTINE_BUILTINS)}
     if "random" in setup or "random" in test:
         random.seed(seed)
     phase = wit_world.Phase.SETUP

@@ -60,7 +60,10 @@ fn bad(what: &str) -> SandboxError {
 
 async fn load_empty(live: &mut Live, main: bool) -> Result<u64, SandboxError> {
     live.begin("", CALIBRATION_FUEL)?;
-    let loaded = live.load("", "", main, 0).await.map_err(|e| bad(&e.describe()))?;
+    let loaded = live
+        .load("", "", main, 0)
+        .await
+        .map_err(|e| bad(&e.describe()))?;
     if !matches!(loaded.status, Status::Ok) {
         return Err(bad("loading an empty program"));
     }

@@ -239,7 +239,13 @@ fn render(v: &Value, out: &mut String, depth: usize) {
     };
     let pairs = |p: &Value, out: &mut String| {
         out.push('{');
-        for (i, pair) in p.as_array().map(Vec::as_slice).unwrap_or(&[]).iter().enumerate() {
+        for (i, pair) in p
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+        {
             if out.len() > DISPLAY_BUDGET {
                 out.push('…');
                 break;
@@ -473,7 +479,12 @@ fn spell_num(n: Option<Num<'_>>, out: &mut String) -> bool {
     }
 }
 
-fn pairs_match(pairs: &Value, expected: &serde_json::Map<String, Value>, tol: Tolerance, depth: usize) -> bool {
+fn pairs_match(
+    pairs: &Value,
+    expected: &serde_json::Map<String, Value>,
+    tol: Tolerance,
+    depth: usize,
+) -> bool {
     let Some(pairs) = pairs.as_array() else {
         return false;
     };
@@ -507,12 +518,12 @@ fn matches(actual: &Value, expected: &Value, tol: Tolerance, depth: usize) -> bo
         (Value::Object(o), Value::Array(e)) => match tag(o) {
             Some(("tuple", Value::Array(items))) => seq_matches(items, e, tol, depth),
             Some(("set" | "frozenset", Value::Array(items))) => set_matches(items, e, tol, depth),
-            Some(("deque", Value::Array(p))) if p.len() == 2 => {
-                p[1].as_array().is_some_and(|items| seq_matches(items, e, tol, depth))
-            }
-            Some(("namedtuple", Value::Array(p))) if p.len() == 3 => {
-                p[2].as_array().is_some_and(|items| seq_matches(items, e, tol, depth))
-            }
+            Some(("deque", Value::Array(p))) if p.len() == 2 => p[1]
+                .as_array()
+                .is_some_and(|items| seq_matches(items, e, tol, depth)),
+            Some(("namedtuple", Value::Array(p))) if p.len() == 3 => p[2]
+                .as_array()
+                .is_some_and(|items| seq_matches(items, e, tol, depth)),
             _ => false,
         },
         (Value::Object(o), Value::Object(e)) => match tag(o) {

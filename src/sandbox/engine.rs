@@ -39,8 +39,8 @@ pub(crate) fn engine(config: &SandboxConfig) -> Result<Engine, SandboxError> {
     c.epoch_interruption(true);
     c.memory_init_cow(true);
     c.wasm_backtrace_max_frames(None);
-    c.max_wasm_stack(1 << 20);
-    c.async_stack_size(4 << 20);
+    c.max_wasm_stack(8 << 20);
+    c.async_stack_size(10 << 20);
     if config.pooling {
         // Running instances plus those instantiated ahead of demand.
         let n = config.max_instances + config.prewarm;

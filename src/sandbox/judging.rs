@@ -148,11 +148,7 @@ pub(crate) fn loaded(loaded: &Loaded, obs: &Observed, cx: Context, stdio: bool) 
 /// A stdio test's output against the expected output.
 pub(crate) fn stdout(test: &TestCase, obs: &Observed, cx: Context) -> Judged {
     let TestCase::Stdio { stdout, .. } = test else {
-        return Judged::fail(
-            Outcome::Failed,
-            "not a stdio test".into(),
-            Blame::Test,
-        );
+        return Judged::fail(Outcome::Failed, "not a stdio test".into(), Blame::Test);
     };
     let actual = String::from_utf8_lossy(&obs.stdout);
     match compare::stdout_matches(&actual, stdout, Some(cx.tol)) {
@@ -185,7 +181,7 @@ pub(crate) fn answer(reply: &str, expected: &Value, cx: Context) -> Judged {
         } else {
             format!("{kind}: {message}")
         };
-        let outcome = if kind == "AssertionError" {
+        let outcome = if kind == "AssertionError" || kind.starts_with("Verdict") {
             Outcome::Failed
         } else {
             Outcome::RuntimeError
@@ -216,7 +212,10 @@ pub(crate) fn assertion(
         Err(Ended::OutOfFuel) => {
             return fail(
                 Outcome::Timeout,
-                format!("the test's own code used up the fuel budget of {}", cx.limits.fuel),
+                format!(
+                    "the test's own code used up the fuel budget of {}",
+                    cx.limits.fuel
+                ),
             )
         }
         Err(Ended::Deadline) => {
@@ -247,7 +246,10 @@ pub(crate) fn assertion(
             }
             "VerdictUnjudgeable" => fail(
                 Outcome::InvalidInput,
-                format!("the test cannot be judged across the sandbox boundary: {}", f.message),
+                format!(
+                    "the test cannot be judged across the sandbox boundary: {}",
+                    f.message
+                ),
             ),
             _ if f.phase == Phase::Setup => raised(f, Blame::Setup),
             "AssertionError" if f.phase == Phase::Test => {

@@ -33,7 +33,10 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// Loads (installing and compiling when needed) the component and starts the epoch ticker.
-    pub(crate) fn new(config: &SandboxConfig, refill_when_taken: bool) -> Result<Pool, SandboxError> {
+    pub(crate) fn new(
+        config: &SandboxConfig,
+        refill_when_taken: bool,
+    ) -> Result<Pool, SandboxError> {
         let engine = engine::engine(config)?;
         let component = runtime::load(config, &engine)?;
         let pre = Arc::new(engine::instance_pre(&engine, &component)?);
@@ -67,7 +70,10 @@ impl Pool {
 
     /// How many instances are ready, made ahead of demand.
     pub(crate) fn ready(&self) -> usize {
-        self.ready.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.ready
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// A never-used instance: one made ahead of demand when there is one, else a new one.
@@ -107,7 +113,11 @@ impl Pool {
                 continue;
             }
             let making = Making(Arc::clone(&self.refilling));
-            let (engine, pre, ready) = (self.engine.clone(), Arc::clone(&self.pre), self.ready.clone());
+            let (engine, pre, ready) = (
+                self.engine.clone(),
+                Arc::clone(&self.pre),
+                self.ready.clone(),
+            );
             handle.spawn(async move {
                 let _making = making;
                 match Live::new(&engine, &pre).await {

@@ -50,7 +50,11 @@ pub(crate) struct Rollout<'a> {
 
 impl<'a> Rollout<'a> {
     /// Takes the interpreter slots the rollout may need at once.
-    pub(crate) async fn start(local: &'a Local, job: &'a RunJob<'a>, start: Instant) -> Rollout<'a> {
+    pub(crate) async fn start(
+        local: &'a Local,
+        job: &'a RunJob<'a>,
+        start: Instant,
+    ) -> Rollout<'a> {
         let config = &local.config;
         let limits = config.effective(job.limits);
         let tests = &job.tests[..job.tests.len().min(config.max_tests)];

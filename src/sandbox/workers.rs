@@ -253,8 +253,9 @@ impl WorkerPool {
             limits: job.limits.copied(),
             stop_on_failure: job.stop_on_failure,
         });
-        let mut patience = std::time::Duration::from_millis(self.config.effective(job.limits).time_ms)
-            + ANSWER_GRACE;
+        let mut patience =
+            std::time::Duration::from_millis(self.config.effective(job.limits).time_ms)
+                + ANSWER_GRACE;
         let (tx, rx) = oneshot::channel();
         let pending = {
             let mut worker = lock(&slot.worker);
@@ -312,8 +313,8 @@ impl WorkerPool {
 }
 
 fn send(stdin: &mut ChildStdin, seq: u64, request: &Request) -> Result<(), SandboxError> {
-    let line = frame(seq, request)
-        .map_err(|e| SandboxError::Worker(format!("serializing a job: {e}")))?;
+    let line =
+        frame(seq, request).map_err(|e| SandboxError::Worker(format!("serializing a job: {e}")))?;
     stdin
         .write_all(&line)
         .and_then(|()| stdin.flush())
@@ -390,7 +391,10 @@ async fn serve_on(sandbox: Sandbox) {
         while let Some((seq, response)) = rx.recv().await {
             let line = match frame(seq, &response) {
                 Ok(line) => line,
-                Err(e) => match frame(seq, &Response::Error(format!("serializing the report: {e}"))) {
+                Err(e) => match frame(
+                    seq,
+                    &Response::Error(format!("serializing the report: {e}")),
+                ) {
                     Ok(line) => line,
                     Err(_) => continue,
                 },
@@ -418,7 +422,10 @@ async fn serve_on(sandbox: Sandbox) {
             Ok(Request::Run(job)) => job,
             Err(e) => {
                 tracing::warn!(error = %e, "Unreadable request to a sandbox worker.");
-                let _ = tx.send((seq, Response::Error(format!("the worker could not read the request: {e}"))));
+                let _ = tx.send((
+                    seq,
+                    Response::Error(format!("the worker could not read the request: {e}")),
+                ));
                 continue;
             }
         };

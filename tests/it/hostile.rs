@@ -1,259 +1,339 @@
-//! Hostile programs (fixtures/hostile/): none may earn a pass, each gets the right outcome,
-//! and the sandbox serves a healthy run right after each.
+//! Hostile programs (`fixtures/hostile/`): none may earn a pass, each gets the outcome its
+//! header names, and the sandbox serves a healthy run right after each.
+//!
+//! Each fixture starts with comment lines; among them
+//! - `# case: <tests> -> <outcome>`: run against the named test set (see [`test_set`]) and
+//!   expect this outcome (snake_case, as in score records), with no test passed;
+//! - `# limits: short`: run with a 1 s wall-clock budget;
+//! - `# message: <text>`: the report's message contains it; `# never: <text>`: it does not.
+//!
+//! The same corpus goes through `verdict score` and through `verdict serve` (`--remote`).
 
-use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
 use verdict::{Limits, Outcome};
 
 use crate::sandbox::{run, run_with, tests};
 
-fn fixture(name: &str) -> String {
-    let path = format!("{}/fixtures/hostile/{name}.py", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+/// One fixture and what its header asks.
+struct Fixture {
+    name: String,
+    source: String,
+    cases: Vec<(String, Outcome)>,
+    short: bool,
+    message: Option<String>,
+    never: Option<String>,
 }
 
-async fn healthy() {
-    let t = tests(json!([
-        {"kind": "call", "fn": "add", "args": [1, 2], "expected": 3},
-        {"kind": "stdio", "stdin": "", "stdout": "ok\n"},
-    ]));
-    let r = run("def add(a, b):\n    return a + b\nprint('ok')\n", &t).await;
-    assert_eq!(
-        r.outcome,
-        Outcome::Passed,
-        "healthy run after a hostile one: {r:#?}"
-    );
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile")
 }
 
-/// Runs fixture `name` against `tests` and checks it earns nothing, with `outcome`.
-async fn hostile(
-    name: &str,
-    t: serde_json::Value,
-    outcome: Outcome,
-    limits: Option<Limits>,
-) -> verdict::sandbox::RunReport {
-    crate::sandbox::shared();
-    let start = std::time::Instant::now();
-    let r = run_with(&fixture(name), &tests(t), limits).await;
-    assert_eq!(r.tests.passed, 0, "{name} passed a test: {r:#?}");
-    assert_eq!(r.pass_fraction(), 0.0, "{name}");
-    assert_eq!(r.outcome, outcome, "{name}: {r:#?}");
-    assert!(
-        start.elapsed().as_secs() < 10,
-        "{name} took {:?}",
-        start.elapsed()
-    );
-    healthy().await;
-    r
+fn fixtures() -> Vec<Fixture> {
+    let mut out = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(dir())
+        .expect("fixtures/hostile")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "py"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let mut f = Fixture {
+            name: name.clone(),
+            source: source.clone(),
+            cases: Vec::new(),
+            short: false,
+            message: None,
+            never: None,
+        };
+        for line in source.lines().take_while(|l| l.starts_with('#')) {
+            if let Some(case) = line.strip_prefix("# case: ") {
+                let (tests, outcome) = case
+                    .split_once(" -> ")
+                    .unwrap_or_else(|| panic!("{name}: malformed case {case:?}"));
+                let outcome: Outcome = serde_json::from_value(json!(outcome))
+                    .unwrap_or_else(|e| panic!("{name}: outcome {outcome:?}: {e}"));
+                f.cases.push((tests.to_string(), outcome));
+            } else if line == "# limits: short" {
+                f.short = true;
+            } else if let Some(m) = line.strip_prefix("# message: ") {
+                f.message = Some(m.to_string());
+            } else if let Some(m) = line.strip_prefix("# never: ") {
+                f.never = Some(m.to_string());
+            }
+        }
+        assert!(!f.cases.is_empty(), "{name} has no `# case:` line");
+        out.push(f);
+    }
+    assert!(out.len() >= 40, "the hostile corpus shrank: {}", out.len());
+    out
 }
 
-fn assert_add() -> serde_json::Value {
-    json!([{"kind": "assert", "code": "assert add(1, 2) == 3"}, {"kind": "assert", "code": "assert add(2, 2) == 4"}])
-}
-
-fn call_add() -> serde_json::Value {
-    json!([{"kind": "call", "fn": "add", "args": [1, 2], "expected": 3}])
-}
-
-fn stdio3() -> serde_json::Value {
-    json!([{"kind": "stdio", "stdin": "", "stdout": "3\n"}])
-}
-
-const SHORT: Option<Limits> = Some(Limits {
-    time_ms: Some(1_000),
-    memory_mb: None,
-    output_kb: None,
-});
-
-#[tokio::test]
-async fn sys_exit_at_top_level() {
-    hostile("sys_exit_top", assert_add(), Outcome::RuntimeError, None).await;
-}
-
-#[tokio::test]
-async fn sys_exit_inside_the_function() {
-    hostile(
-        "sys_exit_in_function",
-        call_add(),
-        Outcome::RuntimeError,
-        None,
-    )
-    .await;
-    hostile(
-        "sys_exit_in_function",
-        assert_add(),
-        Outcome::RuntimeError,
-        None,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn os_exit_zero() {
-    hostile("os_exit", assert_add(), Outcome::RuntimeError, None).await;
-    hostile(
-        "os_exit_in_function",
-        call_add(),
-        Outcome::RuntimeError,
-        None,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn raise_system_exit() {
-    hostile(
-        "raise_systemexit",
-        assert_add(),
-        Outcome::RuntimeError,
-        None,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn atexit_hook_that_exits_zero() {
-    hostile("atexit_exit", assert_add(), Outcome::Failed, None).await;
-}
-
-#[tokio::test]
-async fn patched_excepthook() {
-    hostile("excepthook", call_add(), Outcome::RuntimeError, None).await;
-}
-
-#[tokio::test]
-async fn eq_that_always_returns_true() {
-    hostile("eq_always_true", assert_add(), Outcome::Failed, None).await;
-    hostile("eq_always_true", call_add(), Outcome::Failed, None).await;
-    hostile("int_subclass_eq", assert_add(), Outcome::Failed, None).await;
-    hostile("int_subclass_eq", call_add(), Outcome::Failed, None).await;
-    let humaneval = json!([{"kind": "assert", "code": "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert not (candidate(1, 2) != 3)\n\ncheck(add)\n"}]);
-    hostile("eq_always_true", humaneval, Outcome::Failed, None).await;
-    let approx = json!([{"kind": "assert", "code": "assert abs(add(1, 2) - 3) < 1e-9"}]);
-    hostile("sub_always_zero", approx, Outcome::Failed, None).await;
-}
-
-#[tokio::test]
-async fn patched_builtins() {
-    let t =
-        json!([{"kind": "assert", "code": "assert abs(add(1, 2) - 3) < 1e-9 and len([1]) == 1"}]);
-    hostile("patched_builtins", t, Outcome::Failed, None).await;
-}
-
-#[tokio::test]
-async fn builtins_the_harness_could_use_are_patched() {
-    // Every test of the rollout runs in the instance the program patched: the later tests too
-    // must be judged by the harness's own captured builtins.
-    let t = json!([
-        {"kind": "assert", "code": "assert add(1, 2) == 3"},
-        {"kind": "assert", "code": "assert add(2, 2) == 4 and add(0, 0) == 0"},
-        {"kind": "call", "fn": "add", "args": [1, 2], "expected": 3},
-        {"kind": "call", "fn": "missing", "args": [], "expected": 3},
-    ]);
-    hostile("patched_harness_builtins", t, Outcome::Failed, None).await;
-}
-
-#[tokio::test]
-async fn printing_pass_markers() {
-    hostile(
-        "pass_markers",
-        json!([{"kind": "stdio", "stdin": "", "stdout": "42\n"}]),
-        Outcome::Failed,
-        None,
-    )
-    .await;
-    hostile("pass_markers", assert_add(), Outcome::RuntimeError, None).await;
-}
-
-#[tokio::test]
-async fn printing_a_prefix_of_the_expected_output() {
-    let t = json!([{"kind": "stdio", "stdin": "", "stdout": "1\n2\n3\n"}]);
-    let r = hostile("expected_prefix", t, Outcome::Failed, None).await;
-    assert!(r.message.unwrap().contains("expected 3 lines, got 2"));
-}
-
-#[tokio::test]
-async fn reading_the_filesystem_and_environment() {
-    let r = hostile(
-        "read_filesystem",
-        json!([{"kind": "stdio", "stdin": "", "stdout": "x\n"}]),
-        Outcome::RuntimeError,
-        None,
-    )
-    .await;
-    assert!(!r.message.unwrap_or_default().contains("root:"));
-    hostile(
-        "environment",
-        json!([{"kind": "stdio", "stdin": "", "stdout": "/root\n"}]),
-        Outcome::RuntimeError,
-        None,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn infinite_loop() {
-    hostile("infinite_loop", stdio3(), Outcome::Timeout, SHORT).await;
-}
-
-#[tokio::test]
-async fn memory_bomb() {
-    hostile("memory_bomb", stdio3(), Outcome::MemoryLimit, None).await;
-}
-
-#[tokio::test]
-async fn output_flood() {
-    hostile("output_flood", stdio3(), Outcome::OutputLimit, None).await;
-}
-
-#[tokio::test]
-async fn deep_recursion() {
-    // Under the default limit: RecursionError. With the limit lifted, the frames exhaust the
-    // memory cap first (CPython 3.14 keeps Python frames on its own heap, not the wasm stack).
-    let r = hostile(
-        "recursion_default_limit",
-        stdio3(),
-        Outcome::RuntimeError,
-        None,
-    )
-    .await;
-    assert!(r.message.unwrap().contains("RecursionError"));
-    hostile("deep_recursion", stdio3(), Outcome::MemoryLimit, None).await;
-}
-
-#[tokio::test]
-async fn fork_threads_sockets_system_subprocess() {
-    for name in ["fork", "threads", "sockets", "os_system", "subprocess_run"] {
-        hostile(name, stdio3(), Outcome::RuntimeError, None).await;
+/// The test sets a fixture's cases name. Every one would pass for an honest `add(a, b)` that
+/// returns `a + b` (and `hypot`, printing the expected output for the stdio sets).
+fn test_set(name: &str) -> Value {
+    let assert = |code: &str| json!([{"kind": "assert", "code": code}]);
+    match name {
+        "assert_add" => json!([
+            {"kind": "assert", "code": "assert add(1, 2) == 3"},
+            {"kind": "assert", "code": "assert add(2, 2) == 4"}
+        ]),
+        "call_add" => json!([{"kind": "call", "fn": "add", "args": [1, 2], "expected": 3}]),
+        "call_add2" => json!([
+            {"kind": "call", "fn": "add", "args": [1, 2], "expected": 3},
+            {"kind": "call", "fn": "add", "args": [20, 22], "expected": 42}
+        ]),
+        "mixed_add" => json!([
+            {"kind": "assert", "code": "assert add(1, 2) == 3"},
+            {"kind": "assert", "code": "assert add(2, 2) == 4 and add(0, 0) == 0"},
+            {"kind": "call", "fn": "add", "args": [1, 2], "expected": 3},
+            {"kind": "call", "fn": "missing", "args": [], "expected": 3}
+        ]),
+        "humaneval_add" => assert(
+            "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert not (candidate(1, 2) != 3)\n\ncheck(add)\n",
+        ),
+        "humaneval_const" => assert(
+            "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(20, 22) == 42\n\ncheck(add)\n",
+        ),
+        "approx_add" => assert("assert abs(add(1, 2) - 3) < 1e-9"),
+        "builtins_add" => assert("assert abs(add(1, 2) - 3) < 1e-9 and len([1]) == 1"),
+        "hypot" => assert("assert abs(hypot(3, 4) - 5.0) < 1e-9"),
+        "all_add" => assert("assert all(add(i, i) == 2 * i for i in range(5))"),
+        "any_add" => assert("assert not any(add(i, i) != 2 * i for i in range(5))"),
+        "isclose_add" => assert("import math\nassert math.isclose(add(1, 2), 3)"),
+        "isclose_noimport" => assert("assert math.isclose(add(1, 2), 3)"),
+        "map_add" => assert("assert all(map(lambda x: add(x, x) == 2 * x, range(3)))"),
+        "match_add" => assert(
+            "match add(1, 2):\n    case 3:\n        pass\n    case _:\n        assert False\n",
+        ),
+        "augassign_add" => assert("x = add(1, 2)\nx -= 3\nassert x == 0"),
+        "helper_add" => json!([{"kind": "assert", "code": "assert near(add(1, 2), 3)"}]),
+        "gen_list" => assert("assert list(add(1, 2)) == [3]"),
+        "stdio3" => json!([{"kind": "stdio", "stdin": "", "stdout": "3\n"}]),
+        "stdio_42" => json!([{"kind": "stdio", "stdin": "", "stdout": "42\n"}]),
+        "stdio_123" => json!([{"kind": "stdio", "stdin": "", "stdout": "1\n2\n3\n"}]),
+        "stdio_x" => json!([{"kind": "stdio", "stdin": "", "stdout": "x\n"}]),
+        "stdio_root" => json!([{"kind": "stdio", "stdin": "", "stdout": "/root\n"}]),
+        other => panic!("unknown test set {other:?}"),
     }
 }
 
-#[tokio::test]
-async fn long_sleep() {
+/// Setup code some test sets need (trusted helpers the test calls).
+fn setup_for(set: &str) -> Option<&'static str> {
+    (set == "helper_add").then_some("def near(a, b):\n    return abs(a - b) < 1e-9\n")
+}
+
+const SHORT: Limits = Limits {
+    time_ms: Some(1_000),
+    memory_mb: None,
+    output_kb: None,
+};
+
+async fn healthy() -> Result<(), String> {
+    let t = tests(json!([
+        {"kind": "call", "fn": "add", "args": [1, 2], "expected": 3},
+        {"kind": "assert", "code": "assert add(2, 3) == 5"},
+        {"kind": "stdio", "stdin": "", "stdout": "ok\n"},
+    ]));
+    let r = run("def add(a, b):\n    return a + b\nprint('ok')\n", &t).await;
+    if r.outcome == Outcome::Passed {
+        Ok(())
+    } else {
+        Err(format!("healthy run after a hostile one: {r:#?}"))
+    }
+}
+
+async fn run_case(f: &Fixture, set: &str, outcome: Outcome) -> Result<(), String> {
+    crate::sandbox::shared();
     let start = std::time::Instant::now();
-    hostile("long_sleep", stdio3(), Outcome::Timeout, SHORT).await;
-    assert!(start.elapsed().as_millis() < 3_000, "{:?}", start.elapsed());
+    let t = tests(test_set(set));
+    let limits = f.short.then_some(SHORT);
+    let job = verdict::sandbox::RunJob {
+        id: "hostile",
+        program: &f.source,
+        setup: setup_for(set),
+        tests: &t,
+        limits: limits.as_ref(),
+        stop_on_failure: false,
+    };
+    let r = if setup_for(set).is_some() {
+        crate::sandbox::shared()
+            .run(&job)
+            .await
+            .map_err(|e| e.to_string())?
+    } else {
+        run_with(&f.source, &t, limits).await
+    };
+    let name = &f.name;
+    let message = r.message.clone().unwrap_or_default();
+    if r.tests.passed != 0 || r.pass_fraction() != 0.0 {
+        return Err(format!("{name} × {set} passed a test: {r:#?}"));
+    }
+    if r.outcome != outcome {
+        return Err(format!(
+            "{name} × {set}: outcome {} (expected {outcome}): {message}",
+            r.outcome
+        ));
+    }
+    if let Some(m) = &f.message {
+        if !message.contains(m.as_str()) {
+            return Err(format!("{name} × {set}: message {message:?} lacks {m:?}"));
+        }
+    }
+    if let Some(m) = &f.never {
+        if message.contains(m.as_str()) {
+            return Err(format!("{name} × {set}: message {message:?} shows {m:?}"));
+        }
+    }
+    if start.elapsed().as_secs() >= 10 {
+        return Err(format!("{name} × {set} took {:?}", start.elapsed()));
+    }
+    healthy().await.map_err(|e| format!("{name} × {set}: {e}"))
 }
 
 #[tokio::test]
-async fn trace_hooks_are_gone() {
-    hostile("frame_tamper", assert_add(), Outcome::RuntimeError, None).await;
+async fn every_hostile_fixture_earns_nothing_and_leaves_the_sandbox_healthy() {
+    let mut problems = Vec::new();
+    let mut runs = 0;
+    for f in fixtures() {
+        for (set, outcome) in &f.cases {
+            runs += 1;
+            if let Err(e) = run_case(&f, set, *outcome).await {
+                problems.push(e);
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} of {runs} hostile runs went wrong:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[tokio::test]
 async fn many_hostile_runs_at_once_leave_the_service_healthy() {
-    let names = [
-        "infinite_loop",
-        "memory_bomb",
-        "output_flood",
-        "long_sleep",
-        "deep_recursion",
-        "eq_always_true",
-    ];
-    let runs = names.iter().map(|n| async move {
-        let src = fixture(n);
-        run_with(&src, &tests(stdio3()), SHORT).await
+    let all = fixtures();
+    let runs = all.iter().map(|f| async move {
+        let (set, _) = &f.cases[0];
+        let r = run_with(&f.source, &tests(test_set(set)), Some(SHORT)).await;
+        (f.name.clone(), r.tests.passed)
     });
-    let reports = futures::future::join_all(runs).await;
-    assert!(reports.iter().all(|r| r.tests.passed == 0), "{reports:#?}");
-    healthy().await;
+    let results = futures::future::join_all(runs).await;
+    let passed: Vec<_> = results.iter().filter(|(_, p)| *p > 0).collect();
+    assert!(passed.is_empty(), "{passed:?}");
+    healthy().await.unwrap();
+}
+
+/// The corpus as a JSONL rollout file: one rollout per fixture case.
+fn corpus_file(dir: &Path) -> (PathBuf, Vec<(String, Outcome)>) {
+    let mut lines = Vec::new();
+    let mut expected = Vec::new();
+    for f in fixtures() {
+        if f.short {
+            continue; // wall-clock cases are covered above, with their short budget
+        }
+        for (i, (set, outcome)) in f.cases.iter().enumerate() {
+            let id = format!("{}-{i}", f.name);
+            let mut rollout = json!({
+                "id": id,
+                "prompt": "Write add(a, b).",
+                "completion": format!("<think>Sure.</think>\n```python\n{}\n```", f.source),
+                "tests": test_set(set),
+            });
+            if let Some(setup) = setup_for(set) {
+                rollout["setup"] = json!(setup);
+            }
+            lines.push(rollout.to_string());
+            expected.push((id, *outcome));
+        }
+    }
+    let path = dir.join("hostile.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    (path, expected)
+}
+
+fn check_records(out: &str, expected: &[(String, Outcome)]) {
+    let records: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), expected.len(), "{out}");
+    for (record, (id, outcome)) in records.iter().zip(expected) {
+        assert_eq!(record["id"], json!(id));
+        let tests = record["verifiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "tests")
+            .unwrap_or_else(|| panic!("{id}: no tests verifier: {record}"));
+        assert_eq!(tests["score"], json!(0.0), "{id}: {record}");
+        assert_eq!(
+            record["outcome"],
+            serde_json::to_value(outcome).unwrap(),
+            "{id}: {record}"
+        );
+    }
+}
+
+fn verdict_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_verdict"))
+}
+
+#[test]
+fn verdict_score_and_verdict_serve_give_the_corpus_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, expected) = corpus_file(tmp.path());
+    // Locally, in worker processes.
+    let out = tmp.path().join("local.jsonl");
+    let status = Command::new(verdict_bin())
+        .args(["score", "--quiet"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    check_records(&std::fs::read_to_string(&out).unwrap(), &expected);
+    // Through the gRPC service.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(verdict_bin())
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let remote = tmp.path().join("remote.jsonl");
+    let mut ok = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let status = Command::new(verdict_bin())
+            .args([
+                "score",
+                "--quiet",
+                "--remote",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .arg(&input)
+            .arg("-o")
+            .arg(&remote)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        if status.success() {
+            ok = true;
+            break;
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ok, "verdict score --remote never succeeded");
+    check_records(&std::fs::read_to_string(&remote).unwrap(), &expected);
 }

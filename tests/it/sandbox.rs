@@ -195,19 +195,29 @@ async fn a_program_that_closes_its_streams_does_not_break_the_next_test() {
 }
 
 #[tokio::test]
-async fn host_guarded_and_guest_guarded_assertions_agree() {
-    // Assertions guarded on the host reject an object that equals everything; code that
-    // tree-sitter cannot parse falls back to the guest, which reports the syntax error.
+async fn objects_that_are_not_data_never_decide_a_comparison() {
+    // The candidate's object stays in the candidate instance; the judge holds an opaque handle,
+    // and comparing a handle is an incident that fails the test, whatever the test catches.
     let eq_all =
-        "class A:\n    def __eq__(self, o): return True\n    def __bool__(self): return True\n\
-                  def f(x): return A()\n";
+        "class A:\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n\
+         def f(x): return A()\n";
     let t = tests(json!([
         {"kind": "assert", "code": "assert f(1) == 2"},
-        {"kind": "assert", "code": "assert f(1)"},
         {"kind": "assert", "code": "assert not (f(1) != 2) and True"},
+        {"kind": "assert", "code": "try:\n    assert f(1) == 2\nexcept BaseException:\n    pass"},
+        {"kind": "assert", "code": "assert sorted([f(1), f(2)]) == [1, 2]"},
     ]));
     let r = run(eq_all, &t).await;
     assert_eq!(r.tests.passed, 0, "{r:#?}");
+    assert!(
+        r.tests.results.iter().all(|t| t.outcome == Outcome::Failed),
+        "{r:#?}"
+    );
+    assert!(
+        r.message.as_deref().unwrap_or("").contains("not data"),
+        "{r:#?}"
+    );
+    // A syntax error in the test is the test's, reported as such.
     let t = tests(json!([{"kind": "assert", "code": "assert f(1 ==\n"}]));
     let r = run("def f(x): return x\n", &t).await;
     assert_eq!(r.outcome, Outcome::RuntimeError, "{r:#?}");
@@ -215,6 +225,27 @@ async fn host_guarded_and_guest_guarded_assertions_agree() {
         r.message.as_deref().unwrap_or("").contains("SyntaxError"),
         "{r:#?}"
     );
+}
+
+#[tokio::test]
+async fn what_crosses_is_rebuilt_as_genuine_values_in_the_judge() {
+    let program = "import collections, dataclasses, fractions\n\
+        P = collections.namedtuple('P', 'x y')\n\
+        @dataclasses.dataclass\nclass D:\n    a: int\n    b: list\n\
+        def values():\n    return (1, 2**100, -0.0, float('inf'), 'é', b'\\x00', [1], {1: {2}}, frozenset([3]), 1j,\n\
+                collections.Counter('aab'), collections.OrderedDict(a=1), collections.deque([1], 5),\n\
+                collections.defaultdict(list, {1: [2]}), fractions.Fraction(1, 3), P(1, 2), D(1, [2]))\n\
+        def sort_in_place(xs):\n    xs.sort()\n\
+        def gen(n):\n    yield from range(n)\n\
+        class Stack:\n    def __init__(self):\n        self.items = []\n    def push(self, x):\n        self.items.append(x)\n    def size(self):\n        return len(self.items)\n";
+    let t = tests(json!([
+        {"kind": "assert", "code": "import collections, fractions\nv = values()\nassert type(v) is tuple and type(v[1]) is int and v[1] == 2**100\nassert str(v[2]) == '-0.0' and v[3] == float('inf') and v[4] == 'é' and v[5] == b'\\x00'\nassert v[7] == {1: {2}} and type(v[8]) is frozenset and v[9] == 1j\nassert v[10] == collections.Counter('aab') and type(v[10]) is collections.Counter\nassert v[12].maxlen == 5 and v[13][1] == [2] and v[14] == fractions.Fraction(1, 3)\nassert v[15].x == 1 and v[15] == (1, 2) and v[16].b == [2]"},
+        {"kind": "assert", "code": "xs = [3, 1, 2]\nsort_in_place(xs)\nassert xs == [1, 2, 3]"},
+        {"kind": "assert", "code": "assert list(gen(4)) == [0, 1, 2, 3] and sum(gen(5)) == 10"},
+        {"kind": "assert", "code": "s = Stack()\ns.push(1)\ns.push(2)\nassert s.size() == 2 and s.items == [1, 2]"},
+    ]));
+    let r = run(program, &t).await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
 }
 
 #[tokio::test]
@@ -520,4 +551,150 @@ async fn a_worker_that_dies_fails_its_run_and_is_replaced() {
     let after = worker_pids(424_242);
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(after, before, "a new worker");
+}
+
+#[tokio::test]
+async fn every_stdlib_module_wasi_supports_imports() {
+    // The modules that cannot work in the sandbox, and why. Everything else in
+    // `sys.stdlib_module_names` must import in a candidate's program. (In eight rollouts: the
+    // first import of a module not in the snapshot runs its bytecode, which takes time.)
+    let denied = [
+        // Needs an OS feature the sandbox denies on purpose, or one WASI lacks.
+        "_ctypes",
+        "ctypes",
+        "_multiprocessing",
+        "multiprocessing",
+        "_posixsubprocess",
+        "subprocess",
+        "fcntl",
+        "grp",
+        "pwd",
+        "resource",
+        "termios",
+        "tty",
+        "pty",
+        "mmap",
+        "syslog",
+        "_socket",
+        "socket",
+        "select",
+        "selectors",
+        "_ssl",
+        "ssl",
+        "_curses",
+        "curses",
+        "_curses_panel",
+        "readline",
+        "_dbm",
+        "_gdbm",
+        "dbm",
+        "_sqlite3",
+        "sqlite3",
+        "_tkinter",
+        "tkinter",
+        "turtle",
+        "turtledemo",
+        "idlelib",
+        "ensurepip",
+        "venv",
+        // Windows or macOS only.
+        "_winapi",
+        "_wmi",
+        "msvcrt",
+        "nt",
+        "winreg",
+        "winsound",
+        "_overlapped",
+        "_scproxy",
+        "_msi",
+        "msilib",
+        "_android_support",
+        "_apple_support",
+        "_ios_support",
+        // Subinterpreters need threads, which this WASI build lacks.
+        "_interpqueues",
+        "_interpreters",
+        "_interpchannels",
+        // Reads time-zone data from the filesystem when imported.
+        "zoneinfo",
+    ];
+    let runs = (0..8).map(|i| async move {
+        let program = format!(
+            "import importlib, sys\nbad = []\nfor name in sorted(sys.stdlib_module_names)[{i}::8]:\n    try:\n        importlib.import_module(name)\n    except BaseException:\n        bad.append(name)\n"
+        );
+        let code = format!(
+            "denied = set({denied:?})\nassert set(bad) <= denied, sorted(set(bad) - denied)"
+        );
+        let t = tests(json!([{"kind": "assert", "code": code}]));
+        run(&program, &t).await
+    });
+    for r in futures::future::join_all(runs).await {
+        assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_process_exit_in_one_test_does_not_fail_the_tests_after_it() {
+    let program =
+        "import os\ndef add(a, b):\n    if a == 2:\n        os._exit(0)\n    return a + b\n";
+    let t = tests(json!([
+        {"kind": "call", "fn": "add", "args": [1, 2], "expected": 3},
+        {"kind": "assert", "code": "assert add(2, 2) == 4"},
+        {"kind": "call", "fn": "add", "args": [3, 3], "expected": 6},
+        {"kind": "assert", "code": "assert add(4, 4) == 8"},
+    ]));
+    let r = run(program, &t).await;
+    assert_eq!(r.tests.passed, 3, "{r:#?}");
+    assert_eq!(r.tests.results[1].outcome, Outcome::RuntimeError, "{r:#?}");
+}
+
+#[tokio::test]
+async fn deep_and_big_values_cross_or_fail_cleanly() {
+    // A trie 46 dicts deep is right; 10,000 levels is refused without harm to the host.
+    let program =
+        "def trie(n):\n    t = {}\n    for _ in range(n):\n        t = {'a': t}\n    return t\n\
+        def deep(n):\n    v = []\n    for _ in range(n):\n        v = [v]\n    return v\n";
+    let mut expected = json!({});
+    for _ in 0..46 {
+        expected = json!({ "a": expected });
+    }
+    let t = tests(json!([
+        {"kind": "call", "fn": "trie", "args": [46], "expected": expected},
+        {"kind": "assert", "code": "t = trie(46)\nfor _ in range(46):\n    t = t['a']\nassert t == {}"},
+        {"kind": "call", "fn": "deep", "args": [10000], "expected": []},
+        {"kind": "call", "fn": "trie", "args": [2], "expected": {"a": {"a": {}}}},
+    ]));
+    let r = run(program, &t).await;
+    let outcomes: Vec<_> = r.tests.results.iter().map(|t| t.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Passed,
+            Outcome::Passed,
+            Outcome::Failed,
+            Outcome::Passed
+        ],
+        "{r:#?}"
+    );
+}
+
+#[tokio::test]
+async fn timing_tests_cannot_use_work_done_in_uncounted_tests() {
+    // The program caches its answer in a module that survives between tests of one instance;
+    // timing tests run in an instance of their own, so the counted test pays for the work.
+    let cached = "import sys, types\ndef slow(n):\n    c = sys.modules.setdefault('_c', types.ModuleType('_c'))\n    if hasattr(c, 'v'):\n        return c.v\n    s = 0\n    for i in range(n):\n        s += i * i % 7\n    c.v = s\n    return s\n";
+    let honest =
+        "def slow(n):\n    s = 0\n    for i in range(n):\n        s += i * i % 7\n    return s\n";
+    let t = tests(json!([
+        {"kind": "assert", "code": "assert slow(20000) == 39998"},
+        {"kind": "assert", "code": "assert slow(20000) == 39998", "timing": true},
+    ]));
+    let (c, h) = (run(cached, &t).await, run(honest, &t).await);
+    assert_eq!(
+        (c.outcome, h.outcome),
+        (Outcome::Passed, Outcome::Passed),
+        "{c:#?} {h:#?}"
+    );
+    let (cf, hf) = (c.tests.results[1].fuel, h.tests.results[1].fuel);
+    assert!(cf * 10 >= hf * 9, "cached {cf} vs honest {hf}");
 }
