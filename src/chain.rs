@@ -243,7 +243,7 @@ impl Chain {
         let mut failure = None;
         for (index, step) in self.steps.iter().enumerate() {
             let verdict = step.verifier.verify(rollout, &mut ctx).await;
-            if verdict.outcome == Outcome::Error {
+            if verdict.outcome.is_verdict_failure() {
                 let reason = verdict
                     .details
                     .get("error")
