@@ -9,18 +9,33 @@
 //! ## Outcome
 //! The outcome of the failed gate, else the first non-`passed` outcome of any step, else
 //! `passed` ("every check that ran passed": with no tests that means format and parse only).
+//!
+//! ## When verdict fails
+//! A step that cannot judge ([`crate::Verdict::error`]: a dead sandbox worker, a runtime that failed its
+//! self-test) and a panic inside any step end the chain with the `error` outcome and no reward
+//! (`null` in JSONL): the rollout is to be masked, not scored 0. [`Chain::score`] catches the
+//! panic, so one bad rollout never takes down the batch or the server.
+//!
+//! ## Batches and groups
+//! [`Chain::score_batch`] (and [`Chain::score_batch_with`], which the gRPC `ScoreBatch` and the
+//! JSONL loop use) scores many rollouts, then lets the groupwise steps compare the passing
+//! rollouts of each `problem_id` ([`Chain::rescore_groups`]) through the typed
+//! [`GroupInput`]s kept beside each score ([`Scored`]).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tracing::debug;
+use futures::FutureExt;
+use tracing::{debug, error};
 
 use crate::extract::extract;
 use crate::rollout::Rollout;
 use crate::score::{Outcome, Score, VerifierScore};
 use crate::verifiers::parse::parses_as_python;
-use crate::verifiers::{Context, Verifier};
+use crate::verifiers::{Context, GroupInput, GroupMember, Verifier};
 
 /// One configured step of the chain.
 pub struct Step {
@@ -48,6 +63,32 @@ impl std::fmt::Debug for Step {
     }
 }
 
+/// A score with what the chain keeps beside it until the group pass: the rollout's
+/// `problem_id` and the [`GroupInput`] of each groupwise step (by step index).
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// The score.
+    pub score: Score,
+    group: Option<String>,
+    inputs: Vec<(usize, GroupInput)>,
+}
+
+impl Scored {
+    /// A score that takes no part in the group pass (e.g. an `invalid_input` record).
+    pub fn alone(score: Score) -> Self {
+        Scored {
+            score,
+            group: None,
+            inputs: Vec::new(),
+        }
+    }
+
+    /// The score, without what the group pass needed.
+    pub fn into_score(self) -> Score {
+        self.score
+    }
+}
+
 /// An ordered list of verifiers that turns a [`Rollout`] into a [`Score`].
 #[derive(Debug, Default)]
 pub struct Chain {
@@ -71,63 +112,145 @@ impl Chain {
     }
 
     /// Score a batch: every rollout concurrently (each on its own task), then the groupwise steps
-    /// compare the passing rollouts of each `problem_id` ([`Chain::rescore_groups`]). Scores are
-    /// in input order.
+    /// compare the passing rollouts of each `problem_id`. Scores are in input order.
     pub async fn score_batch(self: &Arc<Self>, rollouts: Vec<Rollout>) -> Vec<Score> {
-        let groups: Vec<Option<String>> = rollouts.iter().map(|r| r.problem_id.clone()).collect();
-        let tasks: Vec<_> = rollouts
-            .into_iter()
-            .map(|r| {
-                let chain = Arc::clone(self);
-                tokio::spawn(async move { chain.score(&r).await })
-            })
-            .collect();
-        let mut scores = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            scores.push(match task.await {
-                Ok(s) => s,
-                Err(join) => std::panic::resume_unwind(join.into_panic()),
-            });
-        }
-        self.rescore_groups(&mut scores, &groups);
-        scores
+        let items = rollouts.into_iter().map(Ok).collect();
+        self.score_batch_with(items, |rollout| {
+            let chain = Arc::clone(self);
+            async move {
+                match tokio::spawn(async move { chain.score_scored(&rollout).await }).await {
+                    Ok(scored) => scored,
+                    Err(join) => Scored::alone(Score::verdict_failure(
+                        "",
+                        format!("internal error: the scoring task ended: {join}"),
+                    )),
+                }
+            }
+        })
+        .await
     }
 
-    /// Apply the groupwise steps to already-scored rollouts: `groups[i]` is the `problem_id` of
-    /// `scores[i]`. Only passing rollouts with a `problem_id` take part; their rewards are
-    /// recomputed afterwards.
-    pub fn rescore_groups(&self, scores: &mut [Score], groups: &[Option<String>]) {
+    /// The chain's batch function: `items` are rollouts or the records already decided for
+    /// them (invalid input); `run` scores one rollout (with [`Chain::score_scored`], on whatever
+    /// task and under whatever admission the caller wants). All run concurrently; then the
+    /// group pass; scores come back in input order. Dropping the future drops every `run`
+    /// future.
+    pub async fn score_batch_with<F, Fut>(
+        &self,
+        items: Vec<Result<Rollout, Box<Score>>>,
+        mut run: F,
+    ) -> Vec<Score>
+    where
+        F: FnMut(Rollout) -> Fut,
+        Fut: Future<Output = Scored>,
+    {
+        let futures: Vec<_> = items
+            .into_iter()
+            .map(|item| match item {
+                Ok(rollout) => {
+                    let id = rollout.id.clone();
+                    futures::future::Either::Left(run(rollout).map(move |mut s| {
+                        if s.score.id.is_empty() {
+                            s.score.id = id;
+                        }
+                        s
+                    }))
+                }
+                Err(score) => {
+                    futures::future::Either::Right(futures::future::ready(Scored::alone(*score)))
+                }
+            })
+            .collect();
+        let mut scored = futures::future::join_all(futures).await;
+        self.rescore_groups(&mut scored);
+        scored.into_iter().map(Scored::into_score).collect()
+    }
+
+    /// Apply the groupwise steps to already-scored rollouts. Only passing rollouts with a
+    /// `problem_id` take part; their rewards are recomputed afterwards.
+    pub fn rescore_groups(&self, scored: &mut [Scored]) {
         if !self.has_groupwise_steps() {
             return;
         }
-        let mut by_group: HashMap<&str, Vec<&mut Score>> = HashMap::new();
-        for (score, group) in scores.iter_mut().zip(groups) {
-            if let (Some(g), Outcome::Passed) = (group.as_deref(), score.outcome) {
-                by_group.entry(g).or_default().push(score);
+        let mut by_group: HashMap<String, Vec<&mut Scored>> = HashMap::new();
+        for s in scored.iter_mut() {
+            if let (Some(g), Outcome::Passed) = (s.group.clone(), s.score.outcome) {
+                by_group.entry(g).or_default().push(s);
             }
         }
         for members in by_group.values_mut() {
-            for step in self.steps.iter().filter(|s| s.verifier.is_groupwise()) {
-                step.verifier.rescore_group(&step.name, members);
+            for (index, step) in self.steps.iter().enumerate() {
+                if !step.verifier.is_groupwise() {
+                    continue;
+                }
+                let mut view: Vec<GroupMember<'_>> = members
+                    .iter_mut()
+                    .map(|m| {
+                        let Scored { score, inputs, .. } = &mut **m;
+                        GroupMember {
+                            score,
+                            input: inputs.iter().find(|(i, _)| *i == index).map(|(_, g)| g),
+                        }
+                    })
+                    .collect();
+                step.verifier.rescore_group(&step.name, &mut view);
             }
-            for score in members.iter_mut() {
-                score.reward = weighted_mean(&score.verifiers).unwrap_or(1.0);
+            for m in members.iter_mut() {
+                m.score.reward = Some(weighted_mean(&m.score.verifiers).unwrap_or(1.0));
             }
         }
     }
 
-    /// Score one rollout. Never fails: a bad candidate is a verdict, not an error.
+    /// Score one rollout. Never fails: a bad candidate is a verdict, not an error; when
+    /// verdict itself fails (a step's [`crate::Verdict::error`], or a panic in any step) the
+    /// score has the `error` outcome and no reward.
     pub async fn score(&self, rollout: &Rollout) -> Score {
+        self.score_scored(rollout).await.into_score()
+    }
+
+    /// [`Chain::score`], keeping what the group pass needs beside the score.
+    pub async fn score_scored(&self, rollout: &Rollout) -> Scored {
+        match AssertUnwindSafe(self.run_steps(rollout))
+            .catch_unwind()
+            .await
+        {
+            Ok(scored) => scored,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                error!(id = %rollout.id, panic = %what, "Scoring panicked.");
+                Scored::alone(Score::verdict_failure(
+                    rollout.id.clone(),
+                    format!("internal error: scoring panicked: {what}"),
+                ))
+            }
+        }
+    }
+
+    async fn run_steps(&self, rollout: &Rollout) -> Scored {
         let started = Instant::now();
         let mut ctx = Context {
             answer: extract(&rollout.completion, parses_as_python),
             ..Context::default()
         };
         let mut verifiers = Vec::with_capacity(self.steps.len());
+        let mut inputs = Vec::new();
         let mut outcome = Outcome::Passed;
         let mut gate_failed = false;
-        for step in &self.steps {
+        let mut failure = None;
+        for (index, step) in self.steps.iter().enumerate() {
             let verdict = step.verifier.verify(rollout, &mut ctx).await;
+            if verdict.outcome.is_verdict_failure() {
+                let reason = verdict
+                    .details
+                    .get("error")
+                    .and_then(|e| e.as_str())
+                    .unwrap_or("the verifier could not judge the rollout");
+                failure = Some(format!("{}: {reason}", step.name));
+            }
             let failed = !verdict.skipped
                 && (verdict.outcome != Outcome::Passed
                     || (step.gate && verdict.score < step.min_score));
@@ -139,6 +262,12 @@ impl Chain {
                 skipped: verdict.skipped,
                 details: verdict.details,
             });
+            if let Some(input) = verdict.group {
+                inputs.push((index, input));
+            }
+            if failure.is_some() {
+                break;
+            }
             if failed {
                 let step_outcome = match verdict.outcome {
                     Outcome::Passed => Outcome::Failed,
@@ -155,21 +284,37 @@ impl Chain {
                 }
             }
         }
-        let reward = if gate_failed {
-            0.0
-        } else {
-            weighted_mean(&verifiers).unwrap_or(if outcome == Outcome::Passed { 1.0 } else { 0.0 })
-        };
         let mut cost = ctx.cost;
         cost.wall_ms = started.elapsed().as_secs_f64() * 1000.0;
-        Score {
-            id: rollout.id.clone(),
-            reward,
-            outcome,
-            verifiers,
-            tests: ctx.tests,
-            cost,
-            error: None,
+        let reward = if failure.is_some() {
+            None
+        } else if gate_failed {
+            Some(0.0)
+        } else {
+            Some(
+                weighted_mean(&verifiers).unwrap_or(if outcome == Outcome::Passed {
+                    1.0
+                } else {
+                    0.0
+                }),
+            )
+        };
+        Scored {
+            score: Score {
+                id: rollout.id.clone(),
+                reward,
+                outcome: if failure.is_some() {
+                    Outcome::Error
+                } else {
+                    outcome
+                },
+                verifiers,
+                tests: ctx.tests,
+                cost,
+                error: failure,
+            },
+            group: rollout.problem_id.clone(),
+            inputs,
         }
     }
 }
@@ -243,7 +388,7 @@ mod tests {
         let (c, _) = step("c", Verdict::skip(json!({})), 5.0, false);
         let (d, _) = step("d", Verdict::pass(0.0, json!({})), 0.0, false);
         let s = run(&Chain::new(vec![a, b, c, d]));
-        assert_eq!(s.reward, 0.75);
+        assert_eq!(s.reward, Some(0.75));
         assert_eq!(s.outcome, Outcome::Passed);
         assert_eq!(s.verifiers.len(), 4);
         assert!(s.verifiers[2].skipped);
@@ -260,7 +405,7 @@ mod tests {
         );
         let (after, after_calls) = step("after", Verdict::pass(1.0, json!({})), 1.0, false);
         let s = run(&Chain::new(vec![a, gate, after]));
-        assert_eq!(s.reward, 0.0);
+        assert_eq!(s.reward, Some(0.0));
         assert_eq!(s.outcome, Outcome::NotCode);
         assert_eq!(s.verifiers.len(), 2);
         assert_eq!(
@@ -275,7 +420,7 @@ mod tests {
         let (gate, _) = step("format", Verdict::pass(0.5, json!({})), 1.0, true);
         let s = run(&Chain::new(vec![gate]));
         assert_eq!(s.outcome, Outcome::Failed);
-        assert_eq!(s.reward, 0.0);
+        assert_eq!(s.reward, Some(0.0));
     }
 
     #[test]
@@ -294,7 +439,7 @@ mod tests {
         );
         let s = run(&Chain::new(vec![a, b]));
         assert_eq!(s.outcome, Outcome::Timeout);
-        assert_eq!(s.reward, 0.25);
+        assert_eq!(s.reward, Some(0.25));
     }
 
     /// Groupwise test verifier: provisional score 1, then the cheapest of a group keeps 1 and the
@@ -307,20 +452,22 @@ mod tests {
             "cheapest"
         }
         async fn verify(&self, r: &Rollout, _c: &mut Context) -> Verdict {
-            Verdict::pass(1.0, json!({"cost": r.completion.len()}))
+            Verdict::pass(1.0, json!({})).with_group_input(GroupInput::new(r.completion.len()))
         }
         fn is_groupwise(&self) -> bool {
             true
         }
-        fn rescore_group(&self, step: &str, group: &mut [&mut Score]) {
-            let cost = |s: &Score| {
-                let v = s.verifiers.iter().find(|v| v.name == step).unwrap();
-                v.details["cost"].as_f64().unwrap()
-            };
-            let min = group.iter().map(|s| cost(s)).fold(f64::INFINITY, f64::min);
-            for s in group.iter_mut() {
-                let c = cost(s);
-                let v = s.verifiers.iter_mut().find(|v| v.name == step).unwrap();
+        fn rescore_group(&self, step: &str, group: &mut [GroupMember<'_>]) {
+            let cost = |m: &GroupMember<'_>| *m.input.unwrap().get::<usize>().unwrap() as f64;
+            let min = group.iter().map(cost).fold(f64::INFINITY, f64::min);
+            for m in group.iter_mut() {
+                let c = cost(m);
+                let v = m
+                    .score
+                    .verifiers
+                    .iter_mut()
+                    .find(|v| v.name == step)
+                    .unwrap();
                 v.score = min / c;
             }
         }
@@ -353,22 +500,77 @@ mod tests {
         let scores = rt.block_on(chain.score_batch(rollouts));
         let ids: Vec<_> = scores.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["a", "b", "c", "d"], "input order");
-        assert_eq!(scores[0].reward, 1.0, "cheapest of group p");
-        assert_eq!(scores[1].reward, 0.75, "(1 + 2/4) / 2");
-        assert_eq!(scores[2].reward, 1.0, "alone in group q");
-        assert_eq!(scores[3].reward, 1.0, "no group: provisional score kept");
+        assert_eq!(scores[0].reward, Some(1.0), "cheapest of group p");
+        assert_eq!(scores[1].reward, Some(0.75), "(1 + 2/4) / 2");
+        assert_eq!(scores[2].reward, Some(1.0), "alone in group q");
+        assert_eq!(
+            scores[3].reward,
+            Some(1.0),
+            "no group: provisional score kept"
+        );
+    }
+
+    /// A verifier that panics.
+    struct Panics;
+
+    #[async_trait]
+    impl Verifier for Panics {
+        fn kind(&self) -> &'static str {
+            "panics"
+        }
+        async fn verify(&self, _r: &Rollout, _c: &mut Context) -> Verdict {
+            panic!("a bug in a verifier")
+        }
+    }
+
+    #[test]
+    fn a_step_that_cannot_judge_gives_the_error_outcome_and_no_reward() {
+        let (a, _) = step("a", Verdict::pass(1.0, json!({})), 1.0, false);
+        let (b, _) = step(
+            "tests",
+            Verdict::error("the sandbox worker died"),
+            1.0,
+            false,
+        );
+        let (c, c_calls) = step("c", Verdict::pass(1.0, json!({})), 1.0, false);
+        let s = run(&Chain::new(vec![a, b, c]));
+        assert_eq!(s.outcome, Outcome::Error);
+        assert_eq!(s.reward, None, "maskable, never 0");
+        assert_eq!(s.error.as_deref(), Some("tests: the sandbox worker died"));
+        assert_eq!(c_calls.load(Ordering::SeqCst), 0, "the chain stops");
+        let line = serde_json::to_value(&s).unwrap();
+        assert_eq!(line["reward"], serde_json::Value::Null);
+        assert_eq!(line["outcome"], "error");
+    }
+
+    #[test]
+    fn a_panicking_step_gives_the_error_outcome_of_that_rollout_only() {
+        let (a, _) = step("a", Verdict::pass(1.0, json!({})), 1.0, false);
+        let panics = Step {
+            name: "boom".into(),
+            verifier: Box::new(Panics),
+            weight: 1.0,
+            gate: false,
+            min_score: 1.0,
+        };
+        let s = run(&Chain::new(vec![a, panics]));
+        assert_eq!(s.outcome, Outcome::Error);
+        assert_eq!(s.reward, None);
+        assert_eq!(s.id, "r");
+        let error = s.error.unwrap();
+        assert!(error.contains("a bug in a verifier"), "{error}");
     }
 
     #[test]
     fn chain_without_weights_is_all_or_nothing() {
         let (a, _) = step("a", Verdict::pass(1.0, json!({})), 0.0, true);
-        assert_eq!(run(&Chain::new(vec![a])).reward, 1.0);
+        assert_eq!(run(&Chain::new(vec![a])).reward, Some(1.0));
         let (b, _) = step(
             "b",
             Verdict::fail(Outcome::Failed, 0.0, json!({})),
             0.0,
             false,
         );
-        assert_eq!(run(&Chain::new(vec![b])).reward, 0.0);
+        assert_eq!(run(&Chain::new(vec![b])).reward, Some(0.0));
     }
 }

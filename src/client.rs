@@ -10,22 +10,18 @@
 //!   attempt carries the remaining time as its `grpc-timeout`, so the server stops work the
 //!   client no longer waits for.
 //!
-//! [`score_lines`] scores a JSONL file through the fleet (`verdict score --remote`) with the
-//! same output as local scoring.
+//! `verdict score --remote` scores a JSONL file through the fleet with this client under the
+//! same loop as local scoring ([`crate::batch::score_lines`] with [`crate::batch::Scorer::remote`]).
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use rand::Rng;
-use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing::debug;
 
-use crate::batch::{parse_line, skip_resumed, write_record, Resumed, Summary};
 use crate::convert::ConvertError;
 use crate::pb;
 use crate::pb::reward_service_client::RewardServiceClient;
@@ -68,12 +64,6 @@ pub enum ClientError {
         /// Scores received.
         got: usize,
     },
-    /// `--resume` found records in the output that do not belong to this input.
-    #[error("cannot resume: {0}")]
-    Resume(String),
-    /// Reading the input or writing the output of [`score_lines`] failed.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
 }
 
 impl ClientError {
@@ -427,114 +417,6 @@ impl Client {
         .await
         .map(tonic::Response::into_inner)
     }
-}
-
-/// How [`score_lines`] runs.
-#[derive(Debug, Clone)]
-pub struct RemoteBatchOptions {
-    /// `ScoreBatch` calls in flight at once.
-    pub jobs: usize,
-    /// Rollouts per `ScoreBatch` call.
-    pub batch_size: usize,
-}
-
-/// Score every line of `input` through `client`, writing one record per line to `output` in
-/// input order — the same records `verdict score` writes locally. `already` is what was found by
-/// [`crate::batch::prepare_resume`]; that many input lines are skipped.
-pub async fn score_lines<R, W>(
-    client: Arc<Client>,
-    input: R,
-    mut output: W,
-    already: Resumed,
-    opts: &RemoteBatchOptions,
-) -> Result<Summary, ClientError>
-where
-    R: Read + Send + 'static,
-    W: Write,
-{
-    let started = Instant::now();
-    let batch_size = opts.batch_size.max(1);
-    let jobs = opts.jobs.max(1);
-    let skip = already.ids.len();
-    let resumed_invalid = already.invalid;
-    let already = already.ids;
-    let (tx, mut rx) = mpsc::channel::<Result<Vec<(usize, String)>, ClientError>>(jobs * 2);
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(input).lines();
-        // The records already written must be this input's first lines, in order.
-        if let Err(e) = skip_resumed(&mut lines, &already) {
-            let _ = tx.blocking_send(Err(ClientError::Resume(e.to_string())));
-            return;
-        }
-        let lines = lines.enumerate().map(|(i, l)| (skip + i, l));
-        let mut chunk = Vec::with_capacity(batch_size);
-        for (i, line) in lines {
-            match line {
-                Ok(l) if l.trim().is_empty() => continue,
-                Ok(l) => chunk.push((i + 1, l)),
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(ClientError::Io(e)));
-                    return;
-                }
-            }
-            if chunk.len() == batch_size
-                && tx
-                    .blocking_send(Ok(std::mem::replace(
-                        &mut chunk,
-                        Vec::with_capacity(batch_size),
-                    )))
-                    .is_err()
-            {
-                return;
-            }
-        }
-        if !chunk.is_empty() {
-            let _ = tx.blocking_send(Ok(chunk));
-        }
-    });
-    let chunks = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let mut results = chunks
-        .map(|chunk| {
-            let client = client.clone();
-            async move {
-                let parsed: Vec<Result<Rollout, Box<Score>>> = chunk?
-                    .iter()
-                    .map(|(line_no, line)| parse_line(line, *line_no))
-                    .collect();
-                let valid: Vec<Rollout> = parsed
-                    .iter()
-                    .filter_map(|p| p.as_ref().ok().cloned())
-                    .collect();
-                let mut scored = if valid.is_empty() {
-                    Vec::new()
-                } else {
-                    client.score_batch(&valid).await?
-                }
-                .into_iter();
-                Ok::<_, ClientError>(
-                    parsed
-                        .into_iter()
-                        .map(|p| match p {
-                            Ok(_) => scored.next().expect("one score per valid rollout"),
-                            Err(invalid) => *invalid,
-                        })
-                        .collect::<Vec<Score>>(),
-                )
-            }
-        })
-        .buffered(jobs);
-
-    let mut summary = Summary::resuming(skip, resumed_invalid);
-    while let Some(scores) = results.next().await {
-        for score in scores? {
-            write_record(&mut output, &score)?;
-            summary.record(&score);
-        }
-    }
-    drop(results);
-    let _ = reader.await;
-    summary.elapsed = started.elapsed();
-    Ok(summary)
 }
 
 #[cfg(test)]

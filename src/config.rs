@@ -1,47 +1,20 @@
 //! `verdict.toml` → [`Chain`]. Every problem in a file is reported at once.
 //!
 //! The built-in default (`src/default.toml`, printed by `verdict verifiers --default-config`) is
-//! used when no file is given. The one `match` on `kind` in [`build_verifier`] is the registry of
-//! verifier kinds.
+//! used when no file is given. Which kinds a file may name, what each needs and how it is built
+//! comes from a [`Registry`] ([`Registry::builtin`] unless a library user passes their own to
+//! [`Config::build_in`]).
 
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{Chain, Step};
+use crate::registry::{BuildContext, Registry};
 use crate::sandbox::{Sandbox, SandboxConfig, SandboxError};
-use crate::verifiers::format::FormatConfig;
-use crate::verifiers::parse::ParseConfig;
-use crate::verifiers::tests::TestsConfig;
-use crate::verifiers::timing::TimingConfig;
-use crate::verifiers::Verifier;
 
 /// The built-in configuration, used when no file is given.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
-
-/// The verifier kinds this build knows, with a one-line description each.
-pub const KINDS: &[(&str, &str)] = &[
-    (
-        "format",
-        "R1 <think>…</think> structure and reasoning language consistency",
-    ),
-    (
-        "parse",
-        "the answer is Python that parses (tree-sitter-python); a gate by default",
-    ),
-    (
-        "tests",
-        "runs the code against the rollout's tests in the wasm sandbox; pass fraction",
-    ),
-    (
-        "timing",
-        "among correct programs, prefers the cheaper one (deterministic wasm fuel)",
-    ),
-];
-
-/// Kinds that run code and so need the shared [`Sandbox`].
-const SANDBOX_KINDS: &[&str] = &["tests", "timing"];
 
 /// Why a configuration could not be loaded or built.
 #[derive(Debug, thiserror::Error)]
@@ -142,28 +115,48 @@ impl Config {
         Ok(config)
     }
 
-    /// Whether any step runs code (and so needs the sandbox runtime).
+    /// Whether any step runs code (and so needs the sandbox runtime), with the built-in kinds.
     pub fn needs_sandbox(&self) -> bool {
-        self.verifiers
-            .iter()
-            .any(|v| SANDBOX_KINDS.contains(&v.kind.as_str()))
+        self.needs_sandbox_in(&Registry::builtin())
     }
 
-    /// Validate every step and build the chain; all problems are reported together. Starts the
-    /// sandbox (installing its runtime on first use) when a step needs it.
+    /// Whether any step is of a kind of `registry` that needs the sandbox.
+    pub fn needs_sandbox_in(&self, registry: &Registry) -> bool {
+        self.verifiers
+            .iter()
+            .any(|v| registry.get(&v.kind).is_some_and(|k| k.needs_sandbox))
+    }
+
+    /// Validate every step and build the chain from the built-in kinds; all problems are
+    /// reported together. Starts the sandbox (installing its runtime on first use) when a step
+    /// needs it.
     pub fn build(&self) -> Result<Chain, ConfigError> {
-        let sandbox = if self.needs_sandbox() {
+        self.build_in(&Registry::builtin())
+    }
+
+    /// [`Config::build`] with the kinds of `registry` (a library user's own among them).
+    pub fn build_in(&self, registry: &Registry) -> Result<Chain, ConfigError> {
+        let sandbox = if self.needs_sandbox_in(registry) {
             self.sandbox.validate()?;
             Some(Sandbox::new(&self.sandbox)?)
         } else {
             None
         };
-        self.build_with(sandbox.as_ref())
+        self.build_from(registry, &BuildContext::new(sandbox.as_ref()))
     }
 
     /// Like [`Config::build`], with the sandbox given (or none: then steps that need it are
     /// reported as problems).
     pub fn build_with(&self, sandbox: Option<&Sandbox>) -> Result<Chain, ConfigError> {
+        self.build_from(&Registry::builtin(), &BuildContext::new(sandbox))
+    }
+
+    /// Build the chain from the kinds of `registry` with the shared resources of `cx`.
+    pub fn build_from(
+        &self,
+        registry: &Registry,
+        cx: &BuildContext<'_>,
+    ) -> Result<Chain, ConfigError> {
         let mut problems = Vec::new();
         let mut steps = Vec::new();
         let mut names = std::collections::HashSet::new();
@@ -195,7 +188,27 @@ impl Config {
                     "{at}: min_score only applies to gates (set gate = true)"
                 ));
             }
-            match build_verifier(&sc.kind, &sc.settings, sandbox) {
+            let Some(kind) = registry.get(&sc.kind) else {
+                problems.push(format!(
+                    "{at}: unknown verifier kind `{}` (known: {})",
+                    sc.kind,
+                    registry.names()
+                ));
+                continue;
+            };
+            for required in kind.requires {
+                if !self.verifiers[..i]
+                    .iter()
+                    .any(|earlier| earlier.kind == *required)
+                {
+                    problems.push(format!(
+                        "{at}: `{}` needs a `{required}` step before it (it reads what \
+                         `{required}` found)",
+                        kind.name
+                    ));
+                }
+            }
+            match kind.build(&sc.settings, cx) {
                 Ok(verifier) => steps.push(Step {
                     name,
                     verifier,
@@ -215,37 +228,6 @@ impl Config {
             })
         }
     }
-}
-
-/// The registry: one arm per verifier kind.
-fn build_verifier(
-    kind: &str,
-    settings: &toml::Table,
-    sandbox: Option<&Sandbox>,
-) -> Result<Box<dyn Verifier>, String> {
-    let sandbox = || {
-        sandbox.ok_or_else(|| format!("`{kind}` needs the sandbox, which is not available here"))
-    };
-    match kind {
-        "format" => Ok(Box::new(settings_of::<FormatConfig>(settings)?.build()?)),
-        "parse" => Ok(Box::new(settings_of::<ParseConfig>(settings)?.build())),
-        "tests" => Ok(Box::new(
-            settings_of::<TestsConfig>(settings)?
-                .build(sandbox()?)
-                .map_err(|e| e.to_string())?,
-        )),
-        "timing" => Ok(Box::new(
-            settings_of::<TimingConfig>(settings)?.build(sandbox()?)?,
-        )),
-        other => Err(format!(
-            "unknown verifier kind `{other}` (known: {})",
-            KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
-        )),
-    }
-}
-
-fn settings_of<T: DeserializeOwned>(settings: &toml::Table) -> Result<T, String> {
-    T::deserialize(toml::Value::Table(settings.clone())).map_err(|e| e.message().to_string())
 }
 
 #[cfg(test)]
@@ -332,6 +314,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("duplicate name `parse`"), "{msg}");
+    }
+
+    #[test]
+    fn timing_without_tests_before_it_is_rejected() {
+        let text = "[[verifier]]\nkind = \"timing\"\n[[verifier]]\nkind = \"tests\"\n";
+        let msg = Config::parse(text, "t")
+            .unwrap()
+            .build_with(None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("verifier #1 (timing): `timing` needs a `tests` step before it"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -69,6 +69,7 @@ impl From<Outcome> for pb::Outcome {
             Outcome::OutputLimit => pb::Outcome::OutputLimit,
             Outcome::RuntimeError => pb::Outcome::RuntimeError,
             Outcome::InvalidInput => pb::Outcome::InvalidInput,
+            Outcome::Error => pb::Outcome::Error,
         }
     }
 }
@@ -87,6 +88,7 @@ pub fn outcome_from_pb(value: i32) -> Option<Outcome> {
         pb::Outcome::OutputLimit => Outcome::OutputLimit,
         pb::Outcome::RuntimeError => Outcome::RuntimeError,
         pb::Outcome::InvalidInput => Outcome::InvalidInput,
+        pb::Outcome::Error => Outcome::Error,
     })
 }
 
@@ -386,7 +388,7 @@ mod tests {
     fn scores_round_trip_to_the_same_jsonl_line() {
         let s = Score {
             id: "a".into(),
-            reward: 0.8,
+            reward: Some(0.8),
             outcome: Outcome::Failed,
             verifiers: vec![VerifierScore {
                 name: "format".into(),

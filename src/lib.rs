@@ -8,25 +8,29 @@
 //! - [`sandbox`]: sandboxed Python (wasmtime + pre-initialized CPython): runs code against tests.
 //! - [`adapters`]: dataset fields (HumanEval, verl, open-r1, LiveCodeBench) → tests.
 //! - [`chain`]: runs verifiers in order, gates, weighs, aggregates.
+//! - [`registry`]: the verifier kinds a chain may name; library users add their own.
 //! - [`config`]: `verdict.toml` → [`Chain`], with every problem reported at once.
-//! - [`batch`]: streaming JSONL scoring with ordered output and crash-safe resume.
+//! - [`batch`]: the one JSONL loop (local or remote), ordered output, crash-safe resume.
 //! - [`pb`]: the generated protobuf/gRPC code for `proto/verdict/v1/reward.proto`.
 //! - [`convert`]: wire messages ↔ [`Rollout`] / [`Score`].
 //! - [`service`]: the tonic `RewardService` (admission, deadlines, cancellation).
 //! - [`server`]: [`server::run`] — reward service + health + reflection + metrics, graceful shutdown.
 //! - [`metrics`]: Prometheus series and the `/metrics` endpoint.
 //! - [`client`]: a client with retries, deadlines and load balancing over replicas.
+//! - [`cli`]: the `verdict` command line, callable with a registry of your own kinds.
 #![deny(missing_docs)]
 
 pub mod adapters;
 pub mod batch;
 pub mod chain;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod convert;
 pub mod extract;
 pub mod metrics;
 pub mod pb;
+pub mod registry;
 pub mod rollout;
 pub mod sandbox;
 pub mod score;
@@ -36,6 +40,7 @@ pub mod verifiers;
 
 pub use chain::Chain;
 pub use config::{Config, ConfigError};
+pub use registry::{BuildContext, Kind, Registry};
 pub use rollout::{Limits, Rollout, TestCase};
 pub use score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
-pub use verifiers::{Context, Verdict, Verifier};
+pub use verifiers::{Context, GroupInput, GroupMember, Verdict, Verifier};

@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `verdict_grpc_requests_total` | counter | `method`, `code` |
 //! | `verdict_grpc_request_duration_seconds` | histogram | `method` |
-//! | `verdict_rollouts_total` | counter | `outcome` |
+//! | `verdict_rollouts_total` | counter | `outcome` (every outcome; `error` = verdict could not judge: alert on it) |
 //! | `verdict_rollout_duration_seconds` | histogram | – (chain wall time) |
 //! | `verdict_scoring_in_flight` / `_queued` / `_slots` / `_utilisation` | gauges | – |
 //! | `verdict_rejected_total` | counter | `reason` (`overloaded`, `deadline`, `cancelled`) |
@@ -114,6 +114,10 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        // Every outcome is a series from the start, so `error` reads 0 rather than absent.
+        for outcome in crate::score::Outcome::ALL {
+            rollouts.with_label_values(&[outcome.as_str()]);
+        }
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_seconds.clone()),
@@ -139,6 +143,15 @@ impl Metrics {
             utilisation,
             rejected,
         }
+    }
+
+    /// Count one scored rollout: by outcome (`error`, verdict's own failure, apart from
+    /// `failed`), and its chain wall time.
+    pub fn record_rollout(&self, score: &crate::score::Score) {
+        self.rollouts
+            .with_label_values(&[score.outcome.as_str()])
+            .inc();
+        self.rollout_seconds.observe(score.cost.wall_ms / 1000.0);
     }
 
     /// Everything in the Prometheus text exposition format.

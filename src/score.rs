@@ -26,11 +26,15 @@ pub enum Outcome {
     RuntimeError,
     /// The input itself could not be scored (malformed line or request).
     InvalidInput,
+    /// verdict itself could not judge the rollout (a sandbox worker died, the runtime failed its
+    /// self-test, an internal error or panic). Says nothing about the rollout: its reward is
+    /// `None` (`null` in JSONL) and a trainer should mask it out, not treat it as 0.
+    Error,
 }
 
 impl Outcome {
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Passed,
         Outcome::Failed,
         Outcome::NotCode,
@@ -41,6 +45,7 @@ impl Outcome {
         Outcome::OutputLimit,
         Outcome::RuntimeError,
         Outcome::InvalidInput,
+        Outcome::Error,
     ];
 
     /// The snake_case name used in JSON and in the proto enum.
@@ -56,7 +61,14 @@ impl Outcome {
             Outcome::OutputLimit => "output_limit",
             Outcome::RuntimeError => "runtime_error",
             Outcome::InvalidInput => "invalid_input",
+            Outcome::Error => "error",
         }
+    }
+
+    /// Whether this outcome is verdict's own failure rather than a judgement of the rollout
+    /// (only [`Outcome::Error`]); such scores carry no reward.
+    pub fn is_verdict_failure(self) -> bool {
+        self == Outcome::Error
     }
 }
 
@@ -71,8 +83,9 @@ impl std::fmt::Display for Outcome {
 pub struct Score {
     /// The rollout's `id`.
     pub id: String,
-    /// The scalar reward in [0, 1].
-    pub reward: f64,
+    /// The scalar reward in [0, 1]; `None` (`null` in JSONL) when the outcome is
+    /// [`Outcome::Error`]: verdict could not judge the rollout, so a trainer masks it out.
+    pub reward: Option<f64>,
     /// The single-word verdict.
     pub outcome: Outcome,
     /// One entry per verifier that ran (or was skipped), in chain order.
@@ -84,22 +97,47 @@ pub struct Score {
     /// What scoring cost.
     #[serde(default)]
     pub cost: Cost,
-    /// Why the input could not be scored; only for `invalid_input`.
+    /// Why the input could not be scored (`invalid_input`) or why verdict could not judge it
+    /// (`error`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl Score {
-    /// The record for an input that could not be scored.
-    pub fn invalid(id: impl Into<String>, error: impl Into<String>) -> Self {
+    /// The record for an input that could not be scored: reward 0, outcome `invalid_input`.
+    ///
+    /// `id` is the rollout's own id where it has a non-empty one; otherwise the record is named
+    /// by its position, `position` (1-based: the line number of a file, the index + 1 of a
+    /// batch or stream message), as `input-N` — the one id scheme of every transport.
+    pub fn invalid(id: Option<&str>, position: usize, error: impl Into<String>) -> Self {
+        let id = match id {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => format!("input-{position}"),
+        };
         Score {
-            id: id.into(),
-            reward: 0.0,
+            id,
+            reward: Some(0.0),
             outcome: Outcome::InvalidInput,
             verifiers: Vec::new(),
             tests: None,
             cost: Cost::default(),
             error: Some(error.into()),
+        }
+    }
+}
+
+impl Score {
+    /// The record for a rollout verdict could not judge: outcome `error`, no reward, `reason`
+    /// in `error`. Never a 0 that would look like a wrong answer.
+    pub fn verdict_failure(id: impl Into<String>, reason: impl Into<String>) -> Self {
+        Score {
+            id: id.into(),
+            reward: None,
+            outcome: Outcome::Error,
+            verifiers: Vec::new(),
+            tests: None,
+            cost: Cost::default(),
+            error: Some(reason.into()),
         }
     }
 }

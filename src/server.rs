@@ -21,6 +21,7 @@ use crate::chain::Chain;
 use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::pb::reward_service_server::RewardServiceServer;
+use crate::registry::Registry;
 use crate::service::{RewardService, ServiceLimits};
 
 /// Concurrent calls (HTTP/2 streams) per connection.
@@ -65,6 +66,9 @@ pub struct ServeOptions {
     pub grace: Duration,
     /// Where the chain's configuration came from (reported by ListVerifiers).
     pub config_origin: String,
+    /// The verifier kinds ListVerifiers reports (the registry the chain was built from).
+    /// Default: [`Registry::builtin`].
+    pub registry: Registry,
     /// The server's metrics (a fresh set by default; pass one in to read it from outside).
     pub metrics: Arc<Metrics>,
     /// Serve `GET /metrics` on this listener, if given.
@@ -82,6 +86,7 @@ impl Default for ServeOptions {
             max_deadline: Duration::from_secs(600),
             grace: Duration::from_secs(30),
             config_origin: "built-in default".into(),
+            registry: Registry::builtin(),
             metrics: Arc::new(Metrics::new()),
             metrics_listener: None,
         }
@@ -100,6 +105,7 @@ pub async fn run(
     let service = RewardService::new(
         chain,
         opts.config_origin.clone(),
+        &opts.registry,
         ServiceLimits {
             max_in_flight: opts.max_in_flight,
             max_queued: opts.max_queued,

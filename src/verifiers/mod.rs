@@ -8,13 +8,18 @@
 //! | `tests`  | `tests.rs`    | the code passes the rollout's tests in the sandbox         |
 //! | `timing` | `timing.rs`   | among correct programs, the cheaper (in fuel) scores higher |
 //!
-//! Every kind is chosen by the one `match` in [`crate::config`]; plug-ins arrive as a
-//! `Box<dyn Verifier>` through the same table.
+//! Every kind, built-in or a library user's, is an entry of the [`crate::registry`]: a name, a
+//! description, whether it needs the sandbox, and a build function. Verifiers hand each other
+//! typed values through the [`Context`] (the extracted answer, the tests that ran and their
+//! report) and hand the chain's group pass a typed [`GroupInput`], never each other's JSON.
 
 pub mod format;
 pub mod parse;
 pub mod tests;
 pub mod timing;
+
+use std::any::Any;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -23,6 +28,7 @@ use crate::extract::Answer;
 use crate::rollout::Rollout;
 use crate::score::{Cost, Outcome, Score, TestReport};
 use parse::Classification;
+use tests::ResolvedTests;
 
 /// What earlier steps of the chain established about a rollout.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +39,9 @@ pub struct Context {
     pub parse: Option<Classification>,
     /// Test results, once the `tests` verifier ran.
     pub tests: Option<TestReport>,
+    /// The tests the `tests` verifier ran (after dataset adapters and its `max_tests` cut) and
+    /// their setup, in the order of [`Context::tests`]' results.
+    pub resolved: Option<ResolvedTests>,
     /// Accumulated cost of sandbox work.
     pub cost: Cost,
 }
@@ -49,6 +58,9 @@ pub struct Verdict {
     pub skipped: bool,
     /// Structured findings.
     pub details: Value,
+    /// For groupwise verifiers: what the chain keeps beside the score for
+    /// [`Verifier::rescore_group`] (e.g. the fuel `timing` compares).
+    pub group: Option<GroupInput>,
 }
 
 impl Verdict {
@@ -59,6 +71,7 @@ impl Verdict {
             outcome: Outcome::Passed,
             skipped: false,
             details,
+            group: None,
         }
     }
 
@@ -69,7 +82,25 @@ impl Verdict {
             outcome,
             skipped: false,
             details,
+            group: None,
         }
+    }
+
+    /// verdict itself could not judge the rollout (a dead sandbox worker, a runtime that failed
+    /// its self-test, an internal error): the chain stops and the score gets the `error`
+    /// outcome with no reward. Never use it for a program's own failure (timeout, crash).
+    pub fn error(reason: impl Into<String>) -> Self {
+        Verdict::fail(
+            Outcome::Error,
+            0.0,
+            serde_json::json!({"error": reason.into()}),
+        )
+    }
+
+    /// The same verdict carrying `input` for the chain's group pass.
+    pub fn with_group_input(mut self, input: GroupInput) -> Self {
+        self.group = Some(input);
+        self
     }
 
     /// The verifier did not apply to this rollout.
@@ -79,8 +110,48 @@ impl Verdict {
             outcome: Outcome::Passed,
             skipped: true,
             details,
+            group: None,
         }
     }
+}
+
+/// A typed value a groupwise verifier keeps beside one rollout's score until the group pass
+/// ([`Verifier::rescore_group`]); the verifier reads it back with [`GroupInput::get`].
+#[derive(Clone)]
+pub struct GroupInput(Arc<dyn Any + Send + Sync>);
+
+impl GroupInput {
+    /// Wrap `value`.
+    pub fn new<T: Any + Send + Sync>(value: T) -> Self {
+        GroupInput(Arc::new(value))
+    }
+
+    /// The value, if it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for GroupInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupInput(..)")
+    }
+}
+
+impl PartialEq for GroupInput {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// One passing rollout of a group, as [`Verifier::rescore_group`] sees it: its score (to
+/// adjust) and what this verifier's step kept for it, if anything.
+#[derive(Debug)]
+pub struct GroupMember<'a> {
+    /// The rollout's score; the chain recomputes its reward afterwards.
+    pub score: &'a mut Score,
+    /// The step's [`Verdict::group`], if it set one.
+    pub input: Option<&'a GroupInput>,
 }
 
 /// A check on a rollout that yields a score in [0, 1].
@@ -108,9 +179,9 @@ pub trait Verifier: Send + Sync {
     }
 
     /// Adjust this verifier's entry (`step`, by name) in the scores of one group of rollouts that
-    /// all passed. Called only when [`Verifier::is_groupwise`] is true; the chain recomputes the
-    /// rewards afterwards.
-    fn rescore_group(&self, step: &str, group: &mut [&mut Score]) {
+    /// all passed; each member carries the [`GroupInput`] this step returned for it. Called only
+    /// when [`Verifier::is_groupwise`] is true; the chain recomputes the rewards afterwards.
+    fn rescore_group(&self, step: &str, group: &mut [GroupMember<'_>]) {
         let _ = (step, group);
     }
 }

@@ -15,7 +15,9 @@
 //! The outcome is that of the first test that did not pass: `failed` (wrong answer or failed
 //! assertion, with the test and the difference), `runtime_error` (exception type and message, or
 //! a trap), `syntax_error`, `timeout` (fuel or wall clock), `memory_limit`, `output_limit`;
-//! `invalid_input` when dataset fields are malformed.
+//! `invalid_input` when dataset fields are malformed. When the sandbox itself fails (a dead
+//! worker, a runtime that failed its self-test), the verdict is [`Verdict::error`]: verdict
+//! could not judge, and the rollout's reward is masked rather than 0.
 //!
 //! ## Example
 //! ```toml
@@ -94,6 +96,18 @@ pub fn resolve_tests(
     Ok(adapted)
 }
 
+/// The tests the `tests` verifier ran, as it left them in [`Context::resolved`]: after dataset
+/// adapters and the `max_tests` cut, in the order of the report's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedTests {
+    /// The tests run, in order.
+    pub tests: Vec<crate::rollout::TestCase>,
+    /// The setup run before them.
+    pub setup: Option<String>,
+    /// Where they came from (`tests`, or the adapter's name).
+    pub source: &'static str,
+}
+
 /// Runs code against tests in the sandbox.
 #[derive(Debug, Clone)]
 pub struct TestsVerifier {
@@ -136,15 +150,16 @@ impl Verifier for TestsVerifier {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "Sandbox failed.");
-                return Verdict::fail(
-                    Outcome::RuntimeError,
-                    0.0,
-                    json!({"error": format!("sandbox failure: {e}")}),
-                );
+                return Verdict::error(format!("sandbox failure: {e}"));
             }
         };
         ctx.cost.fuel += report.fuel;
         ctx.tests = Some(report.tests.clone());
+        ctx.resolved = Some(ResolvedTests {
+            tests: adapted.tests[..n].to_vec(),
+            setup: setup.clone(),
+            source: adapted.source,
+        });
         let fraction = report.pass_fraction();
         let score = if self.all_or_nothing {
             if report.outcome == Outcome::Passed {

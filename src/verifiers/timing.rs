@@ -29,8 +29,12 @@
 //!
 //! Its default weight is small (0.1) so it refines correctness rather than replacing it.
 //!
+//! It reads the tests the `tests` step ran and their report from the [`Context`], so a chain
+//! must have a `tests` step before `timing` (the config rejects one without).
+//!
 //! ## Failure modes
 //! Skipped without a baseline (no reference, no budget) or without tests; 0 when a test failed.
+//! A sandbox failure while running the reference is verdict's own: [`Verdict::error`].
 //!
 //! ## Example
 //! ```toml
@@ -48,11 +52,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::tests::resolve_tests;
-use super::{Context, Verdict, Verifier};
+use super::{Context, GroupInput, GroupMember, Verdict, Verifier};
 use crate::rollout::{Rollout, TestCase};
 use crate::sandbox::{RunJob, Sandbox};
-use crate::score::{Outcome, Score};
+use crate::score::Outcome;
 
 /// What the candidate's cost is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,9 +80,6 @@ pub struct TimingConfig {
     pub budget_fuel: Option<u64>,
     /// How many reference costs to keep in memory. Default: 10000.
     pub cache_entries: usize,
-    /// Do not read tests from dataset fields (must match the `tests` verifier's setting).
-    /// Default: `false`.
-    pub no_adapters: bool,
 }
 
 impl Default for TimingConfig {
@@ -88,7 +88,6 @@ impl Default for TimingConfig {
             baseline: Baseline::Reference,
             budget_fuel: None,
             cache_entries: 10_000,
-            no_adapters: false,
         }
     }
 }
@@ -104,7 +103,6 @@ impl TimingConfig {
             baseline: self.baseline,
             budget_fuel: self.budget_fuel,
             cache_entries: self.cache_entries.max(1),
-            adapters: !self.no_adapters,
             reference_cost: Mutex::new(HashMap::new()),
         })
     }
@@ -117,10 +115,13 @@ pub struct TimingVerifier {
     baseline: Baseline,
     budget_fuel: Option<u64>,
     cache_entries: usize,
-    adapters: bool,
     /// Reference fuel (or why there is none), keyed by a hash of reference, setup and tests.
     reference_cost: Mutex<HashMap<[u8; 32], Result<u64, String>>>,
 }
+
+/// What `timing` with `baseline = "group"` keeps beside a provisional score for the group pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupFuel(pub u64);
 
 /// The timing score for cost `c` against baseline `b` (see the module docs).
 pub fn timing_score(baseline: u64, cost: u64) -> f64 {
@@ -145,7 +146,7 @@ impl TimingVerifier {
         tests: &[TestCase],
         setup: Option<&str>,
         counted: &[usize],
-    ) -> Result<u64, String> {
+    ) -> Result<u64, ReferenceFailure> {
         let mut h = Sha256::new();
         h.update(reference.as_bytes());
         h.update([0]);
@@ -154,7 +155,7 @@ impl TimingVerifier {
         h.update(serde_json::to_vec(tests).expect("tests serialize"));
         let key: [u8; 32] = h.finalize().into();
         if let Some(hit) = self.reference_cost.lock().expect("not poisoned").get(&key) {
-            return hit.clone();
+            return hit.clone().map_err(ReferenceFailure::Fails);
         }
         // The reference is seeded by its problem, not by the rollout, so every rollout of the
         // problem sees the same reference cost.
@@ -175,14 +176,18 @@ impl TimingVerifier {
                 "the reference fails its own tests: {}",
                 report.message.unwrap_or_else(|| report.outcome.to_string())
             )),
-            Err(e) => return Err(format!("sandbox failure running the reference: {e}")),
+            Err(e) => {
+                return Err(ReferenceFailure::Sandbox(format!(
+                    "sandbox failure running the reference: {e}"
+                )))
+            }
         };
         let mut cache = self.reference_cost.lock().expect("not poisoned");
         if cache.len() >= self.cache_entries {
             cache.clear();
         }
         cache.insert(key, result.clone());
-        result
+        result.map_err(ReferenceFailure::Fails)
     }
 
     fn budget_for(&self, rollout: &Rollout) -> Option<u64> {
@@ -192,6 +197,14 @@ impl TimingVerifier {
             .and_then(|v| v.as_u64())
             .or(self.budget_fuel)
     }
+}
+
+/// Why the reference gave no baseline.
+enum ReferenceFailure {
+    /// It fails its own tests (cached: the rollout is skipped).
+    Fails(String),
+    /// The sandbox failed (verdict's own failure: not cached).
+    Sandbox(String),
 }
 
 #[async_trait]
@@ -213,9 +226,8 @@ impl Verifier for TimingVerifier {
                 json!({"reason": "not every test passed: no speed bonus"}),
             );
         }
-        let resolved = match resolve_tests(rollout, self.adapters) {
-            Ok(r) => r,
-            Err(e) => return Verdict::skip(json!({"reason": e.to_string()})),
+        let Some(resolved) = &ctx.resolved else {
+            return Verdict::skip(json!({"reason": "no tests ran"}));
         };
         let n = report.total.min(resolved.tests.len());
         let tests = &resolved.tests[..n];
@@ -234,9 +246,11 @@ impl Verifier for TimingVerifier {
         });
         let baseline = match self.baseline {
             Baseline::Group => {
-                // Provisional: the chain compares the group once every rollout is scored.
+                // Provisional: the chain compares the group once every rollout is scored (the
+                // flag in the details tells readers; the group pass reads the typed input).
                 details["provisional"] = json!(true);
-                return Verdict::pass(1.0, details);
+                return Verdict::pass(1.0, details)
+                    .with_group_input(GroupInput::new(GroupFuel(fuel)));
             }
             Baseline::Budget => match self.budget_for(rollout) {
                 Some(b) => b,
@@ -259,10 +273,11 @@ impl Verifier for TimingVerifier {
                         .await
                     {
                         Ok(b) => b,
-                        Err(reason) => {
+                        Err(ReferenceFailure::Fails(reason)) => {
                             details["reason"] = json!(reason);
                             return Verdict::skip(details);
                         }
+                        Err(ReferenceFailure::Sandbox(reason)) => return Verdict::error(reason),
                     }
                 }
                 None => match self.budget_for(rollout) {
@@ -294,26 +309,21 @@ impl Verifier for TimingVerifier {
         self.baseline == Baseline::Group
     }
 
-    fn rescore_group(&self, step: &str, group: &mut [&mut Score]) {
-        let fuel_of = |s: &Score| {
-            s.verifiers
-                .iter()
-                .find(|v| v.name == step && !v.skipped && v.details.get("provisional").is_some())
-                .and_then(|v| v.details["fuel"].as_u64())
-        };
-        let Some(best) = group.iter().filter_map(|s| fuel_of(s)).min() else {
+    fn rescore_group(&self, step: &str, group: &mut [GroupMember<'_>]) {
+        let fuel_of = |m: &GroupMember<'_>| m.input.and_then(|g| g.get::<GroupFuel>()).map(|f| f.0);
+        let Some(best) = group.iter().filter_map(fuel_of).min() else {
             return;
         };
-        for score in group.iter_mut() {
-            let Some(fuel) = fuel_of(score) else { continue };
-            if let Some(v) = score.verifiers.iter_mut().find(|v| v.name == step) {
+        for member in group.iter_mut() {
+            let Some(fuel) = fuel_of(member) else {
+                continue;
+            };
+            if let Some(v) = member.score.verifiers.iter_mut().find(|v| v.name == step) {
                 v.score = timing_score(best, fuel);
-                let details = v
-                    .details
-                    .as_object_mut()
-                    .expect("timing details are an object");
-                details.remove("provisional");
-                details.insert("baseline_fuel".into(), json!(best));
+                if let Some(details) = v.details.as_object_mut() {
+                    details.remove("provisional");
+                    details.insert("baseline_fuel".into(), json!(best));
+                }
             }
         }
     }

@@ -102,17 +102,17 @@ fn malformed_lines_are_reported_and_the_rest_is_scored() {
     assert!(err("no-completion").starts_with("line 2: missing field `completion`"));
     assert!(err("wrong-type").starts_with("line 3: invalid type: integer `42`"));
     assert!(
-        err("line-4").starts_with("line 4: EOF while parsing"),
+        err("input-4").starts_with("line 4: EOF while parsing"),
         "no id in a torn line"
     );
     assert!(err("bad-test-kind").contains("unknown variant `fuzz`"));
-    assert!(err("line-8").starts_with("line 8: "));
+    assert!(err("input-8").starts_with("line 8: "));
     for id in [
         "no-completion",
         "wrong-type",
-        "line-4",
+        "input-4",
         "bad-test-kind",
-        "line-8",
+        "input-8",
     ] {
         assert_eq!(by_id(id)["outcome"], "invalid_input");
         assert_eq!(by_id(id)["reward"], 0.0);
@@ -262,4 +262,77 @@ fn resume_refuses_an_output_of_another_input() {
         .code(2);
     let stderr = String::from_utf8_lossy(&o.get_output().stderr);
     assert!(stderr.contains("not the same input"), "{stderr}");
+}
+
+/// A record without its wall times (cost and per-test), the parts a rerun changes.
+fn timeless(v: Value) -> Value {
+    let mut v = without_cost(v);
+    if let Some(results) = v
+        .pointer_mut("/tests/results")
+        .and_then(Value::as_array_mut)
+    {
+        for r in results {
+            r["wall_ms"] = Value::from(0.0);
+        }
+    }
+    v
+}
+
+/// The bundled rollouts as an awkward file: a blank line after line 3, CRLF line endings or
+/// not, and no final newline.
+fn awkward_input(dir: &Path, crlf: bool) -> PathBuf {
+    let text = std::fs::read_to_string(fixture("rollouts.jsonl")).unwrap();
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines.insert(3, "");
+    lines.insert(6, "   ");
+    let eol = if crlf { "\r\n" } else { "\n" };
+    let path = dir.join(if crlf { "crlf.jsonl" } else { "lf.jsonl" });
+    std::fs::write(&path, lines.join(eol)).unwrap();
+    path
+}
+
+#[test]
+fn resume_works_on_blank_lines_crlf_and_no_final_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    for crlf in [false, true] {
+        let input = awkward_input(dir.path(), crlf);
+        let full = dir.path().join("full.jsonl");
+        verdict()
+            .args(["score", "--quiet", "-o"])
+            .arg(&full)
+            .arg(&input)
+            .assert()
+            .success();
+        let full_text = std::fs::read_to_string(&full).unwrap();
+        let full_records: Vec<Value> = full_text
+            .lines()
+            .map(|l| timeless(serde_json::from_str(l).unwrap()))
+            .collect();
+        assert_eq!(
+            full_records.len(),
+            ids_of(&input).len(),
+            "blank lines carry no rollout"
+        );
+        for cut in [0, 3, 5] {
+            let part = dir.path().join("part.jsonl");
+            let kept: String = full_text
+                .lines()
+                .take(cut)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(&part, kept).unwrap();
+            verdict()
+                .args(["score", "--quiet", "--resume", "-o"])
+                .arg(&part)
+                .arg(&input)
+                .assert()
+                .success();
+            let resumed: Vec<Value> = std::fs::read_to_string(&part)
+                .unwrap()
+                .lines()
+                .map(|l| timeless(serde_json::from_str(l).unwrap()))
+                .collect();
+            assert_eq!(resumed, full_records, "crlf {crlf}, cut after {cut}");
+        }
+    }
 }

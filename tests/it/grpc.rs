@@ -355,10 +355,10 @@ async fn a_stream_of_hundreds_of_rollouts_is_answered_by_id() {
         );
     }
     assert_eq!(got.len(), n + 1);
-    let missing = &got["request-300"];
+    let missing = &got["input-301"];
     assert_eq!(
         missing.error.as_deref(),
-        Some("request 300: rollout: is required")
+        Some("requests[300].rollout: is required")
     );
     for r in &sent {
         let expected = timeless(chain.score(r).await);
@@ -607,7 +607,7 @@ async fn a_stream_past_capacity_waits_instead_of_failing() {
         .into_inner();
     let mut n = 0;
     while let Some(r) = responses.message().await.unwrap() {
-        assert_eq!(r.score.unwrap().reward, 1.0);
+        assert_eq!(r.score.unwrap().reward, Some(1.0));
         n += 1;
     }
     assert_eq!(n, 12);
@@ -717,7 +717,7 @@ async fn shutdown_while_busy_finishes_work_in_flight() {
     server.shutdown().await.unwrap();
     let score = call.await.unwrap().unwrap().into_inner().score.unwrap();
     assert_eq!(score.id, "busy");
-    assert_eq!(score.reward, 1.0);
+    assert_eq!(score.reward, Some(1.0));
     assert_eq!(counters.get(), (1, 1, 0));
     assert!(started.elapsed() < Duration::from_secs(5));
     // No longer accepting.
@@ -954,4 +954,200 @@ async fn verdict_serve_answers_and_exits_0_on_sigterm() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// A verifier with a bug: it panics on rollouts whose prompt is `panic`.
+struct Buggy;
+
+#[async_trait]
+impl Verifier for Buggy {
+    fn kind(&self) -> &'static str {
+        "buggy"
+    }
+
+    async fn verify(&self, rollout: &Rollout, _ctx: &mut Context) -> Verdict {
+        assert!(rollout.prompt != "panic", "a bug in a verifier");
+        Verdict::pass(1.0, json!({}))
+    }
+}
+
+#[tokio::test]
+async fn a_panic_while_scoring_is_that_rollouts_error_and_the_server_keeps_serving() {
+    let chain = Arc::new(Chain::new(vec![Step {
+        name: "buggy".into(),
+        verifier: Box::new(Buggy),
+        weight: 1.0,
+        gate: false,
+        min_score: 1.0,
+    }]));
+    let metrics = Arc::new(Metrics::new());
+    let server = TestServer::start(
+        chain,
+        ServeOptions {
+            metrics: metrics.clone(),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let mut client = server.client().await;
+    let bad = Rollout {
+        prompt: "panic".into(),
+        ..rollout("bad", "x = 1")
+    };
+    let good = rollout("good", "x = 1");
+    let one = client
+        .score(request(pb::Rollout::from(&bad)))
+        .await
+        .expect("the call succeeds: the failure is in the score")
+        .into_inner()
+        .score
+        .unwrap();
+    assert_eq!(one.outcome, pb::Outcome::Error as i32);
+    assert_eq!(one.reward, None, "no reward a trainer could mistake for 0");
+    assert!(one.error.unwrap().contains("a bug in a verifier"));
+    let batch = client
+        .score_batch(pb::ScoreBatchRequest {
+            rollouts: vec![pb::Rollout::from(&good), pb::Rollout::from(&bad)],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .scores;
+    assert_eq!(batch[0].reward, Some(1.0));
+    assert_eq!(batch[1].outcome, pb::Outcome::Error as i32);
+    assert_eq!(batch[1].reward, None);
+    let score = Score::try_from(batch[1].clone()).unwrap();
+    assert_eq!(score.reward, None);
+    let text = metrics.render();
+    assert!(
+        text.contains(r#"verdict_rollouts_total{outcome="error"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"verdict_rollouts_total{outcome="failed"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"verdict_rollouts_total{outcome="passed"} 1"#),
+        "{text}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+/// Rollouts of a few problems whose correct solutions differ in cost, so that the group
+/// baseline depends on which rollouts share a window.
+fn group_input() -> String {
+    let fast = "def f(n):\n    return n * (n + 1) // 2";
+    let slow = |k: usize| {
+        format!("def f(n):\n    s = 0\n    for _ in range({k}):\n        for i in range(n + 1):\n            s += i\n    return s // {k}")
+    };
+    let mut text = String::new();
+    for p in 0..3 {
+        let codes = [slow(2), fast.to_string(), slow(1), slow(3)];
+        for (j, code) in codes.iter().enumerate() {
+            let r = json!({
+                "id": format!("p{p}-{j}"),
+                "problem_id": format!("p{p}"),
+                "completion": format!("```python\n{code}\n```"),
+                "tests": [{"kind": "call", "fn": "f", "args": [300], "expected": 45150}],
+            });
+            text.push_str(&r.to_string());
+            text.push('\n');
+            if p == 1 && j == 1 {
+                text.push_str("{broken\n");
+            }
+        }
+    }
+    text
+}
+
+const GROUP_CONFIG: &str = r#"
+[[verifier]]
+kind = "parse"
+gate = true
+weight = 0.0
+
+[[verifier]]
+kind = "tests"
+
+[[verifier]]
+kind = "timing"
+baseline = "group"
+
+[sandbox]
+workers = 0
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_and_local_runs_write_the_same_group_records_over_windows_and_replicas() {
+    let config = Config::parse(GROUP_CONFIG, "group.toml").unwrap();
+    let a = TestServer::start(Arc::new(config.build().unwrap()), ServeOptions::default()).await;
+    let b = TestServer::start(Arc::new(config.build().unwrap()), ServeOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, group_input()).unwrap();
+    let config_path = dir.path().join("group.toml");
+    std::fs::write(&config_path, GROUP_CONFIG).unwrap();
+    let run_cli = move |remote: Option<String>, window: usize, out: &str| {
+        let input = input.clone();
+        let config_path = config_path.clone();
+        let out = input.with_file_name(out);
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = assert_cmd::Command::cargo_bin("verdict").unwrap();
+            cmd.env_clear()
+                .env("VERDICT_CACHE_DIR", cache_dir())
+                .arg("score")
+                .arg(&input)
+                .arg("-o")
+                .arg(&out)
+                .args(["--jobs", "2", "--group-window", &window.to_string()]);
+            match remote {
+                Some(urls) => cmd.arg("--remote").arg(urls),
+                None => cmd.arg("--config").arg(&config_path),
+            };
+            cmd.assert().code(1);
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .lines()
+                .map(|l| timeless(serde_json::from_str::<Score>(l).unwrap()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let fleet = format!("{},{}", a.url(), b.url());
+    let timing = |scores: &[Score]| -> Vec<f64> {
+        scores
+            .iter()
+            .filter_map(|s| s.verifiers.iter().find(|v| v.name == "timing"))
+            .map(|v| v.score)
+            .collect()
+    };
+    let mut by_window = Vec::new();
+    for window in [3, 5, 512] {
+        let local = run_cli(None, window, "local.jsonl").await.unwrap();
+        let remote = run_cli(Some(fleet.clone()), window, "remote.jsonl")
+            .await
+            .unwrap();
+        assert_eq!(local.len(), 13);
+        assert_eq!(remote, local, "window {window}");
+        by_window.push(timing(&local));
+    }
+    assert_ne!(
+        by_window[0], by_window[2],
+        "the window decides the group baseline"
+    );
+    assert!(
+        a.metrics
+            .requests
+            .with_label_values(&["ScoreBatch", "Ok"])
+            .get()
+            > 0
+            && b.metrics
+                .requests
+                .with_label_values(&["ScoreBatch", "Ok"])
+                .get()
+                > 0,
+        "both replicas scored"
+    );
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
 }

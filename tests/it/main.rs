@@ -2,11 +2,17 @@
 
 /// `verdict score` on fixture files: one file per class, malformed lines, kill and resume.
 mod cli;
+/// When verdict itself fails: the `error` outcome and a maskable reward, never a fake 0.
+mod errors;
 /// The gRPC service on an ephemeral port: every RPC, deadlines, cancellation, overload, shutdown.
 mod grpc;
 /// Hostile programs: each gets reward 0 with the right outcome, the service stays healthy.
 mod hostile;
+/// A verifier kind registered by a library user, named in `verdict.toml`, through the CLI and gRPC.
+mod registry;
 /// The sandbox end to end: test kinds, verdicts, limits, determinism, adapters, verifier.
 mod sandbox;
+/// The `Score` records of the class fixtures, pinned as reviewed snapshots.
+mod snapshots;
 /// The timing verifier: deterministic fuel, complexity pairs ordered in every trial.
 mod timing;

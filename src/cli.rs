@@ -1,0 +1,395 @@
+//! The `verdict` command line as a library function, so that a program with verifier kinds of
+//! its own gets the same `verdict score`, `verdict serve` and `verdict verifiers`:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     let registry = verdict::Registry::builtin();
+//!     // registry.register(my_kind).unwrap();
+//!     verdict::cli::main_with(registry)
+//! }
+//! ```
+//!
+//! `src/main.rs` is exactly that, with the built-in kinds.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::batch::{self, BatchOptions, Scorer};
+use crate::config::{Config, DEFAULT_CONFIG};
+use crate::registry::Registry;
+
+/// Why a command failed (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The command line is wrong (or `--help`/`--version` was asked for).
+    #[error("{0}")]
+    Usage(#[from] clap::Error),
+    /// The configuration could not be loaded or built.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The batch run failed.
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchError),
+    /// The remote client could not be set up.
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    /// The server failed.
+    #[error(transparent)]
+    Serve(#[from] crate::server::ServeError),
+    /// The sandbox (runtime command or worker) failed.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    /// An I/O step failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// verdict turns LLM rollouts into rewards nobody has to label by hand.
+///
+/// Each rollout (prompt, model completion, tests) goes through a chain of verifiers — R1 format,
+/// a tree-sitter parse check, sandboxed tests — and comes out as a reward in [0, 1] with a
+/// per-verifier breakdown.
+#[derive(Debug, Parser)]
+#[command(name = "verdict", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Score a JSONL file of rollouts: one score line out per rollout line in, in input order.
+    ///
+    /// Exit status: 0 when every line was scored, 1 when some lines were invalid (they still get
+    /// an `invalid_input` record naming the line and field) or could not be judged (`error`
+    /// records, reward null), 2 on any other error.
+    Score(ScoreArgs),
+    /// Print the effective verifier chain (from --config, or the built-in default).
+    Verifiers(VerifiersArgs),
+    /// Serve the gRPC reward service (plus grpc.health.v1, reflection and /metrics) until
+    /// SIGTERM/SIGINT, then drain. Prints `listening on ADDR` on stdout once bound.
+    Serve(ServeArgs),
+    /// Show, install or verify the sandbox's Python runtime (CPython compiled to WebAssembly).
+    ///
+    /// The runtime is installed on first use anyway; `install` does it up front (what CI runs),
+    /// `verify` checks hashes and runs a self-test.
+    Runtime(RuntimeArgs),
+    /// Internal: serve sandbox runs for a parent process over stdin/stdout (`sandbox.workers`).
+    #[command(hide = true)]
+    SandboxWorker,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:50051", env = "VERDICT_ADDR")]
+    addr: String,
+    /// Chain configuration (TOML). Default: the built-in chain.
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    #[arg(long, env = "VERDICT_METRICS_ADDR")]
+    metrics_addr: Option<String>,
+    /// Rollouts scored at once.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Rollouts admitted beyond --max-in-flight before calls get RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 1024)]
+    max_queued: usize,
+    /// Seconds calls in flight get to finish after SIGTERM/SIGINT.
+    #[arg(long, default_value_t = 30.0)]
+    grace_secs: f64,
+    /// Largest request or response message; larger requests get OUT_OF_RANGE.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_message_bytes: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct RuntimeArgs {
+    /// What to do.
+    #[arg(value_enum, default_value_t = RuntimeVerb::Show)]
+    action: RuntimeVerb,
+    /// Configuration whose `[sandbox]` section to use. Default: the built-in one.
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RuntimeVerb {
+    /// Where the runtime is and whether it verifies.
+    Show,
+    /// Install (pip, hash-pinned), build, compile and self-test it. Idempotent.
+    Install,
+    /// Check its hashes and run the self-test; fails when anything is off.
+    Verify,
+}
+
+#[derive(Debug, clap::Args)]
+struct ScoreArgs {
+    /// Input JSONL file of rollouts; `-` or nothing reads standard input.
+    input: Option<PathBuf>,
+    /// Write scores here instead of standard output.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Chain configuration (TOML). Default: the built-in chain (`verdict verifiers --default-config`).
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Rollouts scored concurrently. Default: the number of CPUs.
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Continue an interrupted run: rollouts already in OUTPUT are not scored again
+    /// (needs --output).
+    #[arg(long, requires = "output")]
+    resume: bool,
+    /// Never show a progress bar (it is shown only when stderr is a terminal anyway).
+    #[arg(short, long)]
+    quiet: bool,
+    /// Lines per window in which groupwise verifiers (timing against the group) compare the
+    /// rollouts of one `problem_id`, locally and with --remote alike (remotely each window is
+    /// one ScoreBatch call). Keep a GRPO group's lines together in the file.
+    #[arg(long, default_value_t = 512)]
+    group_window: usize,
+    /// Score through `verdict serve` replicas instead of locally (URL[,URL…]; load-balanced,
+    /// with retries). --config is then the servers' business.
+    #[arg(long, value_delimiter = ',', env = "VERDICT_REMOTE")]
+    remote: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifiersArgs {
+    /// Chain configuration (TOML). Default: the built-in chain.
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the built-in default configuration as TOML (a starting point for your own).
+    #[arg(long)]
+    default_config: bool,
+    /// List the verifier kinds this build knows.
+    #[arg(long)]
+    kinds: bool,
+}
+
+/// Set up logging (`RUST_LOG`, default `warn`, on stderr), run the command line of this process
+/// with the kinds of `registry`, print any error, and return the exit status.
+pub fn main_with(registry: Registry) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(std::env::args_os(), &registry) {
+        Ok(code) => code,
+        Err(CliError::Usage(e)) => {
+            let _ = e.print();
+            if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            let mut cause = std::error::Error::source(&err);
+            while let Some(c) = cause {
+                eprintln!("  caused by: {c}");
+                cause = c.source();
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Run the command line `args` (the first is the program name) with the kinds of `registry`:
+/// exit status 0 or 1 (see `verdict score --help`), or the error.
+pub fn run(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    registry: &Registry,
+) -> Result<ExitCode, CliError> {
+    let cli = Cli::try_parse_from(args)?;
+    match cli.command {
+        Command::Score(args) => score(args, registry),
+        Command::Verifiers(args) => verifiers(args, registry).map(|()| ExitCode::SUCCESS),
+        Command::Runtime(args) => runtime(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve(args, registry).map(|()| ExitCode::SUCCESS),
+        Command::SandboxWorker => crate::sandbox::workers::serve()
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
+    }
+}
+
+fn score(args: ScoreArgs, registry: &Registry) -> Result<ExitCode, CliError> {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.max(1))
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Io {
+            what: "starting the async runtime".into(),
+            source,
+        })?;
+
+    let input_path = args.input.filter(|p| p.as_os_str() != "-");
+    let (input, total): (Box<dyn std::io::Read + Send>, Option<u64>) = match &input_path {
+        Some(path) => {
+            let file = std::fs::File::open(path).map_err(|source| CliError::Io {
+                what: format!("opening input {}", path.display()),
+                source,
+            })?;
+            (Box::new(file), batch::count_records(path).ok())
+        }
+        None => (Box::new(std::io::stdin()), None),
+    };
+    let already = match (&args.output, args.resume) {
+        (Some(out), true) => batch::prepare_resume(out)?,
+        _ => batch::Resumed::default(),
+    };
+    let output: Box<dyn std::io::Write> = match &args.output {
+        Some(path) => Box::new(batch::open_output(path, args.resume)?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let options = BatchOptions {
+        jobs,
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+        group_window: args.group_window,
+    };
+    let summary = runtime.block_on(async {
+        let scorer = if args.remote.is_empty() {
+            let config = with_sandbox_workers(Config::load(args.config.as_deref())?);
+            Scorer::local(Arc::new(config.build_in(registry)?), jobs)
+        } else {
+            let client = crate::client::Client::resolve(&args.remote, Default::default()).await?;
+            Scorer::remote(Arc::new(client))
+        };
+        let summary = batch::score_lines(scorer, input, output, already, &options, total).await?;
+        Ok::<_, CliError>(summary)
+    })?;
+    eprintln!("{summary}");
+    Ok(if summary.any_invalid() || summary.any_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `verdict score` and `verdict serve` run rollouts in one sandbox worker process per core
+/// unless the configuration sets `sandbox.workers` (see `SandboxConfig::workers`).
+fn with_sandbox_workers(mut config: Config) -> Config {
+    config.sandbox.workers.get_or_insert_with(|| {
+        match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+            1 => 0,
+            n => u32::try_from(n).unwrap_or(u32::MAX).min(64),
+        }
+    });
+    config
+}
+
+#[allow(clippy::print_stdout)]
+fn serve(args: ServeArgs, registry: &Registry) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let config = with_sandbox_workers(Config::load(args.config.as_deref())?);
+    let chain = Arc::new(config.build_in(registry)?);
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
+        what: "starting the async runtime".into(),
+        source,
+    })?;
+    let io = |what: String| move |source| CliError::Io { what, source };
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .map_err(io(format!("binding {}", args.addr)))?;
+        let metrics_listener = match &args.metrics_addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(io(format!("binding {addr}")))?,
+            ),
+            None => None,
+        };
+        let local = listener
+            .local_addr()
+            .map_err(io("reading the bound address".into()))?;
+        println!("listening on {local}");
+        std::io::stdout()
+            .flush()
+            .map_err(io("writing stdout".into()))?;
+        let opts = crate::server::ServeOptions {
+            max_in_flight: args.max_in_flight,
+            max_queued: args.max_queued,
+            grace: std::time::Duration::from_secs_f64(args.grace_secs),
+            max_message_bytes: args.max_message_bytes,
+            config_origin: config.origin.clone(),
+            registry: registry.clone(),
+            metrics_listener,
+            ..Default::default()
+        };
+        crate::server::run(listener, chain, opts, crate::server::shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn runtime(args: RuntimeArgs) -> Result<(), CliError> {
+    use crate::sandbox::cli::{runtime_command, RuntimeAction};
+    let config = Config::load(args.config.as_deref())?;
+    let action = match args.action {
+        RuntimeVerb::Show => RuntimeAction::Show,
+        RuntimeVerb::Install => RuntimeAction::Install,
+        RuntimeVerb::Verify => RuntimeAction::Verify,
+    };
+    runtime_command(&config.sandbox, action, &mut std::io::stdout().lock())?;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn verifiers(args: VerifiersArgs, registry: &Registry) -> Result<(), CliError> {
+    if args.default_config {
+        print!("{DEFAULT_CONFIG}");
+        return Ok(());
+    }
+    if args.kinds {
+        for kind in registry.kinds() {
+            let sandbox = if kind.needs_sandbox { " (sandbox)" } else { "" };
+            println!("{:<10} {}{sandbox}", kind.name, kind.description);
+        }
+        return Ok(());
+    }
+    let config = Config::load(args.config.as_deref())?;
+    let chain = config.build_in(registry)?;
+    println!("chain from {}:", config.origin);
+    println!(
+        "{:<3} {:<12} {:<8} {:>6}  {:<5} settings",
+        "#", "name", "kind", "weight", "gate"
+    );
+    for (i, step) in chain.steps().iter().enumerate() {
+        let gate = if step.gate {
+            format!("yes (min_score {})", step.min_score)
+        } else {
+            "no".to_string()
+        };
+        println!(
+            "{:<3} {:<12} {:<8} {:>6}  {:<5} {}",
+            i + 1,
+            step.name,
+            step.verifier.kind(),
+            step.weight,
+            gate,
+            step.verifier.describe()
+        );
+    }
+    println!(
+        "reward = weighted mean of the steps that ran; a failed gate gives 0 and ends the chain"
+    );
+    Ok(())
+}
