@@ -146,7 +146,7 @@ impl std::fmt::Display for Summary {
 
 /// Parse one input line (1-based `line_no`) into a rollout, or the error record for it.
 pub fn parse_line(line: &str, line_no: usize) -> Result<Rollout, Box<Score>> {
-    match serde_json::from_str::<Rollout>(line) {
+    match Rollout::from_json(line) {
         Ok(r) if r.id.is_empty() => Err(Box::new(Score::invalid(
             format!("line-{line_no}"),
             format!("line {line_no}: field `id` is empty"),

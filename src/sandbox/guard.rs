@@ -18,7 +18,7 @@
 
 use tree_sitter::Node;
 
-use crate::verifiers::parse::syntax;
+use crate::pysource::syntax;
 
 /// Nesting deeper than this is left to the guest (whose rewrite reports a `RecursionError` as a
 /// test failure) rather than recursed into on the host's stack.

@@ -8,6 +8,9 @@ mod grpc;
 mod guard;
 /// Hostile programs: each gets reward 0 with the right outcome, the service stays healthy.
 mod hostile;
+/// Property tests: extraction, the parse classifier, JSONL and proto decoding never panic,
+/// overflow or take long, on arbitrary and adversarial input.
+mod props;
 /// The sandbox end to end: test kinds, verdicts, limits, determinism, adapters, verifier.
 mod sandbox;
 /// The timing verifier: deterministic fuel, complexity pairs ordered in every trial.
