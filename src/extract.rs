@@ -221,7 +221,8 @@ fn tags(completion: &str) -> (Vec<usize>, Vec<usize>) {
         && opens.iter().chain(&closes).any(tag_outside_code)
         && crate::pysource::parses_as_python(answer)
     {
-        code = vec![0..answer.len()];
+        code.clear();
+        code.push(0..answer.len());
     }
     let keep = |t: &usize| *t < base || !inside(&code, *t - base);
     opens.retain(keep);

@@ -533,6 +533,90 @@ mod tests {
         );
     }
 
+    /// Runs `f` on a thread whose stack is far smaller than a tokio worker's 2 MiB.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .expect("spawn")
+            .join()
+            .expect("no stack overflow")
+    }
+
+    #[test]
+    fn deeply_nested_brackets_are_classified_without_recursion() {
+        // `[` x 12,000 then `]` x 12,000 once overflowed the stack in `is_trivial_expr`.
+        for depth in [12_000, 100_000] {
+            let class = on_small_stack(move || {
+                let code = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+                classify(&code, Some("python"))
+            });
+            assert!(
+                matches!(&class, Classification::NotCode { reason } if reason.contains("lone word")),
+                "{depth}: {class:?}"
+            );
+            let class = on_small_stack(move || {
+                let code = format!("x = {}1{}\n", "(".repeat(depth), ")".repeat(depth));
+                classify(&code, None)
+            });
+            assert_eq!(class, Classification::Python, "{depth}");
+        }
+    }
+
+    #[test]
+    fn one_long_erroneous_line_is_a_syntax_error_at_that_line_and_fast() {
+        let tags = "<a>".repeat(40_000);
+        let code = format!("def f():\n    x = 1\n    {tags}\n");
+        let start = std::time::Instant::now();
+        let (line, column, _, message) = syntax_error(&code);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!((line, column), (3, 5));
+        assert!(message.contains("a line of 120004 bytes"), "{message}");
+        // An error before the long line is still the first error.
+        let code = format!("def f(:\n    {tags}\n");
+        assert_eq!(syntax_error(&code).0, 1);
+        // A long valid line is Python.
+        let list = format!("x = [{}]\n", "1, ".repeat(40_000));
+        assert_eq!(classify(&list, None), Classification::Python);
+    }
+
+    #[test]
+    fn over_the_budget_is_not_code_with_the_limit_named() {
+        let budget = Budget {
+            max_bytes: 10,
+            ..Budget::default()
+        };
+        match classify_within("print(12345)\n", None, &budget) {
+            Classification::NotCode { reason } => {
+                assert!(
+                    reason.contains("13 bytes") && reason.contains("max_code_bytes"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            classify_within("print(1)\n", None, &budget),
+            Classification::Python
+        );
+        // A parse that cannot finish in 1 ms (it takes over 100 ms).
+        let budget = Budget {
+            max_parse_ms: 1,
+            ..Budget::default()
+        };
+        let slow = format!("def f():\n    {}\n", "<a>".repeat(40_000));
+        match classify_within(&slow, None, &budget) {
+            Classification::NotCode { reason } => {
+                assert!(reason.contains("max_parse_ms"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn empty_and_whitespace_are_not_code() {
         for code in ["", "  \n\t\n"] {

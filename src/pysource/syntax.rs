@@ -20,7 +20,7 @@
 //! checks CPython only makes when compiling.
 
 use std::cell::RefCell;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tree_sitter::{Node, ParseOptions, ParseState, Parser, Tree};
 
@@ -44,23 +44,95 @@ pub(crate) fn parse(code: &str) -> Option<Tree> {
 
 /// Parses Python with this thread's parser, giving up (`None`) once `deadline` has passed.
 pub(crate) fn parse_until(code: &str, deadline: Option<Instant>) -> Option<Tree> {
+    match parse_bounded(code, deadline, None) {
+        Parsed::Tree(tree) => Some(tree),
+        Parsed::PastDeadline | Parsed::LongErrorLine { .. } => None,
+    }
+}
+
+/// How a bounded parse ended.
+enum Parsed {
+    Tree(Tree),
+    /// The deadline passed.
+    PastDeadline,
+    /// The parser slowed down on row `row`, a long one: see [`SlowLine`].
+    LongErrorLine {
+        row: usize,
+    },
+}
+
+/// When a long line is too slow to parse.
+///
+/// tree-sitter's error recovery does not end before a newline, and on some erroneous lines it
+/// costs quadratic time in the line's length (a 200 KB line of `<div>` took 14 s; the same tags
+/// one per line, 0.05 s), because each recovery copies the error node built so far. Valid code
+/// parses at 0.5–2 µs per byte, long lines included. So on a line longer than
+/// [`SlowLine::MIN_BYTES`], once the parser has spent more than [`SlowLine::GRACE`] on it and
+/// more than [`SlowLine::PER_BYTE`] per byte it has advanced into it (over ten times the normal
+/// rate), the parse stops there: the line is reported as a syntax error and the text before
+/// it is parsed again. The parse's cost is then linear in the text: a quadratic line is cut off
+/// after about 25 KB and 0.6 s. (tree-sitter reports no "in error recovery" state that could
+/// decide this without a clock: its `has_error` stays false while any parse version is alive.)
+struct SlowLine;
+
+impl SlowLine {
+    const MIN_BYTES: usize = 4096;
+    const GRACE: Duration = Duration::from_millis(50);
+    const PER_BYTE: Duration = Duration::from_micros(25);
+}
+
+/// Parses with this thread's parser, stopping at `deadline` and, given the text's `rows`, when
+/// error recovery runs long on one line.
+fn parse_bounded(code: &str, deadline: Option<Instant>, rows: Option<&Rows>) -> Parsed {
     PARSER.with(|p| {
         let mut parser = p.borrow_mut();
-        let Some(deadline) = deadline else {
-            return parser.parse(code, None);
-        };
+        if deadline.is_none() && rows.is_none() {
+            return parser
+                .parse(code, None)
+                .map_or(Parsed::PastDeadline, Parsed::Tree);
+        }
         let bytes = code.as_bytes();
-        let mut past_deadline = |_: &ParseState| Instant::now() >= deadline;
+        let mut stopped = None;
+        // The row the parser is on, and since when.
+        let mut on_row = (usize::MAX, Instant::now());
+        let mut stop = |state: &ParseState| {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                stopped = Some(Parsed::PastDeadline);
+                return true;
+            }
+            if let Some(rows) = rows {
+                let offset = state.current_byte_offset();
+                let row = rows
+                    .starts
+                    .partition_point(|&s| s <= offset)
+                    .saturating_sub(1);
+                if row != on_row.0 {
+                    on_row = (row, now);
+                } else if rows.len(row) > SlowLine::MIN_BYTES {
+                    let spent = now - on_row.1;
+                    let into = u32::try_from(offset - rows.starts[row]).unwrap_or(u32::MAX);
+                    if spent > SlowLine::GRACE && spent > SlowLine::PER_BYTE * into {
+                        stopped = Some(Parsed::LongErrorLine { row });
+                        return true;
+                    }
+                }
+            }
+            false
+        };
         let tree = parser.parse_with_options(
             &mut |i, _| bytes.get(i..).unwrap_or_default(),
             None,
-            Some(ParseOptions::new().progress_callback(&mut past_deadline)),
+            Some(ParseOptions::new().progress_callback(&mut stop)),
         );
-        if tree.is_none() {
-            // A cancelled parse would otherwise resume on the next call.
-            parser.reset();
+        match tree {
+            Some(tree) => Parsed::Tree(tree),
+            None => {
+                // A cancelled parse would otherwise resume on the next call.
+                parser.reset();
+                stopped.unwrap_or(Parsed::PastDeadline)
+            }
         }
-        tree
     })
 }
 
@@ -98,15 +170,45 @@ pub(super) struct Scan {
 }
 
 /// Parse `code` (giving up at `deadline`) and walk the tree once.
+///
+/// When the parse slows down on one long line (see [`SlowLine`]), the text before that
+/// line is parsed instead and the scan covers only it, plus an error at the start of that line
+/// (any earlier error comes first, as usual); each such retry parses a shorter prefix.
 pub(super) fn scan(code: &str, deadline: Option<Instant>) -> Scan {
     let rows = Rows::new(code);
+    let mut end = code.len();
+    let mut long_row = None;
+    let tree = loop {
+        match parse_bounded(&code[..end], deadline, Some(&rows)) {
+            Parsed::Tree(tree) => break Some(tree),
+            Parsed::PastDeadline => break None,
+            Parsed::LongErrorLine { row } => {
+                end = rows.starts[row];
+                long_row = Some(row);
+            }
+        }
+    };
+    let mut scan = scan_tree(&code[..end], tree, &rows);
+    if let Some(row) = long_row {
+        scan.tree_error = true;
+        let message = format!(
+            "invalid syntax in a line of {} bytes (tree-sitter's error recovery on it passed its budget)",
+            rows.len(row)
+        );
+        record_at(&mut scan, row, rows.indent[row], message);
+    }
+    scan
+}
+
+/// The scan of `code` (a prefix of the text `rows` describe) given its tree (`None`: the parse
+/// passed its deadline).
+fn scan_tree(code: &str, tree: Option<Tree>, rows: &Rows) -> Scan {
     let mut scan = Scan {
         trivial: true,
         neutral_rows: vec![false; rows.indent.len()],
         ..Scan::default()
     };
-    let Some(tree) = parse_until(code, deadline) else {
-        // Only the deadline makes tree-sitter give up (no cancellation flag is set).
+    let Some(tree) = tree else {
         scan.gave_up = true;
         scan.tree_error = true;
         scan.first_error = Some(ErrorSite {
@@ -121,7 +223,7 @@ pub(super) fn scan(code: &str, deadline: Option<Instant>) -> Scan {
 
     let src = Src {
         bytes: code.as_bytes(),
-        rows: &rows,
+        rows,
     };
     let mut cursor = root.walk();
     // How many ERROR nodes enclose the cursor's node.
@@ -157,23 +259,38 @@ struct Src<'a> {
     rows: &'a Rows,
 }
 
-/// Per row (split at `\n`): the byte column of its first non-whitespace byte (the row's length
-/// when it is blank).
+/// Per row (split at `\n`): where it starts, and the byte column of its first non-whitespace
+/// byte (the row's length when it is blank).
 struct Rows {
+    starts: Vec<usize>,
     indent: Vec<usize>,
+    total: usize,
 }
 
 impl Rows {
     fn new(code: &str) -> Rows {
-        let indent = code
-            .split('\n')
-            .map(|line| {
+        let mut starts = Vec::new();
+        let mut indent = Vec::new();
+        let mut start = 0;
+        for line in code.split('\n') {
+            starts.push(start);
+            start += line.len() + 1;
+            indent.push(
                 line.bytes()
                     .position(|b| !b.is_ascii_whitespace())
-                    .unwrap_or(line.len())
-            })
-            .collect();
-        Rows { indent }
+                    .unwrap_or(line.len()),
+            );
+        }
+        Rows {
+            starts,
+            indent,
+            total: code.len(),
+        }
+    }
+
+    /// The length of `row` in bytes, without its newline.
+    fn len(&self, row: usize) -> usize {
+        self.starts.get(row + 1).map_or(self.total, |&s| s - 1) - self.starts[row]
     }
 }
 

@@ -126,6 +126,33 @@ mod tests {
     use crate::extract::Answer;
 
     #[tokio::test]
+    async fn the_configured_budget_decides_and_says_why() {
+        let config: ParseConfig = toml::from_str("max_code_bytes = 8").expect("settings");
+        let verifier = config.build();
+        assert!(verifier.describe().contains("max_code_bytes=8"));
+        let mut ctx = Context {
+            answer: Answer {
+                code: Some("print(123)\n".into()),
+                ..Answer::default()
+            },
+            ..Context::default()
+        };
+        let verdict = verifier.verify(&Rollout::default(), &mut ctx).await;
+        assert_eq!(verdict.outcome, Outcome::NotCode);
+        let reason = verdict.details["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("too large to judge"), "{reason}");
+
+        // A completion extraction did not read: the reason is extraction's.
+        ctx.answer = crate::extract::extract_within("print(1)", 4, |_| true);
+        let verdict = ParseVerifier::default()
+            .verify(&Rollout::default(), &mut ctx)
+            .await;
+        assert_eq!(verdict.outcome, Outcome::NotCode);
+        let reason = verdict.details["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("a completion of 8 bytes"), "{reason}");
+    }
+
+    #[tokio::test]
     async fn verifier_reports_only_reasoning_as_not_code() {
         let mut ctx = Context {
             answer: Answer {
