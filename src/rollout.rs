@@ -80,7 +80,7 @@ pub fn check_json_depth(json: &[u8], max: usize) -> Result<(), String> {
                 depth += 1;
                 if depth > max {
                     return Err(format!(
-                        "JSON nested deeper than {max} levels (at byte {i}); see MAX_JSON_DEPTH"
+                        "JSON nested deeper than {max} levels (at byte {i}), the limit for a rollout"
                     ));
                 }
             }
