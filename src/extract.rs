@@ -7,7 +7,15 @@
 //! - code comes from fenced markdown blocks in the answer: the last block tagged `python`/`py`
 //!   (`python3`, `py3` too), else the last untagged block that parses as Python, else the last block
 //!   of any language (so the parse check can name the language);
-//! - with no fences, the whole answer is the candidate (a bare-code completion).
+//! - with no fences, the whole answer is the candidate (a bare-code completion);
+//! - a tag inside the answer's code is code, not a tag: `s = "</think>"` in the answer's fenced
+//!   block (or in an answer that is bare Python) does not end the reasoning again.
+//!
+//! Extraction is linear in the size of the completion (one pass for the tags, one markdown
+//! parse, at most one Python parse to tell a bare-code answer), and a completion over
+//! [`MAX_COMPLETION_BYTES`] is not read at all ([`Answer::skipped`] says so).
+
+use std::ops::Range;
 
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 use serde::Serialize;
@@ -29,6 +37,9 @@ pub struct Answer {
     pub blocks: usize,
     /// The structure of the think tags.
     pub think: ThinkTags,
+    /// Why the completion was not read (it is over the size limit); `None` when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// Where the code candidate came from.
@@ -68,11 +79,34 @@ pub enum ThinkTags {
 const OPEN: &str = "<think>";
 const CLOSE: &str = "</think>";
 
+/// The longest completion [`extract`] reads, in bytes (4 MiB: a 128k-token completion is about
+/// 0.5 MiB). A longer one gives an [`Answer`] with no code and [`Answer::skipped`] set, which
+/// the parse gate reports as `not_code`.
+pub const MAX_COMPLETION_BYTES: usize = 4 << 20;
+
 /// Split a completion into reasoning and answer and find the code candidate.
 ///
-/// `parses_as_python` decides whether an untagged fence is Python; the chain passes the parse
-/// verifier's classifier.
+/// `parses_as_python` decides whether an untagged fence is Python; the chain passes [`crate::pysource::parses_as_python`]. This is [`extract_within`]
+/// with [`MAX_COMPLETION_BYTES`].
 pub fn extract(completion: &str, parses_as_python: impl Fn(&str) -> bool) -> Answer {
+    extract_within(completion, MAX_COMPLETION_BYTES, parses_as_python)
+}
+
+/// [`extract`] with another size limit: a completion over `max_bytes` is not read.
+pub fn extract_within(
+    completion: &str,
+    max_bytes: usize,
+    parses_as_python: impl Fn(&str) -> bool,
+) -> Answer {
+    if completion.len() > max_bytes {
+        return Answer {
+            skipped: Some(format!(
+                "too large to judge: a completion of {} bytes, over the limit of {max_bytes} bytes",
+                completion.len()
+            )),
+            ..Answer::default()
+        };
+    }
     let (thinking, text, think) = split_think(completion);
     let blocks = fenced_blocks(&text);
     let mut answer = Answer {
@@ -114,13 +148,10 @@ fn is_python_tag(lang: &str) -> bool {
 
 /// Returns (reasoning, answer text, tag structure).
 fn split_think(completion: &str) -> (Option<String>, String, ThinkTags) {
-    let opens = completion.matches(OPEN).count();
-    let closes = completion.matches(CLOSE).count();
-    match (opens, closes) {
-        (0, 0) => (None, completion.to_string(), ThinkTags::Absent),
-        (1, 1) => {
-            let o = completion.find(OPEN).unwrap_or(0);
-            let c = completion.find(CLOSE).unwrap_or(0);
+    let (opens, closes) = tags(completion);
+    match (opens.as_slice(), closes.as_slice()) {
+        ([], []) => (None, completion.to_string(), ThinkTags::Absent),
+        (&[o], &[c]) => {
             if o < c {
                 let thinking = completion[o + OPEN.len()..c].to_string();
                 let text = format!("{}{}", &completion[..o], &completion[c + CLOSE.len()..]);
@@ -136,26 +167,20 @@ fn split_think(completion: &str) -> (Option<String>, String, ThinkTags) {
                 (None, completion[o_end..].to_string(), ThinkTags::Malformed)
             }
         }
-        (0, 1) => {
-            let c = completion.find(CLOSE).unwrap_or(0);
-            (
-                Some(completion[..c].to_string()),
-                completion[c + CLOSE.len()..].to_string(),
-                ThinkTags::CloseOnly,
-            )
-        }
-        (1, 0) => {
-            let o = completion.find(OPEN).unwrap_or(0);
-            (
-                Some(completion[o + OPEN.len()..].to_string()),
-                completion[..o].to_string(),
-                ThinkTags::Unclosed,
-            )
-        }
-        _ => {
+        ([], &[c]) => (
+            Some(completion[..c].to_string()),
+            completion[c + CLOSE.len()..].to_string(),
+            ThinkTags::CloseOnly,
+        ),
+        (&[o], []) => (
+            Some(completion[o + OPEN.len()..].to_string()),
+            completion[..o].to_string(),
+            ThinkTags::Unclosed,
+        ),
+        (_, closes) => {
             // Several tags: everything up to the last close is reasoning; what follows is the answer.
-            match completion.rfind(CLOSE) {
-                Some(c) => {
+            match closes.last() {
+                Some(&c) => {
                     let reasoning = completion[..c].replace(OPEN, "").replace(CLOSE, "");
                     (
                         Some(reasoning),
@@ -167,6 +192,68 @@ fn split_think(completion: &str) -> (Option<String>, String, ThinkTags) {
             }
         }
     }
+}
+
+/// Byte offsets of the `<think>` and `</think>` tags of a completion that are tags, not code.
+///
+/// The answer starts after the first `</think>` that follows the first `<think>` (or after the
+/// first `</think>` when nothing opens one). A tag past that point inside the answer's markdown
+/// code (a fenced or indented block, an inline code span) is code; so is every one when the
+/// answer has no fenced block and is Python as a whole (`print("</think>")`: a tag outside a
+/// string or comment never parses, so they are all in literals). That check always uses
+/// [`crate::pysource::parses_as_python`], not the caller's classifier. Linear: one markdown
+/// parse, and at most one Python parse, and only when such later tags exist.
+fn tags(completion: &str) -> (Vec<usize>, Vec<usize>) {
+    let mut opens: Vec<usize> = completion.match_indices(OPEN).map(|(i, _)| i).collect();
+    let mut closes: Vec<usize> = completion.match_indices(CLOSE).map(|(i, _)| i).collect();
+    let first_open = opens.first().copied().unwrap_or(0);
+    let Some(&first_close) = closes.iter().find(|&&c| c >= first_open) else {
+        return (opens, closes);
+    };
+    let base = first_close + CLOSE.len();
+    if !opens.iter().chain(&closes).any(|&t| t >= base) {
+        return (opens, closes);
+    }
+    let answer = &completion[base..];
+    let (mut code, fenced) = code_ranges(answer);
+    let tag_outside_code = |t: &usize| *t >= base && !inside(&code, *t - base);
+    if !fenced
+        && opens.iter().chain(&closes).any(tag_outside_code)
+        && crate::pysource::parses_as_python(answer)
+    {
+        code.clear();
+        code.push(0..answer.len());
+    }
+    let keep = |t: &usize| *t < base || !inside(&code, *t - base);
+    opens.retain(keep);
+    closes.retain(keep);
+    (opens, closes)
+}
+
+/// The byte ranges of a markdown text's code (blocks and inline spans), in order and disjoint,
+/// and whether it holds a fenced block.
+fn code_ranges(text: &str) -> (Vec<Range<usize>>, bool) {
+    let mut ranges: Vec<Range<usize>> = Vec::new();
+    let mut fenced = false;
+    for (event, range) in Parser::new(text).into_offset_iter() {
+        match event {
+            Event::Start(Tag::CodeBlock(kind)) => {
+                fenced |= matches!(kind, CodeBlockKind::Fenced(_));
+                ranges.push(range);
+            }
+            Event::Code(_) => ranges.push(range),
+            _ => {}
+        }
+    }
+    // Events come in document order; a span never lies inside a block, but be safe.
+    ranges.sort_by_key(|r| r.start);
+    (ranges, fenced)
+}
+
+/// Whether `offset` lies in one of `ranges` (sorted by start, disjoint).
+fn inside(ranges: &[Range<usize>], offset: usize) -> bool {
+    let i = ranges.partition_point(|r| r.start <= offset);
+    i > 0 && ranges[i - 1].contains(&offset)
 }
 
 struct Block {
@@ -270,6 +357,112 @@ mod tests {
             ThinkTags::Malformed
         );
         assert_eq!(ex("x = 1").think, ThinkTags::Absent);
+    }
+
+    /// A real classifier for the cases where the answer's own Python decides.
+    fn ex_py(s: &str) -> Answer {
+        extract(s, crate::pysource::parses_as_python)
+    }
+
+    #[test]
+    fn a_close_tag_inside_the_answer_code_is_code() {
+        let code = "def tag():\n    return \"</think>\"\n";
+        let c = format!("<think>\nreturn the tag\n</think>\n```python\n{code}```\n");
+        let a = ex_py(&c);
+        assert_eq!(a.think, ThinkTags::WellFormed);
+        assert_eq!(a.thinking.as_deref(), Some("\nreturn the tag\n"));
+        assert_eq!(a.code.as_deref(), Some(code));
+        assert_eq!(a.source, CodeSource::PythonFence);
+
+        // The template opened the tag; both tags inside code; an untagged and an unclosed fence.
+        let a = ex_py(&format!("reasoning</think>\n```python\n{code}```"));
+        assert_eq!(
+            (a.think, a.code.as_deref()),
+            (ThinkTags::CloseOnly, Some(code))
+        );
+        let both = "s = \"<think>\" + x + \"</think>\"\n";
+        let a = ex_py(&format!("<think>r</think>\n```\n{both}```"));
+        assert_eq!(
+            (a.think, a.code.as_deref()),
+            (ThinkTags::WellFormed, Some(both))
+        );
+        let a = ex_py(&format!("<think>r</think>\n```python\n{code}"));
+        assert_eq!(
+            (a.think, a.code.as_deref()),
+            (ThinkTags::WellFormed, Some(code))
+        );
+        // An inline code span in the prose of the answer.
+        let a = ex_py(&format!(
+            "<think>r</think>It returns `\"</think>\"`:\n```python\n{code}```"
+        ));
+        assert_eq!(
+            (a.think, a.code.as_deref()),
+            (ThinkTags::WellFormed, Some(code))
+        );
+    }
+
+    #[test]
+    fn a_close_tag_inside_a_bare_python_answer_is_code() {
+        let code = "def tag():\n    return \"</think>\"";
+        let a = ex_py(&format!("<think>r</think>\n{code}\n"));
+        assert_eq!(a.think, ThinkTags::WellFormed);
+        assert_eq!(a.code.as_deref(), Some(code));
+        assert_eq!(a.source, CodeSource::Bare);
+    }
+
+    #[test]
+    fn a_second_reasoning_block_outside_code_still_counts_as_tags() {
+        // Tags in prose, not code: the answer is after the last close, as before.
+        let a = ex_py("<think>a</think> wait <think>b</think>\n```python\nx = 1\n```");
+        assert_eq!(a.think, ThinkTags::Malformed);
+        assert_eq!(a.code.as_deref(), Some("x = 1\n"));
+        assert_eq!(a.thinking.as_deref(), Some("a wait b"));
+        // A bare answer that is not Python: its tags are tags.
+        let a = ex_py("<think>a</think>I think </think>print(1)");
+        assert_eq!(a.think, ThinkTags::Malformed);
+        assert_eq!(a.code.as_deref(), Some("print(1)"));
+    }
+
+    #[test]
+    fn a_completion_over_the_size_limit_is_not_read() {
+        let c = "x = 1\n".repeat(10);
+        let a = extract_within(&c, 59, |_| panic!("not read, so not parsed"));
+        assert_eq!(a.code, None);
+        assert_eq!(a.text, "");
+        let why = a.skipped.expect("a reason");
+        assert!(
+            why.contains("60 bytes") && why.contains("59 bytes"),
+            "{why}"
+        );
+        assert_eq!(extract_within(&c, 60, |_| true).skipped, None);
+    }
+
+    #[test]
+    fn deep_brackets_and_many_tags_extract_without_recursion() {
+        // Run on a small stack: a walk that recursed per level would overflow it.
+        let run = |c: String| {
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || ex_py(&c))
+                .expect("spawn")
+                .join()
+                .expect("no stack overflow")
+        };
+        for depth in [12_000, 100_000] {
+            let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let a = run(format!("<think>r</think>\n```\n{deep}\n```\n"));
+            assert_eq!(a.code.as_deref(), Some(format!("{deep}\n").as_str()));
+            let a = run(format!("{}x{}", "> ".repeat(depth), "\n"));
+            assert_eq!(a.blocks, 0);
+        }
+        let a = run(format!(
+            "{}\n```python\nx = 1\n```",
+            "<think></think>".repeat(50_000)
+        ));
+        assert_eq!(
+            (a.think, a.code.as_deref()),
+            (ThinkTags::Malformed, Some("x = 1\n"))
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - [`rollout`]: what comes in — a [`Rollout`] and its [`TestCase`]s.
 //! - [`score`]: what goes out — a [`Score`] with its per-verifier breakdown.
 //! - [`extract`]: completion → [`extract::Answer`] (reasoning, code, fences).
+//! - [`pysource`]: Python source: the per-thread tree-sitter parser and the parse classifier.
 //! - [`verifiers`]: the [`Verifier`] trait and the built-in verifiers.
 //! - [`sandbox`]: sandboxed Python (wasmtime + pre-initialized CPython): runs code against tests.
 //! - [`adapters`]: dataset fields (HumanEval, verl, open-r1, LiveCodeBench) → tests.
@@ -31,6 +32,7 @@ pub mod extract;
 pub mod metrics;
 pub mod pb;
 pub mod registry;
+pub mod pysource;
 pub mod rollout;
 pub mod sandbox;
 pub mod score;

@@ -39,6 +39,58 @@ pub struct Rollout {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The deepest JSON nesting a rollout may have, counting its own object as level 1 (a call
+/// test's `expected` sits at level 4, so its value may nest 96 deep).
+///
+/// Below serde_json's own limit of 128 on purpose: a rollout accepted here can be re-encoded
+/// inside a larger message (the sandbox's worker request wraps its tests) and still decode.
+/// A deeper line is refused with an error naming the limit, before serde sees it.
+pub const MAX_JSON_DEPTH: usize = 100;
+
+impl Rollout {
+    /// Decode one rollout from JSON text (a JSONL line), refusing nesting deeper than
+    /// [`MAX_JSON_DEPTH`]. The depth check is one linear pass over the bytes; it never recurses.
+    pub fn from_json(text: &str) -> Result<Rollout, serde_json::Error> {
+        check_json_depth(text.as_bytes(), MAX_JSON_DEPTH)
+            .map_err(<serde_json::Error as serde::de::Error>::custom)?;
+        serde_json::from_str(text)
+    }
+}
+
+/// Checks that the JSON text `json` nests arrays and objects at most `max` deep; the error says
+/// where it went deeper. Brackets inside strings do not count. Text that is not JSON passes
+/// (decoding it reports the problem).
+pub fn check_json_depth(json: &[u8], max: usize) -> Result<(), String> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in json.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Err(format!(
+                        "JSON nested deeper than {max} levels (at byte {i}), the limit for a rollout"
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// One test of a rollout's code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -144,6 +196,44 @@ mod tests {
             serde_json::from_str(r#"{"id": "a", "completion": "x", "test": "def check(c): pass"}"#)
                 .unwrap();
         assert!(r.extra.contains_key("test"));
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    fn call_test_line(expected: &str) -> String {
+        format!(
+            r#"{{"id": "d", "completion": "x", "tests": [{{"kind": "call", "fn": "f", "expected": {expected}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_decodes_and_deeper_is_a_clear_error() {
+        // `expected` is at level 4: object, `tests` array, test object, then the value.
+        let ok = call_test_line(&nested(MAX_JSON_DEPTH - 3));
+        let r = Rollout::from_json(&ok).expect("at the limit");
+        assert!(matches!(&r.tests[0], TestCase::Call { expected, .. } if expected.is_array()));
+
+        for depth in [MAX_JSON_DEPTH - 2, 200, 100_000] {
+            let err = Rollout::from_json(&call_test_line(&nested(depth))).unwrap_err();
+            assert!(
+                err.to_string().contains("nested deeper than 100 levels"),
+                "{depth}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn brackets_in_strings_do_not_count_as_nesting() {
+        let deep_text = format!("\"{}\\\"{}\"", "[".repeat(500), "{".repeat(500));
+        let line = call_test_line(&deep_text);
+        let r = Rollout::from_json(&line).expect("brackets inside a string");
+        assert!(matches!(&r.tests[0], TestCase::Call { expected, .. } if expected.is_string()));
+        assert_eq!(check_json_depth(b"[[]]", 2), Ok(()));
+        assert!(check_json_depth(b"[[[]]]", 2).is_err());
+        // Not JSON: left to the decoder.
+        assert_eq!(check_json_depth(b"]]]]", 2), Ok(()));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub fn count_records(path: &Path) -> std::io::Result<u64> {
 /// Parse one record into a rollout, or the `invalid_input` record for it.
 pub fn parse_line(line: &Line) -> Result<Rollout, Box<Score>> {
     let n = line.number;
-    match serde_json::from_str::<Rollout>(&line.text) {
+    match Rollout::from_json(&line.text) {
         Ok(r) if r.id.is_empty() => Err(Box::new(Score::invalid(
             None,
             n,

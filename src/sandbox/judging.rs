@@ -244,8 +244,9 @@ pub(crate) fn assertion(
             "VerdictCandidateExit" | "VerdictCandidateGone" => {
                 fail(Outcome::RuntimeError, format!("test: {}", f.message))
             }
+            // Not the program's fault, nor a wrong answer: verdict cannot judge this test.
             "VerdictUnjudgeable" => fail(
-                Outcome::InvalidInput,
+                Outcome::Error,
                 format!(
                     "the test cannot be judged across the sandbox boundary: {}",
                     f.message

@@ -12,39 +12,8 @@
 //! `not_code` (empty, prose, only reasoning), `not_python` (with the guessed language),
 //! `syntax_error` (with line, column and a snippet of the first error).
 //!
-//! ## How it decides
-//! tree-sitter accepts anything (with ERROR nodes), so the class comes from three kinds of
-//! evidence, weighed in [`classify`]:
-//! - **the tree** (`parse/syntax.rs`): the first ERROR or MISSING node, a Python score (definitions,
-//!   imports, compound statements with a body, comprehensions, lambdas, outside error nodes),
-//!   and constructs tree-sitter-python accepts but CPython rejects (Python 2 `print`/`exec`/
-//!   `except E, e`, backticks, `<>`, `0777`, `10L`, missing or unexpected indentation);
-//! - **prose** (`parse/prose.rs`): per line, sentences (only words and punctuation, or many stopwords,
-//!   sentence case, a full stop, a list marker) against code marks (`=`, calls, brackets, `;`);
-//!   lines in multi-line strings and comment lines are not judged;
-//! - **other languages** (`parse/language.rs`): weighted per-line signatures (`console.log(`,
-//!   `fn main(`, `#include`, `public class`, `package main`, `$ ` prompts, …) with string
-//!   contents and trailing comments removed, plus the fence tag.
-//!
-//! A lone word or literal (`Hello`, `42`, a JSON object) parses, but is `not_code`. Python that
-//! happens to contain `;` or `{}` stays Python: another language must outweigh the Python score
-//! (and, for a clean parse, carry a strong signature). A block fenced as another language is that
-//! language unless it parses cleanly with Python-only constructs and no foreign signature.
-//!
-//! **Pseudo-code** is `syntax_error` when written as code (`for each x in xs: if x > m then m = x`:
-//! operators, Python keywords; the model tried to write a program, and the error points at the
-//! first non-Python token) and `not_code` when written as sentences ("Set max to the first
-//! element."). Python with a stray prose line is `syntax_error` at that line; text that is mostly
-//! prose (≥ 60 % of judged lines, or ≥ 40 % with no Python construct) is `not_code`.
-//!
-//! **The error position** is the first ERROR or MISSING node in document order, refined where
-//! tree-sitter wraps valid statements in an ERROR node (it then points inside, at the node that
-//! holds the skipped tokens) and at the opening bracket of an unclosed one, as CPython does.
-//! Columns count characters, 1-based.
-//!
-//! **Cost**: the parser is created once per thread. tree-sitter's error recovery is slow on
-//! prose and other languages (1–15 ms per KB against ~0.2 ms for Python), so text with strong
-//! foreign signatures or mostly prose, and no Python-looking line, is classified before parsing.
+//! The classification itself lives in [`crate::pysource`] (shared with extraction, the sandbox's
+//! guard and the trainer); this module is the verifier around it.
 //!
 //! ## Example
 //! ```toml
@@ -53,327 +22,55 @@
 //! gate = true
 //! ```
 
-mod language;
-mod prose;
-pub(crate) mod syntax;
-
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use self::language::FenceTag;
 use super::{Context, Verdict, Verifier};
+pub use crate::pysource::{classify, parses_as_python, Classification};
+use crate::pysource::{classify_within, Budget};
 use crate::rollout::Rollout;
 use crate::score::Outcome;
 
-/// What the parse check concluded about a piece of text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "class", rename_all = "snake_case")]
-pub enum Classification {
-    /// Valid Python.
-    Python,
-    /// Not code at all.
-    NotCode {
-        /// Why it was judged prose / empty.
-        reason: String,
-    },
-    /// Code in another language.
-    NotPython {
-        /// The guessed language (`javascript`, `rust`, `c`, `cpp`, `java`, `go`, `shell`, …).
-        language: String,
-        /// The evidence for the guess.
-        reason: String,
-    },
-    /// Python with a syntax error.
-    SyntaxError {
-        /// 1-based line of the first error.
-        line: usize,
-        /// 1-based column of the first error.
-        column: usize,
-        /// The offending line.
-        snippet: String,
-        /// What is wrong, where it can be said.
-        message: String,
-    },
-}
-
-impl Classification {
-    /// The outcome this class maps to.
-    pub fn outcome(&self) -> Outcome {
-        match self {
-            Classification::Python => Outcome::Passed,
-            Classification::NotCode { .. } => Outcome::NotCode,
-            Classification::NotPython { .. } => Outcome::NotPython,
-            Classification::SyntaxError { .. } => Outcome::SyntaxError,
-        }
-    }
-}
-
-/// Classify a code candidate. `fence_lang` is the markdown fence tag it came from, if any.
-///
-/// The steps, in order (the module docs give the reasons):
-/// 1. empty or whitespace → [`Classification::NotCode`];
-/// 2. a fence tagged with another language → [`Classification::NotPython`] with that language,
-///    unless the block parses as Python, has Python-only constructs and no foreign signature;
-/// 3. foreign signatures outweighing the Python evidence → [`Classification::NotPython`];
-/// 4. a clean parse → [`Classification::Python`], unless it holds no statements, is a lone word
-///    or phrase ([`Classification::NotCode`]) or has a construct CPython rejects
-///    ([`Classification::SyntaxError`]);
-/// 5. a parse with errors → [`Classification::NotCode`] when most lines read as prose, else
-///    [`Classification::SyntaxError`] at the first error.
-pub fn classify(code: &str, fence_lang: Option<&str>) -> Classification {
-    if code.trim().is_empty() {
-        return Classification::NotCode {
-            reason: "empty".into(),
-        };
-    }
-    let lines: Vec<&str> = code
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
-    if let Some(class) = without_parsing(code, &lines, fence_lang) {
-        return class;
-    }
-    with_parse(code, &lines, fence_lang)
-}
-
-/// The full path: parse, then weigh the tree against prose and foreign signatures.
-fn with_parse(code: &str, lines: &[&str], fence_lang: Option<&str>) -> Classification {
-    let scan = syntax::scan(code);
-    // Prose only matters where the parse failed (a clean parse holds prose only in comments and
-    // strings), and judging it is the costliest per-line work: skip it otherwise.
-    let prose = Prose::judge(lines, |row, _| !scan.tree_error || scan.neutral_rows[row]);
-    let prose_rows = &prose.rows;
-    // Comment rows stay in: `#include` and `#!/bin/sh` are comments to Python.
-    let code_lines = lines.iter().enumerate().filter_map(|(row, line)| {
-        let skip =
-            prose_rows[row] || (scan.neutral_rows[row] && !line.trim_start().starts_with('#'));
-        (!skip).then_some(*line)
-    });
-    let guess = language::guess(code_lines);
-
-    if let FenceTag::Other(language) = language::fence_tag(fence_lang) {
-        let python_anyway = !scan.tree_error
-            && scan.first_error.is_none()
-            && scan.py_score >= 2
-            && guess.as_ref().is_none_or(|g| g.score < 3);
-        if !python_anyway {
-            let reason = fenced_reason(fence_lang, &language, guess.as_ref());
-            return Classification::NotPython { language, reason };
-        }
-    }
-
-    if let Some(g) = guess {
-        let py = scan.py_score;
-        let foreign = if scan.tree_error {
-            g.score >= 3 && g.score > py
-        } else {
-            // A clean parse: one strong signature suffices only without Python-only constructs.
-            g.score >= if py == 0 { 3 } else { 6 } && g.score > 2 * py
-        };
-        if foreign {
-            return g.into();
-        }
-    }
-
-    if !scan.tree_error {
-        if scan.statements == 0 {
-            return Classification::NotCode {
-                reason: "only comments or string literals".into(),
-            };
-        }
-        if scan.trivial {
-            return Classification::NotCode {
-                reason: "a lone word, phrase or literal, not a program".into(),
-            };
-        }
-    } else if prose.share_at_least(3, 5) || (prose.share_at_least(2, 5) && scan.py_score == 0) {
-        return prose.not_code();
-    }
-    match scan.first_error {
-        None => Classification::Python,
-        Some(site) => syntax_error(lines, prose_rows, site),
-    }
-}
-
-/// Decide the clear cases from the lines alone, before parsing.
-///
-/// tree-sitter's error recovery is slow: about 0.2 ms per KB for Python, but 1–15 ms per KB for
-/// prose or another language. Text that is mostly prose, or carries strong foreign signatures
-/// and has no line that looks like Python, is classified here with the same thresholds as the
-/// full path, so that a long non-Python answer does not cost a parse. Text with triple quotes
-/// always takes the full path (docstring lines would otherwise count as prose).
-fn without_parsing(code: &str, lines: &[&str], fence_lang: Option<&str>) -> Option<Classification> {
-    if code.contains("\"\"\"") || code.contains("'''") {
-        return None;
-    }
-    let python_like = lines.iter().any(|l| looks_like_python(l));
-    let prose = Prose::judge(lines, |_, line| line.trim_start().starts_with('#'));
-    let code_lines = lines
-        .iter()
-        .zip(&prose.rows)
-        .filter_map(|(line, &is_prose)| (!is_prose).then_some(*line));
-    let guess = language::guess(code_lines);
-    let fence = language::fence_tag(fence_lang);
-    match (fence, guess) {
-        (FenceTag::Other(language), guess) if !python_like => {
-            let reason = fenced_reason(fence_lang, &language, guess.as_ref());
-            Some(Classification::NotPython { language, reason })
-        }
-        (FenceTag::Other(_), _) => None,
-        (_, Some(g)) if g.score >= STRONG_WITHOUT_PARSING && !python_like => Some(g.into()),
-        (_, Some(g)) if g.score >= 3 => None,
-        // Mostly prose is not code on the full path too, Python-looking lines or not.
-        _ if prose.share_at_least(3, 5) => Some(prose.not_code()),
-        _ => None,
-    }
-}
-
-/// Which lines read as prose, out of those judged.
-struct Prose {
-    /// Per line: judged and read as prose.
-    rows: Vec<bool>,
-    /// Lines judged (non-blank and not skipped).
-    judged: usize,
-    /// Lines read as prose.
-    prose: usize,
-}
-
-impl Prose {
-    /// Judge every non-blank line for which `skip(row, line)` is false. A line that looks like
-    /// Python (`from .x import *  # noqa`) is never prose, whatever its words.
-    fn judge(lines: &[&str], skip: impl Fn(usize, &str) -> bool) -> Prose {
-        let mut p = Prose {
-            rows: vec![false; lines.len()],
-            judged: 0,
-            prose: 0,
-        };
-        for (row, line) in lines.iter().enumerate() {
-            if line.trim().is_empty() || skip(row, line) {
-                continue;
-            }
-            p.judged += 1;
-            if prose::is_prose_line(line) && !looks_like_python(line) {
-                p.rows[row] = true;
-                p.prose += 1;
-            }
-        }
-        p
-    }
-
-    /// Whether at least `num/den` of the judged lines (and at least one) are prose.
-    fn share_at_least(&self, num: usize, den: usize) -> bool {
-        self.prose > 0 && self.prose * den >= self.judged * num
-    }
-
-    fn not_code(&self) -> Classification {
-        Classification::NotCode {
-            reason: format!("{} of {} lines read as prose", self.prose, self.judged),
-        }
-    }
-}
-
-impl From<language::Guess> for Classification {
-    fn from(g: language::Guess) -> Self {
-        Classification::NotPython {
-            language: g.language.to_string(),
-            reason: g.evidence.join(", "),
-        }
-    }
-}
-
-/// A foreign-signature score that decides without parsing (two strong signatures).
-const STRONG_WITHOUT_PARSING: u32 = 8;
-
-/// A line only Python writes: a `def`/`class` header, an import, a compound statement ending
-/// with `:`, a comprehension or a lambda. Deliberately loose: a false hit only costs a parse.
-fn looks_like_python(line: &str) -> bool {
-    let t = line.trim();
-    let header = [
-        "if ", "for ", "while ", "with ", "try", "except", "else", "elif ", "finally",
-    ]
-    .iter()
-    .any(|k| t.starts_with(k))
-        && t.ends_with(':');
-    header
-        || (t.starts_with("def ") && t.contains('('))
-        || (t.starts_with("class ") && t.ends_with(':'))
-        || (t.starts_with("from ") && t.contains(" import "))
-        || (t.starts_with("import ") && !t.contains(['\'', '"', '{', ';']))
-        || t.starts_with('@')
-        || t.contains("lambda")
-        || (t.contains(" for ") && t.contains(" in ") && t.contains(['[', '(', '{']))
-}
-
-/// The reason given for a fence tagged with another language.
-fn fenced_reason(
-    fence_lang: Option<&str>,
-    language: &str,
-    guess: Option<&language::Guess>,
-) -> String {
-    let mut reason = format!("fenced as `{}`", fence_lang.unwrap_or_default());
-    if let Some(g) = guess.filter(|g| g.language == language) {
-        reason.push_str("; ");
-        reason.push_str(&g.evidence.join(", "));
-    }
-    reason
-}
-
-/// Build the syntax error for `site`, naming the cause where the line shows it.
-fn syntax_error(lines: &[&str], prose_rows: &[bool], site: syntax::ErrorSite) -> Classification {
-    let line = lines.get(site.row).copied().unwrap_or("");
-    let byte_col = site.byte_col.min(line.len());
-    let column = line
-        .char_indices()
-        .take_while(|&(i, _)| i < byte_col)
-        .count()
-        + 1;
-    let trimmed = line.trim_start();
-    let message = if trimmed.starts_with("print ") && !trimmed[6..].trim_start().starts_with('(') {
-        "Python 2 print statement (use `print(...)`)".to_string()
-    } else if trimmed.starts_with(['!', '%']) {
-        format!(
-            "IPython shell escape or magic, not Python ({})",
-            site.message
-        )
-    } else if trimmed.starts_with(">>>") {
-        format!("interactive prompt `>>>` ({})", site.message)
-    } else if prose_rows.get(site.row).copied().unwrap_or(false) {
-        format!("a line of prose inside the code ({})", site.message)
-    } else {
-        site.message
-    };
-    Classification::SyntaxError {
-        line: site.row + 1,
-        column,
-        snippet: line.trim_end().chars().take(SNIPPET_CHARS).collect(),
-        message,
-    }
-}
-
-/// The longest snippet reported, in characters.
-const SNIPPET_CHARS: usize = 200;
-
-/// Whether `code` parses as Python without errors (used by extraction for untagged fences).
-pub fn parses_as_python(code: &str) -> bool {
-    matches!(classify(code, None), Classification::Python)
-}
-
 /// Settings of the `parse` verifier.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ParseConfig {}
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParseConfig {
+    /// The longest code candidate judged, in bytes; longer code is `not_code` ("too large to
+    /// judge"). Default 1 MiB.
+    pub max_code_bytes: usize,
+    /// How long the parse may take, in milliseconds (0: no limit); a longer one is abandoned and
+    /// the code is `not_code` ("too costly to judge"). Default 2000.
+    pub max_parse_ms: u64,
+}
+
+impl Default for ParseConfig {
+    fn default() -> Self {
+        let budget = Budget::default();
+        ParseConfig {
+            max_code_bytes: budget.max_bytes,
+            max_parse_ms: budget.max_parse_ms,
+        }
+    }
+}
 
 impl ParseConfig {
     /// Build the verifier.
     pub fn build(&self) -> ParseVerifier {
-        ParseVerifier {}
+        ParseVerifier {
+            budget: Budget {
+                max_bytes: self.max_code_bytes,
+                max_parse_ms: self.max_parse_ms,
+            },
+        }
     }
 }
 
 /// The `parse` verifier (see the module docs).
 #[derive(Debug, Clone, Default)]
-pub struct ParseVerifier {}
+pub struct ParseVerifier {
+    budget: Budget,
+}
 
 #[async_trait]
 impl Verifier for ParseVerifier {
@@ -381,17 +78,26 @@ impl Verifier for ParseVerifier {
         "parse"
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "max_code_bytes={} max_parse_ms={}",
+            self.budget.max_bytes, self.budget.max_parse_ms
+        )
+    }
+
     async fn verify(&self, _rollout: &Rollout, ctx: &mut Context) -> Verdict {
         let answer = &ctx.answer;
         let class = match &answer.code {
             None => Classification::NotCode {
-                reason: if answer.thinking.is_some() {
+                reason: if let Some(why) = &answer.skipped {
+                    why.clone()
+                } else if answer.thinking.is_some() {
                     "only reasoning, no answer".into()
                 } else {
                     "empty".into()
                 },
             },
-            Some(code) => classify(code, answer.fence_lang.as_deref()),
+            Some(code) => classify_within(code, answer.fence_lang.as_deref(), &self.budget),
         };
         // The class's own fields (`class`, `language`, `line`, …) sit at the top of the details.
         let mut details = serde_json::to_value(&class).expect("classes serialize");
@@ -418,304 +124,32 @@ impl Verifier for ParseVerifier {
 mod tests {
     use super::*;
     use crate::extract::Answer;
-    use std::path::Path;
 
-    fn syntax_error(code: &str) -> (usize, usize, String, String) {
-        match classify(code, None) {
-            Classification::SyntaxError {
-                line,
-                column,
-                snippet,
-                message,
-            } => (line, column, snippet, message),
-            other => panic!("{code:?}: expected a syntax error, got {other:?}"),
-        }
-    }
-
-    fn language(code: &str, fence: Option<&str>) -> String {
-        match classify(code, fence) {
-            Classification::NotPython { language, .. } => language,
-            other => panic!("{code:?}: expected not_python, got {other:?}"),
-        }
-    }
-
-    fn is_not_code(code: &str) -> bool {
-        matches!(classify(code, None), Classification::NotCode { .. })
-    }
-
-    /// The class and detail a corpus file name promises (see `fixtures/parse/README.md`).
-    fn expected(class: &str, stem: &str) -> (String, Option<String>, Option<String>) {
-        let (stem, fence) = match stem.split_once('@') {
-            Some((s, f)) => (s, Some(f.to_string())),
-            None => (stem, None),
+    #[tokio::test]
+    async fn the_configured_budget_decides_and_says_why() {
+        let config: ParseConfig = toml::from_str("max_code_bytes = 8").expect("settings");
+        let verifier = config.build();
+        assert!(verifier.describe().contains("max_code_bytes=8"));
+        let mut ctx = Context {
+            answer: Answer {
+                code: Some("print(123)\n".into()),
+                ..Answer::default()
+            },
+            ..Context::default()
         };
-        let detail = stem.split_once("__").map(|(d, _)| d.to_string());
-        (class.to_string(), detail, fence)
-    }
+        let verdict = verifier.verify(&Rollout::default(), &mut ctx).await;
+        assert_eq!(verdict.outcome, Outcome::NotCode);
+        let reason = verdict.details["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("too large to judge"), "{reason}");
 
-    fn class_name(c: &Classification) -> &'static str {
-        match c {
-            Classification::Python => "python",
-            Classification::NotCode { .. } => "not_code",
-            Classification::NotPython { .. } => "not_python",
-            Classification::SyntaxError { .. } => "syntax_error",
-        }
-    }
-
-    #[test]
-    fn corpus_files_are_classified_as_their_directory() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/parse");
-        let mut failures = Vec::new();
-        for class in ["python", "not_code", "not_python", "syntax_error"] {
-            let mut files: Vec<_> = std::fs::read_dir(root.join(class))
-                .unwrap_or_else(|e| panic!("{class}: {e}"))
-                .map(|e| e.expect("directory entry").path())
-                .collect();
-            files.sort();
-            assert!(
-                files.len() >= 8,
-                "{class}: only {} corpus files",
-                files.len()
-            );
-            for path in files {
-                let name = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .expect("file name");
-                let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
-                let (want, detail, fence) = expected(class, stem);
-                let code = std::fs::read_to_string(&path).expect("corpus file");
-                let got = classify(&code, fence.as_deref());
-                let ok = class_name(&got) == want
-                    && match (&got, detail.as_deref()) {
-                        (Classification::NotPython { language, .. }, Some(d)) => language == d,
-                        (Classification::SyntaxError { line, .. }, Some(d)) => {
-                            d.strip_prefix('L').and_then(|l| l.parse().ok()) == Some(*line)
-                        }
-                        (
-                            Classification::NotPython { .. } | Classification::SyntaxError { .. },
-                            None,
-                        ) => false,
-                        (_, d) => d.is_none(),
-                    };
-                if !ok {
-                    failures.push(format!("{class}/{name}: got {got:?}"));
-                }
-            }
-        }
-        assert!(
-            failures.is_empty(),
-            "misclassified:\n{}",
-            failures.join("\n")
-        );
-    }
-
-    #[test]
-    fn deciding_without_parsing_agrees_with_the_full_path() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/parse");
-        let mut decided = 0;
-        for class in ["python", "not_code", "not_python", "syntax_error"] {
-            for entry in std::fs::read_dir(root.join(class)).expect("corpus directory") {
-                let path = entry.expect("directory entry").path();
-                let stem = path
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .expect("file name");
-                let fence = stem.split_once('@').map(|(_, f)| f);
-                let code = std::fs::read_to_string(&path).expect("corpus file");
-                let lines: Vec<&str> = code.split('\n').collect();
-                if let Some(quick) = without_parsing(&code, &lines, fence) {
-                    decided += 1;
-                    let full = with_parse(&code, &lines, fence);
-                    assert_eq!(class_name(&quick), class_name(&full), "{}", path.display());
-                    if let (
-                        Classification::NotPython { language: a, .. },
-                        Classification::NotPython { language: b, .. },
-                    ) = (&quick, &full)
-                    {
-                        assert_eq!(a, b, "{}", path.display());
-                    }
-                }
-            }
-        }
-        assert!(
-            decided >= 10,
-            "only {decided} corpus files decided without parsing"
-        );
-    }
-
-    #[test]
-    fn empty_and_whitespace_are_not_code() {
-        for code in ["", "  \n\t\n"] {
-            assert_eq!(
-                classify(code, Some("python")),
-                Classification::NotCode {
-                    reason: "empty".into()
-                }
-            );
-        }
-    }
-
-    #[test]
-    fn a_lone_word_or_sentence_is_not_code() {
-        assert!(is_not_code("Hello"));
-        assert!(is_not_code("answer is 42"));
-        assert!(is_not_code("The answer is 42."));
-        assert!(is_not_code("# just a comment\n"));
-        assert!(is_not_code("{\"a\": 1, \"b\": [1, -2]}"));
-        // Wordy Python is still Python.
-        let wordy = "from .more import *  # noqa\nfrom .recipes import *  # noqa\n\n__version__ = '8.8.0'\n";
-        assert_eq!(classify(wordy, None), Classification::Python);
-        // A single call is a program, though.
-        assert_eq!(classify("main()", None), Classification::Python);
-    }
-
-    #[test]
-    fn python_with_semicolons_and_dicts_stays_python() {
-        let code = "d = {'a': 1}; e = {1, 2}\nfor k in d: print(k, d[k]);\n";
-        assert_eq!(classify(code, Some("python")), Classification::Python);
-        assert!(parses_as_python(code));
-    }
-
-    #[test]
-    fn javascript_labelled_python_is_javascript() {
-        let code = "function f(a) {\n  return a * 2;\n}\nconsole.log(f(2));\n";
-        assert_eq!(language(code, Some("python")), "javascript");
-        assert!(!parses_as_python(code));
-    }
-
-    #[test]
-    fn a_single_strong_signature_beats_a_clean_parse_without_python_constructs() {
-        // Both parse as Python expressions.
-        assert_eq!(language("console.log(x);", None), "javascript");
-        assert_eq!(language("ls -la", None), "shell");
-        // With Python-only constructs around it, `console.log` is just a method.
-        let code = "import rich\ndef f(console):\n    console.log(1)\n";
-        assert_eq!(classify(code, None), Classification::Python);
-    }
-
-    #[test]
-    fn another_fence_tag_names_the_language_unless_the_block_is_clearly_python() {
-        assert_eq!(language("x = 1", Some("js")), "javascript");
-        assert_eq!(language("let v = vec![1];", Some("rs")), "rust");
-        match classify("print(1)", Some("bash")) {
-            Classification::NotPython { language, reason } => {
-                assert_eq!(language, "shell");
-                assert!(reason.contains("fenced as `bash`"), "{reason}");
-            }
-            other => panic!("{other:?}"),
-        }
-        let python = "def f(x):\n    return [y for y in x]\n";
-        assert_eq!(classify(python, Some("js")), Classification::Python);
-    }
-
-    #[test]
-    fn python2_print_is_a_syntax_error_tree_sitter_accepts() {
-        let (line, column, snippet, message) = syntax_error("x = 1\nprint \"x =\", x\n");
-        assert_eq!((line, column), (2, 1));
-        assert_eq!(snippet, "print \"x =\", x");
-        assert!(message.contains("Python 2 print statement"), "{message}");
-    }
-
-    #[test]
-    fn stray_prose_line_is_a_syntax_error_at_that_line() {
-        let code = "def add(a, b):\n    return a + b\nThis adds two numbers.\n";
-        let (line, column, snippet, message) = syntax_error(code);
-        assert_eq!((line, column), (3, 1));
-        assert_eq!(snippet, "This adds two numbers.");
-        assert!(message.contains("prose"), "{message}");
-    }
-
-    /// Pseudo-code with operators and Python keywords is an attempt at code: a syntax error.
-    /// Pseudo-code written as sentences is prose: not code.
-    #[test]
-    fn pseudo_code_is_a_syntax_error_unless_written_as_sentences() {
-        let (line, column, ..) =
-            syntax_error("for each item in list: if item > max then max = item");
-        assert_eq!((line, column), (1, 1));
-        assert!(is_not_code(
-            "Set max to the first element.\nFor each element, if it is larger, it becomes max.\n"
-        ));
-    }
-
-    #[test]
-    fn messages_say_what_tree_sitter_knows() {
-        assert_eq!(syntax_error("def f(:\n    pass\n").3, "missing `)`");
-        assert_eq!(
-            syntax_error("import math\nprint(math.sqrt(16)\n").3,
-            "`(` was never closed"
-        );
-        assert_eq!(syntax_error("x = = 1").3, "unexpected `=`");
-        let (line, _, _, message) = syntax_error("def area(r)\n    return r * r\n");
-        assert_eq!(line, 1);
-        assert_eq!(message, "expected `:` after the `def` header");
-    }
-
-    #[test]
-    fn python_with_a_c_style_loop_is_broken_python() {
-        let code = "def solve(n):\n    total = 0\n    for (i = 0; i < n; i++):\n        total += i\n    return total\n";
-        assert_eq!(syntax_error(code).0, 3);
-        let (line, _, _, message) = syntax_error("!pip install numpy\nimport numpy as np\n");
-        assert_eq!(line, 1);
-        assert!(message.contains("IPython"), "{message}");
-    }
-
-    #[test]
-    fn columns_count_characters_not_bytes() {
-        // `é` is two bytes; the second `=` is the 8th character.
-        let (line, column, ..) = syntax_error("café = = 1");
-        assert_eq!((line, column), (1, 8));
-    }
-
-    #[test]
-    fn constructs_cpython_rejects_are_syntax_errors() {
-        let cases = [
-            ("exec \"x = 1\"\n", 1, "exec statement"),
-            ("x = `y`\n", 1, "backtick"),
-            ("if 1 <> 2:\n    pass\n", 1, "`<>`"),
-            ("x = 0777\n", 1, "leading zeros"),
-            ("x = 10L\n", 1, "`L`"),
-            ("try:\n    f()\nexcept E, e:\n    pass\n", 3, "except E, e:"),
-            ("def f():\nreturn 1\n", 2, "expected an indented block"),
-            (
-                "def f():\n    a = 1\n        return a\n",
-                3,
-                "unexpected indent",
-            ),
-            ("  x = 1\ny = 2\n", 1, "unexpected indent"),
-        ];
-        for (code, want_line, want_message) in cases {
-            let (line, _, _, message) = syntax_error(code);
-            assert_eq!(line, want_line, "{code:?}");
-            assert!(message.contains(want_message), "{code:?}: {message}");
-        }
-        // The valid spellings of the same things parse.
-        for code in [
-            "x = 0o777\ny = 0\nz = 00\n",
-            "if 1 != 2:\n    pass\n",
-            "print(\"x\")\n",
-        ] {
-            assert_eq!(classify(code, None), Classification::Python, "{code:?}");
-        }
-    }
-
-    #[test]
-    fn the_first_error_in_document_order_wins() {
-        // The Python 2 print comes before the unclosed bracket.
-        let (line, ..) = syntax_error("print 'a'\nx = (1,\n");
-        assert_eq!(line, 1);
-        let (line, ..) = syntax_error("x = (1,\nprint 'a'\n");
-        assert_eq!(line, 1);
-    }
-
-    #[test]
-    fn docstring_prose_does_not_count_as_prose() {
-        let code = "def f():\n    \"\"\"Return one.\n\n    This is a sentence. So is this one.\n    And a third one here.\n    \"\"\"\n    return 1 +\n";
-        let (line, ..) = syntax_error(code);
-        assert_eq!(line, 7);
-        // Also when tree-sitter wraps the whole `def` in an ERROR node.
-        let wrapped = "def f(n):\n    \"\"\"Sum below n.\n\n    We loop once. This is the simple way.\n    It runs in linear time, which is fine.\n    Nothing else is needed here.\n    \"\"\"\n    for (i = 0; i < n; i++):\n        pass\n";
-        assert_eq!(syntax_error(wrapped).0, 8);
+        // A completion extraction did not read: the reason is extraction's.
+        ctx.answer = crate::extract::extract_within("print(1)", 4, |_| true);
+        let verdict = ParseVerifier::default()
+            .verify(&Rollout::default(), &mut ctx)
+            .await;
+        assert_eq!(verdict.outcome, Outcome::NotCode);
+        let reason = verdict.details["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("a completion of 8 bytes"), "{reason}");
     }
 
     #[tokio::test]

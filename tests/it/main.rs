@@ -10,6 +10,9 @@ mod grpc;
 mod hostile;
 /// A verifier kind registered by a library user, named in `verdict.toml`, through the CLI and gRPC.
 mod registry;
+/// Property tests: extraction, the parse classifier, JSONL and proto decoding never panic,
+/// overflow or take long, on arbitrary and adversarial input.
+mod props;
 /// The sandbox end to end: test kinds, verdicts, limits, determinism, adapters, verifier.
 mod sandbox;
 /// The `Score` records of the class fixtures, pinned as reviewed snapshots.

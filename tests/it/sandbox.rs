@@ -615,8 +615,15 @@ async fn every_stdlib_module_wasi_supports_imports() {
         "_interpqueues",
         "_interpreters",
         "_interpchannels",
-        // Reads time-zone data from the filesystem when imported.
-        "zoneinfo",
+        // Reads time-zone data from the filesystem when imported (and its C part is not built).
+        "zoneinfo", "_zoneinfo",
+        // C libraries this CPython build for WASI does not include (the pure-Python fallbacks
+        // of `hashlib` and `uuid` import and work).
+        "_bz2", "bz2", "_lzma", "lzma", "_zstd", "_hashlib", "_uuid",
+        // Shared memory and attaching to other processes.
+        "_posixshmem", "_remote_debugging",
+        // Interactive help: its topic data is left out of the snapshot.
+        "pydoc", "pydoc_data",
     ];
     let runs = (0..8).map(|i| async move {
         let program = format!(
@@ -628,9 +635,13 @@ async fn every_stdlib_module_wasi_supports_imports() {
         let t = tests(json!([{"kind": "assert", "code": code}]));
         run(&program, &t).await
     });
-    for r in futures::future::join_all(runs).await {
-        assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
-    }
+    let failures: Vec<String> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .filter(|r| r.outcome != Outcome::Passed)
+        .map(|r| r.message.unwrap_or_default())
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 #[tokio::test]

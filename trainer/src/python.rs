@@ -1,9 +1,9 @@
 //! The parse check behind the evaluation's parse rate: verdict's own extraction
-//! (`verdict::extract::extract`) and parse gate (`verdict::verifiers::parse`), so the trainer
+//! (`verdict::extract::extract`) and parse gate (`verdict::pysource`), so the trainer
 //! counts exactly what the reward service would let through its parse gate.
 
 use verdict::extract::extract;
-use verdict::verifiers::parse::{classify, parses_as_python, Classification};
+use verdict::pysource::{classify, parses_as_python, Classification};
 
 /// Whether `code` is Python that passes verdict's parse check.
 pub fn parses(code: &str) -> bool {

@@ -8,14 +8,21 @@
 //! (`def f():` followed by an unindented line), and an unexpected indent (a statement indented
 //! deeper than its siblings, or an indented first line at module level).
 //!
+//! Every walk here is linear in the size of the text and none recurses over its nesting: the
+//! tree walk uses a cursor, `is_trivial_expr` an explicit stack, and "is this node the first
+//! thing on its line" is answered from a per-row table, not by scanning back to the line start
+//! (which made one long line quadratic). The parse itself stops at a deadline
+//! (`Scan::gave_up`).
+//!
 //! Known gaps (accepted by tree-sitter and by this walk, rejected by CPython): an unparenthesised
 //! walrus as a statement (`x := 1`), `f(x for x in y, 1)`, `return`/`yield` outside a function,
 //! `break` outside a loop, `nonlocal` at module level, `del f()`, `ur""` prefixes, and other
 //! checks CPython only makes when compiling.
 
 use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
-use tree_sitter::{Node, Parser, Tree};
+use tree_sitter::{Node, ParseOptions, ParseState, Parser, Tree};
 
 thread_local! {
     /// One parser per thread: creating one and loading the grammar costs more than a small parse.
@@ -30,9 +37,90 @@ fn new_parser() -> Parser {
     parser
 }
 
-/// Parses Python with this thread's parser.
-pub(crate) fn parse(code: &str) -> Option<Tree> {
-    PARSER.with(|p| p.borrow_mut().parse(code, None))
+/// How a bounded parse ended.
+enum Parsed {
+    Tree(Tree),
+    /// The deadline passed.
+    PastDeadline,
+    /// The parser slowed down on row `row`, a long one: see [`SlowLine`].
+    LongErrorLine {
+        row: usize,
+    },
+}
+
+/// When a long line is too slow to parse.
+///
+/// tree-sitter's error recovery does not end before a newline, and on some erroneous lines it
+/// costs quadratic time in the line's length (a 200 KB line of `<div>` took 14 s; the same tags
+/// one per line, 0.05 s), because each recovery copies the error node built so far. Valid code
+/// parses at 0.5–2 µs per byte, long lines included. So on a line longer than
+/// [`SlowLine::MIN_BYTES`], once the parser has spent more than [`SlowLine::GRACE`] on it and
+/// more than [`SlowLine::PER_BYTE`] per byte it has advanced into it (over ten times the normal
+/// rate), the parse stops there: the line is reported as a syntax error and the text before
+/// it is parsed again. The parse's cost is then linear in the text: a quadratic line is cut off
+/// after about 25 KB and 0.6 s. (tree-sitter reports no "in error recovery" state that could
+/// decide this without a clock: its `has_error` stays false while any parse version is alive.)
+struct SlowLine;
+
+impl SlowLine {
+    const MIN_BYTES: usize = 4096;
+    const GRACE: Duration = Duration::from_millis(50);
+    const PER_BYTE: Duration = Duration::from_micros(25);
+}
+
+/// Parses with this thread's parser, stopping at `deadline` and, given the text's `rows`, when
+/// error recovery runs long on one line.
+fn parse_bounded(code: &str, deadline: Option<Instant>, rows: Option<&Rows>) -> Parsed {
+    PARSER.with(|p| {
+        let mut parser = p.borrow_mut();
+        if deadline.is_none() && rows.is_none() {
+            return parser
+                .parse(code, None)
+                .map_or(Parsed::PastDeadline, Parsed::Tree);
+        }
+        let bytes = code.as_bytes();
+        let mut stopped = None;
+        // The row the parser is on, and since when.
+        let mut on_row = (usize::MAX, Instant::now());
+        let mut stop = |state: &ParseState| {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                stopped = Some(Parsed::PastDeadline);
+                return true;
+            }
+            if let Some(rows) = rows {
+                let offset = state.current_byte_offset();
+                let row = rows
+                    .starts
+                    .partition_point(|&s| s <= offset)
+                    .saturating_sub(1);
+                if row != on_row.0 {
+                    on_row = (row, now);
+                } else if rows.len(row) > SlowLine::MIN_BYTES {
+                    let spent = now - on_row.1;
+                    let into = u32::try_from(offset - rows.starts[row]).unwrap_or(u32::MAX);
+                    if spent > SlowLine::GRACE && spent > SlowLine::PER_BYTE * into {
+                        stopped = Some(Parsed::LongErrorLine { row });
+                        return true;
+                    }
+                }
+            }
+            false
+        };
+        let tree = parser.parse_with_options(
+            &mut |i, _| bytes.get(i..).unwrap_or_default(),
+            None,
+            Some(ParseOptions::new().progress_callback(&mut stop)),
+        );
+        match tree {
+            Some(tree) => Parsed::Tree(tree),
+            None => {
+                // A cancelled parse would otherwise resume on the next call.
+                parser.reset();
+                stopped.unwrap_or(Parsed::PastDeadline)
+            }
+        }
+    })
 }
 
 /// Where the first syntax problem is, and what it is.
@@ -64,18 +152,51 @@ pub(super) struct Scan {
     pub(super) trivial: bool,
     /// Rows that are inside a multi-line string or hold only a comment (not judged as prose).
     pub(super) neutral_rows: Vec<bool>,
+    /// The parse passed its deadline and was abandoned; nothing else in the scan is meaningful.
+    pub(super) gave_up: bool,
 }
 
-/// Parse `code` and walk the tree once.
-pub(super) fn scan(code: &str) -> Scan {
-    let rows = code.split('\n').count();
+/// Parse `code` (giving up at `deadline`) and walk the tree once.
+///
+/// When the parse slows down on one long line (see [`SlowLine`]), the text before that
+/// line is parsed instead and the scan covers only it, plus an error at the start of that line
+/// (any earlier error comes first, as usual); each such retry parses a shorter prefix.
+pub(super) fn scan(code: &str, deadline: Option<Instant>) -> Scan {
+    let rows = Rows::new(code);
+    let mut end = code.len();
+    let mut long_row = None;
+    let tree = loop {
+        match parse_bounded(&code[..end], deadline, Some(&rows)) {
+            Parsed::Tree(tree) => break Some(tree),
+            Parsed::PastDeadline => break None,
+            Parsed::LongErrorLine { row } => {
+                end = rows.starts[row];
+                long_row = Some(row);
+            }
+        }
+    };
+    let mut scan = scan_tree(&code[..end], tree, &rows);
+    if let Some(row) = long_row {
+        scan.tree_error = true;
+        let message = format!(
+            "invalid syntax in a line of {} bytes (tree-sitter's error recovery on it passed its budget)",
+            rows.len(row)
+        );
+        record_at(&mut scan, row, rows.indent[row], message);
+    }
+    scan
+}
+
+/// The scan of `code` (a prefix of the text `rows` describe) given its tree (`None`: the parse
+/// passed its deadline).
+fn scan_tree(code: &str, tree: Option<Tree>, rows: &Rows) -> Scan {
     let mut scan = Scan {
         trivial: true,
-        neutral_rows: vec![false; rows],
+        neutral_rows: vec![false; rows.indent.len()],
         ..Scan::default()
     };
-    let Some(tree) = parse(code) else {
-        // Only a timeout or cancellation makes tree-sitter give up; neither is set.
+    let Some(tree) = tree else {
+        scan.gave_up = true;
         scan.tree_error = true;
         scan.first_error = Some(ErrorSite {
             row: 0,
@@ -87,7 +208,10 @@ pub(super) fn scan(code: &str) -> Scan {
     let root = tree.root_node();
     scan.tree_error = root.has_error();
 
-    let src = code.as_bytes();
+    let src = Src {
+        bytes: code.as_bytes(),
+        rows,
+    };
     let mut cursor = root.walk();
     // How many ERROR nodes enclose the cursor's node.
     let mut error_depth = 0usize;
@@ -95,7 +219,7 @@ pub(super) fn scan(code: &str) -> Scan {
     let mut path: Vec<bool> = Vec::new();
     loop {
         let node = cursor.node();
-        visit(&mut scan, node, error_depth > 0, src);
+        visit(&mut scan, node, error_depth > 0, &src);
         if cursor.goto_first_child() {
             path.push(node.is_error());
             error_depth += usize::from(node.is_error());
@@ -106,7 +230,7 @@ pub(super) fn scan(code: &str) -> Scan {
                 break;
             }
             if !cursor.goto_parent() {
-                return finish(scan, root, src);
+                return finish(scan, root, &src);
             }
             if path.pop() == Some(true) {
                 error_depth -= 1;
@@ -115,7 +239,49 @@ pub(super) fn scan(code: &str) -> Scan {
     }
 }
 
-fn finish(mut scan: Scan, root: Node<'_>, src: &[u8]) -> Scan {
+/// The source text with its per-row indentation, so that "does this node start its line" costs
+/// O(1) however long the line is.
+struct Src<'a> {
+    bytes: &'a [u8],
+    rows: &'a Rows,
+}
+
+/// Per row (split at `\n`): where it starts, and the byte column of its first non-whitespace
+/// byte (the row's length when it is blank).
+struct Rows {
+    starts: Vec<usize>,
+    indent: Vec<usize>,
+    total: usize,
+}
+
+impl Rows {
+    fn new(code: &str) -> Rows {
+        let mut starts = Vec::new();
+        let mut indent = Vec::new();
+        let mut start = 0;
+        for line in code.split('\n') {
+            starts.push(start);
+            start += line.len() + 1;
+            indent.push(
+                line.bytes()
+                    .position(|b| !b.is_ascii_whitespace())
+                    .unwrap_or(line.len()),
+            );
+        }
+        Rows {
+            starts,
+            indent,
+            total: code.len(),
+        }
+    }
+
+    /// The length of `row` in bytes, without its newline.
+    fn len(&self, row: usize) -> usize {
+        self.starts.get(row + 1).map_or(self.total, |&s| s - 1) - self.starts[row]
+    }
+}
+
+fn finish(mut scan: Scan, root: Node<'_>, src: &Src<'_>) -> Scan {
     let mut cursor = root.walk();
     for child in root.named_children(&mut cursor) {
         if child.kind() == "comment" || is_bare_string(child) {
@@ -149,8 +315,22 @@ fn is_bare_string(node: Node<'_>) -> bool {
             .is_some_and(|c| matches!(c.kind(), "string" | "concatenated_string"))
 }
 
+/// Whether `node` and everything below it is a trivial expression (see [`Scan::trivial`]).
+/// Iterative: a literal nested 100,000 brackets deep must not overflow the stack.
 fn is_trivial_expr(node: Node<'_>) -> bool {
-    let ok = match node.kind() {
+    let mut stack = vec![node];
+    let mut cursor = node.walk();
+    while let Some(node) = stack.pop() {
+        if !is_trivial_kind(node) {
+            return false;
+        }
+        stack.extend(node.children(&mut cursor));
+    }
+    true
+}
+
+fn is_trivial_kind(node: Node<'_>) -> bool {
+    match node.kind() {
         "expression_statement"
         | "identifier"
         | "integer"
@@ -194,20 +374,13 @@ fn is_trivial_expr(node: Node<'_>) -> bool {
                         | "+"
                 )
         }
-    };
-    if !ok {
-        return false;
     }
-    let mut cursor = node.walk();
-    let all = node.children(&mut cursor).all(is_trivial_expr);
-    all
 }
 
 /// Whether only whitespace precedes `node` on its first row.
-fn starts_line(node: Node<'_>, src: &[u8]) -> bool {
-    let start = node.start_byte();
-    let col = node.start_position().column;
-    src[start - col..start].iter().all(u8::is_ascii_whitespace)
+fn starts_line(node: Node<'_>, src: &Src<'_>) -> bool {
+    let p = node.start_position();
+    src.rows.indent.get(p.row).is_some_and(|&i| p.column <= i)
 }
 
 fn record(scan: &mut Scan, node: Node<'_>, message: String) {
@@ -229,19 +402,29 @@ fn record_at(scan: &mut Scan, row: usize, byte_col: usize, message: String) {
     }
 }
 
-fn visit(scan: &mut Scan, node: Node<'_>, in_error: bool, src: &[u8]) {
+/// Whether an error already recorded comes before anything `node` could report (every site a
+/// node reports lies at or after its start), so that the costlier messages need not be built.
+fn earlier_error_than(scan: &Scan, node: Node<'_>) -> bool {
+    let p = node.start_position();
+    scan.first_error
+        .as_ref()
+        .is_some_and(|e| (e.row, e.byte_col) <= (p.row, p.column))
+}
+
+fn visit(scan: &mut Scan, node: Node<'_>, in_error: bool, src: &Src<'_>) {
     let kind = node.kind();
+    let known = earlier_error_than(scan, node);
     if node.is_missing() {
         record(scan, node, format!("missing `{kind}`"));
         return;
     }
     if node.is_error() {
-        if !in_error {
+        if !in_error && !known {
             let inner = innermost_error(node);
             if inner.is_missing() {
                 record(scan, inner, format!("missing `{}`", inner.kind()));
             } else {
-                let (message, at) = error_message(inner, src);
+                let (message, at) = error_message(inner, src.bytes);
                 record(scan, at, message);
             }
         }
@@ -266,16 +449,18 @@ fn visit(scan: &mut Scan, node: Node<'_>, in_error: bool, src: &[u8]) {
     if in_error {
         return;
     }
-    if kind == "block" && node.start_byte() == node.end_byte() {
+    if known {
+        // Nothing this node reports can come first.
+    } else if kind == "block" && node.start_byte() == node.end_byte() {
         // Like CPython, point at the line that should have been indented.
-        let (row, col) =
-            next_code_line(src, node.start_byte()).unwrap_or((start.row, start.column));
+        let (row, col) = next_code_line(src.bytes, start.row, node.start_byte())
+            .unwrap_or((start.row, start.column));
         record_at(scan, row, col, "expected an indented block".into());
     } else if kind == "block" {
         if let Some(child) = unexpected_indent(node, src) {
             record(scan, child, "unexpected indent".into());
         }
-    } else if let Some(message) = cpython_rejects(node, src) {
+    } else if let Some(message) = cpython_rejects(node, src.bytes) {
         record(scan, node, message);
     }
     // A `def`/`class` header or an import is Python even when its body is broken.
@@ -323,7 +508,7 @@ fn cpython_rejects(node: Node<'_>, src: &[u8]) -> Option<String> {
 
 /// The first statement of `block` indented deeper than the block's first statement (tree-sitter
 /// accepts it; CPython raises `IndentationError: unexpected indent`).
-fn unexpected_indent<'t>(block: Node<'t>, src: &[u8]) -> Option<Node<'t>> {
+fn unexpected_indent<'t>(block: Node<'t>, src: &Src<'_>) -> Option<Node<'t>> {
     let mut cursor = block.walk();
     let mut column = None;
     for child in block.named_children(&mut cursor) {
@@ -340,9 +525,10 @@ fn unexpected_indent<'t>(block: Node<'t>, src: &[u8]) -> Option<Node<'t>> {
     None
 }
 
-/// Row and byte column of the first non-blank character on a line after the one holding `byte`.
-fn next_code_line(src: &[u8], byte: usize) -> Option<(usize, usize)> {
-    let mut row = src[..byte].iter().filter(|&&b| b == b'\n').count();
+/// Row and byte column of the first non-blank character on a line after the one holding `byte`
+/// (which is on `row`).
+fn next_code_line(src: &[u8], row: usize, byte: usize) -> Option<(usize, usize)> {
+    let mut row = row;
     let mut line_start = byte + src[byte..].iter().position(|&b| b == b'\n')? + 1;
     loop {
         row += 1;
