@@ -8,11 +8,11 @@ mod errors;
 mod grpc;
 /// Hostile programs: each gets reward 0 with the right outcome, the service stays healthy.
 mod hostile;
-/// A verifier kind registered by a library user, named in `verdict.toml`, through the CLI and gRPC.
-mod registry;
 /// Property tests: extraction, the parse classifier, JSONL and proto decoding never panic,
 /// overflow or take long, on arbitrary and adversarial input.
 mod props;
+/// A verifier kind registered by a library user, named in `verdict.toml`, through the CLI and gRPC.
+mod registry;
 /// The sandbox end to end: test kinds, verdicts, limits, determinism, adapters, verifier.
 mod sandbox;
 /// The `Score` records of the class fixtures, pinned as reviewed snapshots.

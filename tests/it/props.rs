@@ -6,8 +6,8 @@
 //! Case counts are kept small so that the module runs in well under a minute in a debug build;
 //! raise them for a longer local run with `PROPTEST_CASES=N cargo test --test it props::`.
 
-use verdict::batch::Line;
 use std::time::{Duration, Instant};
+use verdict::batch::Line;
 
 use proptest::prelude::*;
 use prost::Message;

@@ -616,14 +616,23 @@ async fn every_stdlib_module_wasi_supports_imports() {
         "_interpreters",
         "_interpchannels",
         // Reads time-zone data from the filesystem when imported (and its C part is not built).
-        "zoneinfo", "_zoneinfo",
+        "zoneinfo",
+        "_zoneinfo",
         // C libraries this CPython build for WASI does not include (the pure-Python fallbacks
         // of `hashlib` and `uuid` import and work).
-        "_bz2", "bz2", "_lzma", "lzma", "_zstd", "_hashlib", "_uuid",
+        "_bz2",
+        "bz2",
+        "_lzma",
+        "lzma",
+        "_zstd",
+        "_hashlib",
+        "_uuid",
         // Shared memory and attaching to other processes.
-        "_posixshmem", "_remote_debugging",
+        "_posixshmem",
+        "_remote_debugging",
         // Interactive help: its topic data is left out of the snapshot.
-        "pydoc", "pydoc_data",
+        "pydoc",
+        "pydoc_data",
     ];
     let runs = (0..8).map(|i| async move {
         let program = format!(
