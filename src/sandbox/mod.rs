@@ -231,7 +231,9 @@ impl Local {
 
     async fn run(&self, job: &RunJob<'_>) -> Result<RunReport, SandboxError> {
         let start = Instant::now();
-        run::Rollout::start(self, job, start).await.run(start).await
+        let report = run::Rollout::start(self, job, start).await.run(start).await;
+        self.pool.report_load();
+        report
     }
 }
 

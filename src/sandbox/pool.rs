@@ -19,6 +19,8 @@ pub(crate) struct Pool {
     slots: Semaphore,
     /// Permits there are in all (`max_instances`).
     capacity: u32,
+    /// Rollouts waiting for slots.
+    waiting: AtomicUsize,
     /// How many instances to keep made ahead (`prewarm`).
     prewarm: usize,
     /// The made-ahead instances, never used.
@@ -46,6 +48,7 @@ impl Pool {
             pre,
             slots: Semaphore::new(config.max_instances as usize),
             capacity: config.max_instances,
+            waiting: AtomicUsize::new(0),
             prewarm: config.prewarm as usize,
             ready: Arc::default(),
             refilling: Arc::default(),
@@ -57,10 +60,25 @@ impl Pool {
     /// Waits for `n` interpreter slots (all the instances one rollout may hold at once, taken
     /// together so that concurrent rollouts cannot deadlock holding one each).
     pub(crate) async fn slots(&self, n: u32) -> SemaphorePermit<'_> {
-        self.slots
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.report_load();
+        let permit = self
+            .slots
             .acquire_many(n.min(self.capacity))
             .await
-            .expect("semaphore never closed")
+            .expect("semaphore never closed");
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.report_load();
+        permit
+    }
+
+    /// Sets the sandbox gauges of `/metrics` (rollouts waiting for slots, slots busy, slots).
+    pub(crate) fn report_load(&self) {
+        crate::metrics::set_sandbox_load(
+            self.waiting.load(Ordering::Relaxed),
+            self.in_use(),
+            self.capacity as usize,
+        );
     }
 
     /// How many interpreter slots are in use.

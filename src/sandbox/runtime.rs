@@ -183,12 +183,16 @@ pub fn load(config: &SandboxConfig, engine: &Engine) -> Result<Component, Sandbo
         // SAFETY: the file was written by `Component::serialize` for an engine with the same
         // compatibility hash (part of its name), in a directory only verdict writes.
         match unsafe { Component::deserialize_file(engine, &compiled) } {
-            Ok(c) => return Ok(c),
+            Ok(c) => {
+                crate::metrics::record_cache_lookup("component", true);
+                return Ok(c);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "Cached compiled component unusable; recompiling.")
             }
         }
     }
+    crate::metrics::record_cache_lookup("component", false);
     progress("compiling the Python component for this machine (once; about 15 s)…");
     let start = std::time::Instant::now();
     let wasm = dir.join("harness.wasm");

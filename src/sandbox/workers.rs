@@ -226,6 +226,14 @@ impl WorkerPool {
         })
     }
 
+    /// Sets the sandbox gauges of `/metrics`: runs in flight across the workers as busy, and
+    /// the workers' slots (`workers × max_instances`) as slots.
+    fn report_load(&self) {
+        let busy = self.slots.iter().map(|s| s.load.load(Ordering::Relaxed)).sum();
+        let slots = self.slots.len() * self.config.max_instances as usize;
+        crate::metrics::set_sandbox_load(0, busy, slots);
+    }
+
     /// How many worker processes are running.
     pub(crate) fn alive(&self) -> usize {
         self.slots
@@ -285,6 +293,7 @@ impl WorkerPool {
             Arc::clone(&w.pending)
         };
         slot.load.fetch_add(1, Ordering::Relaxed);
+        self.report_load();
         let guard = InFlight {
             slot,
             seq,
@@ -302,6 +311,7 @@ impl WorkerPool {
             }
         };
         guard.finish();
+        self.report_load();
         match answer {
             Ok(Ok(report)) => Ok(report),
             Ok(Err(message)) => Err(SandboxError::Worker(message)),
