@@ -229,7 +229,11 @@ impl WorkerPool {
     /// Sets the sandbox gauges of `/metrics`: runs in flight across the workers as busy, and
     /// the workers' slots (`workers × max_instances`) as slots.
     fn report_load(&self) {
-        let busy = self.slots.iter().map(|s| s.load.load(Ordering::Relaxed)).sum();
+        let busy = self
+            .slots
+            .iter()
+            .map(|s| s.load.load(Ordering::Relaxed))
+            .sum();
         let slots = self.slots.len() * self.config.max_instances as usize;
         crate::metrics::set_sandbox_load(0, busy, slots);
     }
