@@ -471,3 +471,43 @@ async fn serve_on(sandbox: Sandbox) {
     drop(tx);
     let _ = writer.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_request_too_deep_to_read_is_still_answered_by_its_sequence_number() {
+        let deep = format!("17 {{\"run\":{}{}}}", "[".repeat(5_000), "]".repeat(5_000));
+        let (seq, request) = unframe::<Request>(&deep).expect("the sequence number is read");
+        assert_eq!(seq, 17);
+        assert!(request.unwrap_err().contains("nested"));
+        let (seq, request) = unframe::<Request>("3 {not json").unwrap();
+        assert_eq!(seq, 3);
+        assert!(request.is_err());
+        assert!(unframe::<Request>("no-number here").is_none());
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let line = frame(9, &Request::Cancel).unwrap();
+        let text = std::str::from_utf8(&line).unwrap().trim_end();
+        let (seq, request) = unframe::<Request>(text).unwrap();
+        assert_eq!(seq, 9);
+        assert!(matches!(request, Ok(Request::Cancel)));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_line_is_unframed_without_panicking(line in any::<String>(), seq in any::<u64>()) {
+            let _ = unframe::<Request>(&line);
+            let _ = unframe::<Response>(&line);
+            let framed = format!("{seq} {line}");
+            let (got, _) = unframe::<Request>(&framed).expect("a sequence number");
+            prop_assert_eq!(got, seq);
+        }
+    }
+}

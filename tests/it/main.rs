@@ -2,6 +2,8 @@
 
 /// `verdict score` on fixture files: one file per class, malformed lines, kill and resume.
 mod cli;
+/// What crosses the sandbox boundary: answers read safely, values round-trip through both instances.
+mod codec;
 /// When verdict itself fails: the `error` outcome and a maskable reward, never a fake 0.
 mod errors;
 /// The gRPC service on an ephemeral port: every RPC, deadlines, cancellation, overload, shutdown.
