@@ -57,10 +57,11 @@ impl Rollout {
     }
 }
 
-/// Checks that the JSON text `json` nests arrays and objects at most `max` deep; the error says
-/// where it went deeper. Brackets inside strings do not count. Text that is not JSON passes
-/// (decoding it reports the problem).
-pub fn check_json_depth(json: &[u8], max: usize) -> Result<(), String> {
+/// Where the JSON text `json` first nests arrays and objects more than `max` deep: the byte
+/// offset of the bracket that goes deeper, or `None`. One pass, no recursion; brackets inside
+/// strings do not count. Text that is not JSON is scanned all the same (decoding it reports
+/// the problem).
+pub fn deeper_than(json: &[u8], max: usize) -> Option<usize> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -79,16 +80,25 @@ pub fn check_json_depth(json: &[u8], max: usize) -> Result<(), String> {
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
-                    return Err(format!(
-                        "JSON nested deeper than {max} levels (at byte {i}), the limit for a rollout"
-                    ));
+                    return Some(i);
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    Ok(())
+    None
+}
+
+/// Checks that the JSON text `json` nests arrays and objects at most `max` deep; the error says
+/// where it went deeper (see [`deeper_than`]).
+pub fn check_json_depth(json: &[u8], max: usize) -> Result<(), String> {
+    match deeper_than(json, max) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "JSON nested deeper than {max} levels (at byte {i}), the limit for a rollout"
+        )),
+    }
 }
 
 /// One test of a rollout's code.

@@ -139,40 +139,12 @@ pub fn stdout_matches(actual: &str, expected: &str, tol: Option<Tolerance>) -> R
 /// at most 200 levels deep) times the three JSON levels of its deepest tag (`{"dict": [[k, v]]}`).
 pub const MAX_ANSWER_DEPTH: usize = 640;
 
-/// The deepest nesting of arrays and objects in JSON text, found without recursion (strings
-/// are skipped, escapes included).
-pub fn json_depth(text: &str) -> usize {
-    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
-    for b in text.bytes() {
-        if in_str {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
-            b'[' | b'{' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
-}
-
 /// Parses a candidate's answer (see `sandbox/PROTOCOL.md`). Its depth is checked first, so the
 /// parse, the comparison and the drop of the value recurse at most [`MAX_ANSWER_DEPTH`] levels.
 pub fn parse_answer(text: &str) -> Result<Value, String> {
-    let depth = json_depth(text);
-    if depth > MAX_ANSWER_DEPTH {
+    if crate::rollout::deeper_than(text.as_bytes(), MAX_ANSWER_DEPTH).is_some() {
         return Err(format!(
-            "the value is nested {depth} levels deep, more than the {MAX_ANSWER_DEPTH} that are judged"
+            "the value is nested more than the {MAX_ANSWER_DEPTH} levels that are judged"
         ));
     }
     let mut de = serde_json::Deserializer::from_str(text);
@@ -639,7 +611,6 @@ mod tests {
             expected = json!({ "a": expected });
         }
         assert!(value_matches(&parse_answer(&text).unwrap(), &expected, TOL).is_ok());
-        assert_eq!(json_depth(r#"["[[[", {"a": "]"}]"#), 2);
     }
 
     #[test]

@@ -85,12 +85,11 @@ fn frame<T: Serialize>(seq: u64, message: &T) -> Result<Vec<u8>, serde_json::Err
 fn unframe<T: serde::de::DeserializeOwned>(line: &str) -> Option<(u64, Result<T, String>)> {
     let (seq, json) = line.split_once(' ')?;
     let seq = seq.parse().ok()?;
-    let depth = super::compare::json_depth(json);
-    if depth > MAX_REQUEST_DEPTH {
+    if crate::rollout::deeper_than(json.as_bytes(), MAX_REQUEST_DEPTH).is_some() {
         return Some((
             seq,
             Err(format!(
-                "the message is nested {depth} levels deep (at most {MAX_REQUEST_DEPTH})"
+                "the message is nested more than {MAX_REQUEST_DEPTH} levels deep"
             )),
         ));
     }

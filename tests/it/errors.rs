@@ -7,32 +7,7 @@ use std::time::Duration;
 use verdict::batch::{score_lines, BatchOptions, Resumed, Scorer};
 use verdict::{Config, Outcome, Score};
 
-/// The pids of this process's `verdict sandbox-worker` children whose configuration has
-/// `seed` (a marker: tests run in parallel and may have workers of their own).
-fn worker_pids(seed: u64) -> Vec<u32> {
-    let marker = format!("\"seed\":{seed}");
-    let me = std::process::id().to_string();
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let path = entry.path();
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().nth(1));
-        let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
-        let environ = std::fs::read(path.join("environ")).unwrap_or_default();
-        if ppid == Some(me.as_str())
-            && String::from_utf8_lossy(&cmdline).contains("sandbox-worker")
-            && String::from_utf8_lossy(&environ).contains(&marker)
-        {
-            if let Ok(pid) = entry.file_name().to_string_lossy().parse() {
-                pids.push(pid);
-            }
-        }
-    }
-    pids
-}
+use crate::sandbox::worker_pids;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_run_gives_the_error_outcome_and_a_masked_reward() {

@@ -19,7 +19,7 @@ use verdict::{Outcome, Rollout};
 
 /// `cases` cases (or `PROPTEST_CASES`), and no regression file written: a failure prints its
 /// input, and a case worth keeping becomes a named test.
-fn config(cases: u32) -> ProptestConfig {
+pub(crate) fn config(cases: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())

@@ -478,7 +478,7 @@ async fn worker_processes_give_the_same_reports_and_survive_cancellation() {
 
 /// The pids of this process's `verdict sandbox-worker` children whose configuration has
 /// `seed` (a marker: tests run in parallel and may have workers of their own).
-fn worker_pids(seed: u64) -> Vec<u32> {
+pub(crate) fn worker_pids(seed: u64) -> Vec<u32> {
     let marker = format!("\"seed\":{seed}");
     let me = std::process::id().to_string();
     let mut pids = Vec::new();
