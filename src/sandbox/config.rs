@@ -12,13 +12,27 @@ use crate::rollout::Limits;
 
 /// Settings of the shared [`Sandbox`](super::Sandbox).
 ///
+/// In `verdict.toml` they come in three parts, by concern: limits and judging in `[sandbox]`,
+/// the runtime install in `[sandbox.runtime]`, engine sizing and worker processes in
+/// `[sandbox.engine]`:
+///
 /// ```toml
 /// [sandbox]
 /// time_ms = 10000
 /// memory_mb = 512
+///
+/// [sandbox.runtime]
+/// auto_install = true
+///
+/// [sandbox.engine]
+/// max_instances = 32
+/// workers = 2
 /// ```
+///
+/// The runtime and engine keys are still accepted directly under `[sandbox]` (as before the
+/// split); setting one in both places is an error that names the right one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "SandboxToml", into = "SandboxToml")]
 pub struct SandboxConfig {
     /// Where the runtime lives: the componentize-py virtual environment, the built component
     /// and its compiled form. By default `$VERDICT_CACHE_DIR`, else `$XDG_CACHE_HOME/verdict`,
@@ -95,6 +109,182 @@ impl Default for SandboxConfig {
             seed: None,
             float_rel_tol: 1e-6,
             float_abs_tol: 1e-6,
+        }
+    }
+}
+
+/// `[sandbox.runtime]`: where the runtime lives and how it is installed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RuntimeToml {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    python: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_install: Option<bool>,
+}
+
+/// `[sandbox.engine]`: engine sizing and worker processes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct EngineToml {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_instances: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prewarm: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workers: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker_exe: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pooling: Option<bool>,
+}
+
+/// The `[sandbox]` table as written: limits and judging, the two sections, and the runtime and
+/// engine keys in their old place directly under `[sandbox]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SandboxToml {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_mb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_kb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fuel: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tests: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    float_rel_tol: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    float_abs_tol: Option<f64>,
+    runtime: RuntimeToml,
+    engine: EngineToml,
+    #[serde(flatten)]
+    legacy_runtime: RuntimeToml,
+    #[serde(flatten)]
+    legacy_engine: EngineToml,
+}
+
+/// The value set in exactly one of the two places, or the default.
+fn one_of<T>(
+    key: &str,
+    section: &str,
+    new: Option<T>,
+    old: Option<T>,
+    default: T,
+    problems: &mut Vec<String>,
+) -> T {
+    match (new, old) {
+        (Some(_), Some(old)) => {
+            problems.push(format!(
+                "`{key}` is set both under [sandbox] and under [sandbox.{section}]; it belongs in [sandbox.{section}]"
+            ));
+            old
+        }
+        (Some(v), None) | (None, Some(v)) => v,
+        (None, None) => default,
+    }
+}
+
+impl TryFrom<SandboxToml> for SandboxConfig {
+    type Error = String;
+
+    fn try_from(t: SandboxToml) -> Result<SandboxConfig, String> {
+        let d = SandboxConfig::default();
+        let mut problems = Vec::new();
+        let p = &mut problems;
+        let (r, lr, e, le) = (t.runtime, t.legacy_runtime, t.engine, t.legacy_engine);
+        let config = SandboxConfig {
+            cache_dir: one_of(
+                "cache_dir",
+                "runtime",
+                r.cache_dir.map(Some),
+                lr.cache_dir.map(Some),
+                None,
+                p,
+            ),
+            python: one_of("python", "runtime", r.python, lr.python, d.python, p),
+            auto_install: one_of(
+                "auto_install",
+                "runtime",
+                r.auto_install,
+                lr.auto_install,
+                d.auto_install,
+                p,
+            ),
+            time_ms: t.time_ms.unwrap_or(d.time_ms),
+            memory_mb: t.memory_mb.unwrap_or(d.memory_mb),
+            output_kb: t.output_kb.unwrap_or(d.output_kb),
+            fuel: t.fuel.unwrap_or(d.fuel),
+            max_tests: t.max_tests.unwrap_or(d.max_tests),
+            max_instances: one_of(
+                "max_instances",
+                "engine",
+                e.max_instances,
+                le.max_instances,
+                d.max_instances,
+                p,
+            ),
+            prewarm: one_of("prewarm", "engine", e.prewarm, le.prewarm, d.prewarm, p),
+            workers: one_of(
+                "workers",
+                "engine",
+                e.workers.map(Some),
+                le.workers.map(Some),
+                None,
+                p,
+            ),
+            worker_exe: one_of(
+                "worker_exe",
+                "engine",
+                e.worker_exe.map(Some),
+                le.worker_exe.map(Some),
+                None,
+                p,
+            ),
+            pooling: one_of("pooling", "engine", e.pooling, le.pooling, d.pooling, p),
+            seed: t.seed,
+            float_rel_tol: t.float_rel_tol.unwrap_or(d.float_rel_tol),
+            float_abs_tol: t.float_abs_tol.unwrap_or(d.float_abs_tol),
+        };
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+impl From<SandboxConfig> for SandboxToml {
+    fn from(c: SandboxConfig) -> SandboxToml {
+        SandboxToml {
+            time_ms: Some(c.time_ms),
+            memory_mb: Some(c.memory_mb),
+            output_kb: Some(c.output_kb),
+            fuel: Some(c.fuel),
+            max_tests: Some(c.max_tests),
+            seed: c.seed,
+            float_rel_tol: Some(c.float_rel_tol),
+            float_abs_tol: Some(c.float_abs_tol),
+            runtime: RuntimeToml {
+                cache_dir: c.cache_dir,
+                python: Some(c.python),
+                auto_install: Some(c.auto_install),
+            },
+            engine: EngineToml {
+                max_instances: Some(c.max_instances),
+                prewarm: Some(c.prewarm),
+                workers: c.workers,
+                worker_exe: c.worker_exe,
+                pooling: Some(c.pooling),
+            },
+            legacy_runtime: RuntimeToml::default(),
+            legacy_engine: EngineToml::default(),
         }
     }
 }
@@ -208,6 +398,32 @@ mod tests {
         assert_eq!(eff.time_ms, 10_000);
         assert_eq!(eff.memory_bytes, 100 << 20);
         assert_eq!(eff.output_bytes, 1024 << 10);
+    }
+
+    #[test]
+    fn sections_by_concern_and_the_old_flat_keys_both_work() {
+        let split: SandboxConfig = toml::from_str(
+            "time_ms = 5000\n[runtime]\nauto_install = false\n[engine]\nworkers = 3\nprewarm = 0\n",
+        )
+        .unwrap();
+        let flat: SandboxConfig =
+            toml::from_str("time_ms = 5000\nauto_install = false\nworkers = 3\nprewarm = 0\n")
+                .unwrap();
+        assert_eq!(split, flat);
+        assert_eq!(
+            (split.time_ms, split.workers, split.prewarm),
+            (5000, Some(3), 0)
+        );
+        assert!(!split.auto_install);
+        let err = toml::from_str::<SandboxConfig>("workers = 1\n[engine]\nworkers = 2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[sandbox.engine]"), "{err}");
+        let err = toml::from_str::<SandboxConfig>("[engine]\ntime_ms = 2\n").unwrap_err();
+        assert!(err.to_string().contains("time_ms"), "{err}");
+        // What the worker processes receive round-trips.
+        let json = serde_json::to_string(&split).unwrap();
+        assert_eq!(serde_json::from_str::<SandboxConfig>(&json).unwrap(), split);
     }
 
     #[test]
