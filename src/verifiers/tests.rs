@@ -1,8 +1,10 @@
 //! The `tests` verifier: run the answer's code against the rollout's tests in the sandbox.
 //!
 //! ## What it checks
-//! The extracted code, then the rollout's `setup`, then each test (`assert`, `stdio`, `call`),
-//! each test in a fresh sandboxed interpreter (see [`crate::sandbox`]). Tests come from the
+//! The extracted code against each test (`assert`, `stdio`, `call`) in the sandbox: a fresh
+//! candidate interpreter per rollout runs the code (and the rollout's `setup` for stdio and
+//! call tests), and a judge interpreter that never runs it runs the setup and the assert tests
+//! (see [`crate::sandbox`]). Tests come from the
 //! rollout's `tests`, or, when that is empty, from dataset fields through
 //! [`crate::adapters`] (HumanEval, MBPP, verl/PRIME, open-r1, LiveCodeBench).
 //!
