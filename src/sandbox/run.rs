@@ -277,9 +277,11 @@ impl<'a> Rollout<'a> {
                 let judged = match &reply {
                     Err(ended) => judging::limits(Some(ended), &obs, cx, Blame::Test, false)
                         .unwrap_or_else(|| judged_ended(ended)),
-                    Ok(_) if obs.output_overflow || obs.memory_hit => {
+                    // Output past the cap fails the test; a refused memory growth the program
+                    // recovered from does not (its answer is judged like any other).
+                    Ok(_) if obs.output_overflow => {
                         judging::limits(None, &obs, cx, Blame::Test, false)
-                            .unwrap_or_else(Judged::passed)
+                            .unwrap_or_else(|| judged_ended(&Ended::Trapped("output cap".into())))
                     }
                     Ok(r) if r.len() > self.value_limit() => Judged {
                         outcome: Outcome::OutputLimit,

@@ -718,3 +718,14 @@ async fn timing_tests_cannot_use_work_done_in_uncounted_tests() {
     let (cf, hf) = (c.tests.results[1].fuel, h.tests.results[1].fuel);
     assert!(cf * 10 >= hf * 9, "cached {cf} vs honest {hf}");
 }
+
+#[tokio::test]
+async fn a_program_that_recovers_from_the_memory_cap_is_still_judged_on_its_answer() {
+    let program = "def add(a, b):\n    try:\n        x = bytearray(1 << 30)\n    except MemoryError:\n        pass\n    return 0\n";
+    let t = tests(json!([{"kind": "call", "fn": "add", "args": [1, 2], "expected": 3}]));
+    let r = run(program, &t).await;
+    assert_eq!(r.tests.passed, 0, "{r:#?}");
+    assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
+    let right = program.replace("return 0", "return a + b");
+    assert_eq!(run(&right, &t).await.outcome, Outcome::Passed);
+}
