@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::compare::{self, Tolerance};
 use super::engine::{first_line, phase_name, Ended, Failure, Loaded, Observed, Phase, Status};
 use super::EffectiveLimits;
-use crate::rollout::TestCase;
 use crate::score::Outcome;
 
 /// Whose code a failure comes from. A failure of the program itself (while it was loaded,
@@ -146,12 +145,9 @@ pub(crate) fn loaded(loaded: &Loaded, obs: &Observed, cx: Context, stdio: bool) 
 }
 
 /// A stdio test's output against the expected output.
-pub(crate) fn stdout(test: &TestCase, obs: &Observed, cx: Context) -> Judged {
-    let TestCase::Stdio { stdout, .. } = test else {
-        return Judged::fail(Outcome::Failed, "not a stdio test".into(), Blame::Test);
-    };
+pub(crate) fn stdout(expected: &str, obs: &Observed, cx: Context) -> Judged {
     let actual = String::from_utf8_lossy(&obs.stdout);
-    match compare::stdout_matches(&actual, stdout, Some(cx.tol)) {
+    match compare::stdout_matches(&actual, expected, Some(cx.tol)) {
         Ok(()) => Judged::passed(),
         Err(m) => Judged::fail(Outcome::Failed, format!("wrong output: {m}"), Blame::Test),
     }

@@ -260,9 +260,9 @@ impl<'a> Rollout<'a> {
             return Ok(self.finish(slot, cand, loaded.is_err(), judged, overhead, kind, 0));
         }
         match test {
-            TestCase::Stdio { .. } => {
+            TestCase::Stdio { stdout, .. } => {
                 // Ran to the end (or exited with status 0): judge what it printed.
-                let judged = judging::stdout(test, &load_obs, cx);
+                let judged = judging::stdout(stdout, &load_obs, cx);
                 Ok(self.finish(slot, cand, !loaded_ok, judged, overhead, kind, 0))
             }
             TestCase::Call {
