@@ -57,9 +57,7 @@ pub fn parse_line(line: &Line) -> Result<Rollout, Box<Score>> {
         ))),
         Ok(r) => Ok(r),
         Err(e) => {
-            let id = serde_json::from_str::<serde_json::Value>(&line.text)
-                .ok()
-                .and_then(|v| v.get("id").and_then(|id| id.as_str().map(str::to_string)));
+            let id = crate::rollout::readable_id(&line.text);
             Err(Box::new(Score::invalid(
                 id.as_deref(),
                 n,
