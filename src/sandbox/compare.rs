@@ -1017,6 +1017,9 @@ mod tests {
         });
         assert!(!ok_with("0.30000000000000004", "0.3", &exact));
         assert!(ok_with("0.5", "0.5", &exact));
+        // Found by the differential test: answers are parsed with correct rounding
+        // (serde_json's `float_roundtrip`), as exactly as the expected side.
+        assert!(ok_with("931618.7424542899", "931618.7424542899", &exact));
         assert!(ok_with(r#"{"int":"9007199254740993"}"#, "9007199254740993", &exact));
         // The int 2**53 + 1 is not the float 2**53 (exactly, as Python).
         assert!(!ok_with(r#"{"int":"9007199254740993"}"#, "9007199254740992.0", &exact));

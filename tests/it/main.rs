@@ -4,6 +4,8 @@
 mod cli;
 /// What crosses the sandbox boundary: answers read safely, values round-trip through both instances.
 mod codec;
+/// The host's judgement of plain values against CPython's `==` (python3 as the oracle).
+mod differential;
 /// When verdict itself fails: the `error` outcome and a maskable reward, never a fake 0.
 mod errors;
 /// The gRPC service on an ephemeral port: every RPC, deadlines, cancellation, overload, shutdown.
