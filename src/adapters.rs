@@ -166,7 +166,11 @@ fn humaneval(test: &str, entry: &str) -> Result<Adapted, AdapterError> {
     })
 }
 
-fn mbpp(list: &Value, setup: Option<&str>, imports: Option<&Value>) -> Result<Adapted, AdapterError> {
+fn mbpp(
+    list: &Value,
+    setup: Option<&str>,
+    imports: Option<&Value>,
+) -> Result<Adapted, AdapterError> {
     let items = list
         .as_array()
         .ok_or_else(|| bad("test_list", "expected an array of assert statements"))?;
@@ -401,10 +405,7 @@ pub fn decompress_lcb(text: &str) -> Result<String, String> {
         .read_to_end(&mut pickle)
         .map_err(|e| format!("base64, but not zlib data ({e})"))?;
     if pickle.len() as u64 > MAX_INFLATED {
-        return Err(format!(
-            "inflates to more than {} MiB",
-            MAX_INFLATED >> 20
-        ));
+        return Err(format!("inflates to more than {} MiB", MAX_INFLATED >> 20));
     }
     pickled_string(&pickle)
 }
@@ -463,7 +464,12 @@ pub fn pickled_string(p: &[u8]) -> Result<String, String> {
     };
     let body = take(&mut at, n)?;
     let s = std::str::from_utf8(body)
-        .map_err(|_| format!("the pickled {} is not UTF-8", if text { "str" } else { "bytes" }))?
+        .map_err(|_| {
+            format!(
+                "the pickled {} is not UTF-8",
+                if text { "str" } else { "bytes" }
+            )
+        })?
         .to_string();
     skip_frames(&mut at)?;
     match p.get(at) {
@@ -642,7 +648,10 @@ mod tests {
         let a = tests_for(&rollout(json!({ "input_output": io }))).unwrap();
         assert_eq!(a.source, "apps");
         let (f, args, expected, compare) = call(&a, 0);
-        assert_eq!((f, args, expected), ("maxSubarraySum", vec!["[1, -2, 3]", "2"], "3"));
+        assert_eq!(
+            (f, args, expected),
+            ("maxSubarraySum", vec!["[1, -2, 3]", "2"], "3")
+        );
         assert_eq!(compare.and_then(|c| c.unwrap_single), Some(true));
         // verl's own layout: `reward_model.ground_truth`.
         let a = tests_for(&rollout(json!({
@@ -653,9 +662,7 @@ mod tests {
         assert_eq!(call(&a, 1).1, vec!["[5]", "1"]);
         // Integers of any size stay exact on both sides.
         let big = format!("1{}", "0".repeat(5735));
-        let io = format!(
-            r#"{{"fn_name": "f", "inputs": ["{big}\n7"], "outputs": ["{big}1"]}}"#
-        );
+        let io = format!(r#"{{"fn_name": "f", "inputs": ["{big}\n7"], "outputs": ["{big}1"]}}"#);
         let a = tests_for(&rollout(json!({ "input_output": io }))).unwrap();
         let (_, args, expected, _) = call(&a, 0);
         assert_eq!(args, vec![big.as_str(), "7"]);
@@ -673,7 +680,10 @@ mod tests {
         })))
         .unwrap();
         let (f, args, expected, compare) = call(&a, 1);
-        assert_eq!((f, args, expected), ("solve", vec!["[3,4]", "\"x\""], "[[7,\"x\"]]"));
+        assert_eq!(
+            (f, args, expected),
+            ("solve", vec!["[3,4]", "\"x\""], "[[7,\"x\"]]")
+        );
         assert_eq!(compare.and_then(|c| c.unwrap_single), Some(true));
         // Standard input: strings, or lists of lines.
         let io = r#"{"inputs": ["3\n1 2 3\n", ["2", "5 5"]], "outputs": ["6\n", ["10"]]}"#;
@@ -706,7 +716,9 @@ mod tests {
         })))
         .unwrap();
         assert_eq!(a.source, "open-r1");
-        assert!(matches!(&a.tests[1], TestCase::Stdio { stdin, stdout, .. } if stdin == "10\n" && stdout == "20\n"));
+        assert!(
+            matches!(&a.tests[1], TestCase::Stdio { stdin, stdout, .. } if stdin == "10\n" && stdout == "20\n")
+        );
         let a = tests_for(&rollout(json!({"verification_info": "{\"test_cases\": [{\"fn_name\": \"f\", \"input\": \"[1, 123456789012345678901234567890]\", \"output\": \"2\", \"type\": \"function_call\"}]}"}))).unwrap();
         assert_eq!(call(&a, 0).1, vec!["1", "123456789012345678901234567890"]);
     }
@@ -742,11 +754,18 @@ mod tests {
             assert_eq!(a.source, "livecodebench");
             assert_eq!(a.tests.len(), 3);
             let (f, args, expected, _) = call(&a, 0);
-            assert_eq!((f, args, expected), (LCB_SHIM, vec!["[1, 2]", "3"], "[4, 5]"));
+            assert_eq!(
+                (f, args, expected),
+                (LCB_SHIM, vec!["[1, 2]", "3"], "[4, 5]")
+            );
             let (_, args, expected, _) = call(&a, 2);
             assert_eq!(args, vec!["123456789012345678901234567890", "1"]);
             assert_eq!(expected, "123456789012345678901234567891");
-            assert!(a.setup.as_deref().unwrap().contains("Solution().addAll(*args)"));
+            assert!(a
+                .setup
+                .as_deref()
+                .unwrap()
+                .contains("Solution().addAll(*args)"));
         }
         let err = tests_for(&record(LCB_PICKLED_LIST)).unwrap_err();
         assert!(err.reason.contains("not of one string"), "{err}");
@@ -765,20 +784,34 @@ mod tests {
     #[test]
     fn pickles_other_than_one_string_are_refused_without_running_anything() {
         // pickle.dumps("hi", protocol=0..5) shapes.
-        assert_eq!(pickled_string(b"\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00\x8c\x02hi\x94.").unwrap(), "hi");
-        assert_eq!(pickled_string(b"\x80\x03X\x02\x00\x00\x00hiq\x00.").unwrap(), "hi");
+        assert_eq!(
+            pickled_string(b"\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00\x8c\x02hi\x94.").unwrap(),
+            "hi"
+        );
+        assert_eq!(
+            pickled_string(b"\x80\x03X\x02\x00\x00\x00hiq\x00.").unwrap(),
+            "hi"
+        );
         assert_eq!(pickled_string(b"\x80\x03C\x02hiq\x00.").unwrap(), "hi");
         // os.system("id") via REDUCE, protocol 4 (STACK_GLOBAL of two strings) and 0 (GLOBAL).
         let evil = b"\x80\x04\x95\x1f\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94\x8c\x02id\x94\x85\x94R\x94.";
-        assert!(pickled_string(evil).unwrap_err().contains("more than one string"));
+        assert!(pickled_string(evil)
+            .unwrap_err()
+            .contains("more than one string"));
         let evil0 = b"cposix\nsystem\n(S'id'\ntR.";
-        assert!(pickled_string(evil0).unwrap_err().contains("not of one string"));
+        assert!(pickled_string(evil0)
+            .unwrap_err()
+            .contains("not of one string"));
         // Cut short, lengths past the end, trailing opcodes.
         assert!(pickled_string(b"\x80\x04\x8c\x05hi").is_err());
         assert!(pickled_string(b"\x80\x04\x8d\xff\xff\xff\xff\xff\xff\xff\xffhi.").is_err());
-        assert!(pickled_string(b"\x80\x04\x8c\x02hi\x8c\x02hi.").unwrap_err().contains("more than one"));
+        assert!(pickled_string(b"\x80\x04\x8c\x02hi\x8c\x02hi.")
+            .unwrap_err()
+            .contains("more than one"));
         assert!(pickled_string(b"").is_err());
-        assert!(pickled_string(b"\x80\x04\x8c\x02\xff\xfe.").unwrap_err().contains("UTF-8"));
+        assert!(pickled_string(b"\x80\x04\x8c\x02\xff\xfe.")
+            .unwrap_err()
+            .contains("UTF-8"));
     }
 
     #[test]
@@ -790,7 +823,9 @@ mod tests {
             z.write_all(&zeros).unwrap();
         }
         let packed = base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap());
-        assert!(decompress_lcb(&packed).unwrap_err().contains("more than 256 MiB"));
+        assert!(decompress_lcb(&packed)
+            .unwrap_err()
+            .contains("more than 256 MiB"));
     }
 
     #[test]

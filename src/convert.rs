@@ -6,8 +6,8 @@
 //! which round-trips exactly: a rollout scored by file or by RPC gets the same reward, and a
 //! score read back from the wire serializes to the same JSONL line.
 
-use crate::pb;
 use crate::json::Json;
+use crate::pb;
 use crate::rollout::{Compare, Limits, Rollout, TestCase};
 use crate::score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
 

@@ -13,6 +13,7 @@
 //! and floats read through serde's buffering (`flatten`, internally tagged enums) fail. See
 //! ARCHITECTURE.md.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -73,7 +74,8 @@ impl From<&serde_json::Value> for Json {
 impl PartialEq for Json {
     /// Equal when the values are the same JSON (not merely the same spelling).
     fn eq(&self, other: &Json) -> bool {
-        self.text() == other.text() || matches!((self.exact(), other.exact()), (Ok(a), Ok(b)) if a == b)
+        self.text() == other.text()
+            || matches!((self.exact(), other.exact()), (Ok(a), Ok(b)) if a == b)
     }
 }
 
@@ -109,10 +111,11 @@ pub enum Exact {
     Object(Vec<(String, Exact)>),
 }
 
-/// An open array or object while reading.
+/// An open array or object while reading (an object with the position of each key, so a
+/// repeated key is found in O(1)).
 enum Open {
     Array(Vec<Exact>),
-    Object(Vec<(String, Exact)>, String),
+    Object(Vec<(String, Exact)>, String, HashMap<String, usize>),
 }
 
 impl Exact {
@@ -141,12 +144,12 @@ impl Exact {
                 Some(Open::Object(..)) if !r.has_next().map_err(err)? => {
                     r.end_object().map_err(err)?;
                     match stack.pop() {
-                        Some(Open::Object(pairs, _)) => Some(Exact::Object(pairs)),
+                        Some(Open::Object(pairs, ..)) => Some(Exact::Object(pairs)),
                         _ => unreachable!("the top is an object"),
                     }
                 }
                 top => {
-                    if let Some(Open::Object(_, key)) = top {
+                    if let Some(Open::Object(_, key, _)) = top {
                         *key = r.next_name_owned().map_err(err)?;
                     }
                     match r.peek().map_err(err)? {
@@ -157,7 +160,7 @@ impl Exact {
                         }
                         ValueType::Object => {
                             r.begin_object().map_err(err)?;
-                            stack.push(Open::Object(Vec::new(), String::new()));
+                            stack.push(Open::Object(Vec::new(), String::new(), HashMap::new()));
                             None
                         }
                         ValueType::String => Some(Exact::Str(r.next_string().map_err(err)?)),
@@ -178,11 +181,14 @@ impl Exact {
                         return Ok(v);
                     }
                     Some(Open::Array(items)) => items.push(v),
-                    Some(Open::Object(pairs, key)) => {
+                    Some(Open::Object(pairs, key, index)) => {
                         let key = std::mem::take(key);
-                        match pairs.iter_mut().find(|(k, _)| *k == key) {
-                            Some(slot) => slot.1 = v,
-                            None => pairs.push((key, v)),
+                        match index.get(&key) {
+                            Some(&i) => pairs[i].1 = v,
+                            None => {
+                                index.insert(key.clone(), pairs.len());
+                                pairs.push((key, v));
+                            }
                         }
                     }
                 }
@@ -312,8 +318,10 @@ mod tests {
     #[test]
     fn integers_of_any_size_are_kept_digit_for_digit() {
         let digits = format!("7{}", "1".repeat(5735));
-        let j = Json::from_text(&format!("[{digits}, -0, 2.0, 1e400, {{\"a\": 1, \"a\": 2}}]"))
-            .unwrap();
+        let j = Json::from_text(&format!(
+            "[{digits}, -0, 2.0, 1e400, {{\"a\": 1, \"a\": 2}}]"
+        ))
+        .unwrap();
         let Exact::Array(items) = j.exact().unwrap() else {
             panic!()
         };
@@ -347,6 +355,17 @@ mod tests {
         assert!(Exact::parse("[1,").is_err());
         assert!(Exact::parse("1 2").is_err());
         assert!(Json::from_text("{oops").is_err());
+    }
+
+    #[test]
+    fn an_object_with_many_keys_reads_in_linear_time() {
+        let keys: Vec<String> = (0..100_000).map(|i| format!("\"k{i}\": {i}")).collect();
+        let start = std::time::Instant::now();
+        let e = Exact::parse(&format!("{{{}, \"k7\": -1}}", keys.join(","))).unwrap();
+        let Exact::Object(pairs) = e else { panic!() };
+        assert_eq!(pairs.len(), 100_000);
+        assert_eq!(pairs[7].1, Exact::Int("-1".into()));
+        assert!(start.elapsed().as_secs_f64() < 3.0, "{:?}", start.elapsed());
     }
 
     #[test]

@@ -86,17 +86,14 @@ impl<'de> Visitor<'de> for RolloutVisitor {
                 "completion" => once(&mut completion, &key, map.next_value::<String>()?)?,
                 "tests" => once(&mut tests, &key, map.next_value::<Vec<TestCase>>()?)?,
                 "setup" => once(&mut setup, &key, map.next_value::<Option<String>>()?)?,
-                "entry_point" => {
-                    once(&mut entry_point, &key, map.next_value::<Option<String>>()?)?
-                }
+                "entry_point" => once(&mut entry_point, &key, map.next_value::<Option<String>>()?)?,
                 "reference" => once(&mut reference, &key, map.next_value::<Option<String>>()?)?,
                 "limits" => once(&mut limits, &key, map.next_value::<Option<Limits>>()?)?,
                 "compare" => once(&mut compare, &key, map.next_value::<Option<Compare>>()?)?,
                 _ => {
                     let raw = map.next_value::<Box<RawValue>>()?;
-                    let value = serde_json::from_str(raw.get()).map_err(|e| {
-                        de::Error::custom(format_args!("field `{key}`: {e}"))
-                    })?;
+                    let value = serde_json::from_str(raw.get())
+                        .map_err(|e| de::Error::custom(format_args!("field `{key}`: {e}")))?;
                     if extra.insert(key.clone(), value).is_some() {
                         return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
                     }
@@ -592,7 +589,9 @@ mod tests {
         assert_eq!(r.compare.unwrap().rel_tol, Some(1e-9));
         assert_eq!(r.limits.unwrap().time_ms, Some(500));
         assert_eq!(r.extra["note"], 1.5);
-        assert!(matches!(&r.tests[1], TestCase::Call { expected, .. } if expected.text() == "null"));
+        assert!(
+            matches!(&r.tests[1], TestCase::Call { expected, .. } if expected.text() == "null")
+        );
         assert!(
             matches!(&r.tests[2], TestCase::Stdio { checker: Some(_), compare: Some(c), .. } if c.case_insensitive == Some(true))
         );
@@ -616,14 +615,22 @@ mod tests {
         assert!(bad(r#"{"kind": "call", "fn": "f"}"#).contains("missing field `expected`"));
         assert!(bad(r#"{"kind": "assert", "code": "x", "stdin": ""}"#).contains("`stdin`"));
         assert!(bad(r#"{"kind": "assert", "code": "x", "compare": {}}"#).contains("compare"));
-        assert!(bad(r#"{"kind": "stdio", "stdout": "", "compare": {"rel_tol": -1}}"#)
-            .contains("rel_tol"));
-        assert!(bad(r#"{"kind": "stdio", "stdout": "", "compare": {"mode": "fuzzy"}}"#)
-            .contains("fuzzy"));
-        assert!(bad(r#"{"kind": "stdio", "stdout": "", "compare": {"tolerance": 1}}"#)
-            .contains("tolerance"));
-        assert!(bad(r#"{"kind": "call", "fn": "f", "expected": 1, "checker": "x"}"#)
-            .contains("checker"));
+        assert!(
+            bad(r#"{"kind": "stdio", "stdout": "", "compare": {"rel_tol": -1}}"#)
+                .contains("rel_tol")
+        );
+        assert!(
+            bad(r#"{"kind": "stdio", "stdout": "", "compare": {"mode": "fuzzy"}}"#)
+                .contains("fuzzy")
+        );
+        assert!(
+            bad(r#"{"kind": "stdio", "stdout": "", "compare": {"tolerance": 1}}"#)
+                .contains("tolerance")
+        );
+        assert!(
+            bad(r#"{"kind": "call", "fn": "f", "expected": 1, "checker": "x"}"#)
+                .contains("checker")
+        );
     }
 
     #[test]
@@ -637,7 +644,11 @@ mod tests {
         assert_eq!(readable_id("not json"), None);
         // serde_json skips ignored values with a loop, not recursion: any depth is fine.
         let n = 1_000_000;
-        let deep = format!(r#"{{"x": {}1{}, "id": "after-deep"}}"#, "[".repeat(n), "]".repeat(n));
+        let deep = format!(
+            r#"{{"x": {}1{}, "id": "after-deep"}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        );
         assert_eq!(readable_id(&deep).as_deref(), Some("after-deep"));
     }
 

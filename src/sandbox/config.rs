@@ -307,8 +307,18 @@ impl TryFrom<SandboxToml> for SandboxConfig {
             judge: {
                 let mut judge = t.judge.unwrap_or_default();
                 for (old, new, value, slot) in [
-                    ("float_rel_tol", "rel_tol", t.float_rel_tol, &mut judge.rel_tol),
-                    ("float_abs_tol", "abs_tol", t.float_abs_tol, &mut judge.abs_tol),
+                    (
+                        "float_rel_tol",
+                        "rel_tol",
+                        t.float_rel_tol,
+                        &mut judge.rel_tol,
+                    ),
+                    (
+                        "float_abs_tol",
+                        "abs_tol",
+                        t.float_abs_tol,
+                        &mut judge.abs_tol,
+                    ),
                 ] {
                     match value {
                         Some(_) if t.judge.is_some() => p.push(format!(

@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::SemaphorePermit;
 
 use super::calibrate::TestKind;
+use super::checker;
+use super::compare::Rule;
 use super::engine::{self, Ended, InstanceLimits, Live, Loaded, Status};
 use super::judging::{self, Blame, Context, Judged};
 use super::limits::Peer;
-use super::checker;
-use super::compare::Rule;
 use super::{seed_for, EffectiveLimits, Local, RunJob, RunReport, SandboxError};
 use crate::json::Exact;
 use crate::rollout::TestCase;

@@ -96,14 +96,25 @@ fn value() -> impl Strategy<Value = Py> {
                 .prop_map(|s| Py::Set(s.into_iter().map(|i| Py::Int(i.to_string())).collect())),
             prop::collection::btree_set(text(), 0..3)
                 .prop_map(|s| Py::Set(s.into_iter().map(Py::Str).collect())),
-            prop::collection::btree_map(prop_oneof![text().prop_map(|s| format!("s{s}")), (0i64..3).prop_map(|i| format!("i{i}"))], inner, 0..4)
-                .prop_map(|m| Py::Dict(m.into_iter().map(|(k, v)| {
-                    let key = match k.split_at(1) {
-                        ("s", s) => Py::Str(s.to_string()),
-                        (_, i) => Py::Int(i.to_string()),
-                    };
-                    (key, v)
-                }).collect())),
+            prop::collection::btree_map(
+                prop_oneof![
+                    text().prop_map(|s| format!("s{s}")),
+                    (0i64..3).prop_map(|i| format!("i{i}"))
+                ],
+                inner,
+                0..4
+            )
+            .prop_map(|m| Py::Dict(
+                m.into_iter()
+                    .map(|(k, v)| {
+                        let key = match k.split_at(1) {
+                            ("s", s) => Py::Str(s.to_string()),
+                            (_, i) => Py::Int(i.to_string()),
+                        };
+                        (key, v)
+                    })
+                    .collect()
+            )),
         ]
     })
 }
@@ -127,9 +138,11 @@ fn python(v: &Py, out: &mut String) {
         Py::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
         Py::Int(d) => out.push_str(d),
         Py::Float(f) if f.is_nan() => out.push_str("float('nan')"),
-        Py::Float(f) if f.is_infinite() => {
-            out.push_str(if *f > 0.0 { "float('inf')" } else { "float('-inf')" })
-        }
+        Py::Float(f) if f.is_infinite() => out.push_str(if *f > 0.0 {
+            "float('inf')"
+        } else {
+            "float('-inf')"
+        }),
         Py::Float(f) => out.push_str(&format!("{f:?}")),
         Py::Str(s) => out.push_str(&quote(s)),
         Py::List(items) => {
@@ -258,11 +271,19 @@ fn expected(v: &Py, mutate: &mut Option<usize>, out: &mut String) {
         Py::Float(f) if f.is_nan() => out.push_str("null"),
         Py::Float(f) if f.is_infinite() => out.push_str(if *f > 0.0 { "1e999" } else { "-1e999" }),
         Py::Float(f) => {
-            let f = if hit(mutate) { f * (1.0 + 1e-12) + 1e-300 } else { *f };
+            let f = if hit(mutate) {
+                f * (1.0 + 1e-12) + 1e-300
+            } else {
+                *f
+            };
             out.push_str(&format!("{f:?}"));
         }
         Py::Str(s) => {
-            let s = if hit(mutate) { format!("{s}x") } else { s.clone() };
+            let s = if hit(mutate) {
+                format!("{s}x")
+            } else {
+                s.clone()
+            };
             out.push_str(&quote(&s));
         }
         Py::List(items) | Py::Tuple(items) | Py::Set(items) => seq(items, mutate, out),
@@ -306,7 +327,11 @@ for line in sys.stdin:
 
 #[test]
 fn host_judgement_equals_cpython_equality_on_plain_values() {
-    let strategy = (value(), prop_oneof![Just(None), (0usize..6).prop_map(Some)], value());
+    let strategy = (
+        value(),
+        prop_oneof![Just(None), (0usize..6).prop_map(Some)],
+        value(),
+    );
     let mut runner = TestRunner::new(config(400));
     let cases: Vec<(Py, String, String)> = (0..config(400).cases)
         .map(|i| {

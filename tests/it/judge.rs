@@ -59,7 +59,9 @@ async fn expected_integers_are_exact_at_any_size() {
     // 3**50 exactly, against 3**50 through floats.
     let p = line("p", "[3, 50]", "717897987691852588770249");
     assert_eq!(
-        verify_text(&p, "def p(b, e):\n    return b ** e\n").await.outcome,
+        verify_text(&p, "def p(b, e):\n    return b ** e\n")
+            .await
+            .outcome,
         Outcome::Passed
     );
     assert_eq!(
@@ -92,7 +94,8 @@ async fn stdio_integers_are_matched_as_integers() {
 #[tokio::test]
 async fn tolerance_is_the_problems_per_test_and_per_rollout() {
     let tight = json!({"rel_tol": 1e-9, "abs_tol": 1e-9});
-    let t = json!([{"kind": "stdio", "stdin": "", "stdout": "3.14159265358979\n", "compare": tight}]);
+    let t =
+        json!([{"kind": "stdio", "stdin": "", "stdout": "3.14159265358979\n", "compare": tight}]);
     passes("import math\nprint(math.pi)\n", t.clone()).await;
     fails("print(3.1415926)\n", t).await;
     // The default (1e-6) takes the coarser answer.
@@ -101,25 +104,27 @@ async fn tolerance_is_the_problems_per_test_and_per_rollout() {
         json!([{"kind": "stdio", "stdin": "", "stdout": "3.14159265358979\n"}]),
     )
     .await;
-    let t = json!([{"kind": "call", "fn": "area", "args": [1], "expected": 3.141592653589793, "compare": tight}]);
-    passes("import math\ndef area(r):\n    return math.pi * r * r\n", t.clone()).await;
+    let t = json!([{"kind": "call", "fn": "area", "args": [1], "expected": std::f64::consts::PI, "compare": tight}]);
+    passes(
+        "import math\ndef area(r):\n    return math.pi * r * r\n",
+        t.clone(),
+    )
+    .await;
     fails("def area(r):\n    return 3.1415926 * r * r\n", t).await;
     // The rollout's rule covers every test; a test's own rule wins over it.
     let record = json!({"id": "tol", "completion": "", "compare": tight, "tests": [
-        {"kind": "call", "fn": "area", "args": [1], "expected": 3.141592653589793}]});
+        {"kind": "call", "fn": "area", "args": [1], "expected": std::f64::consts::PI}]});
     let coarse = "def area(r):\n    return 3.1415926 * r * r\n";
     assert_eq!(verify(record, coarse).await.outcome, Outcome::Failed);
     let record = json!({"id": "tol", "completion": "", "compare": tight, "tests": [
-        {"kind": "call", "fn": "area", "args": [1], "expected": 3.141592653589793,
+        {"kind": "call", "fn": "area", "args": [1], "expected": std::f64::consts::PI,
          "compare": {"rel_tol": 1e-3}}]});
     assert_eq!(verify(record, coarse).await.outcome, Outcome::Passed);
 }
 
 #[tokio::test]
 async fn stdio_modes_exact_tokens_case_and_order() {
-    let stdio = |stdout: &str, compare: Value| {
-        json!([{"kind": "stdio", "stdin": "", "stdout": stdout, "compare": compare}])
-    };
+    let stdio = |stdout: &str, compare: Value| json!([{"kind": "stdio", "stdin": "", "stdout": stdout, "compare": compare}]);
     let exact = json!({"mode": "exact"});
     passes("print('a  b')\n", stdio("a  b\n", exact.clone())).await;
     fails("print('a b')\n", stdio("a  b\n", exact.clone())).await;
@@ -132,9 +137,17 @@ async fn stdio_modes_exact_tokens_case_and_order() {
     fails("print('yes')\n", stdio("YES\n", json!({}))).await;
     fails("print('yess')\n", stdio("YES\n", ci)).await;
     let any = json!({"unordered": true});
-    passes("print(3)\nprint(1)\nprint(2)\n", stdio("1\n2\n3\n", any.clone())).await;
+    passes(
+        "print(3)\nprint(1)\nprint(2)\n",
+        stdio("1\n2\n3\n", any.clone()),
+    )
+    .await;
     fails("print(3)\nprint(1)\nprint(1)\n", stdio("1\n2\n3\n", any)).await;
-    fails("print(3)\nprint(1)\nprint(2)\n", stdio("1\n2\n3\n", json!({}))).await;
+    fails(
+        "print(3)\nprint(1)\nprint(2)\n",
+        stdio("1\n2\n3\n", json!({})),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -148,7 +161,8 @@ async fn sets_lists_dict_keys_and_bools_on_both_paths() {
     fails(set, assert).await;
     passes(list, call).await;
     // Unless order is waived.
-    let any = json!([{"kind": "call", "fn": "f", "expected": [3, 2, 1], "compare": {"unordered": true}}]);
+    let any =
+        json!([{"kind": "call", "fn": "f", "expected": [3, 2, 1], "compare": {"unordered": true}}]);
     passes(set, any.clone()).await;
     fails("def f():\n    return {1, 2}\n", any).await;
     // Dict keys: exactly the expected keys, strings not aliased by ints.
@@ -159,7 +173,11 @@ async fn sets_lists_dict_keys_and_bools_on_both_paths() {
     fails("def f():\n    return {'1': 'a', '2': 'b', '3': 'c'}\n", t).await;
     // bool is not int: a count of True fails.
     let t = json!([{"kind": "call", "fn": "count", "args": [[1, 0, 1]], "expected": 2}]);
-    passes("def count(xs):\n    return sum(1 for x in xs if x)\n", t.clone()).await;
+    passes(
+        "def count(xs):\n    return sum(1 for x in xs if x)\n",
+        t.clone(),
+    )
+    .await;
     fails("def count(xs):\n    return True\n", t).await;
 }
 
@@ -216,21 +234,31 @@ async fn standard_types_compare_as_their_plain_meaning() {
     }
     // In assert tests the judge compares rebuilt genuine values with Python's own `==`.
     let t = json!([{"kind": "assert", "code": "from collections import Counter\nassert f('abca') == Counter({'a': 2, 'b': 1, 'c': 1})\nassert f('abca') == {'a': 2, 'b': 1, 'c': 1}"}]);
-    passes("from collections import Counter\ndef f(s):\n    return Counter(s)\n", t.clone()).await;
-    fails("from collections import Counter\ndef f(s):\n    return Counter(s + 'a')\n", t).await;
+    passes(
+        "from collections import Counter\ndef f(s):\n    return Counter(s)\n",
+        t.clone(),
+    )
+    .await;
+    fails(
+        "from collections import Counter\ndef f(s):\n    return Counter(s + 'a')\n",
+        t,
+    )
+    .await;
     // A user subclass that overrides comparison is not trusted on either path.
     let liar = "from collections import Counter\nclass C(Counter):\n    def __eq__(self, other):\n        return True\ndef f(s):\n    return C('zzz')\n";
     fails(liar, json!([{"kind": "call", "fn": "f", "args": ["abca"], "expected": {"a": 2, "b": 1, "c": 1}}])).await;
-    fails(liar, json!([{"kind": "assert", "code": "assert f('abca') == {'a': 2, 'b': 1, 'c': 1}"}])).await;
+    fails(
+        liar,
+        json!([{"kind": "assert", "code": "assert f('abca') == {'a': 2, 'b': 1, 'c': 1}"}]),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn checkers_judge_in_the_judge_and_their_failures_are_verdicts_own() {
     // A Codeforces-style checker: any valid answer (two numbers summing to n) passes.
     let checker = "def check(input, output, expected):\n    n = int(input)\n    parts = output.split()\n    assert len(parts) == 2, 'two numbers'\n    a, b = map(int, parts)\n    return a + b == n and a > 0 and b > 0\n";
-    let t = |checker: &str| {
-        json!([{"kind": "stdio", "stdin": "10\n", "stdout": "5 5\n", "checker": checker}])
-    };
+    let t = |checker: &str| json!([{"kind": "stdio", "stdin": "10\n", "stdout": "5 5\n", "checker": checker}]);
     passes("n = int(input())\nprint(1, n - 1)\n", t(checker)).await;
     fails("n = int(input())\nprint(1, n)\n", t(checker)).await;
     let (o, r) = outcome("print(10)\n", t(checker)).await;
@@ -245,7 +273,14 @@ async fn checkers_judge_in_the_judge_and_their_failures_are_verdicts_own() {
     let nasty = "''' \\\"\"\" ) ; raise SystemExit(0) #\n";
     let echo = json!([{"kind": "stdio", "stdin": "", "stdout": nasty,
         "checker": "def check(i, o, e):\n    return o == e\n"}]);
-    passes(&format!("import sys\nsys.stdout.write({})\n", serde_json::to_string(nasty).unwrap()), echo).await;
+    passes(
+        &format!(
+            "import sys\nsys.stdout.write({})\n",
+            serde_json::to_string(nasty).unwrap()
+        ),
+        echo,
+    )
+    .await;
     // A checker that crashes, loops or answers nonsense is verdict's error, not the program's.
     for bad in [
         "def check(i, o, e):\n    return 1 / 0\n",

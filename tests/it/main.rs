@@ -10,11 +10,11 @@ mod differential;
 mod errors;
 /// The gRPC service on an ephemeral port: every RPC, deadlines, cancellation, overload, shutdown.
 mod grpc;
+/// Hostile programs: each gets reward 0 with the right outcome, the service stays healthy.
+mod hostile;
 /// Judging that is exactly right: comparison rules, exact integers, standard types, checkers,
 /// dataset records.
 mod judge;
-/// Hostile programs: each gets reward 0 with the right outcome, the service stays healthy.
-mod hostile;
 /// Property tests: extraction, the parse classifier, JSONL and proto decoding never panic,
 /// overflow or take long, on arbitrary and adversarial input.
 mod props;
