@@ -305,6 +305,7 @@ impl From<&Score> for pb::Score {
                         message: r.message.clone(),
                         fuel: r.fuel,
                         wall_ms: r.wall_ms,
+                        score: r.score,
                     })
                     .collect(),
             }),
@@ -368,6 +369,7 @@ impl TryFrom<pb::Score> for Score {
                                     message: r.message,
                                     fuel: r.fuel,
                                     wall_ms: r.wall_ms,
+                                    score: r.score,
                                 })
                             })
                             .collect::<Result<_, ConvertError>>()?,
@@ -444,6 +446,7 @@ mod tests {
                     message: Some("ZeroDivisionError".into()),
                     fuel: 12,
                     wall_ms: 0.5,
+                    score: Some(0.25),
                 }],
             }),
             cost: Cost {

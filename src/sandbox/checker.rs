@@ -3,8 +3,8 @@
 //! candidate code ever ran) with the three texts as plain `str` literals, under its own fuel
 //! and wall-clock budget (`[sandbox.judge] checker_fuel`, `checker_time_ms`).
 //!
-//! `check` returns `True`/`False`, or a score in [0, 1] (1 passes; less fails, the score in
-//! the message). An `AssertionError` it raises is its "wrong answer". Anything else, raising,
+//! `check` returns `True`/`False`, or a score in [0, 1] (1 passes; less fails, and the score is
+//! the test's partial credit: `TestResult::score`, counted by the pass fraction). An `AssertionError` it raises is its "wrong answer". Anything else, raising,
 //! exiting, running out of fuel or time, or a return value of another kind, is the checker's
 //! failure, not the candidate's: the test's outcome is `error` (reward masked).
 
@@ -68,8 +68,31 @@ fn error(message: String) -> Judged {
     }
 }
 
-/// The verdict of a checker run, from the judge's status.
-pub(crate) fn judged(status: &Result<Status, Ended>, fuel: u64, time_ms: u64) -> Judged {
+/// The verdict of a checker run, from the judge's status, with the partial score it gave (a
+/// score below 1; a pass is 1, a plain fail 0).
+pub(crate) fn judged(
+    status: &Result<Status, Ended>,
+    fuel: u64,
+    time_ms: u64,
+) -> (Judged, Option<f64>) {
+    if let Ok(Status::Raised(f)) = status {
+        if f.kind == SCORE_KIND {
+            if let Ok(score) = f.message.parse::<f64>() {
+                if (0.0..1.0).contains(&score) {
+                    let judged = Judged {
+                        outcome: Outcome::Failed,
+                        message: Some(format!("wrong output: the checker scored it {score}")),
+                        blame: Some(Blame::Test),
+                    };
+                    return (judged, Some(score));
+                }
+            }
+        }
+    }
+    (verdict(status, fuel, time_ms), None)
+}
+
+fn verdict(status: &Result<Status, Ended>, fuel: u64, time_ms: u64) -> Judged {
     let status = match status {
         Ok(s) => s,
         Err(Ended::OutOfFuel) => return error(format!("it used up its fuel budget of {fuel}")),
@@ -88,14 +111,9 @@ pub(crate) fn judged(status: &Result<Status, Ended>, fuel: u64, time_ms: u64) ->
             }),
             blame: Some(Blame::Test),
         },
-        Status::Raised(f) if f.kind == SCORE_KIND => match f.message.parse::<f64>() {
-            Ok(score) => Judged {
-                outcome: Outcome::Failed,
-                message: Some(format!("wrong output: the checker scored it {score}")),
-                blame: Some(Blame::Test),
-            },
-            Err(_) => error(format!("unreadable score {:?}", first_line(&f.message))),
-        },
+        Status::Raised(f) if f.kind == SCORE_KIND => {
+            error(format!("unreadable score {:?}", first_line(&f.message)))
+        }
         Status::Raised(f) => error(format!("{}: {}", f.kind, first_line(&f.message))),
     }
 }

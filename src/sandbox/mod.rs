@@ -143,12 +143,21 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// Fraction of tests passed (0 when there are none).
+    /// Fraction of tests passed (0 when there are none), a checker's partial credit counted
+    /// for the tests it gave one.
     pub fn pass_fraction(&self) -> f64 {
         if self.tests.total == 0 {
             0.0
         } else {
-            self.tests.passed as f64 / self.tests.total as f64
+            let partial: f64 = self
+                .tests
+                .results
+                .iter()
+                .filter(|r| !r.passed)
+                .filter_map(|r| r.score)
+                .map(|s| s.clamp(0.0, 1.0))
+                .sum();
+            (self.tests.passed as f64 + partial) / self.tests.total as f64
         }
     }
 }

@@ -40,6 +40,8 @@ struct Tested {
     overhead: u64,
     /// A stdio test with a checker whose program ran to the end: its output, for the checker.
     to_check: Option<Vec<u8>>,
+    /// A checker's partial credit for a test that did not pass.
+    score: Option<f64>,
 }
 
 /// The state of one rollout's run.
@@ -154,6 +156,7 @@ impl<'a> Rollout<'a> {
                 message: judged.message,
                 fuel,
                 wall_ms,
+                score: None,
             };
             if stopped {
                 let j = Judged {
@@ -191,7 +194,10 @@ impl<'a> Rollout<'a> {
                 stopped = true;
             }
             let wall_ms = test_start.elapsed().as_secs_f64() * 1e3;
-            results.push(result(tested.judged, tested.fuel, wall_ms));
+            results.push(TestResult {
+                score: tested.score,
+                ..result(tested.judged, tested.fuel, wall_ms)
+            });
         }
         let passed = results.iter().filter(|r| r.passed).count();
         let first_bad = results.iter().find(|r| !r.passed);
@@ -238,8 +244,10 @@ impl<'a> Rollout<'a> {
                     },
                 ) = (tested.to_check.take(), test)
                 {
-                    let (judged, overhead) = self.check(checker, stdin, &output, stdout).await?;
+                    let (judged, score, overhead) =
+                        self.check(checker, stdin, &output, stdout).await?;
                     tested.judged = judged;
+                    tested.score = score;
                     tested.overhead += overhead;
                 }
                 Ok(tested)
@@ -260,20 +268,21 @@ impl<'a> Rollout<'a> {
                     fuel: 0,
                     overhead: 0,
                     to_check: None,
+                    score: None,
                 })
             }
         }
     }
 
     /// Runs a stdio test's checker in a judge instance, under the checker's own fuel and
-    /// wall-clock budget: its verdict, and the judge's fuel (overhead).
+    /// wall-clock budget: its verdict, its partial score, and the judge's fuel (overhead).
     async fn check(
         &mut self,
         checker: &str,
         input: &str,
         output: &[u8],
         expected: &str,
-    ) -> Result<(Judged, u64), SandboxError> {
+    ) -> Result<(Judged, Option<f64>, u64), SandboxError> {
         let judge_config = self.local.config.judge;
         let budget = Duration::from_millis(judge_config.checker_time_ms);
         let limits = InstanceLimits {
@@ -299,12 +308,13 @@ impl<'a> Rollout<'a> {
             judge.configure(self.instance_limits());
             self.judge = Some(judge);
         }
-        let judged = if obs.memory_hit || obs.output_overflow {
-            Judged {
+        let (judged, score) = if obs.memory_hit || obs.output_overflow {
+            let judged = Judged {
                 outcome: Outcome::Error,
                 message: Some("the checker failed: it hit the memory or output cap".into()),
                 blame: None,
-            }
+            };
+            (judged, None)
         } else {
             checker::judged(
                 &status,
@@ -312,7 +322,7 @@ impl<'a> Rollout<'a> {
                 judge_config.checker_time_ms,
             )
         };
-        Ok((judged, overhead))
+        Ok((judged, score, overhead))
     }
 
     async fn test_inner(&mut self, test: &TestCase) -> Result<Tested, SandboxError> {
@@ -509,6 +519,7 @@ impl<'a> Rollout<'a> {
             fuel,
             overhead: overhead + used.min(baseline),
             to_check: None,
+            score: None,
         }
     }
 }

@@ -264,11 +264,26 @@ async fn checkers_judge_in_the_judge_and_their_failures_are_verdicts_own() {
     let (o, r) = outcome("print(10)\n", t(checker)).await;
     assert_eq!(o, Outcome::Failed, "{r}");
     assert!(r.contains("two numbers"), "{r}");
-    // A partial score is not a pass; the score is in the message.
+    // A partial score is not a pass, but it is the test's credit in the pass fraction.
     let partial = "def check(i, o, e):\n    return 0.5\n";
-    let (o, r) = outcome("print(1)\n", t(partial)).await;
-    assert_eq!(o, Outcome::Failed, "{r}");
-    assert!(r.contains("scored it 0.5"), "{r}");
+    let two = json!([
+        {"kind": "stdio", "stdin": "10\n", "stdout": "5 5\n", "checker": partial},
+        {"kind": "stdio", "stdin": "10\n", "stdout": "5 5\n", "checker": checker},
+    ]);
+    let r = run("n = int(input())\nprint(1, n - 1)\n", &tests(two)).await;
+    assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
+    assert_eq!(r.tests.results[0].score, Some(0.5));
+    assert!(r.tests.results[0]
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("scored it 0.5"));
+    assert_eq!(r.tests.results[1].score, None);
+    assert!(
+        (r.pass_fraction() - 0.75).abs() < 1e-12,
+        "{}",
+        r.pass_fraction()
+    );
     // The output reaches the checker as data: quotes, backslashes, code-looking text.
     let nasty = "''' \\\"\"\" ) ; raise SystemExit(0) #\n";
     let echo = json!([{"kind": "stdio", "stdin": "", "stdout": nasty,
