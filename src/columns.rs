@@ -63,6 +63,21 @@ pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldsE
     })
 }
 
+/// Decode one rollout from JSON text (a JSONL line, an HTTP body, a Python dict's `json.dumps`):
+/// nesting checked first without recursion ([`MAX_JSON_DEPTH`]), then decoded with the path of
+/// the first problem as the error's field (`tests[0]`), and a non-empty `id` required.
+pub fn decode_rollout(text: &str) -> Result<Rollout, FieldsError> {
+    crate::rollout::check_json_depth(text.as_bytes(), MAX_JSON_DEPTH)
+        .map_err(|e| FieldsError::new("", e))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| FieldsError::new("", format!("not JSON: {e}")))?;
+    let rollout: Rollout = decode(value)?;
+    if rollout.id.is_empty() {
+        return Err(FieldsError::new("id", "is empty"));
+    }
+    Ok(rollout)
+}
+
 /// The rollout `id` for `completion` to `prompt`, with the rest of its fields taken from
 /// `fields` (see the module docs). `id`, `prompt` and `completion` in `fields` are ignored.
 pub fn rollout_from_fields(
@@ -375,6 +390,17 @@ mod tests {
         assert_eq!(e.field, "ground_truth");
         let e = verl_fields(&json!("x"), Some(&json!([1]))).unwrap_err();
         assert_eq!(e.field, "extra_info");
+    }
+
+    #[test]
+    fn rollouts_decode_with_the_field_named() {
+        let r = decode_rollout(r#"{"id": "a", "completion": "x"}"#).unwrap();
+        assert_eq!(r.id, "a");
+        let e = decode_rollout(r#"{"id": "a", "completion": "x", "limits": {"memory_mb": "big"}}"#)
+            .unwrap_err();
+        assert_eq!(e.field, "limits.memory_mb");
+        assert_eq!(decode_rollout(r#"{"id": "", "completion": "x"}"#).unwrap_err().field, "id");
+        assert!(decode_rollout("{").unwrap_err().reason.starts_with("not JSON"));
     }
 
     #[test]
