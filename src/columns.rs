@@ -10,7 +10,8 @@
 //!   ([`crate::adapters`]) find `test` + `entry_point` (HumanEval), `test_list` (MBPP),
 //!   `input_output` or `inputs`/`outputs` (verl/PRIME/APPS), `verification_info` (open-r1),
 //!   `public_test_cases` (LiveCodeBench). Their decoding is the adapters' business, not this
-//!   module's: a JSON-text column is passed on as text.
+//!   module's: a JSON-text column is passed on as text, and the adapters are asked once, so a
+//!   field they cannot read is an error here, naming it.
 //!
 //! [`label_fields`] reads an OpenRLHF label and [`verl_fields`] a verl `ground_truth` and
 //! `extra_info` into such fields.
@@ -69,8 +70,8 @@ pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldsE
 pub fn decode_rollout(text: &str) -> Result<Rollout, FieldsError> {
     crate::rollout::check_json_depth(text.as_bytes(), MAX_JSON_DEPTH)
         .map_err(|e| FieldsError::new("", e))?;
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| FieldsError::new("", format!("not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| FieldsError::new("", format!("not JSON: {e}")))?;
     let rollout: Rollout = decode(value)?;
     if rollout.id.is_empty() {
         return Err(FieldsError::new("id", "is empty"));
@@ -109,7 +110,11 @@ pub fn rollout_from_fields(
             format!("nested {depth} levels deep, over the limit of {MAX_JSON_DEPTH} for a rollout"),
         ));
     }
-    decode(line)
+    let rollout: Rollout = decode(line)?;
+    // Dataset fields that the adapters cannot read are this caller's error, named now rather
+    // than as an `invalid_input` score later.
+    crate::adapters::tests_for(&rollout).map_err(|e| FieldsError::new(e.field, e.reason))?;
+    Ok(rollout)
 }
 
 /// `tests` as the rollout's list of test objects: JSON text is decoded, a string in the list
@@ -386,6 +391,10 @@ mod tests {
         .unwrap();
         assert!(fields.contains_key("verification_info"));
 
+        let bad = verl_fields(&json!({"inputs": [[1], [2]], "outputs": [1]}), None).unwrap();
+        let e = rollout_from_fields("v", "", "x", &bad).unwrap_err();
+        assert_eq!(e.field, "input_output");
+
         let e = verl_fields(&json!("42"), None).unwrap_err();
         assert_eq!(e.field, "ground_truth");
         let e = verl_fields(&json!("x"), Some(&json!([1]))).unwrap_err();
@@ -399,8 +408,16 @@ mod tests {
         let e = decode_rollout(r#"{"id": "a", "completion": "x", "limits": {"memory_mb": "big"}}"#)
             .unwrap_err();
         assert_eq!(e.field, "limits.memory_mb");
-        assert_eq!(decode_rollout(r#"{"id": "", "completion": "x"}"#).unwrap_err().field, "id");
-        assert!(decode_rollout("{").unwrap_err().reason.starts_with("not JSON"));
+        assert_eq!(
+            decode_rollout(r#"{"id": "", "completion": "x"}"#)
+                .unwrap_err()
+                .field,
+            "id"
+        );
+        assert!(decode_rollout("{")
+            .unwrap_err()
+            .reason
+            .starts_with("not JSON"));
     }
 
     #[test]

@@ -149,19 +149,22 @@ impl Scorer {
         let items = batch_items(&rollouts);
         let chain = self.chain.clone();
         py.detach(|| {
-            let scores = self.runtime.block_on(chain.score_batch_with(items, |rollout| {
-                let chain = chain.clone();
-                let id = rollout.id.clone();
-                async move {
-                    match tokio::spawn(async move { chain.score_scored(&rollout).await }).await {
-                        Ok(scored) => scored,
-                        Err(e) => verdict::chain::Scored::alone(Score::verdict_failure(
-                            id,
-                            format!("internal error: the scoring task ended: {e}"),
-                        )),
+            let scores = self
+                .runtime
+                .block_on(chain.score_batch_with(items, |rollout| {
+                    let chain = chain.clone();
+                    let id = rollout.id.clone();
+                    async move {
+                        match tokio::spawn(async move { chain.score_scored(&rollout).await }).await
+                        {
+                            Ok(scored) => scored,
+                            Err(e) => verdict::chain::Scored::alone(Score::verdict_failure(
+                                id,
+                                format!("internal error: the scoring task ended: {e}"),
+                            )),
+                        }
                     }
-                }
-            }));
+                }));
             scores.iter().map(to_json).collect()
         })
     }
@@ -187,7 +190,10 @@ fn client_error(e: ClientError) -> PyErr {
                     .chars()
                     .flat_map(|ch| {
                         let upper = ch.is_uppercase();
-                        [if upper { Some('_') } else { None }, Some(ch.to_ascii_uppercase())]
+                        [
+                            if upper { Some('_') } else { None },
+                            Some(ch.to_ascii_uppercase()),
+                        ]
                     })
                     .flatten()
                     .collect::<String>()
@@ -204,7 +210,9 @@ fn seconds(name: &str, s: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(s)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| PyValueError::new_err(format!("{name} must be a positive number of seconds")))
+        .ok_or_else(|| {
+            PyValueError::new_err(format!("{name} must be a positive number of seconds"))
+        })
 }
 
 #[pymethods]
@@ -237,9 +245,7 @@ impl Client {
         };
         let runtime = runtime()?;
         let client = py
-            .detach(|| {
-                runtime.block_on(verdict::client::Client::resolve(&endpoints, opts))
-            })
+            .detach(|| runtime.block_on(verdict::client::Client::resolve(&endpoints, opts)))
             .map_err(client_error)?;
         Ok(Client {
             client: Arc::new(client),
@@ -249,7 +255,11 @@ impl Client {
 
     /// The endpoints, as URLs.
     fn endpoints(&self) -> Vec<String> {
-        self.client.endpoints().into_iter().map(str::to_string).collect()
+        self.client
+            .endpoints()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
     }
 
     /// Score one rollout (JSON text) on a replica.
@@ -265,7 +275,10 @@ impl Client {
     /// `invalid_input` score in its own slot and is not sent.
     fn score_batch_json(&self, py: Python<'_>, rollouts: Vec<String>) -> PyResult<Vec<String>> {
         let items = batch_items(&rollouts);
-        let valid: Vec<Rollout> = items.iter().filter_map(|i| i.as_ref().ok().cloned()).collect();
+        let valid: Vec<Rollout> = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().cloned())
+            .collect();
         let client = self.client.clone();
         let mut scored = if valid.is_empty() {
             Vec::new()
@@ -316,6 +329,13 @@ fn invalid_score(id: &str, position: usize, message: &str) -> String {
     to_json(&Score::invalid(Some(id), position, message))
 }
 
+/// The `error` score (JSON text) of a rollout verdict could not judge (reward `None`), e.g.
+/// because the service it was sent to failed.
+#[pyfunction]
+fn error_score(id: &str, reason: &str) -> String {
+    to_json(&Score::verdict_failure(id, reason))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Scorer>()?;
@@ -323,6 +343,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rollout_from_fields, m)?)?;
     m.add_function(wrap_pyfunction!(verl_fields, m)?)?;
     m.add_function(wrap_pyfunction!(invalid_score, m)?)?;
+    m.add_function(wrap_pyfunction!(error_score, m)?)?;
     m.add("VerdictError", m.py().get_type::<VerdictError>())?;
     m.add("ServiceError", m.py().get_type::<ServiceError>())?;
     m.add("DeadlineExceeded", m.py().get_type::<DeadlineExceeded>())?;

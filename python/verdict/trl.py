@@ -27,7 +27,7 @@ import logging
 import warnings
 from typing import Any, Callable, Optional, Sequence, Union
 
-from . import Client, Scorer, _jsonable, _native
+from . import Client, Scorer, ServiceError, _jsonable, _native
 
 __all__ = ["reward_function", "rollouts_from_trl"]
 
@@ -132,7 +132,8 @@ def reward_function(
     passes them. ``asynchronous``: return an ``async def`` (TRL runs those concurrently).
 
     A completion whose columns are malformed gets reward 0 (outcome ``invalid_input``) with a
-    warning naming the column; verdict's own failures give ``None``.
+    warning naming the column; verdict's own failures give ``None``, and so does a service that
+    fails or does not answer within the Client's ``timeout`` (with a warning).
     """
     if scorer is None:
         scorer = Scorer()
@@ -145,6 +146,15 @@ def reward_function(
         items = rollouts_from_trl(prompts, completions, columns)
         texts = [i for i in items if isinstance(i, str)]
         return items, texts
+
+    def failed(rollouts, error):
+        """A service that failed (after the client's retries, within its timeout) leaves the
+        rollouts unjudged: `error` scores, reward None."""
+        warnings.warn(f"verdict: could not score {len(rollouts)} completion(s): {error}", stacklevel=3)
+        return [
+            json.loads(_native.error_score(json.loads(t)["id"], f"the verdict service failed: {error}"))
+            for t in rollouts
+        ]
 
     def finish(items, scored, kwargs):
         scored = iter(scored)
@@ -160,14 +170,20 @@ def reward_function(
 
         async def reward(prompts, completions, **kwargs):
             items, rollouts = prepare(prompts, completions, kwargs)
-            scored = await backend._ascore_texts(rollouts)
+            try:
+                scored = await backend._ascore_texts(rollouts)
+            except ServiceError as e:
+                scored = failed(rollouts, e)
             return finish(items, scored, kwargs)
 
     else:
 
         def reward(prompts, completions, **kwargs):
             items, rollouts = prepare(prompts, completions, kwargs)
-            scored = backend._score_texts(rollouts)
+            try:
+                scored = backend._score_texts(rollouts)
+            except ServiceError as e:
+                scored = failed(rollouts, e)
             return finish(items, scored, kwargs)
 
     reward.__name__ = name

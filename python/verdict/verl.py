@@ -80,11 +80,22 @@ def rollout_for(
     )
 
 
+def _reason(score: dict) -> str:
+    """Why a score is `error` or `invalid_input`: its `error`, else a verifier's."""
+    if score.get("error"):
+        return score["error"]
+    for v in score.get("verifiers", []):
+        details = v.get("details")
+        if isinstance(details, dict) and details.get("error"):
+            return f"{v['name']}: {details['error']}"
+    return score["outcome"]
+
+
 def _result(score: dict) -> dict:
     if score["outcome"] == "error":
-        raise VerdictError(f"verdict could not judge response {score['id']}: {score.get('error')}")
+        raise VerdictError(f"verdict could not judge response {score['id']}: {_reason(score)}")
     if score["outcome"] == "invalid_input":
-        raise ValueError(score.get("error"))
+        raise ValueError(_reason(score))
     return {
         "score": score["reward"],
         "acc": 1.0 if score["outcome"] == "passed" else 0.0,
