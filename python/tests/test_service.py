@@ -139,3 +139,19 @@ def test_a_crashed_service_is_an_error_within_the_timeout(doomed_server):
     assert time.monotonic() - started < 5.0
     code = caught.value.args[0]
     assert code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"), caught.value.args
+
+
+def test_every_path_in_the_openapi_description_is_served(server):
+    import pathlib
+    import re
+
+    spec = (pathlib.Path(__file__).parents[2] / "docs" / "openapi.yaml").read_text()
+    paths = re.findall(r"^  (/[\w/]+):\n    (get|post):", spec, re.M)
+    assert {p for p, _ in paths} == {"/v1/score", "/v1/score_batch", "/v1/openrlhf", "/metrics"}
+    for path, method in paths:
+        if method == "post":
+            status, _ = post(server.http + path, {})
+            assert status == 400, path  # served, and `{}` is not a valid request
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(server.http + "/v1/nothing", timeout=10)
+    assert e.value.code == 404
