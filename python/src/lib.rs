@@ -83,14 +83,25 @@ struct Scorer {
     chain: Arc<Chain>,
     runtime: tokio::runtime::Runtime,
     origin: String,
+    /// Rollouts scored at once within a batch (as `verdict score --jobs`).
+    jobs: Arc<tokio::sync::Semaphore>,
 }
 
 #[pymethods]
 impl Scorer {
     /// `config`: a `verdict.toml` path; `toml`: its text instead. Neither: the built-in chain.
+    /// `jobs`: rollouts of a batch scored at once (default: the number of CPUs).
     #[new]
-    #[pyo3(signature = (config=None, *, toml=None))]
-    fn new(py: Python<'_>, config: Option<PathBuf>, toml: Option<String>) -> PyResult<Self> {
+    #[pyo3(signature = (config=None, *, toml=None, jobs=None))]
+    fn new(
+        py: Python<'_>,
+        config: Option<PathBuf>,
+        toml: Option<String>,
+        jobs: Option<usize>,
+    ) -> PyResult<Self> {
+        let jobs = jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
         let config = match (config, toml) {
             (Some(_), Some(_)) => {
                 return Err(PyValueError::new_err(
@@ -118,6 +129,7 @@ impl Scorer {
             chain: Arc::new(chain.map_err(verdict_error)?),
             runtime,
             origin,
+            jobs: Arc::new(tokio::sync::Semaphore::new(jobs)),
         })
     }
 
@@ -153,10 +165,14 @@ impl Scorer {
                 .runtime
                 .block_on(chain.score_batch_with(items, |rollout| {
                     let chain = chain.clone();
+                    let jobs = self.jobs.clone();
                     let id = rollout.id.clone();
                     async move {
-                        match tokio::spawn(async move { chain.score_scored(&rollout).await }).await
-                        {
+                        let scoring = async move {
+                            let _job = jobs.acquire_owned().await.expect("never closed");
+                            chain.score_scored(&rollout).await
+                        };
+                        match tokio::spawn(scoring).await {
                             Ok(scored) => scored,
                             Err(e) => verdict::chain::Scored::alone(Score::verdict_failure(
                                 id,

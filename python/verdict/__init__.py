@@ -99,8 +99,10 @@ class Scorer(_Scoring):
     """The whole verifier chain in this process (format, parse, sandboxed tests, timing, …).
 
     ``config`` is a ``verdict.toml`` path (default: ``$VERDICT_CONFIG``, else the built-in
-    chain); ``toml`` is its text instead. The sandbox runtime is installed on first use
-    (``verdict runtime install`` does it up front). Sandbox runs happen in this process.
+    chain); ``toml`` is its text instead. ``jobs``: rollouts of a batch scored at once
+    (default: the number of CPUs, as ``verdict score --jobs``). The sandbox runtime is
+    installed on first use (``verdict runtime install`` does it up front). Sandbox runs happen
+    in this process.
     """
 
     def __init__(
@@ -108,10 +110,11 @@ class Scorer(_Scoring):
         config: Optional[Union[str, "os.PathLike[str]"]] = None,
         *,
         toml: Optional[str] = None,
+        jobs: Optional[int] = None,
     ) -> None:
         if config is None and toml is None:
             config = os.environ.get("VERDICT_CONFIG") or None
-        self._native = _native.Scorer(config, toml=toml)
+        self._native = _native.Scorer(config, toml=toml, jobs=jobs)
 
     @property
     def origin(self) -> str:

@@ -18,7 +18,11 @@ class Scorer:
     """The whole chain in this process, sandbox included."""
 
     def __init__(
-        self, config: Optional[Union[str, PathLike[str]]] = None, *, toml: Optional[str] = None
+        self,
+        config: Optional[Union[str, PathLike[str]]] = None,
+        *,
+        toml: Optional[str] = None,
+        jobs: Optional[int] = None,
     ) -> None: ...
     @property
     def origin(self) -> str: ...
