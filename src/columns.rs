@@ -59,8 +59,23 @@ const GIVEN: [&str; 3] = ["id", "prompt", "completion"];
 pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldsError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        FieldsError::new(field, e.into_inner().to_string())
+        let path = if path == "." { String::new() } else { path };
+        let reason = e.into_inner().to_string();
+        // serde names a missing field only in its message: make it part of the path.
+        let missing = reason
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'));
+        let field = match missing {
+            Some(name) if path.is_empty() => name.to_string(),
+            Some(name) => format!("{path}.{name}"),
+            None => path,
+        };
+        let reason = if missing.is_some() {
+            "is required".to_string()
+        } else {
+            reason
+        };
+        FieldsError::new(field, reason)
     })
 }
 
@@ -333,8 +348,8 @@ mod tests {
         assert_eq!(r.tests[0].kind(), "stdio");
         let e = rollout_from_fields("a", "", "x", &obj(json!({"tests": [{"kind": "stdio"}]})))
             .unwrap_err();
-        assert_eq!(e.field, "tests[0]");
-        assert!(e.reason.contains("stdout"), "{e}");
+        assert_eq!(e.field, "tests[0].stdout");
+        assert_eq!(e.reason, "is required");
         let e = rollout_from_fields("a", "", "x", &obj(json!({"tests": 3}))).unwrap_err();
         assert_eq!(e.field, "tests");
         let e = rollout_from_fields("a", "", "x", &obj(json!({"limits": {"time_ms": "soon"}})))

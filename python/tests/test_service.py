@@ -48,14 +48,15 @@ def test_http_score_and_batch_speak_the_jsonl_shape(server, scorer):
     assert status == 200
     assert [s["id"] for s in body["scores"]] == ["b1", "input-2", "b3"]
     assert [s["outcome"] for s in body["scores"]] == ["passed", "invalid_input", "failed"]
-    assert "rollouts[1]" in body["scores"][1]["error"] and "id" in body["scores"][1]["error"]
+    assert body["scores"][1]["error"] == "rollouts[1].id: is required"
 
 
 @pytest.mark.parametrize(
     "path, body, field",
     [
         ("/v1/score", {"id": "m", "completion": 7}, "completion"),
-        ("/v1/score", {"id": "m", "completion": "x", "tests": [{"kind": "call", "fn": "f"}]}, "tests[0]"),
+        ("/v1/score", {"id": "m", "completion": "x", "tests": [{"kind": "call", "fn": "f"}]}, "tests[0].expected"),
+        ("/v1/score", {"id": "m"}, "completion"),
         ("/v1/score", {"id": "", "completion": "x"}, "id"),
         ("/v1/score_batch", {"rollout": []}, None),
         ("/v1/score_batch", {"rollouts": []}, "rollouts"),

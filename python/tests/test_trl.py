@@ -148,7 +148,7 @@ def test_a_malformed_column_is_reported_and_the_rest_scored(scorer):
         rewards, hooks = call_like_trl(verdict.trl.reward_function(scorer), rows, [ADD, ADD, ADD, ADD])
     assert rewards[:2] == [0.0, 0.0]
     assert rewards[2] > 0.8
-    assert any("tests[0]" in str(w.message) and "stdout" in str(w.message) for w in caught), [
+    assert any("tests[0].stdout: is required" in str(w.message) for w in caught), [
         str(w.message) for w in caught
     ]
     assert hooks.extra["verdict_outcome"][:2] == ["invalid_input", "invalid_input"]

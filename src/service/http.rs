@@ -410,8 +410,10 @@ mod tests {
             0,
         )
         .unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("tests[0]"));
-        assert!(e.message.contains("stdout"), "{}", e.message);
+        assert_eq!(e.field.as_deref(), Some("tests[0].stdout"));
+        assert_eq!(e.message, "tests[0].stdout: is required");
+        let e = parse_body::<Rollout>(br#"{"id": "a"}"#, 0).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("completion"));
         let e = parse_body::<Rollout>(b"{not json", 0).unwrap_err();
         assert!(
             e.message.starts_with("the body is not JSON"),
