@@ -157,3 +157,31 @@ def test_every_path_in_the_openapi_description_is_served(server):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(server.http + "/v1/nothing", timeout=10)
     assert e.value.code == 404
+
+
+def test_http_shares_the_grpc_admission_bound():
+    import threading
+
+    from conftest import Server
+
+    s = Server("--max-in-flight", "1", "--max-queued", "0")
+    try:
+        spin = add_rollout("busy", SPIN, limits={"time_ms": 3000})
+        busy = threading.Thread(target=lambda: verdict.Client(s.grpc, timeout=60).score(spin))
+        busy.start()
+        deadline = time.monotonic() + 30
+        while True:  # until the gRPC call holds the one slot
+            with urllib.request.urlopen(s.http + "/metrics", timeout=10) as r:
+                if "verdict_scoring_in_flight 1" in r.read().decode():
+                    break
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        req = urllib.request.Request(s.http + "/v1/score", data=json.dumps(add_rollout("more")).encode(), method="POST")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=30)
+        assert e.value.code == 429
+        assert e.value.headers["Retry-After"] == "1"
+        assert json.loads(e.value.read())["error"]["code"] == "overloaded"
+        busy.join(timeout=60)
+    finally:
+        s.stop()
