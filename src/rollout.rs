@@ -296,7 +296,8 @@ impl TryFrom<RawTest> for TestCase {
                 Ok(())
             }
         };
-        let missing = |field: &str| format!("missing field `{field}` of a {kind} test");
+        // serde's own wording, which callers read to name the field (`columns::decode`).
+        let missing = |field: &str| format!("missing field `{field}`");
         match kind {
             "assert" => {
                 not_for(t.stdin.is_some(), "stdin")?;
