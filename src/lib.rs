@@ -2,11 +2,13 @@
 //!
 //! # Layout
 //! - [`rollout`]: what comes in — a [`Rollout`] and its [`TestCase`]s.
+//! - [`json`]: JSON values read digit for digit (call tests' `args` and `expected`).
 //! - [`score`]: what goes out — a [`Score`] with its per-verifier breakdown.
 //! - [`extract`]: completion → [`extract::Answer`] (reasoning, code, fences).
 //! - [`pysource`]: Python source: the per-thread tree-sitter parser and the parse classifier.
 //! - [`verifiers`]: the [`Verifier`] trait and the built-in verifiers.
 //! - [`sandbox`]: sandboxed Python (wasmtime + pre-initialized CPython): runs code against tests.
+//! - [`columns`]: trainer fields (TRL columns, verl `ground_truth`, OpenRLHF labels) → [`Rollout`].
 //! - [`adapters`]: dataset fields (HumanEval, verl, open-r1, LiveCodeBench) → tests.
 //! - [`chain`]: runs verifiers in order, gates, weighs, aggregates.
 //! - [`registry`]: the verifier kinds a chain may name; library users add their own.
@@ -14,7 +16,7 @@
 //! - [`batch`]: the one JSONL loop (local or remote), ordered output, crash-safe resume.
 //! - [`pb`]: the generated protobuf/gRPC code for `proto/verdict/v1/reward.proto`.
 //! - [`convert`]: wire messages ↔ [`Rollout`] / [`Score`].
-//! - [`service`]: the tonic `RewardService` (admission, deadlines, cancellation).
+//! - [`service`]: the tonic `RewardService` (admission, deadlines, cancellation) and its HTTP/JSON gateway.
 //! - [`server`]: [`server::run`] — reward service + health + reflection + metrics, graceful shutdown.
 //! - [`metrics`]: Prometheus series and the `/metrics` endpoint.
 //! - [`client`]: a client with retries, deadlines and load balancing over replicas.
@@ -26,9 +28,11 @@ pub mod batch;
 pub mod chain;
 pub mod cli;
 pub mod client;
+pub mod columns;
 pub mod config;
 pub mod convert;
 pub mod extract;
+pub mod json;
 pub mod metrics;
 pub mod pb;
 pub mod pysource;
@@ -43,6 +47,6 @@ pub mod verifiers;
 pub use chain::Chain;
 pub use config::{Config, ConfigError};
 pub use registry::{BuildContext, Kind, Registry};
-pub use rollout::{Limits, Rollout, TestCase};
+pub use rollout::{Compare, CompareMode, Limits, Rollout, TestCase};
 pub use score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
 pub use verifiers::{Context, GroupInput, GroupMember, Verdict, Verifier};

@@ -194,9 +194,10 @@ fn samples() -> Vec<Rollout> {
         Rollout {
             tests: vec![TestCase::Call {
                 function: "add".into(),
-                args: vec![json!(1), json!(2.5)],
-                expected: json!(3.5),
+                args: vec![json!(1).into(), json!(2.5).into()],
+                expected: json!(3.5).into(),
                 timing: false,
+                compare: None,
             }],
             ..rollout("with-tests", "def add(a, b):\n    return a + b")
         },
@@ -649,6 +650,7 @@ async fn invalid_requests_get_invalid_argument_naming_the_field() {
             args: vec![],
             expected: "{".into(),
             timing: false,
+            compare: String::new(),
         })),
     });
     let err = client.score(request(bad_test)).await.unwrap_err();
@@ -814,12 +816,12 @@ async fn the_client_balances_over_replicas_and_skips_a_dead_one() {
 #[tokio::test]
 async fn metrics_are_served_in_the_prometheus_text_format() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let metrics_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics_addr = metrics_listener.local_addr().unwrap();
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = http_listener.local_addr().unwrap();
     let server = TestServer::start(
         default_chain(),
         ServeOptions {
-            metrics_listener: Some(metrics_listener),
+            http_listener: Some(http_listener),
             ..ServeOptions::default()
         },
     )
