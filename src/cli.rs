@@ -44,6 +44,9 @@ pub enum CliError {
     /// The sandbox (runtime command or worker) failed.
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    /// `verdict tests` could not run (no endpoint configured, a generation failed).
+    #[error("{0}")]
+    Tests(String),
     /// An I/O step failed.
     #[error("{what}: {source}")]
     Io {
@@ -84,9 +87,45 @@ enum Command {
     /// The runtime is installed on first use anyway; `install` does it up front (what CI runs),
     /// `verify` checks hashes and runs a self-test.
     Runtime(RuntimeArgs),
+    /// LLM-generated tests (the `[testgen]` section): measure how good they are.
+    #[command(subcommand)]
+    Tests(TestsCommand),
     /// Internal: serve sandbox runs for a parent process over stdin/stdout (`sandbox.workers`).
     #[command(hide = true)]
     SandboxWorker,
+}
+
+#[derive(Debug, Subcommand)]
+enum TestsCommand {
+    /// Generate tests for problems that ship real ones and compare, program by program, what
+    /// the validated generated suite accepts with what the real suite accepts.
+    ///
+    /// Prints, over the rollouts of problems with a generated suite: recall_of_wrong (wrong
+    /// programs it rejects / wrong programs), pass_rate_of_correct (correct programs it accepts
+    /// / correct programs), precision_of_accept (correct among accepted), agreement, and the
+    /// share of problems left tests_unavailable. Problems are grouped by problem_id (else
+    /// prompt); validation uses the reference where there is one, else dual agreement over the
+    /// problem's rollouts in the file. Needs [testgen] with a model and an endpoint.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct EvalArgs {
+    /// JSONL rollouts of problems with real tests (their own `tests` or dataset fields).
+    input: PathBuf,
+    /// Configuration with the [testgen] section (and [sandbox]). Default: the built-in one,
+    /// which has no endpoint.
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Fewest valid tests a problem needs. Default: the `generated` step's, else 3.
+    #[arg(long)]
+    min_tests: Option<usize>,
+    /// Fewest agreeing rollouts without a reference. Default: the `generated` step's, else 3.
+    #[arg(long)]
+    min_agreeing: Option<usize>,
+    /// Print the report as JSON (with per-problem figures) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -222,6 +261,7 @@ pub fn run(
         Command::Verifiers(args) => verifiers(args, registry).map(|()| ExitCode::SUCCESS),
         Command::Runtime(args) => runtime(args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve(args, registry).map(|()| ExitCode::SUCCESS),
+        Command::Tests(TestsCommand::Eval(args)) => tests_eval(args).map(|()| ExitCode::SUCCESS),
         Command::SandboxWorker => crate::sandbox::workers::serve()
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
@@ -338,6 +378,111 @@ fn serve(args: ServeArgs, registry: &Registry) -> Result<(), CliError> {
         crate::server::run(listener, chain, opts, crate::server::shutdown_signal()).await?;
         Ok(())
     })
+}
+
+#[allow(clippy::print_stdout)]
+fn tests_eval(args: EvalArgs) -> Result<(), CliError> {
+    use crate::testgen::eval::{evaluate, EvalOptions};
+    use crate::verifiers::generated::GeneratedConfig;
+    let config = Config::load(args.config.as_deref())?;
+    let problems = config.testgen.problems();
+    if !problems.is_empty() {
+        return Err(CliError::Tests(problems.join("; ")));
+    }
+    let step: GeneratedConfig = config
+        .verifiers
+        .iter()
+        .find(|v| v.kind == "generated")
+        .map(|v| crate::registry::settings_of(&v.settings))
+        .transpose()
+        .map_err(|e| CliError::Tests(format!("the generated step: {e}")))?
+        .unwrap_or_default();
+    let options = EvalOptions {
+        min_tests: args.min_tests.unwrap_or(step.min_tests).max(1),
+        min_agreeing: args.min_agreeing.unwrap_or(step.min_agreeing).max(1),
+    };
+    let text = std::fs::read_to_string(&args.input).map_err(|source| CliError::Io {
+        what: format!("reading {}", args.input.display()),
+        source,
+    })?;
+    let mut rollouts = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match crate::Rollout::from_json(line) {
+            Ok(r) => rollouts.push(r),
+            Err(e) => eprintln!("{}:{}: skipped: {e}", args.input.display(), i + 1),
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
+        what: "starting the async runtime".into(),
+        source,
+    })?;
+    let report = runtime.block_on(async {
+        let testgen = crate::testgen::from_config(&config.testgen, || {
+            config.sandbox.resolved_cache_dir().ok()
+        })
+        .map_err(CliError::Tests)?
+        .ok_or_else(|| {
+            CliError::Tests(
+                "no LLM endpoint: set testgen.model and testgen.base_url (or OPENAI_BASE_URL) \
+                 in --config"
+                    .into(),
+            )
+        })?;
+        let sandbox = with_sandbox_workers(config.clone()).sandbox;
+        sandbox.validate()?;
+        let sandbox = crate::sandbox::Sandbox::new(&sandbox)?;
+        evaluate(&sandbox, &testgen, &rollouts, options)
+            .await
+            .map_err(|e| CliError::Tests(e.to_string()))
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a report serializes")
+        );
+        return Ok(());
+    }
+    let pct = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{:.1}%", 100.0 * x));
+    println!(
+        "{:<24} {:<10} {:>5} {:>5} {:>8} {:>9}  dropped",
+        "problem", "validation", "gen", "kept", "correct", "wrong"
+    );
+    for p in &report.per_problem {
+        let dropped: Vec<String> = p.dropped.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        println!(
+            "{:<24} {:<10} {:>5} {:>5} {:>8} {:>9}  {}",
+            p.problem,
+            p.validation,
+            p.generated,
+            if p.unavailable {
+                "-".to_string()
+            } else {
+                p.kept.to_string()
+            },
+            format!("{}/{}", p.correct_accepted, p.correct),
+            format!("{}/{}", p.wrong_rejected, p.wrong),
+            dropped.join(" ")
+        );
+    }
+    println!(
+        "problems: {} ({} tests_unavailable: {}); programs judged: {}; generations sent: {}",
+        report.problems,
+        report.problems_unavailable,
+        pct(report.unavailable),
+        report.programs,
+        report.generations
+    );
+    println!(
+        "recall_of_wrong {}  pass_rate_of_correct {}  precision_of_accept {}  agreement {}",
+        pct(report.recall_of_wrong),
+        pct(report.pass_rate_of_correct),
+        pct(report.precision_of_accept),
+        pct(report.agreement)
+    );
+    Ok(())
 }
 
 fn runtime(args: RuntimeArgs) -> Result<(), CliError> {

@@ -8,6 +8,7 @@
 //! - [`verifiers`]: the [`Verifier`] trait and the built-in verifiers.
 //! - [`sandbox`]: sandboxed Python (wasmtime + pre-initialized CPython): runs code against tests.
 //! - [`adapters`]: dataset fields (HumanEval, verl, open-r1, LiveCodeBench) → tests.
+//! - [`testgen`]: LLM-generated tests: OpenAI-compatible client, extraction, validation, cache.
 //! - [`chain`]: runs verifiers in order, gates, weighs, aggregates.
 //! - [`registry`]: the verifier kinds a chain may name; library users add their own.
 //! - [`config`]: `verdict.toml` → [`Chain`], with every problem reported at once.
@@ -38,6 +39,7 @@ pub mod sandbox;
 pub mod score;
 pub mod server;
 pub mod service;
+pub mod testgen;
 pub mod verifiers;
 
 pub use chain::Chain;
