@@ -148,10 +148,9 @@ impl Config {
         if !problems.is_empty() {
             return Err(invalid(problems));
         }
-        let testgen = crate::testgen::from_config(&self.testgen, || {
-            self.sandbox.resolved_cache_dir().ok()
-        })
-        .map_err(|e| invalid(vec![format!("testgen: {e}")]))?;
+        let testgen =
+            crate::testgen::from_config(&self.testgen, || self.sandbox.resolved_cache_dir().ok())
+                .map_err(|e| invalid(vec![format!("testgen: {e}")]))?;
         let config = self.with_generated_step(testgen.as_ref());
         let sandbox = if config.needs_sandbox_in(registry) {
             config.sandbox.validate()?;

@@ -246,10 +246,7 @@ static GLOBAL: LazyLock<Global> = LazyLock::new(|| {
 
 /// Count one HTTP attempt to the test-generation endpoint and its latency.
 pub fn record_testgen_request(result: &str, elapsed: std::time::Duration) {
-    GLOBAL
-        .testgen_requests
-        .with_label_values(&[result])
-        .inc();
+    GLOBAL.testgen_requests.with_label_values(&[result]).inc();
     GLOBAL.testgen_seconds.observe(elapsed.as_secs_f64());
 }
 

@@ -56,11 +56,7 @@ pub fn select(
         .filter(|(set, _)| !set.is_empty())
         .enumerate()
         .max_by_key(|(i, (set, members))| {
-            (
-                set.len() * members.len(),
-                set.len(),
-                std::cmp::Reverse(*i),
-            )
+            (set.len() * members.len(), set.len(), std::cmp::Reverse(*i))
         })
         .map(|(_, c)| c)?;
     let (tests, rollouts) = best;
@@ -93,7 +89,10 @@ mod tests {
         assert_eq!(select(&p, &[true; 4], 3, 1), None);
         assert!(select(&p, &[true; 4], 2, 3).is_some());
         assert_eq!(select(&p, &[true; 4], 2, 4), None);
-        assert_eq!(select(&rows(&["000", "000", "000"]), &[true; 3], 1, 1), None);
+        assert_eq!(
+            select(&rows(&["000", "000", "000"]), &[true; 3], 1, 1),
+            None
+        );
     }
 
     #[test]

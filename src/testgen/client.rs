@@ -21,7 +21,9 @@ use super::config::{Endpoint, TestgenConfig};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LlmError {
     /// The budget ran out (after `attempts` attempts).
-    #[error("no answer from the LLM endpoint within {budget:?} ({attempts} attempts; last: {last})")]
+    #[error(
+        "no answer from the LLM endpoint within {budget:?} ({attempts} attempts; last: {last})"
+    )]
     Timeout {
         /// The budget.
         budget: Duration,
@@ -246,7 +248,10 @@ impl ChatClient {
             });
         }
         if !status.is_success() {
-            return Err(Attempt::Fatal(format!("HTTP {status}: {}", snippet(&bytes))));
+            return Err(Attempt::Fatal(format!(
+                "HTTP {status}: {}",
+                snippet(&bytes)
+            )));
         }
         let parsed: Response = serde_json::from_slice(&bytes).map_err(|e| {
             Attempt::Fatal(format!(

@@ -156,10 +156,7 @@ impl TestgenConfig {
             "template_version is required with template (it is part of the cache key)",
         );
         if let Some(t) = &self.template {
-            need(
-                t.contains("{problem}"),
-                "template must contain {problem}",
-            );
+            need(t.contains("{problem}"), "template must contain {problem}");
         }
         if self.base_url.is_some() && self.model.is_none() && self.enabled {
             p.push("testgen.model is required where testgen.base_url is set".into());
@@ -196,7 +193,10 @@ mod tests {
     #[test]
     fn generation_needs_an_endpoint_and_a_model() {
         let none = TestgenConfig::default();
-        assert_eq!(none.endpoint_with(env(&[("OPENAI_BASE_URL", "http://x/v1")])), None);
+        assert_eq!(
+            none.endpoint_with(env(&[("OPENAI_BASE_URL", "http://x/v1")])),
+            None
+        );
         let with_model = TestgenConfig {
             model: Some("m".into()),
             ..TestgenConfig::default()
@@ -214,7 +214,10 @@ mod tests {
             enabled: false,
             ..with_model.clone()
         };
-        assert_eq!(off.endpoint_with(env(&[("OPENAI_BASE_URL", "http://x")])), None);
+        assert_eq!(
+            off.endpoint_with(env(&[("OPENAI_BASE_URL", "http://x")])),
+            None
+        );
     }
 
     #[test]

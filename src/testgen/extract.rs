@@ -111,8 +111,7 @@ pub fn extract_tests(
     }
     let mut seen = std::collections::HashSet::new();
     for block in &blocks {
-        let Some(tree) =
-            crate::pysource::syntax::parse_until(block, Instant::now() + PARSE_BUDGET)
+        let Some(tree) = crate::pysource::syntax::parse_until(block, Instant::now() + PARSE_BUDGET)
         else {
             out.drop(DropReason::Syntax);
             continue;
@@ -220,8 +219,7 @@ fn read_assert(node: Node<'_>, src: &[u8], entry_point: &str) -> Result<TestCase
     let mut calls = false;
     while let Some(n) = stack.pop() {
         if n.kind() == "call"
-            && n
-                .child_by_field_name("function")
+            && n.child_by_field_name("function")
                 .is_some_and(|f| text(f, src) == entry_point)
         {
             calls = true;
@@ -264,7 +262,9 @@ fn read_case(node: Node<'_>, src: &[u8]) -> Result<TestCase, DropReason> {
             return Err(DropReason::Malformed);
         }
         let name = arg.child_by_field_name("name").map(|n| text(n, src));
-        let value = arg.child_by_field_name("value").ok_or(DropReason::Malformed)?;
+        let value = arg
+            .child_by_field_name("value")
+            .ok_or(DropReason::Malformed)?;
         let slot = match name {
             Some("stdin") => &mut stdin,
             Some("stdout") => &mut stdout,
@@ -359,7 +359,10 @@ mod tests {
                       And more:\n```py\nassert add(0, 0) == 0  # zero\nassert True\n```\n\
                       ```text\nassert add(9, 9) == 18\n```\n";
         let e = extract_tests(answer, Shape::Assert, Some("add"), 8);
-        assert_eq!(codes(&e), ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]);
+        assert_eq!(
+            codes(&e),
+            ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]
+        );
         assert_eq!(e.dropped[&DropReason::NotATest], 1);
         assert_eq!(e.dropped[&DropReason::NoCall], 1);
     }
@@ -368,7 +371,10 @@ mod tests {
     fn a_truncated_answer_keeps_its_whole_tests() {
         let answer = "```python\nassert add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(5, ";
         let e = extract_tests(answer, Shape::Assert, Some("add"), 8);
-        assert_eq!(codes(&e), ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]);
+        assert_eq!(
+            codes(&e),
+            ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]
+        );
         assert_eq!(e.dropped[&DropReason::Syntax], 1);
     }
 

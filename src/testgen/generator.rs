@@ -200,7 +200,8 @@ impl Testgen {
                 None => {
                     let this = self.clone();
                     let problem = problem.clone();
-                    let task = tokio::spawn(async move { this.load_or_generate(key, &problem).await });
+                    let task =
+                        tokio::spawn(async move { this.load_or_generate(key, &problem).await });
                     let flight = async move {
                         task.await
                             .unwrap_or_else(|e| Err(TestgenError::Internal(e.to_string())))

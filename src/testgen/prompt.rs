@@ -156,7 +156,13 @@ mod tests {
 
     #[test]
     fn rendering_fills_every_placeholder_and_leaves_the_problem_alone() {
-        let text = render(DEFAULT_TEMPLATE, "Use {n} braces {}", 5, Shape::Assert, Some("f"));
+        let text = render(
+            DEFAULT_TEMPLATE,
+            "Use {n} braces {}",
+            5,
+            Shape::Assert,
+            Some("f"),
+        );
         assert!(text.contains("Write 5 independent"), "{text}");
         assert!(text.contains("assert f(...) == expected"), "{text}");
         assert!(text.contains("Use {n} braces {}"), "{text}");

@@ -83,7 +83,15 @@ pub async fn with_reference(
     tests: &[TestCase],
     limits: Option<&Limits>,
 ) -> Result<Validated, SandboxError> {
-    let runs = twice(sandbox, "testgen-reference", reference, setup, tests, limits).await?;
+    let runs = twice(
+        sandbox,
+        "testgen-reference",
+        reference,
+        setup,
+        tests,
+        limits,
+    )
+    .await?;
     let mut out = Validated {
         kept: Vec::new(),
         dropped: Vec::new(),

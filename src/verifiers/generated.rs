@@ -94,7 +94,10 @@ impl Default for GeneratedConfig {
 }
 
 /// The registry's build function for `generated`.
-pub fn build(settings: &toml::Table, cx: &BuildContext<'_>) -> Result<Box<dyn Verifier>, BuildError> {
+pub fn build(
+    settings: &toml::Table,
+    cx: &BuildContext<'_>,
+) -> Result<Box<dyn Verifier>, BuildError> {
     let config: GeneratedConfig = settings_of(settings)?;
     if config.min_tests == 0 {
         return Err(BuildError("min_tests must be positive".into()));
@@ -347,7 +350,7 @@ impl Verifier for GeneratedVerifier {
                 by_key.entry(runs.key.as_str()).or_default().push(i);
             }
         }
-        let decisions: Vec<(Vec<usize>, Option<agreement::Agreement>)> = by_key
+        let decisions: Vec<(Vec<usize>, usize, Option<agreement::Agreement>)> = by_key
             .into_values()
             .map(|members| {
                 let runs: Vec<&Runs> = members
@@ -356,7 +359,10 @@ impl Verifier for GeneratedVerifier {
                     .collect();
                 let width = runs[0].passed.len();
                 let usable: Vec<bool> = (0..width)
-                    .map(|t| runs.iter().all(|r| r.stable.get(t).copied().unwrap_or(false)))
+                    .map(|t| {
+                        runs.iter()
+                            .all(|r| r.stable.get(t).copied().unwrap_or(false))
+                    })
                     .collect();
                 let rows: Vec<Vec<bool>> = runs.iter().map(|r| r.passed.clone()).collect();
                 let chosen = agreement::select(
@@ -365,30 +371,27 @@ impl Verifier for GeneratedVerifier {
                     self.config.min_agreeing,
                     self.config.min_tests,
                 );
+                let unstable = usable.iter().filter(|u| !**u).count();
                 if let Some(a) = &chosen {
                     crate::metrics::record_testgen_tests("kept", a.tests.len());
-                    crate::metrics::record_testgen_tests(
-                        "nondeterministic",
-                        usable.iter().filter(|u| !**u).count(),
-                    );
+                    crate::metrics::record_testgen_tests("nondeterministic", unstable);
                 }
-                (members, chosen)
+                (members, unstable, chosen)
             })
             .collect();
-        for (members, chosen) in decisions {
+        for (members, nondeterministic, chosen) in decisions {
             let group_size = members.len();
             for (pos, i) in members.into_iter().enumerate() {
                 let member = &mut group[i];
                 let Some(runs) = member.input.and_then(|g| g.get::<Runs>()) else {
                     continue;
                 };
-                let nondeterministic = runs.stable.iter().filter(|s| !**s).count();
+                // Unstable on any rollout of the group: dropped for all of them.
                 let mut dropped = runs.dropped.clone();
                 if nondeterministic > 0 {
                     *dropped.entry(DropReason::Nondeterministic).or_default() += nondeterministic;
                 }
-                let Some(entry) = member.score.verifiers.iter_mut().find(|v| v.name == step)
-                else {
+                let Some(entry) = member.score.verifiers.iter_mut().find(|v| v.name == step) else {
                     continue;
                 };
                 let Some(a) = &chosen else {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 /// One answer of the stand-in.
 #[derive(Debug, Clone)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// A chat completion with this content and `finish_reason`.
     Answer(String, &'static str),
     /// The same, after a delay.
@@ -35,7 +35,7 @@ struct Shared {
 }
 
 /// The running stand-in; stops when dropped.
-pub struct StandIn {
+pub(crate) struct StandIn {
     addr: std::net::SocketAddr,
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -45,7 +45,7 @@ pub struct StandIn {
 impl StandIn {
     /// Start on 127.0.0.1 (a free port) with `responder(request_index, user_message)`, on a
     /// runtime of its own so sync and async tests can use it alike.
-    pub fn start(responder: impl Fn(usize, &str) -> Reply + Send + Sync + 'static) -> Self {
+    pub(crate) fn start(responder: impl Fn(usize, &str) -> Reply + Send + Sync + 'static) -> Self {
         let shared = Arc::new(Shared {
             requests: AtomicUsize::new(0),
             responder: Box::new(responder),
@@ -83,24 +83,18 @@ impl StandIn {
         }
     }
 
-    /// Answers every request with `answer` (finish reason `stop`).
-    pub fn always(answer: &str) -> Self {
-        let answer = answer.to_string();
-        Self::start(move |_, _| Reply::Answer(answer.clone(), "stop"))
-    }
-
     /// The base URL (`http://127.0.0.1:PORT/v1`).
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }
 
     /// Requests received so far.
-    pub fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
     }
 
     /// The last request's body and `Authorization` header.
-    pub fn last(&self) -> Option<(Value, Option<String>)> {
+    pub(crate) fn last(&self) -> Option<(Value, Option<String>)> {
         self.shared.last.lock().unwrap().clone()
     }
 }
@@ -116,7 +110,11 @@ impl Drop for StandIn {
     }
 }
 
-async fn chat(State(s): State<Arc<Shared>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn chat(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let index = s.requests.fetch_add(1, Ordering::SeqCst);
     let user = body["messages"]
@@ -131,15 +129,18 @@ async fn chat(State(s): State<Arc<Shared>>, headers: HeaderMap, body: axum::body
         .map(str::to_string);
     *s.last.lock().unwrap() = Some((body.clone(), auth));
     let completion = |text: String, finish: &str| {
-        json_response(StatusCode::OK, json!({
-            "id": format!("chatcmpl-{index}"),
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": finish}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-        }))
+        json_response(
+            StatusCode::OK,
+            json!({
+                "id": format!("chatcmpl-{index}"),
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": finish}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+            }),
+        )
     };
     match (s.responder)(index, &user) {
         Reply::Answer(text, finish) => completion(text, finish),
@@ -173,9 +174,11 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 
 /// The canned answers of `fixtures/testgen/answers.json`: the first whose `when` occurs in the
 /// prompt.
-pub fn fixture_answers() -> impl Fn(usize, &str) -> Reply + Send + Sync + 'static {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/testgen/answers.json");
-    let answers: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+pub(crate) fn fixture_answers() -> impl Fn(usize, &str) -> Reply + Send + Sync + 'static {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/testgen/answers.json");
+    let answers: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     move |_, user| {
         let found = answers
             .iter()

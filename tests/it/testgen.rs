@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use verdict::pb;
 use verdict::pb::reward_service_client::RewardServiceClient;
 use verdict::testgen::{ChatClient, LlmError, Testgen, TestgenConfig};
@@ -128,7 +128,8 @@ fn assert_add_scores(recs: &[Value]) {
         assert_eq!(g["details"]["kept"], 4, "the wrong test is dropped: {r}");
         assert_eq!(g["details"]["dropped"]["reference_fails"], 1, "{r}");
         let id = r["id"].as_str().unwrap();
-        let wrong = id.ends_with("-3") || id.ends_with("-7") || id.ends_with("-11") || id.ends_with("-15");
+        let wrong =
+            id.ends_with("-3") || id.ends_with("-7") || id.ends_with("-11") || id.ends_with("-15");
         if wrong {
             assert_eq!(r["outcome"], "failed", "{r}");
             assert!(g["score"].as_f64().unwrap() < 0.5, "{r}");
@@ -141,9 +142,8 @@ fn assert_add_scores(recs: &[Value]) {
 
 #[test]
 fn sixteen_rollouts_of_one_problem_make_one_request_and_a_second_run_none() {
-    let llm = StandIn::start(|_, _| {
-        Reply::Slow(Duration::from_millis(300), ADD_ANSWER.to_string())
-    });
+    let llm =
+        StandIn::start(|_, _| Reply::Slow(Duration::from_millis(300), ADD_ANSWER.to_string()));
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("testgen-cache");
     let config = dir.path().join("verdict.toml");
@@ -168,7 +168,14 @@ fn sixteen_rollouts_of_one_problem_make_one_request_and_a_second_run_none() {
 fn serve(config: &Path) -> (String, std::process::Child) {
     use std::io::BufRead;
     let mut child = verdict_bin()
-        .args(["serve", "--addr", "127.0.0.1:0", "--grace-secs", "2", "--config"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--grace-secs",
+            "2",
+            "--config",
+        ])
         .arg(config)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -213,9 +220,8 @@ fn stop(mut child: std::process::Child) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_grpc_sixteen_concurrent_calls_make_one_request_and_a_restart_none() {
-    let llm = StandIn::start(|_, _| {
-        Reply::Slow(Duration::from_millis(300), ADD_ANSWER.to_string())
-    });
+    let llm =
+        StandIn::start(|_, _| Reply::Slow(Duration::from_millis(300), ADD_ANSWER.to_string()));
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let config = dir.path().join("verdict.toml");
@@ -223,7 +229,11 @@ async fn through_grpc_sixteen_concurrent_calls_make_one_request_and_a_restart_no
 
     let (url, child) = serve(&config);
     let scores = score_concurrently(&url, add_group("grpc")).await;
-    assert_eq!(llm.requests(), 1, "16 concurrent Score calls, one generation");
+    assert_eq!(
+        llm.requests(),
+        1,
+        "16 concurrent Score calls, one generation"
+    );
     let passed = scores
         .iter()
         .filter(|s| s.outcome == pb::Outcome::Passed as i32)
@@ -274,7 +284,10 @@ fn without_a_reference_agreement_drops_the_wrong_and_the_random_test() {
         .enumerate()
         .map(|(i, c)| even_rollout(&format!("right-{i}"), c))
         .collect();
-    rollouts.push(even_rollout("odd", "def is_even(n):\n    return n % 2 == 1"));
+    rollouts.push(even_rollout(
+        "odd",
+        "def is_even(n):\n    return n % 2 == 1",
+    ));
     rollouts.push(even_rollout("true", "def is_even(n):\n    return True"));
     let input = dir.path().join("in.jsonl");
     write_jsonl(&input, &rollouts);
@@ -315,7 +328,9 @@ async fn an_unreachable_or_silent_endpoint_is_an_error_within_the_timeout() {
         &dir.path().join("c"),
         "timeout_secs = 1.5\nbreaker_failures = 0",
     );
-    let chain = tokio::task::spawn_blocking(move || build(&text)).await.unwrap();
+    let chain = tokio::task::spawn_blocking(move || build(&text))
+        .await
+        .unwrap();
     let rollout = add_rollout("down", "def add(a, b):\n    return a + b", true);
     let started = Instant::now();
     let score = chain.score(&rollout).await;
@@ -323,14 +338,20 @@ async fn an_unreachable_or_silent_endpoint_is_an_error_within_the_timeout() {
     assert_eq!(score.outcome, Outcome::Error, "{score:?}");
     assert_eq!(score.reward, None);
     assert!(
-        score.error.as_deref().unwrap().contains("test generation failed"),
+        score
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("test generation failed"),
         "{score:?}"
     );
     assert!(took < Duration::from_millis(2500), "took {took:?}");
 
     let llm = StandIn::start(|_, _| Reply::Slow(Duration::from_secs(20), ADD_ANSWER.into()));
     let text = config_text(&llm.url(), &dir.path().join("c"), "timeout_secs = 1.0");
-    let chain = tokio::task::spawn_blocking(move || build(&text)).await.unwrap();
+    let chain = tokio::task::spawn_blocking(move || build(&text))
+        .await
+        .unwrap();
     let started = Instant::now();
     let score = chain.score(&rollout).await;
     let took = started.elapsed();
@@ -349,7 +370,10 @@ async fn too_few_valid_tests_is_tests_unavailable_skipped_or_zero_never_a_silent
                 "stop",
             )
         } else {
-            Reply::Answer("As an AI model I cannot do that. ¯\\_(ツ)_/¯ {{{".into(), "stop")
+            Reply::Answer(
+                "As an AI model I cannot do that. ¯\\_(ツ)_/¯ {{{".into(),
+                "stop",
+            )
         }
     });
     let dir = tempfile::tempdir().unwrap();
@@ -389,7 +413,11 @@ async fn too_few_valid_tests_is_tests_unavailable_skipped_or_zero_never_a_silent
     let g = z.verifiers.iter().find(|v| v.name == "generated").unwrap();
     assert_eq!(g.details["kept"], 2, "{z:?}");
     assert_eq!(g.details["dropped"]["reference_fails"], 2, "{z:?}");
-    assert_eq!(llm.requests(), 2, "one generation per problem, both chains share the cache");
+    assert_eq!(
+        llm.requests(),
+        2,
+        "one generation per problem, both chains share the cache"
+    );
 }
 
 fn client_config(extra: impl FnOnce(&mut TestgenConfig)) -> TestgenConfig {
@@ -436,7 +464,10 @@ async fn the_client_retries_500_and_429_then_gives_up_and_the_circuit_opens() {
     assert_eq!(llm.requests(), 4, "an unreadable answer is not retried");
 
     let down = c.complete("sys", "user").await.unwrap_err();
-    assert!(matches!(down, LlmError::Exhausted { attempts: 3, .. }), "{down}");
+    assert!(
+        matches!(down, LlmError::Exhausted { attempts: 3, .. }),
+        "{down}"
+    );
     assert_eq!(llm.requests(), 7);
     let open = c.complete("sys", "user").await.unwrap_err();
     assert!(matches!(open, LlmError::CircuitOpen { .. }), "{open}");
@@ -459,7 +490,10 @@ async fn retry_after_is_honoured_within_the_budget() {
     let started = Instant::now();
     let e = c.complete("s", "u").await.unwrap_err();
     assert!(matches!(e, LlmError::Timeout { .. }), "{e}");
-    assert!(started.elapsed() < Duration::from_millis(500), "a wait past the budget is not begun");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "a wait past the budget is not begun"
+    );
 }
 
 #[tokio::test]
@@ -497,7 +531,12 @@ async fn concurrent_generations_of_one_problem_share_one_request() {
 #[test]
 fn with_no_endpoint_the_chain_is_unchanged_and_with_one_it_gains_a_generated_step() {
     let config = Config::default_config();
-    let kinds = |c: &Config| c.verifiers.iter().map(|v| v.kind.clone()).collect::<Vec<_>>();
+    let kinds = |c: &Config| {
+        c.verifiers
+            .iter()
+            .map(|v| v.kind.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(kinds(&config.with_generated_step(None)), kinds(&config));
     let tg = client_config(|c| c.base_url = Some("http://127.0.0.1:9/v1".into()));
     let dir = tempfile::tempdir().unwrap();
@@ -513,7 +552,9 @@ fn with_no_endpoint_the_chain_is_unchanged_and_with_one_it_gains_a_generated_ste
 }
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
 }
 
 #[test]
@@ -541,7 +582,11 @@ fn tests_eval_reports_precision_and_recall_on_the_fixture_problems() {
     let report: Value = serde_json::from_str(&run(true)).unwrap();
     let text = run(false);
     println!("{text}");
-    assert_eq!(llm.requests(), 5, "one generation per problem, then the cache");
+    assert_eq!(
+        llm.requests(),
+        5,
+        "one generation per problem, then the cache"
+    );
     assert_eq!(report["problems"], 5);
     assert_eq!(report["problems_unavailable"], 1);
     assert_eq!(report["programs"], 18);
@@ -557,7 +602,11 @@ fn tests_eval_reports_precision_and_recall_on_the_fixture_problems() {
     assert_eq!(by("add")["dropped"]["reference_fails"], 1);
     assert_eq!(by("sum_stdin")["dropped"]["reference_fails"], 1);
     assert_eq!(by("is_even")["dropped"]["disagreement"], 1);
-    assert_eq!(by("max_of")["wrong_rejected"], 0, "positive-only tests miss the bug");
+    assert_eq!(
+        by("max_of")["wrong_rejected"],
+        0,
+        "positive-only tests miss the bug"
+    );
     assert_eq!(by("reverse_words")["unavailable"], true);
     let close = |k: &str, v: f64| {
         let got = report[k].as_f64().unwrap();
