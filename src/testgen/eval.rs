@@ -115,6 +115,13 @@ pub enum EvalError {
     },
 }
 
+/// One rollout of a problem with its real tests and their setup.
+struct Member<'a> {
+    rollout: &'a Rollout,
+    tests: Vec<TestCase>,
+    setup: Option<String>,
+}
+
 fn ratio(num: usize, den: usize) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
@@ -127,12 +134,11 @@ pub async fn evaluate(
     options: EvalOptions,
 ) -> Result<EvalReport, EvalError> {
     let mut order: Vec<String> = Vec::new();
-    let mut groups: HashMap<String, Vec<(&Rollout, Vec<TestCase>, Option<String>)>> =
-        HashMap::new();
+    let mut groups: HashMap<String, Vec<Member<'_>>> = HashMap::new();
     let mut without = 0;
     for r in rollouts {
         let real = match resolve_tests(r, true) {
-            Ok(a) if !a.tests.is_empty() => (a.tests, a.setup),
+            Ok(a) if !a.tests.is_empty() => a,
             _ => {
                 without += 1;
                 continue;
@@ -142,7 +148,11 @@ pub async fn evaluate(
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
-        groups.entry(key).or_default().push((r, real.0, real.1));
+        groups.entry(key).or_default().push(Member {
+            rollout: r,
+            tests: real.tests,
+            setup: real.setup,
+        });
     }
     let before = testgen.stats().generations;
     let evals = futures::future::join_all(order.iter().map(|key| {
@@ -179,10 +189,10 @@ pub async fn evaluate(
 async fn evaluate_problem(
     sandbox: &Sandbox,
     testgen: &Testgen,
-    members: &[(&Rollout, Vec<TestCase>, Option<String>)],
+    members: &[Member<'_>],
     options: EvalOptions,
 ) -> Result<ProblemEval, EvalError> {
-    let first = members[0].0;
+    let first = members[0].rollout;
     let name = first.problem_id.clone().unwrap_or_else(|| first.id.clone());
     let sandbox_err = |source| EvalError::Sandbox {
         problem: name.clone(),
@@ -211,7 +221,12 @@ async fn evaluate_problem(
     // Each program's verdict under the real suite.
     let mut real_ok = Vec::new();
     let mut codes = Vec::new();
-    for (r, tests, setup) in members {
+    for Member {
+        rollout: r,
+        tests,
+        setup,
+    } in members
+    {
         let code = extract(&r.completion, parses_as_python)
             .code
             .unwrap_or_default();
@@ -230,7 +245,7 @@ async fn evaluate_problem(
         codes.push(code);
     }
     // The generated suite's verdict on each, after validation.
-    let setup = members[0].2.as_deref();
+    let setup = members[0].setup.as_deref();
     let (validation, kept, accepted): (&'static str, usize, Option<Vec<bool>>) =
         match &first.reference {
             Some(reference) => {
@@ -250,7 +265,7 @@ async fn evaluate_problem(
                     ("reference", 0, None)
                 } else {
                     let mut acc = Vec::new();
-                    for (i, (r, _, _)) in members.iter().enumerate() {
+                    for (i, r) in members.iter().map(|m| m.rollout).enumerate() {
                         let report = sandbox
                             .run(&RunJob {
                                 id: &r.id,
@@ -271,7 +286,7 @@ async fn evaluate_problem(
                 let mut rows = Vec::new();
                 let mut usable = vec![true; candidates.len()];
                 if candidates.len() >= options.min_tests {
-                    for (i, (r, _, _)) in members.iter().enumerate() {
+                    for (i, r) in members.iter().map(|m| m.rollout).enumerate() {
                         let runs = validate::twice(
                             sandbox,
                             &r.id,

@@ -581,7 +581,7 @@ fn tests_eval_reports_precision_and_recall_on_the_fixture_problems() {
     };
     let report: Value = serde_json::from_str(&run(true)).unwrap();
     let text = run(false);
-    println!("{text}");
+    eprintln!("{text}");
     assert_eq!(
         llm.requests(),
         5,
