@@ -13,6 +13,7 @@
 //!   ask at once (single-flight).
 //! - [`validate`]: the sandbox runs that decide which tests are trusted (reference, two seeds).
 //! - [`agreement`]: dual agreement over a group's rollouts when there is no reference.
+//! - [`offline`]: `verdict tests generate`: validated tests written into a dataset.
 //! - [`eval`]: precision and recall of generated tests against real ones (`verdict tests eval`).
 //!
 //! The `generated` verifier ([`crate::verifiers::generated`]) puts these together in a chain.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod eval;
 pub mod extract;
 pub mod generator;
+pub mod offline;
 pub mod prompt;
 pub mod validate;
 

@@ -619,3 +619,64 @@ fn tests_eval_reports_precision_and_recall_on_the_fixture_problems() {
     close("unavailable", 0.2);
     assert!(text.contains("recall_of_wrong 83.3%"), "{text}");
 }
+
+#[test]
+fn tests_generate_writes_validated_tests_that_score_without_an_llm() {
+    let llm = StandIn::start(|_, user| {
+        if user.contains("is_even") {
+            Reply::Answer(EVEN_ANSWER.into(), "length")
+        } else {
+            Reply::Answer(ADD_ANSWER.into(), "stop")
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("verdict.toml");
+    std::fs::write(&config, config_text(&llm.url(), &dir.path().join("c"), "")).unwrap();
+    let input = dir.path().join("problems.jsonl");
+    let output = dir.path().join("with-tests.jsonl");
+    write_jsonl(
+        &input,
+        &[
+            add_rollout("add-right", "def add(a, b):\n    return a + b", true),
+            add_rollout("add-wrong", "def add(a, b):\n    return a - b", true),
+            even_rollout("even", "def is_even(n):\n    return n % 2 == 0"),
+        ],
+    );
+    let out = verdict_bin()
+        .args(["tests", "generate", "--config"])
+        .arg(&config)
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("add: tests_written (5 generated, 4 kept"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("even: no_reference"), "{stderr}");
+    assert_eq!(llm.requests(), 2);
+    let written: Vec<Rollout> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(written.len(), 3);
+    assert_eq!(written[0].tests.len(), 4);
+    assert!(!serde_json::to_string(&written[0].tests)
+        .unwrap()
+        .contains("16"));
+    assert!(
+        written[2].tests.is_empty(),
+        "no reference, no tests shipped"
+    );
+    // Scored with the built-in chain, no [testgen]: the tests step judges them.
+    let scored = verdict_bin().arg("score").arg(&output).output().unwrap();
+    let recs = records(&scored.stdout);
+    assert_eq!(recs[0]["outcome"], "passed", "{}", recs[0]);
+    assert_eq!(step(&recs[0], "tests")["details"]["total"], 4);
+    assert_eq!(recs[1]["outcome"], "failed", "{}", recs[1]);
+    assert_eq!(llm.requests(), 2);
+}
