@@ -283,6 +283,8 @@ fn read_case(node: Node<'_>, src: &[u8]) -> Result<TestCase, DropReason> {
             stdin,
             stdout,
             timing: false,
+            compare: None,
+            checker: None,
         }),
         _ => Err(DropReason::Malformed),
     }
@@ -404,12 +406,16 @@ mod tests {
                 TestCase::Stdio {
                     stdin: "1 2\n".into(),
                     stdout: "3\n".into(),
-                    timing: false
+                    timing: false,
+                    compare: None,
+                    checker: None,
                 },
                 TestCase::Stdio {
                     stdin: "a\\n".into(),
                     stdout: "x".into(),
-                    timing: false
+                    timing: false,
+                    compare: None,
+                    checker: None,
                 },
             ]
         );
