@@ -94,6 +94,7 @@ impl From<Outcome> for pb::Outcome {
             Outcome::RuntimeError => pb::Outcome::RuntimeError,
             Outcome::InvalidInput => pb::Outcome::InvalidInput,
             Outcome::Error => pb::Outcome::Error,
+            Outcome::TestsUnavailable => pb::Outcome::TestsUnavailable,
         }
     }
 }
@@ -113,6 +114,7 @@ pub fn outcome_from_pb(value: i32) -> Option<Outcome> {
         pb::Outcome::RuntimeError => Outcome::RuntimeError,
         pb::Outcome::InvalidInput => Outcome::InvalidInput,
         pb::Outcome::Error => Outcome::Error,
+        pb::Outcome::TestsUnavailable => Outcome::TestsUnavailable,
     })
 }
 

@@ -10,6 +10,7 @@
 //! - [`sandbox`]: sandboxed Python (wasmtime + pre-initialized CPython): runs code against tests.
 //! - [`columns`]: trainer fields (TRL columns, verl `ground_truth`, OpenRLHF labels) → [`Rollout`].
 //! - [`adapters`]: dataset fields (HumanEval, verl, open-r1, LiveCodeBench) → tests.
+//! - [`testgen`]: LLM-generated tests: OpenAI-compatible client, extraction, validation, cache.
 //! - [`chain`]: runs verifiers in order, gates, weighs, aggregates.
 //! - [`registry`]: the verifier kinds a chain may name; library users add their own.
 //! - [`config`]: `verdict.toml` → [`Chain`], with every problem reported at once.
@@ -42,6 +43,7 @@ pub mod sandbox;
 pub mod score;
 pub mod server;
 pub mod service;
+pub mod testgen;
 pub mod verifiers;
 
 pub use chain::Chain;

@@ -24,5 +24,9 @@ mod registry;
 mod sandbox;
 /// The `Score` records of the class fixtures, pinned as reviewed snapshots.
 mod snapshots;
+/// A stand-in OpenAI-compatible LLM server on a real socket, for the testgen tests.
+mod standin;
+/// LLM-generated tests: client failures, validation, single-flight, cache, `tests eval`.
+mod testgen;
 /// The timing verifier: deterministic fuel, complexity pairs ordered in every trial.
 mod timing;
