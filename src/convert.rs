@@ -46,6 +46,7 @@ const ROLLOUT_FIELDS: &[&str] = &[
     "entry_point",
     "reference",
     "limits",
+    "answer",
 ];
 
 fn json_value(text: &str, field: impl Into<String>) -> Result<serde_json::Value, ConvertError> {
@@ -135,6 +136,7 @@ impl TryFrom<pb::Rollout> for Rollout {
                 memory_mb: l.memory_mb,
                 output_kb: l.output_kb,
             }),
+            answer: r.answer,
             extra,
         })
     }
@@ -234,7 +236,19 @@ impl From<&Rollout> for pb::Rollout {
             } else {
                 serde_json::to_string(&r.extra).expect("JSON maps serialize")
             },
+            answer: r.answer.clone(),
         }
+    }
+}
+
+/// A kind's [`Origin`](crate::registry::Origin) on the wire (`ListVerifiers`).
+pub fn kind_origin(origin: &crate::registry::Origin) -> pb::KindOrigin {
+    use crate::registry::Origin;
+    match origin {
+        Origin::BuiltIn => pb::KindOrigin::BuiltIn,
+        Origin::Rust => pb::KindOrigin::Rust,
+        Origin::PythonFile(_) | Origin::PythonModule(_) => pb::KindOrigin::Python,
+        Origin::WasmFile(_) => pb::KindOrigin::Wasm,
     }
 }
 

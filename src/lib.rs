@@ -10,6 +10,8 @@
 //! - [`adapters`]: dataset fields (HumanEval, verl, open-r1, LiveCodeBench) → tests.
 //! - [`chain`]: runs verifiers in order, gates, weighs, aggregates.
 //! - [`registry`]: the verifier kinds a chain may name; library users add their own.
+//! - [`plugins`]: verifier kinds from `verdict.toml`: Python functions (pyo3) and wasm
+//!   components (wasmtime, `wit/plugin.wit`).
 //! - [`config`]: `verdict.toml` → [`Chain`], with every problem reported at once.
 //! - [`batch`]: the one JSONL loop (local or remote), ordered output, crash-safe resume.
 //! - [`pb`]: the generated protobuf/gRPC code for `proto/verdict/v1/reward.proto`.
@@ -31,6 +33,7 @@ pub mod convert;
 pub mod extract;
 pub mod metrics;
 pub mod pb;
+pub mod plugins;
 pub mod pysource;
 pub mod registry;
 pub mod rollout;

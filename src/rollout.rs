@@ -33,10 +33,29 @@ pub struct Rollout {
     /// Per-rollout resource limits; each is capped by the configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// The reference answer of a task whose answer is not code (a math result), for the
+    /// `match` verifier and plug-ins. JSONL also accepts a number (`"answer": 42`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "answer_text"
+    )]
+    pub answer: Option<String>,
     /// Fields this format does not define, kept so dataset adapters can read them
     /// (HumanEval `test`, verl `inputs`/`outputs`, …).
     #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `answer` as text: a string as is, a number as written.
+fn answer_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error;
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(D::Error::custom("`answer` must be a string or a number")),
+    }
 }
 
 /// The deepest JSON nesting a rollout may have, counting its own object as level 1 (a call

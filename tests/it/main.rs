@@ -10,6 +10,8 @@ mod errors;
 mod grpc;
 /// Hostile programs: each gets reward 0 with the right outcome, the service stays healthy.
 mod hostile;
+/// Plug-in verifiers from `verdict.toml` (Python, wasm) in chains, through the CLI and gRPC.
+mod plugins;
 /// Property tests: extraction, the parse classifier, JSONL and proto decoding never panic,
 /// overflow or take long, on arbitrary and adversarial input.
 mod props;
