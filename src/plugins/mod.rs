@@ -241,10 +241,7 @@ fn python_kind(
     let (source, origin) = match (&config.python, &config.module) {
         (Some(file), _) => {
             let file = resolve(file);
-            (
-                python::Source::File(file.clone()),
-                Origin::PythonFile(file),
-            )
+            (python::Source::File(file.clone()), Origin::PythonFile(file))
         }
         (None, Some(module)) => (
             python::Source::Module(module.clone()),
@@ -274,7 +271,10 @@ fn python_kind(
 }
 
 fn describe(config: &PluginConfig, what: &str) -> &'static str {
-    let text = config.description.clone().unwrap_or_else(|| what.to_string());
+    let text = config
+        .description
+        .clone()
+        .unwrap_or_else(|| what.to_string());
     intern(&text)
 }
 
@@ -326,39 +326,40 @@ impl Input {
                 .parse
                 .as_ref()
                 .and_then(|c| serde_json::to_value(c).ok()),
-            tests: ctx.tests.as_ref().and_then(|t| serde_json::to_value(t).ok()),
+            tests: ctx
+                .tests
+                .as_ref()
+                .and_then(|t| serde_json::to_value(t).ok()),
             settings: settings.clone(),
         }
     }
 }
 
-/// Why a plug-in's answer is refused, or the verdict it gives: the one place that checks what
-/// a plug-in returned (score finite and in [0, 1], details a bounded JSON object).
-pub fn checked_verdict(plugin: &str, score: f64, details: Option<Value>) -> Verdict {
+/// The verdict of a plug-in's answer, or why it is refused: the one place that checks what a
+/// plug-in returned (score finite and in [0, 1]). The caller names the plug-in in the error.
+pub fn checked_verdict(score: f64, details: Value) -> Result<Verdict, String> {
     if !score.is_finite() {
-        return Verdict::error(format!(
-            "plug-in `{plugin}` returned the score {score}, which is not a finite number"
+        return Err(format!(
+            "returned the score {score}, which is not a finite number"
         ));
     }
     if !(0.0..=1.0).contains(&score) {
-        return Verdict::error(format!(
-            "plug-in `{plugin}` returned the score {score}, outside [0, 1]"
-        ));
+        return Err(format!("returned the score {score}, outside [0, 1]"));
     }
     let details = match details {
-        None | Some(Value::Null) => json!({}),
-        Some(Value::Object(map)) => Value::Object(map),
-        Some(other) => json!({ "value": other }),
+        Value::Null => json!({}),
+        Value::Object(map) => Value::Object(map),
+        other => json!({ "value": other }),
     };
-    Verdict::pass(score, details)
+    Ok(Verdict::pass(score, details))
 }
 
-/// Parse a plug-in's `details` JSON text: an object, at most [`MAX_DETAILS_BYTES`] and
-/// [`crate::rollout::MAX_JSON_DEPTH`] deep.
-pub fn parse_details(plugin: &str, text: &str) -> Result<Value, String> {
+/// A plug-in's `details` JSON text as a value: an object, at most [`MAX_DETAILS_BYTES`] and
+/// [`crate::rollout::MAX_JSON_DEPTH`] deep (empty text: `{}`).
+pub fn parse_details(text: &str) -> Result<Value, String> {
     if text.len() > MAX_DETAILS_BYTES {
         return Err(format!(
-            "plug-in `{plugin}` returned {} KiB of details, more than the {} KiB allowed",
+            "returned {} KiB of details, more than the {} KiB allowed",
             text.len() >> 10,
             MAX_DETAILS_BYTES >> 10
         ));
@@ -368,18 +369,14 @@ pub fn parse_details(plugin: &str, text: &str) -> Result<Value, String> {
     }
     if crate::rollout::deeper_than(text.as_bytes(), crate::rollout::MAX_JSON_DEPTH).is_some() {
         return Err(format!(
-            "plug-in `{plugin}` returned details nested deeper than {} levels",
+            "returned details nested deeper than {} levels",
             crate::rollout::MAX_JSON_DEPTH
         ));
     }
     match serde_json::from_str::<Value>(text) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(format!(
-            "plug-in `{plugin}` returned details that are not a JSON object"
-        )),
-        Err(e) => Err(format!(
-            "plug-in `{plugin}` returned details that are not JSON: {e}"
-        )),
+        Ok(_) => Err("returned details that are not a JSON object".into()),
+        Err(e) => Err(format!("returned details that are not JSON: {e}")),
     }
 }
 
@@ -410,16 +407,15 @@ mod tests {
 
     #[test]
     fn verdicts_from_plugins_are_checked() {
-        assert_eq!(checked_verdict("p", 0.5, None).score, 0.5);
+        assert_eq!(checked_verdict(0.5, Value::Null).unwrap().score, 0.5);
         for bad in [f64::NAN, f64::INFINITY, -0.1, 1.5] {
-            let v = checked_verdict("p", bad, None);
-            assert!(v.outcome.is_verdict_failure(), "{bad}");
+            assert!(checked_verdict(bad, Value::Null).is_err(), "{bad}");
         }
-        assert!(parse_details("p", "{not json").is_err());
-        assert!(parse_details("p", "[1]").is_err());
-        assert!(parse_details("p", &"[".repeat(200)).is_err());
-        assert!(parse_details("p", &" ".repeat(MAX_DETAILS_BYTES + 1)).is_err());
-        assert_eq!(parse_details("p", "").unwrap(), json!({}));
+        assert!(parse_details("{not json").is_err());
+        assert!(parse_details("[1]").is_err());
+        assert!(parse_details(&"[".repeat(200)).is_err());
+        assert!(parse_details(&" ".repeat(MAX_DETAILS_BYTES + 1)).is_err());
+        assert_eq!(parse_details("").unwrap(), json!({}));
     }
 
     #[test]

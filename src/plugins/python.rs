@@ -198,7 +198,10 @@ fn py_error(py: Python<'_>, e: PyErr) -> String {
     let mut text = e.to_string();
     if let Some(tb) = e.traceback(py) {
         if let Ok(formatted) = tb.format() {
-            if let Some(last) = formatted.lines().rev().find(|l| l.trim_start().starts_with("File"))
+            if let Some(last) = formatted
+                .lines()
+                .rev()
+                .find(|l| l.trim_start().starts_with("File"))
             {
                 text.push_str(&format!(" ({})", last.trim()));
             }
@@ -253,7 +256,9 @@ impl PythonPlugin {
                 return Err(format!("`{function_name}` in {from} is not callable"));
             }
             let call = shim.getattr("call").map_err(|e| py_error(py, e))?;
-            let timeout_exc = shim.getattr("VerdictTimeout").map_err(|e| py_error(py, e))?;
+            let timeout_exc = shim
+                .getattr("VerdictTimeout")
+                .map_err(|e| py_error(py, e))?;
             Ok((function.unbind(), call.unbind(), timeout_exc.unbind()))
         })?;
         let style = match config.call {
@@ -416,8 +421,7 @@ fn run_call(py: Python<'_>, shared: &Shared, payload: &str, n: usize) -> Vec<Ans
     };
     rows.into_iter()
         .map(|(kind, score, text)| match kind.as_str() {
-            "ok" => parse_details(shared.name, &text)
-                .map(|details| checked_verdict(shared.name, score, Some(details))),
+            "ok" => parse_details(&text).and_then(|details| checked_verdict(score, details)),
             "skip" => Ok(Verdict::skip(json!({ "reason": text }))),
             _ => Err(text),
         })
@@ -546,7 +550,11 @@ impl Verifier for PythonVerifier {
 
     fn describe(&self) -> String {
         let s = &self.plugin.shared;
-        let mut text = format!("python call={} timeout_ms={}", s.style, s.timeout.as_millis());
+        let mut text = format!(
+            "python call={} timeout_ms={}",
+            s.style,
+            s.timeout.as_millis()
+        );
         if s.batch {
             text.push_str(&format!(" batch<={}", s.max_batch));
         }

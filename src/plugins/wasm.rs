@@ -248,8 +248,8 @@ impl WasmPlugin {
         .await;
         match outcome {
             Ok(Ok(v)) => {
-                let details = parse_details(self.name, &v.details)?;
-                Ok(checked_verdict(self.name, v.score, Some(details)))
+                let details = parse_details(&v.details)?;
+                checked_verdict(v.score, details)
             }
             Ok(Err(message)) => Err(format!(
                 "the plug-in could not judge the rollout: {}",
@@ -307,7 +307,10 @@ fn wire(input: &Input) -> Result<(verifier::Rollout, verifier::Findings), String
         .collect();
     let rollout = verifier::Rollout {
         id: text(r.get("id")),
-        problem_id: r.get("problem_id").and_then(Value::as_str).map(str::to_string),
+        problem_id: r
+            .get("problem_id")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         prompt: text(r.get("prompt")),
         completion: text(r.get("completion")),
         answer: r.get("answer").and_then(Value::as_str).map(str::to_string),
@@ -352,7 +355,10 @@ fn check_interface(engine: &Engine, component: &Component) -> Result<(), String>
     if names.iter().any(|n| n == INTERFACE) {
         return Ok(());
     }
-    match names.iter().find(|n| n.starts_with("verdict:plugin/verifier")) {
+    match names
+        .iter()
+        .find(|n| n.starts_with("verdict:plugin/verifier"))
+    {
         Some(other) => Err(format!(
             "it exports `{other}`, but this verdict speaks `{INTERFACE}` (rebuild the plug-in \
              against wit/plugin.wit of this version)"
@@ -378,10 +384,7 @@ fn compile_cached(
     let sha = hex::encode(Sha256::digest(bytes));
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    let dir = sandbox
-        .resolved_cache_dir()
-        .map(|d| d.join("plugins"))
-        .ok();
+    let dir = sandbox.resolved_cache_dir().map(|d| d.join("plugins")).ok();
     let cached = dir.as_ref().map(|d| {
         d.join(format!(
             "{}-wasmtime{}-{:016x}.cwasm",

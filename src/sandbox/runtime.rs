@@ -275,8 +275,7 @@ pub fn componentize_py(config: &SandboxConfig) -> Result<PathBuf, SandboxError> 
         req.push('\n');
         let req_path = venv.with_file_name("requirements.txt");
         let parent = venv.parent().unwrap_or(&venv);
-        std::fs::create_dir_all(parent)
-            .map_err(|e| SandboxError::io("create", &venv, e))?;
+        std::fs::create_dir_all(parent).map_err(|e| SandboxError::io("create", &venv, e))?;
         std::fs::write(&req_path, req).map_err(|e| SandboxError::io("write", &req_path, e))?;
         run(Command::new(bin.join("python"))
             .args([

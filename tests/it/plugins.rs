@@ -109,7 +109,10 @@ fn check_python_records(records: &[Value]) {
     assert_eq!(right["reward"], 1.0, "{right}");
     let step = &right["verifiers"][1];
     assert_eq!(step["name"], "answer_check");
-    assert_eq!(step["details"]["word_seen"], true, "settings reach the function");
+    assert_eq!(
+        step["details"]["word_seen"], true,
+        "settings reach the function"
+    );
     assert_eq!(
         step["details"]["parse"],
         Value::Null,
@@ -127,7 +130,10 @@ fn check_python_records(records: &[Value]) {
         by_id(records, "garbage"),
         "the function returned a str ('very good')",
     );
-    assert_error(by_id(records, "nan"), "the score nan, which is not a finite number");
+    assert_error(
+        by_id(records, "nan"),
+        "the score nan, which is not a finite number",
+    );
     assert_error(
         by_id(records, "forever"),
         "did not return within its timeout of 500 ms",
@@ -196,7 +202,11 @@ async fn python_verifiers_in_a_chain_through_grpc() {
     let records = score_batch(&mut client, &rollouts(&fixtures().join("python.jsonl"))).await;
     check_python_records(&records);
     // Still serving after the failures.
-    let again = score_batch(&mut client, &rollouts(&fixtures().join("python.jsonl"))[..1]).await;
+    let again = score_batch(
+        &mut client,
+        &rollouts(&fixtures().join("python.jsonl"))[..1],
+    )
+    .await;
     assert_eq!(again[0]["reward"], 1.0);
     let _ = stop.send(());
 }
@@ -262,19 +272,26 @@ async fn trl_verl_and_batch_functions_plug_in_with_a_few_lines() {
 async fn a_function_that_ignores_the_interrupt_loses_its_thread_not_the_plugin() {
     let chain = python_chain("function = \"dispatch\"\ntimeout_ms = 200");
     let started = Instant::now();
-    let stuck = chain
-        .score(&rollout("s", "stubborn", "x", Some("x")))
-        .await;
+    let stuck = chain.score(&rollout("s", "stubborn", "x", Some("x"))).await;
     let waited = started.elapsed();
     assert_eq!(stuck.outcome, verdict::Outcome::Error);
     assert!(
-        stuck.error.as_deref().unwrap().contains("within its timeout of 200 ms"),
+        stuck
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("within its timeout of 200 ms"),
         "{stuck:?}"
     );
-    assert!(waited < Duration::from_millis(1500), "answered at the deadline: {waited:?}");
+    assert!(
+        waited < Duration::from_millis(1500),
+        "answered at the deadline: {waited:?}"
+    );
     // The stuck thread is given up one grace period later and a fresh worker serves this.
     let started = Instant::now();
-    let next = chain.score(&rollout("n", "q", "it is 42", Some("42"))).await;
+    let next = chain
+        .score(&rollout("n", "q", "it is 42", Some("42")))
+        .await;
     assert_eq!(next.reward, Some(1.0), "{next:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
@@ -295,10 +312,22 @@ fn python_plugin_problems_are_reported_at_load() {
         .build_in(&Registry::builtin())
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("[plugins.a]: ") && msg.contains("defines no `missing`"), "{msg}");
-    assert!(msg.contains("[plugins.b]: Python file /nonexistent/x.py does not exist"), "{msg}");
-    assert!(msg.contains("[plugins.c]: `fuel` applies to wasm plug-ins only"), "{msg}");
-    assert!(msg.contains("[plugins.format]: a verifier kind named `format` already exists"), "{msg}");
+    assert!(
+        msg.contains("[plugins.a]: ") && msg.contains("defines no `missing`"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("[plugins.b]: Python file /nonexistent/x.py does not exist"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("[plugins.c]: `fuel` applies to wasm plug-ins only"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("[plugins.format]: a verifier kind named `format` already exists"),
+        "{msg}"
+    );
 }
 
 /// Build a Python plug-in into a component with `verdict plugin build` (cached across runs:
@@ -349,17 +378,29 @@ fn check_wasm_records(records: &[Value]) {
         ok["verifiers"][1]["details"]["parse"], "python",
         "findings of earlier steps reach the plug-in"
     );
-    assert_eq!(ok["verifiers"][1]["details"]["code"], "print('ok')");
+    assert_eq!(ok["verifiers"][1]["details"]["code"], "print('ok')\n");
     assert_eq!(by_id(records, "zero")["reward"], 0.0);
     let looped = by_id(records, "loop");
-    assert_error(looped, "wasm plug-in `hostile`: stopped: it ran out of fuel");
+    assert_error(
+        looped,
+        "wasm plug-in `hostile`: stopped: it ran out of fuel",
+    );
     assert_error(
         by_id(records, "memory"),
         "stopped: it tried to use more than its memory limit of 64 MiB",
     );
-    assert_error(by_id(records, "nan"), "returned the score NaN");
-    assert_error(by_id(records, "range"), "returned the score 7, outside [0, 1]");
-    assert_error(by_id(records, "details"), "returned details that are not JSON");
+    assert_error(
+        by_id(records, "nan"),
+        "wasm plug-in `hostile`: returned the score NaN, which is not a finite number",
+    );
+    assert_error(
+        by_id(records, "range"),
+        "wasm plug-in `hostile`: returned the score 7, outside [0, 1]",
+    );
+    assert_error(
+        by_id(records, "details"),
+        "wasm plug-in `hostile`: returned details that are not JSON",
+    );
     assert_error(
         by_id(records, "err"),
         "could not judge the rollout: no reference answer to compare with",
