@@ -419,16 +419,22 @@ fn verifiers(args: VerifiersArgs, registry: &Registry) -> Result<(), CliError> {
     let config = Config::load(args.config.as_deref())?;
     let registry = config.registry_in(registry)?;
     if args.kinds {
-        println!("{:<12} {:<9} {:<40} from", "kind", "origin", "description");
+        println!(
+            "{:<12} {:<9} description [file or module]",
+            "kind", "origin"
+        );
         for kind in registry.kinds() {
             let sandbox = if kind.needs_sandbox { " (sandbox)" } else { "" };
-            let description = format!("{}{sandbox}", kind.description);
+            let source = kind
+                .origin
+                .source()
+                .map(|s| format!(" [{s}]"))
+                .unwrap_or_default();
             println!(
-                "{:<12} {:<9} {:<40} {}",
+                "{:<12} {:<9} {}{sandbox}{source}",
                 kind.name,
                 kind.origin.label(),
-                description,
-                kind.origin.source().unwrap_or_else(|| "-".into())
+                kind.description,
             );
         }
         return Ok(());

@@ -1,8 +1,11 @@
 //! WebAssembly plug-ins: a component exporting `verdict:plugin/verifier@0.1.0`
 //! (`wit/plugin.wit`), run under wasmtime with fuel, memory and wall-time limits.
 //!
-//! Each call gets a fresh instance (from a pre-linked [`PluginPre`]), so nothing a call does
-//! survives it, and a call that traps leaves nothing behind. The limits, all per call:
+//! Instances come from a pre-linked [`PluginPre`]. One that answered a call is kept for a later
+//! one (up to [`MAX_CALLS_PER_INSTANCE`] calls): instantiating a componentize-py component and
+//! its first call cost milliseconds, a later call tens of microseconds. A plug-in may thus keep
+//! state (a cache) from one rollout to the next within an instance, never across a failure: a
+//! call that traps or runs out of anything drops its instance. The limits, all per call:
 //! - **fuel** (`fuel`, default [`DEFAULT_FUEL`]): wasm instructions, deterministic;
 //! - **memory** (`memory_mb`, default [`DEFAULT_MEMORY_MB`]): growing linear memory past the
 //!   cap traps at once;
@@ -136,11 +139,24 @@ impl WasiView for CallState {
     }
 }
 
-/// A loaded wasm plug-in: the compiled component, linked once.
+/// An instance that answered its calls so far, kept for the next.
+struct Instance {
+    store: Store<CallState>,
+    plugin: Plugin,
+    calls: u64,
+}
+
+/// Calls one instance serves before it is replaced by a fresh one.
+pub const MAX_CALLS_PER_INSTANCE: u64 = 1000;
+/// Idle instances kept per plug-in.
+const MAX_IDLE: usize = 64;
+
+/// A loaded wasm plug-in: the compiled component, linked once, and its idle instances.
 pub struct WasmPlugin {
     name: &'static str,
     path: PathBuf,
     pre: PluginPre<CallState>,
+    idle: std::sync::Mutex<Vec<Instance>>,
     fuel: u64,
     memory_bytes: usize,
     timeout: Duration,
@@ -182,6 +198,7 @@ impl WasmPlugin {
             name,
             path: path.to_path_buf(),
             pre,
+            idle: std::sync::Mutex::new(Vec::new()),
             fuel: config.fuel.unwrap_or(DEFAULT_FUEL),
             memory_bytes: usize::try_from(memory_mb << 20).unwrap_or(usize::MAX),
             timeout: config.timeout(),
@@ -204,8 +221,8 @@ impl WasmPlugin {
         }
     }
 
-    async fn run(&self, settings: &str, input: &Input) -> Result<Verdict, String> {
-        let (rollout, findings) = wire(input)?;
+    /// A fresh instance, made within this plug-in's limits.
+    async fn instantiate(&self) -> Result<Instance, String> {
         let engine = engine()?;
         let wasi = WasiCtxBuilder::new()
             .allow_tcp(false)
@@ -238,25 +255,58 @@ impl WasmPlugin {
             }
         });
         store.set_epoch_deadline(1);
-        let outcome = async {
-            let plugin = self.pre.instantiate_async(&mut store).await?;
-            plugin
-                .verdict_plugin_verifier()
-                .call_verify(&mut store, settings, &rollout, &findings)
-                .await
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(plugin) => Ok(Instance {
+                store,
+                plugin,
+                calls: 0,
+            }),
+            Err(e) => Err(format!(
+                "instantiating: {}",
+                self.describe_failure(&store, &e)
+            )),
         }
-        .await;
-        match outcome {
-            Ok(Ok(v)) => {
-                let details = parse_details(&v.details)?;
-                checked_verdict(v.score, details)
-            }
+    }
+
+    async fn run(&self, settings: &str, input: &Input) -> Result<Verdict, String> {
+        let (rollout, findings) = wire(input)?;
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut instance = match idle {
+            Some(instance) => instance,
+            None => self.instantiate().await?,
+        };
+        // This call's limits: fresh fuel, a fresh deadline, the memory cap as it was.
+        let store = &mut instance.store;
+        store
+            .set_fuel(self.fuel)
+            .map_err(|e| format!("setting fuel: {e:#}"))?;
+        let state = store.data_mut();
+        state.deadline = Instant::now() + self.timeout;
+        state.timed_out = false;
+        state.limiter.hit = false;
+        store.set_epoch_deadline(1);
+        let outcome = instance
+            .plugin
+            .verdict_plugin_verifier()
+            .call_verify(&mut instance.store, settings, &rollout, &findings)
+            .await;
+        let answer = match outcome {
+            Ok(Ok(v)) => parse_details(&v.details).and_then(|d| checked_verdict(v.score, d)),
             Ok(Err(message)) => Err(format!(
                 "the plug-in could not judge the rollout: {}",
                 cap(&message, 500)
             )),
-            Err(e) => Err(self.describe_failure(&store, &e)),
+            // A trap leaves the instance unusable: it is dropped here.
+            Err(e) => return Err(self.describe_failure(&instance.store, &e)),
+        };
+        instance.calls += 1;
+        if instance.calls < MAX_CALLS_PER_INSTANCE {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(instance);
+            }
         }
+        answer
     }
 
     fn describe_failure(&self, store: &Store<CallState>, e: &wasmtime::Error) -> String {

@@ -170,7 +170,7 @@ fn python_verifiers_in_a_chain_through_the_cli() {
         .find(|l| l.starts_with("answer_check"))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains("python"), "{line}");
-    assert!(line.ends_with("verifiers.py"), "{line}");
+    assert!(line.ends_with("fixtures/plugins/verifiers.py]"), "{line}");
     let format = text.lines().find(|l| l.starts_with("format ")).unwrap();
     assert!(format.contains("built-in"), "{format}");
 }
