@@ -479,3 +479,53 @@ fn the_example_wasm_plugin_penalises_repetition() {
     assert!(r < 0.3, "{repeated:?}");
     assert_eq!(repeated.verifiers[0].details["unique"], 1);
 }
+
+/// Counts 10 ms ticks of a task on the same runtime while `work` runs.
+async fn ticks_during<F: std::future::Future>(work: F) -> (F::Output, usize) {
+    let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = ticks.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let out = work.await;
+    ticker.abort();
+    (out, ticks.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_endless_python_call_does_not_block_the_async_runtime() {
+    let chain = python_chain("function = \"dispatch\"\ntimeout_ms = 400");
+    let (score, ticks) = ticks_during(chain.score(&rollout("f", "forever", "x", None))).await;
+    assert_eq!(score.outcome, verdict::Outcome::Error);
+    // On a single-threaded runtime the ticker only runs if the call yields the thread.
+    assert!(ticks >= 20, "{ticks} ticks in 400 ms");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_endless_wasm_call_yields_and_stops_at_its_time_limit() {
+    let wasm = built(&fixtures().join("hostile.py"), "hostile");
+    let text = format!(
+        "[plugins.hostile]\nwasm = \"{}\"\nfuel = 1000000000000\ntimeout_ms = 400\n\
+         [[verifier]]\nkind = \"hostile\"\nmode = \"loop\"\n",
+        wasm.display()
+    );
+    let chain = Config::parse(&text, "t")
+        .unwrap()
+        .build_in(&Registry::builtin())
+        .unwrap();
+    let started = Instant::now();
+    let (score, ticks) = ticks_during(chain.score(&rollout("l", "", "x", None))).await;
+    let error = score.error.unwrap_or_default();
+    assert!(
+        error.contains("stopped: it ran past its time limit of 400 ms"),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The guest yields at every epoch tick; the single-threaded scheduler runs the ticker
+    // between slices (its timers are polled less often while a task is busy, hence the low bar:
+    // a call that did not yield would let it tick 0 times).
+    assert!(ticks >= 3, "{ticks} ticks in 400 ms");
+}
