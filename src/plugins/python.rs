@@ -364,12 +364,18 @@ fn worker(shared: &Shared, id: u64) {
                 }
                 state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
             }
+            // Calls whose rollout was given up meanwhile (a cancelled request, a deadline)
+            // are not run.
+            state.queue.retain(|job| !job.reply.is_closed());
             let n = if shared.batch { shared.max_batch } else { 1 };
             let n = n.min(state.queue.len());
             let jobs: Vec<Job> = state.queue.drain(..n).collect();
             state.next_call += 1;
             (state.next_call, jobs)
         };
+        if jobs.is_empty() {
+            continue;
+        }
         let (inputs, replies): (Vec<String>, Vec<_>) =
             jobs.into_iter().map(|j| (j.input, j.reply)).unzip();
         let n = replies.len();
