@@ -431,6 +431,10 @@ fn compile_cached(
     sandbox: &SandboxConfig,
 ) -> Result<Component, String> {
     use std::hash::{Hash, Hasher};
+    // One compilation at a time in a process: configurations loaded together (tests, several
+    // chains) that name the same component compile it once and read the cache after.
+    static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
     let sha = hex::encode(Sha256::digest(bytes));
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);

@@ -334,6 +334,9 @@ fn python_plugin_problems_are_reported_at_load() {
 /// the second build of the same sources is a copy).
 fn built(source: &Path, name: &str) -> PathBuf {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    // One build at a time: tests that need the same component wait for the first build.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
     let out = dir.path().join(format!("{name}.wasm"));
     if !out.exists() {
