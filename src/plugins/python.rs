@@ -146,7 +146,10 @@ struct InFlight {
     thread: std::ffi::c_ulong,
     deadline: Instant,
     replies: Vec<oneshot::Sender<Answer>>,
-    interrupted: bool,
+    /// The callers got the timeout error.
+    answered: bool,
+    /// `VerdictTimeout` was raised (or an interrupter is on its way).
+    interrupt_sent: bool,
 }
 
 #[derive(Default)]
@@ -386,7 +389,8 @@ fn worker(shared: &Shared, id: u64) {
                 thread,
                 deadline: Instant::now() + shared.timeout,
                 replies,
-                interrupted: false,
+                answered: false,
+                interrupt_sent: false,
             },
         );
         let payload = format!("[{}]", inputs.join(","));
@@ -451,12 +455,14 @@ fn watchdog(shared: std::sync::Weak<Shared>) {
                 return;
             }
             let mut lost = Vec::new();
+            // One interrupter at a time: it may wait long for the GIL (code holding it in C).
+            let may_interrupt = !state.interrupting;
             for (worker, flight) in state.in_flight.iter_mut() {
                 if now < flight.deadline {
                     continue;
                 }
-                if !flight.interrupted {
-                    flight.interrupted = true;
+                if !flight.answered {
+                    flight.answered = true;
                     let message = format!(
                         "the function did not return within its timeout of {} ms",
                         shared.timeout.as_millis()
@@ -464,10 +470,17 @@ fn watchdog(shared: std::sync::Weak<Shared>) {
                     for reply in flight.replies.drain(..) {
                         let _ = reply.send(Err(message.clone()));
                     }
+                }
+                if !flight.interrupt_sent && may_interrupt {
+                    flight.interrupt_sent = true;
                     interrupt.push((flight.call, flight.thread));
-                } else if now >= flight.deadline + INTERRUPT_GRACE {
+                }
+                if now >= flight.deadline + INTERRUPT_GRACE {
                     lost.push(*worker);
                 }
+            }
+            if !interrupt.is_empty() {
+                state.interrupting = true;
             }
             for worker in lost {
                 state.in_flight.remove(&worker);
@@ -489,18 +502,6 @@ fn watchdog(shared: std::sync::Weak<Shared>) {
                 } else {
                     replace += 1;
                 }
-            }
-            if !interrupt.is_empty() && state.interrupting {
-                // One interrupter at a time (it may wait long for the GIL); the next round
-                // tries again for those still running.
-                for (_, flight) in state.in_flight.iter_mut() {
-                    if interrupt.iter().any(|(c, _)| *c == flight.call) {
-                        flight.interrupted = false;
-                    }
-                }
-                interrupt.clear();
-            } else if !interrupt.is_empty() {
-                state.interrupting = true;
             }
         }
         for _ in 0..replace {

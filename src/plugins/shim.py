@@ -4,6 +4,7 @@
 # and never lets an exception out.
 import importlib
 import importlib.util
+import inspect
 import json
 import math
 import os
@@ -107,6 +108,27 @@ def _batch(out, n):
     return [_error(f"the batch function returned {_describe(out)}; expected a list of {n} results")] * n
 
 
+_PARAMETERS = {}
+
+
+def _named_parameters(function):
+    """The keyword-passable parameter names of `function` other than prompts/completions."""
+    key = id(function)
+    if key not in _PARAMETERS:
+        try:
+            params = inspect.signature(function).parameters.values()
+            names = [
+                p.name
+                for p in params
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                and p.name not in ("prompts", "completions")
+            ]
+        except (TypeError, ValueError):
+            names = []
+        _PARAMETERS[key] = names
+    return _PARAMETERS[key]
+
+
 def _ground_truth(rollout):
     if "ground_truth" in rollout:
         return rollout["ground_truth"]
@@ -127,6 +149,10 @@ def call(function, style, batch, inputs_json):
                 for key in r:
                     if key not in ("prompt", "completion", "id"):
                         columns.setdefault(key, None)
+            # Columns the function names but no rollout of this batch has are lists of None,
+            # so the result does not depend on how calls were batched.
+            for key in _named_parameters(function):
+                columns.setdefault(key, None)
             kwargs = {key: [r.get(key) for r in rollouts] for key in columns}
             out = function(
                 prompts=[r.get("prompt", "") for r in rollouts],

@@ -247,6 +247,9 @@ async fn trl_verl_and_batch_functions_plug_in_with_a_few_lines() {
     assert_eq!(scores[0].reward, Some(1.0));
     assert_eq!(scores[1].reward, Some(0.0));
     assert!(scores[2].verifiers[0].skipped, "TRL's None: does not apply");
+    // Alone in its batch, a rollout without `answer` still gets the column (of None).
+    let alone = trl.score(&batch[2]).await;
+    assert!(alone.verifiers[0].skipped, "{alone:?}");
 
     let verl = python_chain("function = \"compute_score\"\ncall = \"verl\"");
     let mut with_source = batch[0].clone();
