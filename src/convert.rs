@@ -6,8 +6,9 @@
 //! which round-trips exactly: a rollout scored by file or by RPC gets the same reward, and a
 //! score read back from the wire serializes to the same JSONL line.
 
+use crate::json::Json;
 use crate::pb;
-use crate::rollout::{Limits, Rollout, TestCase};
+use crate::rollout::{Compare, Limits, Rollout, TestCase};
 use crate::score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
 
 /// A wire message that does not describe a valid value; names the offending field.
@@ -46,6 +47,7 @@ const ROLLOUT_FIELDS: &[&str] = &[
     "entry_point",
     "reference",
     "limits",
+    "compare",
     "answer",
 ];
 
@@ -55,6 +57,28 @@ fn json_value(text: &str, field: impl Into<String>) -> Result<serde_json::Value,
 
 fn json_text(value: &serde_json::Value) -> String {
     serde_json::to_string(value).expect("JSON values serialize")
+}
+
+/// JSON text read exactly (integers of any size): a call test's `args` and `expected`.
+fn exact_json(text: &str, field: impl Into<String>) -> Result<Json, ConvertError> {
+    Json::from_text(text)
+        .map_err(|e| ConvertError::new(field, e.replacen("not JSON", "not JSON text", 1)))
+}
+
+/// A comparison rule from its JSON text (empty: none).
+fn compare_from(text: &str, field: impl Into<String>) -> Result<Option<Compare>, ConvertError> {
+    let field = field.into();
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| ConvertError::new(field, format!("not a comparison rule: {e}")))
+}
+
+fn compare_text(c: &Option<Compare>) -> String {
+    c.map(|c| serde_json::to_string(&c).expect("rules serialize"))
+        .unwrap_or_default()
 }
 
 impl From<Outcome> for pb::Outcome {
@@ -136,6 +160,7 @@ impl TryFrom<pb::Rollout> for Rollout {
                 memory_mb: l.memory_mb,
                 output_kb: l.output_kb,
             }),
+            compare: compare_from(&r.compare, "compare")?,
             answer: r.answer,
             extra,
         })
@@ -159,13 +184,15 @@ fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, ConvertError> {
             stdin: s.stdin,
             stdout: s.stdout,
             timing: s.timing,
+            compare: compare_from(&s.compare, format!("tests[{i}].stdio.compare"))?,
+            checker: s.checker,
         },
         Some(Kind::Call(c)) => {
             let args = c
                 .args
                 .iter()
                 .enumerate()
-                .map(|(j, a)| json_value(a, format!("tests[{i}].call.args[{j}]")))
+                .map(|(j, a)| exact_json(a, format!("tests[{i}].call.args[{j}]")))
                 .collect::<Result<Vec<_>, _>>()?;
             if c.expected.trim().is_empty() {
                 return Err(ConvertError::new(
@@ -176,8 +203,9 @@ fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, ConvertError> {
             TestCase::Call {
                 function: c.r#fn,
                 args,
-                expected: json_value(&c.expected, format!("tests[{i}].call.expected"))?,
+                expected: exact_json(&c.expected, format!("tests[{i}].call.expected"))?,
                 timing: c.timing,
+                compare: compare_from(&c.compare, format!("tests[{i}].call.compare"))?,
             }
         }
     })
@@ -204,21 +232,27 @@ impl From<&Rollout> for pb::Rollout {
                             stdin,
                             stdout,
                             timing,
+                            compare,
+                            checker,
                         } => Kind::Stdio(pb::StdioTest {
                             stdin: stdin.clone(),
                             stdout: stdout.clone(),
                             timing: *timing,
+                            compare: compare_text(compare),
+                            checker: checker.clone(),
                         }),
                         TestCase::Call {
                             function,
                             args,
                             expected,
                             timing,
+                            compare,
                         } => Kind::Call(pb::CallTest {
                             r#fn: function.clone(),
-                            args: args.iter().map(json_text).collect(),
-                            expected: json_text(expected),
+                            args: args.iter().map(|a| a.text().to_string()).collect(),
+                            expected: expected.text().to_string(),
                             timing: *timing,
+                            compare: compare_text(compare),
                         }),
                     }),
                 })
@@ -236,6 +270,7 @@ impl From<&Rollout> for pb::Rollout {
             } else {
                 serde_json::to_string(&r.extra).expect("JSON maps serialize")
             },
+            compare: compare_text(&r.compare),
             answer: r.answer.clone(),
         }
     }
@@ -284,6 +319,7 @@ impl From<&Score> for pb::Score {
                         message: r.message.clone(),
                         fuel: r.fuel,
                         wall_ms: r.wall_ms,
+                        score: r.score,
                     })
                     .collect(),
             }),
@@ -347,6 +383,7 @@ impl TryFrom<pb::Score> for Score {
                                     message: r.message,
                                     fuel: r.fuel,
                                     wall_ms: r.wall_ms,
+                                    score: r.score,
                                 })
                             })
                             .collect::<Result<_, ConvertError>>()?,
@@ -423,6 +460,7 @@ mod tests {
                     message: Some("ZeroDivisionError".into()),
                     fuel: 12,
                     wall_ms: 0.5,
+                    score: Some(0.25),
                 }],
             }),
             cost: Cost {

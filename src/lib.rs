@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`rollout`]: what comes in — a [`Rollout`] and its [`TestCase`]s.
+//! - [`json`]: JSON values read digit for digit (call tests' `args` and `expected`).
 //! - [`score`]: what goes out — a [`Score`] with its per-verifier breakdown.
 //! - [`extract`]: completion → [`extract::Answer`] (reasoning, code, fences).
 //! - [`pysource`]: Python source: the per-thread tree-sitter parser and the parse classifier.
@@ -33,6 +34,7 @@ pub mod columns;
 pub mod config;
 pub mod convert;
 pub mod extract;
+pub mod json;
 pub mod metrics;
 pub mod pb;
 pub mod plugins;
@@ -48,6 +50,6 @@ pub mod verifiers;
 pub use chain::Chain;
 pub use config::{Config, ConfigError};
 pub use registry::{BuildContext, Kind, Registry};
-pub use rollout::{Limits, Rollout, TestCase};
+pub use rollout::{Compare, CompareMode, Limits, Rollout, TestCase};
 pub use score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
 pub use verifiers::{Context, GroupInput, GroupMember, Verdict, Verifier};

@@ -192,6 +192,10 @@ pub struct TestResult {
     /// Wall time of this test, in milliseconds.
     #[serde(default)]
     pub wall_ms: f64,
+    /// Partial credit in [0, 1) a checker gave a test that did not pass; counted by the pass
+    /// fraction (a pass counts 1, any other failure 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 /// What scoring a rollout cost.
