@@ -91,6 +91,9 @@ enum Command {
     /// LLM-generated tests (the `[testgen]` section): measure how good they are.
     #[command(subcommand)]
     Tests(TestsCommand),
+    /// Build a verifier plug-in: a Python file → a WebAssembly component (componentize-py,
+    /// pinned in sandbox/runtime.lock), to name in verdict.toml as `[plugins.NAME] wasm = …`.
+    Plugin(PluginArgs),
     /// Internal: serve sandbox runs for a parent process over stdin/stdout (`sandbox.workers`).
     #[command(hide = true)]
     SandboxWorker,
@@ -179,6 +182,31 @@ struct ServeArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct PluginArgs {
+    #[command(subcommand)]
+    action: PluginAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginAction {
+    /// Build SOURCE (a Python module defining class `Verifier` with
+    /// `verify(self, settings, rollout, findings)`, see wit/plugin.wit) into a component.
+    /// Other `.py` files in its directory may be imported. Cached: building again is a copy.
+    Build {
+        /// The plug-in's Python source file.
+        source: PathBuf,
+        /// Where to write the component. Default: SOURCE with the extension `.wasm`.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Configuration whose `[sandbox]` section names the cache directory and Python.
+        #[arg(short, long, env = "VERDICT_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print the plug-in interface (wit/plugin.wit) this verdict speaks.
+    Wit,
+}
+
+#[derive(Debug, clap::Args)]
 struct RuntimeArgs {
     /// What to do.
     #[arg(value_enum, default_value_t = RuntimeVerb::Show)]
@@ -237,7 +265,8 @@ struct VerifiersArgs {
     /// Print the built-in default configuration as TOML (a starting point for your own).
     #[arg(long)]
     default_config: bool,
-    /// List the verifier kinds this build knows.
+    /// List the verifier kinds this build knows, plus the plug-ins of --config, with where each
+    /// came from (built-in, rust, python, wasm).
     #[arg(long)]
     kinds: bool,
 }
@@ -290,6 +319,7 @@ pub fn run(
         Command::Tests(TestsCommand::Generate(args)) => {
             tests_generate(args).map(|()| ExitCode::SUCCESS)
         }
+        Command::Plugin(args) => plugin(args).map(|()| ExitCode::SUCCESS),
         Command::SandboxWorker => crate::sandbox::workers::serve()
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
@@ -368,7 +398,8 @@ fn with_sandbox_workers(mut config: Config) -> Config {
 fn serve(args: ServeArgs, registry: &Registry) -> Result<(), CliError> {
     use std::io::Write as _;
     let config = with_sandbox_workers(Config::load(args.config.as_deref())?);
-    let chain = Arc::new(config.build_in(registry)?);
+    let registry = config.registry_in(registry)?;
+    let chain = Arc::new(config.build_registered(&registry)?);
     let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
         what: "starting the async runtime".into(),
         source,
@@ -405,7 +436,7 @@ fn serve(args: ServeArgs, registry: &Registry) -> Result<(), CliError> {
             grace: std::time::Duration::from_secs_f64(args.grace_secs),
             max_message_bytes: args.max_message_bytes,
             config_origin: config.origin.clone(),
-            registry: registry.clone(),
+            registry,
             http_listener,
             ..Default::default()
         };
@@ -610,20 +641,62 @@ fn runtime(args: RuntimeArgs) -> Result<(), CliError> {
 }
 
 #[allow(clippy::print_stdout)]
+fn plugin(args: PluginArgs) -> Result<(), CliError> {
+    match args.action {
+        PluginAction::Wit => {
+            print!("{}", crate::plugins::wasm::PLUGIN_WIT);
+            Ok(())
+        }
+        PluginAction::Build {
+            source,
+            output,
+            config,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            let output = output.unwrap_or_else(|| source.with_extension("wasm"));
+            let built = crate::plugins::build::build_python(&config.sandbox, &source, &output)?;
+            println!(
+                "built {} ({:.1} MB, sha256 {}{})",
+                built.output.display(),
+                built.bytes as f64 / 1e6,
+                &built.sha256[..16],
+                if built.cached { ", from the cache" } else { "" }
+            );
+            Ok(())
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
 fn verifiers(args: VerifiersArgs, registry: &Registry) -> Result<(), CliError> {
     if args.default_config {
         print!("{DEFAULT_CONFIG}");
         return Ok(());
     }
+    let config = Config::load(args.config.as_deref())?;
+    let registry = config.registry_in(registry)?;
     if args.kinds {
+        println!(
+            "{:<12} {:<9} description [file or module]",
+            "kind", "origin"
+        );
         for kind in registry.kinds() {
             let sandbox = if kind.needs_sandbox { " (sandbox)" } else { "" };
-            println!("{:<10} {}{sandbox}", kind.name, kind.description);
+            let source = kind
+                .origin
+                .source()
+                .map(|s| format!(" [{s}]"))
+                .unwrap_or_default();
+            println!(
+                "{:<12} {:<9} {}{sandbox}{source}",
+                kind.name,
+                kind.origin.label(),
+                kind.description,
+            );
         }
         return Ok(());
     }
-    let config = Config::load(args.config.as_deref())?;
-    let chain = config.build_in(registry)?;
+    let chain = config.build_registered(&registry)?;
     println!("chain from {}:", config.origin);
     println!(
         "{:<3} {:<12} {:<8} {:>6}  {:<5} settings",

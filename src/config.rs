@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{Chain, Step};
+use crate::plugins::PluginConfig;
 use crate::registry::{BuildContext, Registry};
 use crate::sandbox::{Sandbox, SandboxConfig, SandboxError};
 use crate::testgen::{Testgen, TestgenConfig};
@@ -62,9 +63,17 @@ pub struct Config {
     /// The `[testgen]` section: the LLM endpoint that writes tests for problems without any.
     #[serde(default)]
     pub testgen: TestgenConfig,
+    /// `[plugins.NAME]` tables: verifier kinds backed by a Python function or a wasm component
+    /// ([`crate::plugins`]), by name.
+    #[serde(default)]
+    pub plugins: std::collections::BTreeMap<String, PluginConfig>,
     /// Where the configuration came from (not part of the file).
     #[serde(skip)]
     pub origin: String,
+    /// The directory plug-in paths are relative to: the file's own directory (the working
+    /// directory for text parsed with [`Config::parse`]).
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
 }
 
 /// One `[[verifier]]` table: the common keys plus the verifier's own settings.
@@ -104,7 +113,9 @@ impl Config {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                Self::parse(&text, &path.display().to_string())
+                let mut config = Self::parse(&text, &path.display().to_string())?;
+                config.base_dir = path.parent().map(Path::to_path_buf);
+                Ok(config)
             }
         }
     }
@@ -138,8 +149,53 @@ impl Config {
         self.build_in(&Registry::builtin())
     }
 
-    /// [`Config::build`] with the kinds of `registry` (a library user's own among them).
+    /// `registry` plus the kinds this file's `[plugins.NAME]` tables declare, each with its
+    /// origin (Python file or module, wasm file). Imports the Python functions and compiles the
+    /// wasm components, once; every problem is reported at once.
+    pub fn registry_in(&self, registry: &Registry) -> Result<Registry, ConfigError> {
+        if self.plugins.is_empty() {
+            return Ok(registry.clone());
+        }
+        let mut registry = registry.clone();
+        let mut problems = Vec::new();
+        let base = self.base_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        for (name, plugin) in &self.plugins {
+            let at = format!("[plugins.{name}]");
+            if registry.get(name).is_some() {
+                problems.push(format!(
+                    "{at}: a verifier kind named `{name}` already exists; pick another name"
+                ));
+                continue;
+            }
+            match crate::plugins::load_kind(name, plugin, &base, &self.sandbox) {
+                Ok(kind) => {
+                    registry
+                        .register(kind)
+                        .expect("the name was checked to be new");
+                }
+                Err(errors) => problems.extend(errors.into_iter().map(|e| format!("{at}: {e}"))),
+            }
+        }
+        if problems.is_empty() {
+            Ok(registry)
+        } else {
+            Err(ConfigError::Invalid {
+                origin: self.origin.clone(),
+                problems,
+            })
+        }
+    }
+
+    /// [`Config::build`] with the kinds of `registry` (a library user's own among them) and
+    /// this file's plug-ins ([`Config::registry_in`]).
     pub fn build_in(&self, registry: &Registry) -> Result<Chain, ConfigError> {
+        self.build_registered(&self.registry_in(registry)?)
+    }
+
+    /// [`Config::build_in`] for a `registry` that already holds this file's plug-ins (the
+    /// result of [`Config::registry_in`]), so they are not loaded twice: what `verdict serve`
+    /// does, which reports the same registry in `ListVerifiers`.
+    pub fn build_registered(&self, registry: &Registry) -> Result<Chain, ConfigError> {
         let invalid = |problems| ConfigError::Invalid {
             origin: self.origin.clone(),
             problems,

@@ -48,6 +48,7 @@ const ROLLOUT_FIELDS: &[&str] = &[
     "reference",
     "limits",
     "compare",
+    "answer",
 ];
 
 fn json_value(text: &str, field: impl Into<String>) -> Result<serde_json::Value, ConvertError> {
@@ -162,6 +163,7 @@ impl TryFrom<pb::Rollout> for Rollout {
                 output_kb: l.output_kb,
             }),
             compare: compare_from(&r.compare, "compare")?,
+            answer: r.answer,
             extra,
         })
     }
@@ -271,7 +273,19 @@ impl From<&Rollout> for pb::Rollout {
                 serde_json::to_string(&r.extra).expect("JSON maps serialize")
             },
             compare: compare_text(&r.compare),
+            answer: r.answer.clone(),
         }
+    }
+}
+
+/// A kind's [`Origin`](crate::registry::Origin) on the wire (`ListVerifiers`).
+pub fn kind_origin(origin: &crate::registry::Origin) -> pb::KindOrigin {
+    use crate::registry::Origin;
+    match origin {
+        Origin::BuiltIn => pb::KindOrigin::BuiltIn,
+        Origin::Rust => pb::KindOrigin::Rust,
+        Origin::PythonFile(_) | Origin::PythonModule(_) => pb::KindOrigin::Python,
+        Origin::WasmFile(_) => pb::KindOrigin::Wasm,
     }
 }
 

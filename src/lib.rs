@@ -13,6 +13,8 @@
 //! - [`testgen`]: LLM-generated tests: OpenAI-compatible client, extraction, validation, cache.
 //! - [`chain`]: runs verifiers in order, gates, weighs, aggregates.
 //! - [`registry`]: the verifier kinds a chain may name; library users add their own.
+//! - [`plugins`]: verifier kinds from `verdict.toml`: Python functions (pyo3) and wasm
+//!   components (wasmtime, `wit/plugin.wit`).
 //! - [`config`]: `verdict.toml` → [`Chain`], with every problem reported at once.
 //! - [`batch`]: the one JSONL loop (local or remote), ordered output, crash-safe resume.
 //! - [`pb`]: the generated protobuf/gRPC code for `proto/verdict/v1/reward.proto`.
@@ -36,6 +38,7 @@ pub mod extract;
 pub mod json;
 pub mod metrics;
 pub mod pb;
+pub mod plugins;
 pub mod pysource;
 pub mod registry;
 pub mod rollout;

@@ -2,9 +2,17 @@
 //! gRPC `ListVerifiers` and [`crate::Config::needs_sandbox`] all read.
 //!
 //! Each [`Kind`] has a name (the `kind = "…"` of a `[[verifier]]` table), a one-line
-//! description, whether it needs the shared sandbox, the kinds that must come before it in a
-//! chain, and a build function that turns the step's own settings into a [`Verifier`] with the
-//! shared resources of a [`BuildContext`].
+//! description, where it came from ([`Origin`]: built in, a library user's Rust, a Python file
+//! or module, a wasm component), whether it needs the shared sandbox, the kinds that must come
+//! before it in a chain, and a build function that turns the step's own settings into a
+//! [`Verifier`] with the shared resources of a [`BuildContext`].
+//!
+//! Three ways in, one registry:
+//! - **Rust**: [`Registry::register`] a [`Kind`] (below; `examples/custom_server.rs` serves
+//!   one over gRPC). Its origin is [`Origin::Rust`].
+//! - **Python** and **WebAssembly**: a `[plugins.NAME]` table of `verdict.toml` declares a kind
+//!   `NAME` backed by a Python function or a wasm component ([`crate::plugins`]);
+//!   [`crate::Config::registry_in`] adds it to a copy of the registry the file is built with.
 //!
 //! A library user adds kinds of their own and builds a chain from a `verdict.toml` that names
 //! them:
@@ -44,6 +52,7 @@ use serde::de::DeserializeOwned;
 use crate::sandbox::Sandbox;
 use crate::testgen::Testgen;
 use crate::verifiers::format::FormatConfig;
+use crate::verifiers::matcher::MatchConfig;
 use crate::verifiers::parse::ParseConfig;
 use crate::verifiers::tests::TestsConfig;
 use crate::verifiers::timing::TimingConfig;
@@ -107,6 +116,54 @@ impl From<String> for BuildError {
 pub type BuildFn =
     dyn Fn(&toml::Table, &BuildContext<'_>) -> Result<Box<dyn Verifier>, BuildError> + Send + Sync;
 
+/// Where a verifier kind came from, as `verdict verifiers --kinds` and `ListVerifiers` report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// One of verdict's own kinds ([`Registry::builtin`]).
+    BuiltIn,
+    /// Registered from Rust by the program that embeds verdict ([`Registry::register`]).
+    Rust,
+    /// A Python function in a file (`[plugins.NAME] python = "…"`).
+    PythonFile(std::path::PathBuf),
+    /// A Python function in an importable module (`[plugins.NAME] module = "…"`).
+    PythonModule(String),
+    /// A WebAssembly component file (`[plugins.NAME] wasm = "…"`).
+    WasmFile(std::path::PathBuf),
+}
+
+impl Origin {
+    /// The short word for listings: `built-in`, `rust`, `python`, `wasm`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Origin::BuiltIn => "built-in",
+            Origin::Rust => "rust",
+            Origin::PythonFile(_) | Origin::PythonModule(_) => "python",
+            Origin::WasmFile(_) => "wasm",
+        }
+    }
+
+    /// The file or module it was loaded from, if any.
+    pub fn source(&self) -> Option<String> {
+        match self {
+            Origin::BuiltIn | Origin::Rust => None,
+            Origin::PythonFile(p) | Origin::WasmFile(p) => Some(p.display().to_string()),
+            Origin::PythonModule(m) => Some(m.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::BuiltIn => f.write_str("built in"),
+            Origin::Rust => f.write_str("Rust (registered by this program)"),
+            Origin::PythonFile(p) => write!(f, "Python file {}", p.display()),
+            Origin::PythonModule(m) => write!(f, "Python module {m}"),
+            Origin::WasmFile(p) => write!(f, "wasm file {}", p.display()),
+        }
+    }
+}
+
 /// One verifier kind.
 #[derive(Clone)]
 pub struct Kind {
@@ -114,6 +171,9 @@ pub struct Kind {
     pub name: &'static str,
     /// One line for `verdict verifiers --kinds` and `ListVerifiers`.
     pub description: &'static str,
+    /// Where it came from. [`Kind::new`] says [`Origin::Rust`]; [`Registry::builtin`] marks its
+    /// own kinds [`Origin::BuiltIn`]; plug-ins carry their file.
+    pub origin: Origin,
     /// Whether it runs code, so a chain with it starts the sandbox.
     pub needs_sandbox: bool,
     /// Kinds that must come earlier in the chain (e.g. `timing` reads what `tests` left).
@@ -125,6 +185,7 @@ impl std::fmt::Debug for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kind")
             .field("name", &self.name)
+            .field("origin", &self.origin)
             .field("needs_sandbox", &self.needs_sandbox)
             .field("requires", &self.requires)
             .finish_non_exhaustive()
@@ -132,7 +193,7 @@ impl std::fmt::Debug for Kind {
 }
 
 impl Kind {
-    /// A kind that needs no sandbox and no earlier step.
+    /// A kind that needs no sandbox and no earlier step, registered from Rust.
     pub fn new(
         name: &'static str,
         description: &'static str,
@@ -144,10 +205,17 @@ impl Kind {
         Kind {
             name,
             description,
+            origin: Origin::Rust,
             needs_sandbox: false,
             requires: &[],
             build: Arc::new(build),
         }
+    }
+
+    /// The same kind, from `origin`.
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
     }
 
     /// The same kind, needing the sandbox.
@@ -198,9 +266,9 @@ impl Registry {
         Registry { kinds: Vec::new() }
     }
 
-    /// The built-in kinds: `format`, `parse`, `tests`, `timing`, `generated`.
+    /// The built-in kinds: `format`, `parse`, `match`, `tests`, `timing`, `generated`.
     pub fn builtin() -> Self {
-        let kinds = vec![
+        let mut kinds = vec![
             Kind::new(
                 "format",
                 "R1 <think>…</think> structure and reasoning language consistency",
@@ -210,6 +278,11 @@ impl Registry {
                 "parse",
                 "the answer is Python that parses (tree-sitter-python); a gate by default",
                 |settings, _| Ok(Box::new(settings_of::<ParseConfig>(settings)?.build())),
+            ),
+            Kind::new(
+                "match",
+                "the final answer (\\boxed{…}, \"Answer:\", last number) equals the rollout's `answer`",
+                |settings, _| Ok(Box::new(settings_of::<MatchConfig>(settings)?.build()?)),
             ),
             Kind::new(
                 "tests",
@@ -242,6 +315,9 @@ impl Registry {
             )
             .with_sandbox(),
         ];
+        for kind in &mut kinds {
+            kind.origin = Origin::BuiltIn;
+        }
         Registry { kinds }
     }
 
@@ -289,7 +365,11 @@ mod tests {
     fn builtin_kinds_say_what_they_need() {
         let r = Registry::builtin();
         let names: Vec<_> = r.kinds().iter().map(|k| k.name).collect();
-        assert_eq!(names, ["format", "parse", "tests", "timing", "generated"]);
+        assert_eq!(
+            names,
+            ["format", "parse", "match", "tests", "timing", "generated"]
+        );
+        assert!(r.kinds().iter().all(|k| k.origin == Origin::BuiltIn));
         assert!(!r.get("format").unwrap().needs_sandbox);
         assert!(r.get("tests").unwrap().needs_sandbox);
         assert_eq!(r.get("timing").unwrap().requires, ["tests"]);

@@ -43,6 +43,11 @@ pub struct Rollout {
     /// The comparison rule of every test of this rollout (each test's own `compare` wins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<Compare>,
+    /// The reference answer of a task whose answer is not code (a math result), for the
+    /// `match` verifier and plug-ins. JSONL also accepts a number (`"answer": 42`, kept as
+    /// written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
     /// Fields this format does not define, kept so dataset adapters can read them
     /// (HumanEval `test`, verl `inputs`/`outputs`, …).
     #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -76,7 +81,7 @@ impl<'de> Visitor<'de> for RolloutVisitor {
         }
         let (mut id, mut problem_id, mut prompt, mut completion) = (None, None, None, None);
         let (mut tests, mut setup, mut entry_point, mut reference) = (None, None, None, None);
-        let (mut limits, mut compare) = (None, None);
+        let (mut limits, mut compare, mut answer) = (None, None, None);
         let mut extra = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
@@ -90,6 +95,7 @@ impl<'de> Visitor<'de> for RolloutVisitor {
                 "reference" => once(&mut reference, &key, map.next_value::<Option<String>>()?)?,
                 "limits" => once(&mut limits, &key, map.next_value::<Option<Limits>>()?)?,
                 "compare" => once(&mut compare, &key, map.next_value::<Option<Compare>>()?)?,
+                "answer" => once(&mut answer, &key, map.next_value::<AnswerText>()?.0)?,
                 _ => {
                     let raw = map.next_value::<Box<RawValue>>()?;
                     let value = serde_json::from_str(raw.get())
@@ -111,8 +117,31 @@ impl<'de> Visitor<'de> for RolloutVisitor {
             reference: reference.flatten(),
             limits: limits.flatten(),
             compare: compare.flatten(),
+            answer: answer.flatten(),
             extra,
         })
+    }
+}
+
+/// `answer` as text: a string as is, a number as written (its JSON text), null as absent.
+struct AnswerText(Option<String>);
+
+impl<'de> Deserialize<'de> for AnswerText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AnswerText, D::Error> {
+        let raw = <Box<RawValue>>::deserialize(d)?;
+        let text = raw.get().trim();
+        if text == "null" {
+            return Ok(AnswerText(None));
+        }
+        if text.starts_with('"') {
+            return serde_json::from_str::<String>(text)
+                .map(|s| AnswerText(Some(s)))
+                .map_err(de::Error::custom);
+        }
+        if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            return Ok(AnswerText(Some(text.to_string())));
+        }
+        Err(de::Error::custom("`answer` must be a string or a number"))
     }
 }
 

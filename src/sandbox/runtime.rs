@@ -211,13 +211,13 @@ pub fn load(config: &SandboxConfig, engine: &Engine) -> Result<Component, Sandbo
     Ok(component)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| SandboxError::io("write", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| SandboxError::io("rename", path, e))
 }
 
-fn run(cmd: &mut Command) -> Result<(), SandboxError> {
+pub(crate) fn run(cmd: &mut Command) -> Result<(), SandboxError> {
     let command = format!("{cmd:?}");
     tracing::debug!(%command, "Running a runtime set-up command.");
     let out = cmd.output().map_err(|e| SandboxError::Tool {
@@ -244,15 +244,11 @@ fn run(cmd: &mut Command) -> Result<(), SandboxError> {
     })
 }
 
-/// Installs componentize-py (pinned, hash-checked by pip) into a virtual environment under the
-/// runtime directory and builds the pre-initialized harness component. Idempotent.
-pub fn install(config: &SandboxConfig) -> Result<PathBuf, SandboxError> {
+/// The componentize-py executable, installed (pinned, hash-checked by pip) into a virtual
+/// environment under the cache directory on first use. The sandbox runtime and wasm verifier
+/// plug-ins (`verdict plugin build`) are built with it.
+pub fn componentize_py(config: &SandboxConfig) -> Result<PathBuf, SandboxError> {
     let lock = lock()?;
-    let dir = runtime_dir(config)?;
-    if verify(config).is_ok() {
-        return Ok(dir);
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| SandboxError::io("create", &dir, e))?;
     let version = &lock.componentize_py.version;
 
     // The virtual environment depends only on the lock, so harness edits reuse it.
@@ -278,8 +274,8 @@ pub fn install(config: &SandboxConfig) -> Result<PathBuf, SandboxError> {
         }
         req.push('\n');
         let req_path = venv.with_file_name("requirements.txt");
-        std::fs::create_dir_all(venv.parent().unwrap_or(&dir))
-            .map_err(|e| SandboxError::io("create", &venv, e))?;
+        let parent = venv.parent().unwrap_or(&venv);
+        std::fs::create_dir_all(parent).map_err(|e| SandboxError::io("create", &venv, e))?;
         std::fs::write(&req_path, req).map_err(|e| SandboxError::io("write", &req_path, e))?;
         run(Command::new(bin.join("python"))
             .args([
@@ -292,6 +288,19 @@ pub fn install(config: &SandboxConfig) -> Result<PathBuf, SandboxError> {
             .args(["--require-hashes", "--no-deps", "--only-binary=:all:", "-r"])
             .arg(&req_path))?;
     }
+
+    Ok(tool)
+}
+
+/// Installs componentize-py (pinned, hash-checked by pip) into a virtual environment under the
+/// runtime directory and builds the pre-initialized harness component. Idempotent.
+pub fn install(config: &SandboxConfig) -> Result<PathBuf, SandboxError> {
+    let dir = runtime_dir(config)?;
+    if verify(config).is_ok() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| SandboxError::io("create", &dir, e))?;
+    let tool = componentize_py(config)?;
 
     progress("building the sandbox component (CPython 3.14 + harness, pre-initialized)…");
     let start = std::time::Instant::now();

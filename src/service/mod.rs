@@ -193,6 +193,8 @@ impl RewardService {
                 kind: k.name.to_string(),
                 description: k.description.to_string(),
                 needs_sandbox: k.needs_sandbox,
+                origin: crate::convert::kind_origin(&k.origin) as i32,
+                source: k.origin.source().unwrap_or_default(),
             })
             .collect();
         RewardService {

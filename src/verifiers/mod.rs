@@ -5,6 +5,7 @@
 //! |----------|---------------|------------------------------------------------------------|
 //! | `format` | `format.rs`   | R1 `<think>…</think>` structure and reasoning language     |
 //! | `parse`  | `parse.rs`    | the answer is Python that parses (tree-sitter-python)      |
+//! | `match`  | `matcher.rs`  | the final answer equals the rollout's `answer` (math)      |
 //! | `tests`  | `tests.rs`    | the code passes the rollout's tests in the sandbox         |
 //! | `timing` | `timing.rs`   | among correct programs, the cheaper (in fuel) scores higher |
 //! | `generated` | `generated.rs` | no tests shipped: validated LLM-generated tests       |
@@ -16,6 +17,7 @@
 
 pub mod format;
 pub mod generated;
+pub mod matcher;
 pub mod parse;
 pub mod tests;
 pub mod timing;

@@ -15,6 +15,8 @@ mod hostile;
 /// Judging that is exactly right: comparison rules, exact integers, standard types, checkers,
 /// dataset records.
 mod judge;
+/// Plug-in verifiers from `verdict.toml` (Python, wasm) in chains, through the CLI and gRPC.
+mod plugins;
 /// Property tests: extraction, the parse classifier, JSONL and proto decoding never panic,
 /// overflow or take long, on arbitrary and adversarial input.
 mod props;
