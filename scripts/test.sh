@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it:
 #   formatting, lints, the sandbox runtime (installed on first use: pip + componentize-py,
-#   hash-pinned in sandbox/runtime.lock), every Rust test, and the Python grpcio client test.
+#   hash-pinned in sandbox/runtime.lock), every Rust test, and the Python tests (the grpcio
+#   client test, and the `verdict` Python package built with maturin: tests/python/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-$PWD/target}

@@ -76,8 +76,9 @@ enum Command {
     Score(ScoreArgs),
     /// Print the effective verifier chain (from --config, or the built-in default).
     Verifiers(VerifiersArgs),
-    /// Serve the gRPC reward service (plus grpc.health.v1, reflection and /metrics) until
-    /// SIGTERM/SIGINT, then drain. Prints `listening on ADDR` on stdout once bound.
+    /// Serve the gRPC reward service (plus grpc.health.v1, reflection, and with --http-addr
+    /// /metrics and the HTTP/JSON gateway) until SIGTERM/SIGINT, then drain. Prints
+    /// `listening on ADDR` on stdout once bound (and `http on ADDR` for --http-addr).
     Serve(ServeArgs),
     /// Show, install or verify the sandbox's Python runtime (CPython compiled to WebAssembly).
     ///
@@ -97,9 +98,10 @@ struct ServeArgs {
     /// Chain configuration (TOML). Default: the built-in chain.
     #[arg(short, long, env = "VERDICT_CONFIG")]
     config: Option<PathBuf>,
-    /// Serve Prometheus metrics on this address (`GET /metrics`).
-    #[arg(long, env = "VERDICT_METRICS_ADDR")]
-    metrics_addr: Option<String>,
+    /// Serve HTTP on this address: Prometheus metrics (`GET /metrics`) and the JSON gateway
+    /// (`POST /v1/score`, `/v1/score_batch`, `/v1/openrlhf`; see docs/openapi.yaml).
+    #[arg(long, visible_alias = "metrics-addr", env = "VERDICT_HTTP_ADDR")]
+    http_addr: Option<String>,
     /// Rollouts scored at once.
     #[arg(long, default_value_t = 256)]
     max_in_flight: usize,
@@ -310,7 +312,7 @@ fn serve(args: ServeArgs, registry: &Registry) -> Result<(), CliError> {
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await
             .map_err(io(format!("binding {}", args.addr)))?;
-        let metrics_listener = match &args.metrics_addr {
+        let http_listener = match &args.http_addr {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
                     .await
@@ -322,6 +324,12 @@ fn serve(args: ServeArgs, registry: &Registry) -> Result<(), CliError> {
             .local_addr()
             .map_err(io("reading the bound address".into()))?;
         println!("listening on {local}");
+        if let Some(l) = &http_listener {
+            let http = l
+                .local_addr()
+                .map_err(io("reading the bound HTTP address".into()))?;
+            println!("http on {http}");
+        }
         std::io::stdout()
             .flush()
             .map_err(io("writing stdout".into()))?;
@@ -332,7 +340,7 @@ fn serve(args: ServeArgs, registry: &Registry) -> Result<(), CliError> {
             max_message_bytes: args.max_message_bytes,
             config_origin: config.origin.clone(),
             registry: registry.clone(),
-            metrics_listener,
+            http_listener,
             ..Default::default()
         };
         crate::server::run(listener, chain, opts, crate::server::shutdown_signal()).await?;

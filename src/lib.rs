@@ -7,6 +7,7 @@
 //! - [`pysource`]: Python source: the per-thread tree-sitter parser and the parse classifier.
 //! - [`verifiers`]: the [`Verifier`] trait and the built-in verifiers.
 //! - [`sandbox`]: sandboxed Python (wasmtime + pre-initialized CPython): runs code against tests.
+//! - [`columns`]: trainer fields (TRL columns, verl `ground_truth`, OpenRLHF labels) → [`Rollout`].
 //! - [`adapters`]: dataset fields (HumanEval, verl, open-r1, LiveCodeBench) → tests.
 //! - [`chain`]: runs verifiers in order, gates, weighs, aggregates.
 //! - [`registry`]: the verifier kinds a chain may name; library users add their own.
@@ -14,7 +15,7 @@
 //! - [`batch`]: the one JSONL loop (local or remote), ordered output, crash-safe resume.
 //! - [`pb`]: the generated protobuf/gRPC code for `proto/verdict/v1/reward.proto`.
 //! - [`convert`]: wire messages ↔ [`Rollout`] / [`Score`].
-//! - [`service`]: the tonic `RewardService` (admission, deadlines, cancellation).
+//! - [`service`]: the tonic `RewardService` (admission, deadlines, cancellation) and its HTTP/JSON gateway.
 //! - [`server`]: [`server::run`] — reward service + health + reflection + metrics, graceful shutdown.
 //! - [`metrics`]: Prometheus series and the `/metrics` endpoint.
 //! - [`client`]: a client with retries, deadlines and load balancing over replicas.
@@ -26,6 +27,7 @@ pub mod batch;
 pub mod chain;
 pub mod cli;
 pub mod client;
+pub mod columns;
 pub mod config;
 pub mod convert;
 pub mod extract;

@@ -1,4 +1,5 @@
-//! Prometheus metrics for the service, served in the text format over HTTP (`GET /metrics`).
+//! Prometheus metrics for the service, served in the text format over HTTP (`GET /metrics`, on
+//! the server's HTTP listener).
 //!
 //! Each server owns a [`Metrics`] (its own registry, so tests can run several servers in one
 //! process). Process-wide series — the process collector (RSS, CPU, open fds), cache lookups and
@@ -17,7 +18,6 @@
 //! | `verdict_sandbox_queue_depth` / `_busy` / `_slots` | gauges | – |
 //! | `process_resident_memory_bytes`, … | process collector | – |
 
-use std::future::Future;
 use std::sync::{Arc, LazyLock};
 
 use prometheus::{
@@ -223,13 +223,9 @@ pub fn set_sandbox_load(queue_depth: usize, busy: usize, slots: usize) {
     GLOBAL.sandbox_slots.set(slots as i64);
 }
 
-/// Serve `GET /metrics` (any other path is 404) on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: Arc<Metrics>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = axum::Router::new().route(
+/// The `GET /metrics` route, served by the server's HTTP listener beside the JSON gateway.
+pub fn router(metrics: Arc<Metrics>) -> axum::Router {
+    axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let metrics = metrics.clone();
@@ -243,10 +239,7 @@ pub async fn serve(
                 )
             }
         }),
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    )
 }
 
 #[cfg(test)]

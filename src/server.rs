@@ -1,5 +1,6 @@
 //! The gRPC server: the reward service, the standard health service (`grpc.health.v1`), server
-//! reflection (v1 and v1alpha) and, optionally, the Prometheus metrics endpoint.
+//! reflection (v1 and v1alpha) and, optionally, an HTTP listener with the Prometheus metrics
+//! endpoint (`GET /metrics`) and the HTTP/JSON gateway ([`crate::service::http`]).
 //!
 //! [`run`] is what `verdict serve` calls and what the integration tests call on `127.0.0.1:0`.
 //!
@@ -22,7 +23,7 @@ use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::pb::reward_service_server::RewardServiceServer;
 use crate::registry::Registry;
-use crate::service::{RewardService, ServiceLimits};
+use crate::service::{http, RewardService, ServiceLimits};
 
 /// Concurrent calls (HTTP/2 streams) per connection.
 const MAX_STREAMS_PER_CONNECTION: u32 = 1024;
@@ -39,9 +40,9 @@ pub enum ServeError {
     /// The reflection service could not be built from the descriptor sets.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// The metrics endpoint failed.
-    #[error("metrics endpoint: {0}")]
-    Metrics(std::io::Error),
+    /// The HTTP listener (metrics and JSON gateway) failed.
+    #[error("HTTP listener: {0}")]
+    Http(std::io::Error),
 }
 
 /// How the server runs. Process settings (address, log level) are CLI flags; these are the
@@ -71,8 +72,9 @@ pub struct ServeOptions {
     pub registry: Registry,
     /// The server's metrics (a fresh set by default; pass one in to read it from outside).
     pub metrics: Arc<Metrics>,
-    /// Serve `GET /metrics` on this listener, if given.
-    pub metrics_listener: Option<TcpListener>,
+    /// Serve HTTP on this listener, if given: `GET /metrics` and the JSON gateway
+    /// (`POST /v1/score`, `/v1/score_batch`, `/v1/openrlhf`).
+    pub http_listener: Option<TcpListener>,
 }
 
 impl Default for ServeOptions {
@@ -88,7 +90,7 @@ impl Default for ServeOptions {
             config_origin: "built-in default".into(),
             registry: Registry::builtin(),
             metrics: Arc::new(Metrics::new()),
-            metrics_listener: None,
+            http_listener: None,
         }
     }
 }
@@ -137,14 +139,13 @@ pub async fn run(
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
-    let metrics_task = opts.metrics_listener.map(|l| {
-        let metrics_addr = l.local_addr().ok();
-        info!(?metrics_addr, "Serving metrics.");
-        tokio::spawn(metrics::serve(
-            l,
-            opts.metrics.clone(),
-            stopped(stop_rx.clone()),
-        ))
+    let http_task = opts.http_listener.map(|l| {
+        let http_addr = l.local_addr().ok();
+        info!(?http_addr, "Serving HTTP: /metrics and the JSON gateway.");
+        let app = metrics::router(opts.metrics.clone())
+            .merge(http::router(service.clone(), opts.max_message_bytes));
+        let shutdown = stopped(stop_rx.clone());
+        tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown).await })
     });
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -188,12 +189,12 @@ pub async fn run(
         }
     }
     let _ = stop_tx.send(true);
-    if let Some(mut task) = metrics_task {
+    if let Some(mut task) = http_task {
         match tokio::time::timeout(CLOSE_AFTER_CANCEL, &mut task).await {
-            Ok(Ok(result)) => result.map_err(ServeError::Metrics)?,
-            Ok(Err(e)) => warn!(%e, "Metrics endpoint task failed."),
+            Ok(Ok(result)) => result.map_err(ServeError::Http)?,
+            Ok(Err(e)) => warn!(%e, "HTTP listener task failed."),
             Err(_) => {
-                warn!("Metrics endpoint still has open connections; closing it.");
+                warn!("HTTP listener still has open connections; closing it.");
                 task.abort();
             }
         }

@@ -1,5 +1,6 @@
 //! The deadline budget of a call: its `grpc-timeout` less a margin, capped by the server's
-//! `max_deadline`, so `DEADLINE_EXCEEDED` reaches a client before its own timer fires.
+//! `max_deadline`, so `DEADLINE_EXCEEDED` reaches a client before its own timer fires. The HTTP
+//! gateway's `X-Verdict-Timeout-Ms` header gets the same treatment ([`budget_for`]).
 
 use std::time::Duration;
 
@@ -15,12 +16,21 @@ pub fn deadline_margin(timeout: Duration) -> Duration {
 /// The work budget of `request`: its `grpc-timeout` less [`deadline_margin`], capped by `max`
 /// (which is also the budget of a call without a deadline).
 pub fn budget<T>(request: &Request<T>, max: Duration) -> Duration {
-    match request
-        .metadata()
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout)
-    {
+    budget_for(
+        request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout),
+        max,
+    )
+}
+
+/// The work budget of a call whose client waits `timeout` (`None`: no deadline given): the
+/// timeout less [`deadline_margin`], capped by `max`. gRPC's `grpc-timeout` and the HTTP
+/// gateway's `X-Verdict-Timeout-Ms` both go through here.
+pub fn budget_for(timeout: Option<Duration>, max: Duration) -> Duration {
+    match timeout {
         Some(t) => t.saturating_sub(deadline_margin(t)).min(max),
         None => max,
     }

@@ -7,7 +7,9 @@
 //!   abort-on-drop handle;
 //! - [`deadline`]: the work budget of a call;
 //! - `stream`: the state of one `ScoreStream` call;
-//! - `record`: the one wrapper that records every RPC's metrics.
+//! - `record`: the one wrapper that records every RPC's metrics;
+//! - [`http`]: the HTTP/JSON gateway (`/v1/score`, `/v1/score_batch`, `/v1/openrlhf`) on the
+//!   same core: admission, deadlines and metrics as here.
 //!
 //! ## Admission and backpressure
 //! `Score` and `ScoreBatch` take their admission permits without waiting: when the server is
@@ -33,6 +35,7 @@
 
 mod admission;
 pub mod deadline;
+pub mod http;
 mod record;
 mod stream;
 
@@ -219,7 +222,7 @@ impl RewardService {
         }
     }
 
-    fn metrics(&self) -> &Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
     }
 
@@ -233,6 +236,11 @@ impl RewardService {
 
     fn budget<T>(&self, request: &Request<T>) -> Duration {
         deadline::budget(request, self.shared.limits.max_deadline)
+    }
+
+    /// The work budget of a call whose client gave `timeout` (or none).
+    pub(crate) fn budget_for(&self, timeout: Option<Duration>) -> Duration {
+        deadline::budget_for(timeout, self.shared.limits.max_deadline)
     }
 
     fn spawn_score(&self, rollout: Rollout, permit: OwnedSemaphorePermit) -> AbortOnDrop {
@@ -280,6 +288,16 @@ impl RewardService {
             .ok_or_else(|| ServiceError::InvalidArgument(required("rollout")))?;
         let rollout = Rollout::try_from(wire)
             .map_err(|e| ServiceError::InvalidArgument(e.within("rollout")))?;
+        self.score_rollout(rollout, budget).await
+    }
+
+    /// Score one decoded rollout within `budget`: one admission permit taken now (or
+    /// `Overloaded`), its own task, the deadline. What `Score` and `POST /v1/score` share.
+    pub(crate) async fn score_rollout(
+        &self,
+        rollout: Rollout,
+        budget: Duration,
+    ) -> Result<Score, ServiceError> {
         let permit = self.shared.admission.admit(1)?;
         let task = self.spawn_score(rollout, permit);
         Ok(self
@@ -294,28 +312,44 @@ impl RewardService {
     ) -> Result<Vec<Score>, ServiceError> {
         let budget = self.budget(&request);
         let rollouts = request.into_inner().rollouts;
-        let total = rollouts.len();
-        if total == 0 {
-            return Err(ServiceError::InvalidArgument(ConvertError {
-                field: "rollouts".into(),
-                reason: "is empty".into(),
-            }));
-        }
-        if total > self.shared.limits.max_batch {
-            return Err(ServiceError::InvalidArgument(ConvertError {
-                field: "rollouts".into(),
-                reason: format!(
-                    "{total} rollouts exceed the server's max_batch of {}; split the batch",
-                    self.shared.limits.max_batch
-                ),
-            }));
-        }
+        self.check_batch_size(rollouts.len(), "rollouts")?;
         // Bad rollouts get their verdict in their own slot and take no permit.
         let items: Vec<Result<Rollout, Box<Score>>> = rollouts
             .into_iter()
             .enumerate()
             .map(|(i, r)| wire_rollout(Some(r), i + 1, &format!("rollouts[{i}]")))
             .collect();
+        self.score_items(items, budget).await
+    }
+
+    /// Refuse an empty batch or one over `max_batch` (the error names `field`).
+    pub(crate) fn check_batch_size(&self, total: usize, field: &str) -> Result<(), ServiceError> {
+        let reason = if total == 0 {
+            "is empty".to_string()
+        } else if total > self.shared.limits.max_batch {
+            format!(
+                "{total} rollouts exceed the server's max_batch of {}; split the batch",
+                self.shared.limits.max_batch
+            )
+        } else {
+            return Ok(());
+        };
+        Err(ServiceError::InvalidArgument(ConvertError {
+            field: field.into(),
+            reason,
+        }))
+    }
+
+    /// Score a batch of decoded rollouts (an `Err` is an invalid rollout's own record, which
+    /// takes no permit) within `budget`, through the chain's batch function (group pass
+    /// included). What `ScoreBatch` and the HTTP batch endpoints share; the caller checked the
+    /// batch size ([`check_batch_size`](Self::check_batch_size)).
+    pub(crate) async fn score_items(
+        &self,
+        items: Vec<Result<Rollout, Box<Score>>>,
+        budget: Duration,
+    ) -> Result<Vec<Score>, ServiceError> {
+        let total = items.len();
         let valid = items.iter().filter(|p| p.is_ok()).count();
         let mut permits = if valid > 0 {
             Some(self.shared.admission.admit(valid)?)

@@ -29,6 +29,11 @@ impl CallRecord {
         }
     }
 
+    /// The call ended with `code` (the HTTP gateway's calls, by their gRPC equivalent).
+    pub(crate) fn finish_with(mut self, code: tonic::Code) {
+        self.code = Some(code);
+    }
+
     /// The call ended with `result`.
     pub(crate) fn finish<T>(mut self, result: &Result<T, Status>) {
         self.code = Some(match result {

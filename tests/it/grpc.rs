@@ -814,12 +814,12 @@ async fn the_client_balances_over_replicas_and_skips_a_dead_one() {
 #[tokio::test]
 async fn metrics_are_served_in_the_prometheus_text_format() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let metrics_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics_addr = metrics_listener.local_addr().unwrap();
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = http_listener.local_addr().unwrap();
     let server = TestServer::start(
         default_chain(),
         ServeOptions {
-            metrics_listener: Some(metrics_listener),
+            http_listener: Some(http_listener),
             ..ServeOptions::default()
         },
     )

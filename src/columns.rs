@@ -1,0 +1,454 @@
+//! Trainer-side fields → a [`Rollout`]: the one mapping behind TRL's dataset columns, verl's
+//! `ground_truth`/`extra_info` and OpenRLHF's `labels`.
+//!
+//! A trainer hands verdict a prompt, a completion and whatever its dataset row carries. Those
+//! fields become the rest of a rollout, as if they were keys of a JSONL line:
+//!
+//! - `tests`, `reference`, `setup`, `entry_point`, `problem_id`, `limits` are the rollout's own
+//!   fields. `tests` may also be JSON text, or a list of assert statements (strings);
+//! - everything else is kept in [`Rollout::extra`], where the dataset adapters
+//!   ([`crate::adapters`]) find `test` + `entry_point` (HumanEval), `test_list` (MBPP),
+//!   `input_output` or `inputs`/`outputs` (verl/PRIME/APPS), `verification_info` (open-r1),
+//!   `public_test_cases` (LiveCodeBench). Their decoding is the adapters' business, not this
+//!   module's: a JSON-text column is passed on as text, and the adapters are asked once, so a
+//!   field they cannot read is an error here, naming it.
+//!
+//! [`label_fields`] reads an OpenRLHF label and [`verl_fields`] a verl `ground_truth` and
+//! `extra_info` into such fields.
+
+use serde_json::{Map, Value};
+
+use crate::rollout::{Rollout, MAX_JSON_DEPTH};
+
+/// Why trainer fields do not make a rollout; names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldsError {
+    /// The field's path, e.g. `tests[0].stdout` or `ground_truth`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl FieldsError {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        FieldsError {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same error, its field inside `outer` (`labels[3]` + `tests` → `labels[3].tests`).
+    pub fn within(self, outer: &str) -> Self {
+        let field = if self.field.is_empty() {
+            outer.to_string()
+        } else if self.field.starts_with('[') {
+            format!("{outer}{}", self.field)
+        } else {
+            format!("{outer}.{}", self.field)
+        };
+        FieldsError { field, ..self }
+    }
+}
+
+/// The fields a trainer may set that are not the rollout's own: `prompt` and `completion` come
+/// from the trainer, `id` from the caller.
+const GIVEN: [&str; 3] = ["id", "prompt", "completion"];
+
+/// Decode a JSON value from a typed serde target, naming the path of the first problem.
+pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldsError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let reason = e.into_inner().to_string();
+        // serde names a missing field only in its message: make it part of the path.
+        let missing = reason
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'));
+        let field = match missing {
+            Some(name) if path.is_empty() => name.to_string(),
+            Some(name) => format!("{path}.{name}"),
+            None => path,
+        };
+        let reason = if missing.is_some() {
+            "is required".to_string()
+        } else {
+            reason
+        };
+        FieldsError::new(field, reason)
+    })
+}
+
+/// Decode one rollout from JSON text (a JSONL line, an HTTP body, a Python dict's `json.dumps`):
+/// nesting checked first without recursion ([`MAX_JSON_DEPTH`]), then decoded with the path of
+/// the first problem as the error's field (`tests[0]`), and a non-empty `id` required.
+pub fn decode_rollout(text: &str) -> Result<Rollout, FieldsError> {
+    crate::rollout::check_json_depth(text.as_bytes(), MAX_JSON_DEPTH)
+        .map_err(|e| FieldsError::new("", e))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| FieldsError::new("", format!("not JSON: {e}")))?;
+    let rollout: Rollout = decode(value)?;
+    if rollout.id.is_empty() {
+        return Err(FieldsError::new("id", "is empty"));
+    }
+    Ok(rollout)
+}
+
+/// The rollout `id` for `completion` to `prompt`, with the rest of its fields taken from
+/// `fields` (see the module docs). `id`, `prompt` and `completion` in `fields` are ignored.
+pub fn rollout_from_fields(
+    id: &str,
+    prompt: &str,
+    completion: &str,
+    fields: &Map<String, Value>,
+) -> Result<Rollout, FieldsError> {
+    let mut line = Map::new();
+    line.insert("id".into(), Value::from(id));
+    line.insert("prompt".into(), Value::from(prompt));
+    line.insert("completion".into(), Value::from(completion));
+    for (key, value) in fields {
+        if GIVEN.contains(&key.as_str()) || value.is_null() {
+            continue;
+        }
+        let value = if key == "tests" {
+            tests_value(value)?
+        } else {
+            value.clone()
+        };
+        line.insert(key.clone(), value);
+    }
+    let line = Value::Object(line);
+    let depth = json_depth(&line);
+    if depth > MAX_JSON_DEPTH {
+        return Err(FieldsError::new(
+            "",
+            format!("nested {depth} levels deep, over the limit of {MAX_JSON_DEPTH} for a rollout"),
+        ));
+    }
+    let rollout: Rollout = decode(line)?;
+    // Dataset fields that the adapters cannot read are this caller's error, named now rather
+    // than as an `invalid_input` score later.
+    crate::adapters::tests_for(&rollout).map_err(|e| FieldsError::new(e.field, e.reason))?;
+    Ok(rollout)
+}
+
+/// `tests` as the rollout's list of test objects: JSON text is decoded, a string in the list
+/// is an assert test.
+fn tests_value(value: &Value) -> Result<Value, FieldsError> {
+    let value = match value {
+        Value::String(text) => serde_json::from_str(text).map_err(|e| {
+            FieldsError::new("tests", format!("JSON text that does not decode: {e}"))
+        })?,
+        other => other.clone(),
+    };
+    let Value::Array(items) = value else {
+        return Err(FieldsError::new(
+            "tests",
+            "must be a list of tests (objects with a `kind`, or assert statements as strings)",
+        ));
+    };
+    Ok(Value::Array(
+        items
+            .into_iter()
+            .map(|t| match t {
+                Value::String(code) => serde_json::json!({"kind": "assert", "code": code}),
+                other => other,
+            })
+            .collect(),
+    ))
+}
+
+/// The nesting depth of `value` (1 for a scalar), by an explicit stack.
+fn json_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// An OpenRLHF label (`--label_key`) as rollout fields: an object is the rest of a rollout
+/// (`{"tests": […]}`, `{"input_output": …}`, `{"verification_info": …}`, …), a list is its
+/// `tests`, JSON text is decoded first, and `null` means no tests (format and parse only).
+pub fn label_fields(label: &Value) -> Result<Map<String, Value>, FieldsError> {
+    let decoded;
+    let label = match label {
+        Value::String(text) => {
+            decoded = serde_json::from_str::<Value>(text).map_err(|e| {
+                FieldsError::new(
+                    "",
+                    format!(
+                        "a string label must be JSON text (an object of rollout fields or a \
+                         list of tests): {e}"
+                    ),
+                )
+            })?;
+            &decoded
+        }
+        other => other,
+    };
+    match label {
+        Value::Null => Ok(Map::new()),
+        Value::Object(map) => Ok(map.clone()),
+        Value::Array(_) => Ok(Map::from_iter([("tests".to_string(), label.clone())])),
+        other => Err(FieldsError::new(
+            "",
+            format!(
+                "expected an object of rollout fields or a list of tests, got {}",
+                kind_of(other)
+            ),
+        )),
+    }
+}
+
+/// verl's `ground_truth` and `extra_info` as rollout fields.
+///
+/// `extra_info`'s entries come first (an `entry_point`, a `test` or `tests`, `input_output`…);
+/// then `ground_truth`, which verl's code datasets fill with the tests:
+/// - `{"inputs": […], "outputs": […], "fn_name"?: …}`, as an object or JSON text (PRIME,
+///   APPS, TACO, CodeContests): the `input_output` dataset field;
+/// - `{"test_cases": […]}` (open-r1 style): `verification_info`;
+/// - any other object: more rollout fields;
+/// - a list: the rollout's `tests` (test objects or assert statements);
+/// - Python text with `def check(` (HumanEval): `test`, with `entry_point` from `extra_info`;
+/// - otherwise (a math answer, say) an error: verdict judges code.
+pub fn verl_fields(
+    ground_truth: &Value,
+    extra_info: Option<&Value>,
+) -> Result<Map<String, Value>, FieldsError> {
+    let mut fields = match extra_info {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(other) => {
+            return Err(FieldsError::new(
+                "extra_info",
+                format!("expected an object, got {}", kind_of(other)),
+            ))
+        }
+    };
+    let field = "ground_truth";
+    let (decoded, text) =
+        match ground_truth {
+            Value::String(text) => match serde_json::from_str::<Value>(text) {
+                Ok(v @ (Value::Object(_) | Value::Array(_))) => (v, Some(text)),
+                _ if text.contains("def check(") => {
+                    fields.insert("test".into(), Value::from(text.as_str()));
+                    return Ok(fields);
+                }
+                _ => return Err(FieldsError::new(
+                    field,
+                    "text that is neither JSON tests nor a HumanEval `check` function; verdict \
+                     judges code against tests (`{\"inputs\": […], \"outputs\": […]}`, a list \
+                     of tests, `{\"test_cases\": […]}`)",
+                )),
+            },
+            other => (other.clone(), None),
+        };
+    match decoded {
+        Value::Object(map) if map.contains_key("inputs") || map.contains_key("outputs") => {
+            // The adapter decodes JSON text itself: hand it what verl stored.
+            let value = match text {
+                Some(text) => Value::from(text.as_str()),
+                None => Value::Object(map),
+            };
+            fields.insert("input_output".into(), value);
+        }
+        Value::Object(map) if map.contains_key("test_cases") && map.len() <= 3 => {
+            fields.insert("verification_info".into(), Value::Object(map));
+        }
+        Value::Object(map) => fields.extend(map),
+        Value::Array(items) => {
+            fields.insert("tests".into(), Value::Array(items));
+        }
+        other => {
+            return Err(FieldsError::new(
+                field,
+                format!(
+                    "expected tests (an object or a list, or JSON text of one), got {}",
+                    kind_of(&other)
+                ),
+            ))
+        }
+    }
+    Ok(fields)
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The completion inside OpenRLHF's `query` (prompt and response as one decoded text): the text
+/// after `prompt` where `query` starts with it, else all of `query`.
+pub fn response_of<'q>(query: &'q str, prompt: &str) -> &'q str {
+    if prompt.is_empty() {
+        return query;
+    }
+    query.strip_prefix(prompt).unwrap_or(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::tests_for;
+    use crate::rollout::TestCase;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn columns_become_rollout_fields_and_dataset_fields() {
+        let r = rollout_from_fields(
+            "r1",
+            "Write add.",
+            "```python\ndef add(a, b): return a + b\n```",
+            &obj(json!({
+                "tests": ["assert add(1, 2) == 3", {"kind": "call", "fn": "add", "args": [1, 1], "expected": 2}],
+                "reference": "def add(a, b): return a + b",
+                "completion": "ignored",
+                "source": "mine",
+                "nothing": null,
+            })),
+        )
+        .unwrap();
+        assert_eq!(r.id, "r1");
+        assert_eq!(r.prompt, "Write add.");
+        assert!(r.completion.contains("def add"));
+        assert_eq!(
+            r.tests[0],
+            TestCase::Assert {
+                code: "assert add(1, 2) == 3".into(),
+                timing: false
+            }
+        );
+        assert_eq!(r.tests[1].kind(), "call");
+        assert_eq!(r.reference.as_deref(), Some("def add(a, b): return a + b"));
+        assert_eq!(r.extra.get("source"), Some(&json!("mine")));
+        assert!(!r.extra.contains_key("nothing"));
+    }
+
+    #[test]
+    fn tests_as_json_text_decode_and_bad_ones_name_the_field() {
+        let text = r#"[{"kind": "stdio", "stdin": "1\n", "stdout": "1\n"}]"#;
+        let r = rollout_from_fields("a", "", "x", &obj(json!({"tests": text}))).unwrap();
+        assert_eq!(r.tests[0].kind(), "stdio");
+        let e = rollout_from_fields("a", "", "x", &obj(json!({"tests": [{"kind": "stdio"}]})))
+            .unwrap_err();
+        assert_eq!(e.field, "tests[0].stdout");
+        assert_eq!(e.reason, "is required");
+        let e = rollout_from_fields("a", "", "x", &obj(json!({"tests": 3}))).unwrap_err();
+        assert_eq!(e.field, "tests");
+        let e = rollout_from_fields("a", "", "x", &obj(json!({"limits": {"time_ms": "soon"}})))
+            .unwrap_err();
+        assert_eq!(e.field, "limits.time_ms");
+    }
+
+    #[test]
+    fn labels_are_objects_lists_or_json_text() {
+        assert_eq!(label_fields(&Value::Null).unwrap(), Map::new());
+        let f = label_fields(&json!("[\"assert f() == 1\"]")).unwrap();
+        assert_eq!(f.get("tests"), Some(&json!(["assert f() == 1"])));
+        let f = label_fields(&json!({"input_output": "{}"})).unwrap();
+        assert!(f.contains_key("input_output"));
+        let e = label_fields(&json!("the answer is 4")).unwrap_err();
+        assert!(e.reason.contains("JSON text"), "{e}");
+        assert!(label_fields(&json!(4))
+            .unwrap_err()
+            .reason
+            .contains("a number"));
+        assert_eq!(e.within("labels[2]").field, "labels[2]");
+    }
+
+    #[test]
+    fn verl_ground_truth_reaches_the_adapters() {
+        let gt = json!("{\"inputs\": [\"1 2\\n\"], \"outputs\": [\"3\\n\"]}");
+        let fields = verl_fields(&gt, Some(&json!({"split": "train", "index": 3}))).unwrap();
+        assert_eq!(fields.get("input_output"), Some(&gt));
+        let r = rollout_from_fields("v", "", "print(3)", &fields).unwrap();
+        let adapted = tests_for(&r).unwrap();
+        assert_eq!(adapted.source, "verl");
+        assert!(matches!(&adapted.tests[0], TestCase::Stdio { stdin, .. } if stdin == "1 2\n"));
+
+        let fields = verl_fields(
+            &json!({"inputs": [[1, 2]], "outputs": [3], "fn_name": "add"}),
+            None,
+        )
+        .unwrap();
+        let r = rollout_from_fields("v", "", "x", &fields).unwrap();
+        assert_eq!(tests_for(&r).unwrap().tests[0].kind(), "call");
+
+        let fields = verl_fields(
+            &json!("def check(candidate):\n    assert candidate(1) == 2\n"),
+            Some(&json!({"entry_point": "inc"})),
+        )
+        .unwrap();
+        let r = rollout_from_fields("v", "", "x", &fields).unwrap();
+        assert_eq!(tests_for(&r).unwrap().source, "humaneval");
+
+        let fields = verl_fields(
+            &json!({"test_cases": [{"input": "2\n", "output": "4\n", "type": "stdin_stdout"}]}),
+            None,
+        )
+        .unwrap();
+        assert!(fields.contains_key("verification_info"));
+
+        let bad = verl_fields(&json!({"inputs": [[1], [2]], "outputs": [1]}), None).unwrap();
+        let e = rollout_from_fields("v", "", "x", &bad).unwrap_err();
+        assert_eq!(e.field, "input_output");
+
+        let e = verl_fields(&json!("42"), None).unwrap_err();
+        assert_eq!(e.field, "ground_truth");
+        let e = verl_fields(&json!("x"), Some(&json!([1]))).unwrap_err();
+        assert_eq!(e.field, "extra_info");
+    }
+
+    #[test]
+    fn rollouts_decode_with_the_field_named() {
+        let r = decode_rollout(r#"{"id": "a", "completion": "x"}"#).unwrap();
+        assert_eq!(r.id, "a");
+        let e = decode_rollout(r#"{"id": "a", "completion": "x", "limits": {"memory_mb": "big"}}"#)
+            .unwrap_err();
+        assert_eq!(e.field, "limits.memory_mb");
+        assert_eq!(
+            decode_rollout(r#"{"id": "", "completion": "x"}"#)
+                .unwrap_err()
+                .field,
+            "id"
+        );
+        assert!(decode_rollout("{")
+            .unwrap_err()
+            .reason
+            .starts_with("not JSON"));
+    }
+
+    #[test]
+    fn deep_fields_are_refused_without_recursion() {
+        let mut v = json!(1);
+        for _ in 0..150 {
+            v = json!([v]);
+        }
+        let e = rollout_from_fields("d", "", "x", &obj(json!({"deep": v}))).unwrap_err();
+        assert!(e.reason.contains("limit of 100"), "{e}");
+    }
+
+    #[test]
+    fn the_response_is_the_query_after_its_prompt() {
+        assert_eq!(response_of("Q: add\nA: def f", "Q: add\n"), "A: def f");
+        assert_eq!(response_of("other", "Q"), "other");
+        assert_eq!(response_of("all", ""), "all");
+    }
+}

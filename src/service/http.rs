@@ -1,0 +1,453 @@
+//! The HTTP/JSON gateway: the reward service for clients that do not speak gRPC, with the same
+//! admission, deadlines and metrics (it calls the same [`RewardService`] core).
+//!
+//! | endpoint | body | answer |
+//! |---|---|---|
+//! | `POST /v1/score` | one rollout, as a JSONL line | its score, as a JSONL output line |
+//! | `POST /v1/score_batch` | `{"rollouts": [rollout, …]}` | `{"scores": [score, …]}`, in order |
+//! | `POST /v1/openrlhf` | OpenRLHF's remote reward request: `{"query": […], "prompts": […], "labels": […]}` | `{"rewards": […], "scores": […], "extra_logs": {…}}` |
+//!
+//! The description is `docs/openapi.yaml`. Errors are JSON,
+//! `{"error": {"code": …, "field": …, "message": …}}`: a malformed body is `400` naming the
+//! field (`rollouts[2].tests[0].stdout`), a full server `429` (with `Retry-After`), an expired
+//! deadline `504`, a server shutting down `503`. Inside a batch, a rollout that does not decode
+//! gets an `invalid_input` score in its own slot and the rest is scored, as in gRPC.
+//!
+//! **Deadlines**: `X-Verdict-Timeout-Ms: N` plays the part of `grpc-timeout`: the server gives
+//! up slightly before N ms ([`super::deadline_margin`]) and answers `504`; without it, the
+//! server's `max_deadline` bounds the call.
+//!
+//! **Metrics**: calls are counted in the gRPC series with the path as `method`
+//! (`verdict_grpc_requests_total{method="POST /v1/score",code="Ok"}`), with the status code
+//! name the equivalent gRPC call would have had.
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::record::CallRecord;
+use super::{RewardService, ServiceError};
+use crate::columns::{self, FieldsError};
+use crate::convert::ConvertError;
+use crate::rollout::{check_json_depth, Rollout, MAX_JSON_DEPTH};
+use crate::score::Score;
+
+/// The header that carries a call's deadline, in milliseconds.
+pub const TIMEOUT_HEADER: &str = "x-verdict-timeout-ms";
+
+/// The gateway's routes on `service`; request bodies are limited to `max_body_bytes`.
+pub fn router(service: RewardService, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/score", post(score))
+        .route("/v1/score_batch", post(score_batch))
+        .route("/v1/openrlhf", post(openrlhf))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(service)
+}
+
+/// A failed call: its HTTP status and JSON body.
+#[derive(Debug)]
+struct HttpError {
+    status: StatusCode,
+    code: &'static str,
+    field: Option<String>,
+    message: String,
+    grpc: tonic::Code,
+}
+
+impl HttpError {
+    fn bad(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        HttpError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_argument",
+            message: if field.is_empty() {
+                message
+            } else {
+                format!("{field}: {message}")
+            },
+            field: Some(field).filter(|f| !f.is_empty()),
+            grpc: tonic::Code::InvalidArgument,
+        }
+    }
+
+    fn from_fields(e: FieldsError) -> Self {
+        HttpError::bad(e.field, e.reason)
+    }
+}
+
+impl From<ServiceError> for HttpError {
+    fn from(e: ServiceError) -> Self {
+        let message = e.to_string();
+        let (status, code, grpc) = match &e {
+            ServiceError::InvalidArgument(ConvertError { field, reason }) => {
+                return HttpError::bad(field.clone(), reason.clone())
+            }
+            ServiceError::Overloaded { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "overloaded",
+                tonic::Code::ResourceExhausted,
+            ),
+            ServiceError::DeadlineExceeded { .. } => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "deadline_exceeded",
+                tonic::Code::DeadlineExceeded,
+            ),
+            ServiceError::ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                tonic::Code::Unavailable,
+            ),
+        };
+        HttpError {
+            status,
+            code,
+            field: None,
+            message,
+            grpc,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    message: &'a str,
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                field: self.field.as_deref(),
+                message: &self.message,
+            },
+        };
+        let mut response = json_response(self.status, &body);
+        if self.status == StatusCode::TOO_MANY_REQUESTS || self.status.is_server_error() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).expect("scores and errors serialize");
+    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// Run one call of `method`: parse the deadline, run `call` within it, record the metrics.
+async fn handle<T, F, Fut>(
+    service: &RewardService,
+    method: &'static str,
+    headers: &HeaderMap,
+    call: F,
+) -> Response
+where
+    T: Serialize,
+    F: FnOnce(Duration) -> Fut,
+    Fut: std::future::Future<Output = Result<T, HttpError>>,
+{
+    let record = CallRecord::new(service.metrics(), method);
+    let result = match timeout(headers) {
+        Ok(t) => call(service.budget_for(t)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(body) => {
+            record.finish_with(tonic::Code::Ok);
+            json_response(StatusCode::OK, &body)
+        }
+        Err(e) => {
+            record.finish_with(e.grpc);
+            e.into_response()
+        }
+    }
+}
+
+/// The deadline a caller set with [`TIMEOUT_HEADER`], if any.
+fn timeout(headers: &HeaderMap) -> Result<Option<Duration>, HttpError> {
+    let Some(value) = headers.get(TIMEOUT_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(|ms| Some(Duration::from_millis(ms)))
+        .ok_or_else(|| {
+            HttpError::bad(
+                format!("header {TIMEOUT_HEADER}"),
+                "must be a positive whole number of milliseconds",
+            )
+        })
+}
+
+/// Parse `body` as JSON (checking its nesting first, without recursion) into `T`, naming the
+/// field of the first problem.
+fn parse_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    extra_depth: usize,
+) -> Result<T, HttpError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(HttpError::bad("", "the request body is empty; send JSON"));
+    }
+    check_json_depth(body, MAX_JSON_DEPTH + extra_depth).map_err(|e| HttpError::bad("", e))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| HttpError::bad("", format!("the body is not JSON: {e}")))?;
+    columns::decode(value).map_err(HttpError::from_fields)
+}
+
+/// A rollout of a batch, or its `invalid_input` record (position is 1-based).
+fn batch_rollout(value: Value, position: usize, field: &str) -> Result<Rollout, Box<Score>> {
+    let id = value.get("id").and_then(Value::as_str).map(str::to_string);
+    match columns::decode::<Rollout>(value) {
+        Ok(r) if r.id.is_empty() => Err(Box::new(Score::invalid(
+            None,
+            position,
+            format!("{field}.id: is empty"),
+        ))),
+        Ok(r) => Ok(r),
+        Err(e) => Err(Box::new(Score::invalid(
+            id.as_deref(),
+            position,
+            e.within(field).to_string(),
+        ))),
+    }
+}
+
+async fn score(State(service): State<RewardService>, headers: HeaderMap, body: Bytes) -> Response {
+    let (svc, body) = (&service, &body);
+    handle(&service, "POST /v1/score", &headers, |budget| async move {
+        let service = svc;
+        let rollout: Rollout = parse_body(body, 0)?;
+        if rollout.id.is_empty() {
+            return Err(HttpError::bad("id", "is empty"));
+        }
+        Ok(service.score_rollout(rollout, budget).await?)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    rollouts: Vec<Value>,
+}
+
+#[derive(Serialize)]
+struct BatchResponse {
+    scores: Vec<Score>,
+}
+
+async fn score_batch(
+    State(service): State<RewardService>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (svc, body) = (&service, &body);
+    handle(
+        &service,
+        "POST /v1/score_batch",
+        &headers,
+        |budget| async move {
+            let service = svc;
+            let request: BatchRequest = parse_body(body, 2)?;
+            service.check_batch_size(request.rollouts.len(), "rollouts")?;
+            let items = request
+                .rollouts
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| batch_rollout(v, i + 1, &format!("rollouts[{i}]")))
+                .collect();
+            let scores = service.score_items(items, budget).await?;
+            Ok(BatchResponse { scores })
+        },
+    )
+    .await
+}
+
+/// OpenRLHF's remote reward request (`--remote_rm_url`): `query` holds prompt and response
+/// decoded together, `prompts` the prompts, `labels` the `--label_key` column.
+#[derive(Deserialize)]
+struct OpenRlhfRequest {
+    query: Vec<String>,
+    #[serde(default)]
+    prompts: Option<Vec<String>>,
+    #[serde(default)]
+    labels: Option<Vec<Value>>,
+}
+
+/// OpenRLHF reads `rewards` (and, in newer versions, `scores` and `extra_logs`).
+#[derive(Serialize)]
+struct OpenRlhfResponse {
+    /// The reward per query; `null` where verdict could not judge (outcome `error`).
+    rewards: Vec<Option<f64>>,
+    /// The same values (OpenRLHF uses them for dynamic filtering).
+    scores: Vec<Option<f64>>,
+    /// Numeric per-query logs (OpenRLHF averages them into its metrics).
+    extra_logs: ExtraLogs,
+}
+
+#[derive(Serialize)]
+struct ExtraLogs {
+    /// 1 where the rollout passed every check.
+    verdict_passed: Vec<u8>,
+    /// 1 where verdict could not judge it.
+    verdict_error: Vec<u8>,
+}
+
+async fn openrlhf(
+    State(service): State<RewardService>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (svc, body) = (&service, &body);
+    handle(
+        &service,
+        "POST /v1/openrlhf",
+        &headers,
+        |budget| async move {
+            let service = svc;
+            let request: OpenRlhfRequest = parse_body(body, 2)?;
+            let n = request.query.len();
+            service.check_batch_size(n, "query")?;
+            for (name, len) in [
+                ("prompts", request.prompts.as_ref().map(Vec::len)),
+                ("labels", request.labels.as_ref().map(Vec::len)),
+            ] {
+                if let Some(len) = len.filter(|len| *len != n) {
+                    return Err(HttpError::bad(
+                        name,
+                        format!("has {len} entries for {n} queries"),
+                    ));
+                }
+            }
+            let items = request
+                .query
+                .iter()
+                .enumerate()
+                .map(|(i, query)| {
+                    let prompt = request.prompts.as_ref().map_or("", |p| p[i].as_str());
+                    let label = request.labels.as_ref().map_or(&Value::Null, |l| &l[i]);
+                    let id = format!("query-{}", i + 1);
+                    columns::label_fields(label)
+                        .map_err(|e| e.within(&format!("labels[{i}]")))
+                        .and_then(|fields| {
+                            columns::rollout_from_fields(
+                                &id,
+                                prompt,
+                                columns::response_of(query, prompt),
+                                &fields,
+                            )
+                            .map_err(|e| e.within(&format!("labels[{i}]")))
+                        })
+                        .map_err(|e| Box::new(Score::invalid(Some(&id), i + 1, e.to_string())))
+                })
+                .collect();
+            let scores = service.score_items(items, budget).await?;
+            let rewards: Vec<Option<f64>> = scores.iter().map(|s| s.reward).collect();
+            Ok(OpenRlhfResponse {
+                scores: rewards.clone(),
+                rewards,
+                extra_logs: ExtraLogs {
+                    verdict_passed: scores
+                        .iter()
+                        .map(|s| u8::from(s.outcome == crate::score::Outcome::Passed))
+                        .collect(),
+                    verdict_error: scores
+                        .iter()
+                        .map(|s| u8::from(s.outcome.is_verdict_failure()))
+                        .collect(),
+                },
+            })
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_header_is_checked() {
+        let mut h = HeaderMap::new();
+        assert_eq!(timeout(&h).unwrap(), None);
+        h.insert(TIMEOUT_HEADER, HeaderValue::from_static("250"));
+        assert_eq!(timeout(&h).unwrap(), Some(Duration::from_millis(250)));
+        h.insert(TIMEOUT_HEADER, HeaderValue::from_static("soon"));
+        let e = timeout(&h).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains(TIMEOUT_HEADER), "{}", e.message);
+    }
+
+    #[test]
+    fn bodies_name_the_field_at_fault() {
+        let e = parse_body::<Rollout>(br#"{"id": "a", "completion": 5}"#, 0).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("completion"));
+        let e = parse_body::<Rollout>(
+            br#"{"id": "a", "completion": "x", "tests": [{"kind": "stdio", "stdin": ""}]}"#,
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("tests[0].stdout"));
+        assert_eq!(e.message, "tests[0].stdout: is required");
+        let e = parse_body::<Rollout>(br#"{"id": "a"}"#, 0).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("completion"));
+        let e = parse_body::<Rollout>(b"{not json", 0).unwrap_err();
+        assert!(
+            e.message.starts_with("the body is not JSON"),
+            "{}",
+            e.message
+        );
+        let e = parse_body::<Rollout>(b"  ", 0).unwrap_err();
+        assert!(e.message.contains("empty"));
+        let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        let e = parse_body::<Rollout>(deep.as_bytes(), 0).unwrap_err();
+        assert!(e.message.contains("nested deeper"), "{}", e.message);
+        let e = parse_body::<BatchRequest>(br#"{"rollout": []}"#, 2).unwrap_err();
+        assert!(e.message.contains("rollout"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_bad_rollout_in_a_batch_is_its_own_record() {
+        let bad = batch_rollout(
+            serde_json::json!({"id": "b", "completion": "x", "limits": {"time_ms": -1}}),
+            3,
+            "rollouts[2]",
+        )
+        .unwrap_err();
+        assert_eq!(bad.id, "b");
+        assert!(
+            bad.error
+                .as_deref()
+                .unwrap()
+                .starts_with("rollouts[2].limits.time_ms: "),
+            "{:?}",
+            bad.error
+        );
+        let unnamed =
+            batch_rollout(serde_json::json!({"completion": "x"}), 4, "rollouts[3]").unwrap_err();
+        assert_eq!(unnamed.id, "input-4");
+    }
+}
