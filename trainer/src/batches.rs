@@ -164,7 +164,10 @@ impl SftExamples {
             .iter()
             .map(|&i| {
                 let (prompt, completion) = &self.examples[i];
-                (prompt.len(), prompt.iter().chain(completion).copied().collect())
+                (
+                    prompt.len(),
+                    prompt.iter().chain(completion).copied().collect(),
+                )
             })
             .collect();
         right_padded(&rows, seq, self.pad)

@@ -464,7 +464,10 @@ impl GrpoConfig {
             }
         }
         if !(self.clip_eps > 0.0 && self.clip_eps < 1.0) {
-            problems.push(format!("grpo.clip_eps ({}) must be in (0, 1)", self.clip_eps));
+            problems.push(format!(
+                "grpo.clip_eps ({}) must be in (0, 1)",
+                self.clip_eps
+            ));
         }
         if !(self.kl_beta >= 0.0) {
             problems.push(format!("grpo.kl_beta ({}) must be >= 0", self.kl_beta));

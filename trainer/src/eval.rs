@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::data::Problem;
-use crate::grpo::rewards::{Reading, RewardSummary, Rewards};
 use crate::generate::{generate, SamplingConfig};
+use crate::grpo::rewards::{Reading, RewardSummary, Rewards};
 use crate::model::MoeTransformer;
 use crate::python;
 use crate::tokenizer::{Tokenizer, TokenizerError};

@@ -133,6 +133,9 @@ mod tests {
         let (layer, grads) = grads_of([30.0, 0.0, 0.0, 40.0], [0.0, 0.0]);
         let (grads, norm) = clip_global_norm::<B, _>(&layer, grads, 0.0);
         assert!((norm - 50.0).abs() < 1e-4, "0 disables clipping");
-        assert_eq!(grad_values(&grads, &layer.weight), vec![30.0, 0.0, 0.0, 40.0]);
+        assert_eq!(
+            grad_values(&grads, &layer.weight),
+            vec![30.0, 0.0, 0.0, 40.0]
+        );
     }
 }

@@ -349,12 +349,14 @@ fn cuda_grpo(
     run_dir: &Path,
     options: &GrpoOptions,
 ) -> Result<grpo::GrpoReport> {
-    Ok(grpo::run_grpo::<verdict_trainer::backend::CudaTrainBackend>(
-        config,
-        run_dir,
-        options,
-        &Default::default(),
-    )?)
+    Ok(
+        grpo::run_grpo::<verdict_trainer::backend::CudaTrainBackend>(
+            config,
+            run_dir,
+            options,
+            &Default::default(),
+        )?,
+    )
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -379,8 +381,11 @@ fn eval_command(args: EvalArgs) -> Result<()> {
     if args.limit > 0 {
         problems.truncate(args.limit);
     }
-    let (rewards, _server) =
-        grpo::reward_service(&loaded.config.grpo.reward, &args.reward_endpoint, &args.run_dir)?;
+    let (rewards, _server) = grpo::reward_service(
+        &loaded.config.grpo.reward,
+        &args.reward_endpoint,
+        &args.run_dir,
+    )?;
     let sampling = SamplingConfig {
         temperature: args.temperature,
         top_p: 1.0,

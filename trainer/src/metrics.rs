@@ -189,7 +189,11 @@ pub fn plot_lines(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         if *markers {
             chart
-                .draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
                 .map_err(|e| plot_err(&e))?;
         }
     }

@@ -534,12 +534,13 @@ where
             })?;
     let model = loaded.model.load_record(model_record);
     let optim_path = dir.join(checkpoint::OPTIM);
-    let record = recorder
-        .load(optim_path.clone(), device)
-        .map_err(|e| CheckpointError::Optimizer {
-            path: optim_path,
-            message: e.to_string(),
-        })?;
+    let record =
+        recorder
+            .load(optim_path.clone(), device)
+            .map_err(|e| CheckpointError::Optimizer {
+                path: optim_path,
+                message: e.to_string(),
+            })?;
     Ok((model, loaded.state, optim.load_record(record)))
 }
 

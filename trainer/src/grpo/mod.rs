@@ -371,10 +371,7 @@ fn load_spread(loads: &[Vec<usize>]) -> Option<(f64, f64)> {
 }
 
 fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec()
-        .unwrap_or_default()
+    t.into_data().convert::<f32>().to_vec().unwrap_or_default()
 }
 
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
@@ -463,8 +460,8 @@ pub fn run_grpo<B: AutodiffBackend>(
         }
         Err(_) => {
             let init = resolve_init(&grpo.init, run_dir)?;
-            let json = serde_json::to_string_pretty(&Reference { init: init.clone() })
-                .unwrap_or_default();
+            let json =
+                serde_json::to_string_pretty(&Reference { init: init.clone() }).unwrap_or_default();
             std::fs::write(&reference_path, json).map_err(io(&reference_path))?;
             init
         }
@@ -641,7 +638,10 @@ pub fn run_grpo<B: AutodiffBackend>(
                     let group_rewards: Vec<Option<f64>> =
                         group_readings.iter().map(|r| r.reward).collect();
                     masked += group_rewards.iter().filter(|r| r.is_none()).count();
-                    for score in scores.iter().filter(|s| s.outcome == verdict::Outcome::Error) {
+                    for score in scores
+                        .iter()
+                        .filter(|s| s.outcome == verdict::Outcome::Error)
+                    {
                         tracing::warn!(id = %score.id, error = ?score.error, "Reward masked: verdict could not judge the rollout.");
                     }
                     readings.extend(group_readings);
@@ -882,7 +882,11 @@ pub fn plot(metrics_path: &Path, stage_dir: &Path) -> Result<Vec<HeldoutPoint>, 
             ("train mean reward", series("train", "mean_reward"), false),
             ("train pass rate", series("train", "pass_rate"), false),
             ("held-out pass rate", series("heldout", "pass_rate"), true),
-            ("held-out mean reward", series("heldout", "mean_reward"), true),
+            (
+                "held-out mean reward",
+                series("heldout", "mean_reward"),
+                true,
+            ),
         ],
     )?;
     metrics::plot_lines(

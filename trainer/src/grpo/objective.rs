@@ -154,7 +154,8 @@ pub fn grpo_loss<B: Backend>(inputs: LossInputs<B>, eps: f64, beta: f64) -> Loss
 
     let ratio = (log_probs.clone() - old_log_probs.clone()).exp().detach();
     let adv = advantages.clone().expand([batch, seq]);
-    let clipped_high = ratio.clone().greater_elem(1.0 + eps).float() * adv.clone().greater_elem(0.0).float();
+    let clipped_high =
+        ratio.clone().greater_elem(1.0 + eps).float() * adv.clone().greater_elem(0.0).float();
     let clipped_low = ratio.clone().lower_elem(1.0 - eps).float() * adv.lower_elem(0.0).float();
     let clip_fraction = ((clipped_high + clipped_low) * mask.clone()).sum() / tokens.clone();
     let max_ratio_deviation = ((ratio - 1.0).abs() * mask.clone()).max();
@@ -233,7 +234,11 @@ mod tests {
     fn error_scores_are_masked_out_of_the_statistics() {
         // The None is verdict's `error` outcome: it must not count as a 0.
         let g = group_advantages(&[Some(1.0), None, Some(0.5), Some(1.0)], 0.0);
-        assert!(close(g.mean, 2.5 / 3.0), "mean of the present rewards: {}", g.mean);
+        assert!(
+            close(g.mean, 2.5 / 3.0),
+            "mean of the present rewards: {}",
+            g.mean
+        );
         assert_eq!(g.advantages[1], None);
         let read_as_zero = group_advantages(&[Some(1.0), Some(0.0), Some(0.5), Some(1.0)], 0.0);
         assert!(!close(g.mean, read_as_zero.mean));
@@ -247,7 +252,10 @@ mod tests {
     #[test]
     fn k3_matches_the_formula() {
         // log π_θ = ln 0.5, log π_ref = ln 0.25: ratio 0.5, k3 = 0.5 − ln 0.5 − 1.
-        let kl = values(k3_kl(t2(&[&[0.5f32.ln(), 0.3f32.ln()]]), t2(&[&[0.25f32.ln(), 0.3f32.ln()]])));
+        let kl = values(k3_kl(
+            t2(&[&[0.5f32.ln(), 0.3f32.ln()]]),
+            t2(&[&[0.25f32.ln(), 0.3f32.ln()]]),
+        ));
         let want = 0.5 - 0.5f64.ln() - 1.0;
         assert!(close(kl[0].into(), want), "{kl:?} vs {want}");
         assert!(kl[1].abs() < 1e-7, "equal policies: 0");
@@ -303,7 +311,10 @@ mod tests {
         assert_eq!(values(loss.max_ratio_deviation), vec![0.0]);
         // The KL term: π_ref = e^{-1}·2 on row 0's tokens, β = 0.1. k3 = 2 − ln 2 − 1 there, 0 on
         // row 1, so L rises by 0.1 · (2 − ln 2 − 1) / 2 (row 0's token mean, over 2 rows).
-        let reference = t2(&[&[-1.0, -1.0 + 2f32.ln(), -1.0 + 2f32.ln(), -1.0], &[-1.0; 4]]);
+        let reference = t2(&[
+            &[-1.0, -1.0 + 2f32.ln(), -1.0 + 2f32.ln(), -1.0],
+            &[-1.0; 4],
+        ]);
         let with_kl = grpo_loss(
             LossInputs {
                 log_probs: zeros.clone(),

@@ -367,14 +367,19 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let rewards =
-            Rewards::connect(&[format!("http://127.0.0.1:{port}")], Duration::from_secs(2))
-                .unwrap();
+        let rewards = Rewards::connect(
+            &[format!("http://127.0.0.1:{port}")],
+            Duration::from_secs(2),
+        )
+        .unwrap();
         let rollout: Rollout =
             serde_json::from_value(serde_json::json!({"id": "a", "completion": "x"})).unwrap();
         let started = Instant::now();
         let outcome = rewards.wait(rewards.send(vec![rollout]));
-        assert!(matches!(outcome, GroupOutcome::Skipped { .. }), "{outcome:?}");
+        assert!(
+            matches!(outcome, GroupOutcome::Skipped { .. }),
+            "{outcome:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(4));
     }
 }

@@ -70,8 +70,8 @@ pub fn candidates(configured: Option<&Path>) -> Vec<PathBuf> {
 /// is an error rather than silently falling through to another binary.
 pub fn find_verdict(configured: Option<&Path>) -> Result<PathBuf, ServerError> {
     let looked = candidates(configured);
-    let explicit = usize::from(configured.is_some())
-        + usize::from(std::env::var_os("VERDICT_BIN").is_some());
+    let explicit =
+        usize::from(configured.is_some()) + usize::from(std::env::var_os("VERDICT_BIN").is_some());
     for (i, path) in looked.iter().enumerate() {
         if path.is_file() {
             return Ok(path.clone());
@@ -205,14 +205,21 @@ mod tests {
     fn a_process_that_exits_at_once_is_reported_with_its_log() {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("fake-verdict");
-        std::fs::write(&script, "#!/bin/sh\necho 'runtime not installed' >&2\nexit 3\n").unwrap();
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho 'runtime not installed' >&2\nexit 3\n",
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let log = dir.path().join("serve.log");
         let err = LocalServer::start(&script, None, &log, Duration::from_secs(20)).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("runtime not installed"), "{message}");
-        assert!(message.contains("exited") || message.contains("closed"), "{message}");
+        assert!(
+            message.contains("exited") || message.contains("closed"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -220,13 +227,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("fake-verdict");
         // Prints the line a real server prints, then would run forever.
-        std::fs::write(&script, "#!/bin/sh\necho 'listening on 127.0.0.1:9'\nexec sleep 600\n")
-            .unwrap();
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho 'listening on 127.0.0.1:9'\nexec sleep 600\n",
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let server =
-            LocalServer::start(&script, None, &dir.path().join("l"), Duration::from_secs(20))
-                .unwrap();
+        let server = LocalServer::start(
+            &script,
+            None,
+            &dir.path().join("l"),
+            Duration::from_secs(20),
+        )
+        .unwrap();
         assert_eq!(server.endpoint(), "http://127.0.0.1:9");
         let proc = PathBuf::from(format!("/proc/{}", server.pid()));
         assert!(proc.exists());

@@ -16,11 +16,13 @@ use verdict_trainer::MoeTransformer;
 use verdict_trainer::backend::CpuTrainBackend;
 
 fn verdict_bin() -> PathBuf {
-    let bin = std::env::var_os("VERDICT_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        // target/<profile>/deps/it-… → target/<profile>/verdict
-        let exe = std::env::current_exe().unwrap();
-        exe.parent().unwrap().parent().unwrap().join("verdict")
-    });
+    let bin = std::env::var_os("VERDICT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // target/<profile>/deps/it-… → target/<profile>/verdict
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().unwrap().parent().unwrap().join("verdict")
+        });
     assert!(
         bin.is_file(),
         "{} not found: build it with `cargo build --bin verdict` (and run `verdict runtime \
@@ -114,7 +116,10 @@ fn grpo_steps_score_with_a_real_verdict_serve_and_resume() {
     for line in &steps {
         let reward = line["mean_reward"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&reward), "{line}");
-        assert!(line["verifiers"]["format"].is_number(), "breakdown kept: {line}");
+        assert!(
+            line["verifiers"]["format"].is_number(),
+            "breakdown kept: {line}"
+        );
         if let Some(loss) = line["loss"].as_f64() {
             updated += 1;
             assert!(loss.is_finite(), "{line}");
@@ -122,7 +127,12 @@ fn grpo_steps_score_with_a_real_verdict_serve_and_resume() {
             assert!(line["entropy"].as_f64().unwrap() > 0.0, "{line}");
             assert!(line["kl"].as_f64().unwrap() >= 0.0, "{line}");
         }
-        for key in ["generate_s", "reward_wait_s", "update_s", "gen_tokens_per_s"] {
+        for key in [
+            "generate_s",
+            "reward_wait_s",
+            "update_s",
+            "gen_tokens_per_s",
+        ] {
             assert!(line[key].is_number(), "{key}: {line}");
         }
     }
@@ -131,8 +141,7 @@ fn grpo_steps_score_with_a_real_verdict_serve_and_resume() {
 
     // Resume: picks up at step 2 with the saved optimizer state and finishes the stage.
     let resumed =
-        grpo::run_grpo::<CpuTrainBackend>(&config, run, &GrpoOptions::default(), &device)
-            .unwrap();
+        grpo::run_grpo::<CpuTrainBackend>(&config, run, &GrpoOptions::default(), &device).unwrap();
     assert_eq!((resumed.start_step, resumed.end_step), (2, 3));
     let state = checkpoint::load::<verdict_trainer::backend::CpuBackend>(
         &run.join("grpo/checkpoints/step-0000003"),
