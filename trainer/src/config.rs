@@ -469,19 +469,19 @@ impl GrpoConfig {
                 self.clip_eps
             ));
         }
-        if !(self.kl_beta >= 0.0) {
+        if !at_least(self.kl_beta, 0.0) {
             problems.push(format!("grpo.kl_beta ({}) must be >= 0", self.kl_beta));
         }
-        if !(self.adv_eps > 0.0) {
+        if !positive(self.adv_eps) {
             problems.push(format!("grpo.adv_eps ({}) must be positive", self.adv_eps));
         }
-        if !(self.temperature > 0.0) {
+        if !positive(f64::from(self.temperature)) {
             problems.push(format!(
                 "grpo.temperature ({}) must be positive: greedy rollouts have no policy gradient",
                 self.temperature
             ));
         }
-        if !(self.reward.deadline_s > 0.0) {
+        if !positive(self.reward.deadline_s) {
             problems.push(format!(
                 "grpo.reward.deadline_s ({}) must be positive",
                 self.reward.deadline_s
@@ -489,6 +489,16 @@ impl GrpoConfig {
         }
         problems
     }
+}
+
+/// `x > 0`, false for NaN.
+fn positive(x: f64) -> bool {
+    x > 0.0
+}
+
+/// `x >= min`, false for NaN.
+fn at_least(x: f64, min: f64) -> bool {
+    x >= min
 }
 
 /// Where rewards come from.

@@ -140,13 +140,17 @@ pub fn read_values(path: &Path) -> Result<Vec<serde_json::Value>, MetricsError> 
     Ok(lines)
 }
 
-/// Draw named series (`(label, points, with markers)`) into an SVG at `path`, the y axis from
-/// 0 (or the lowest value, when negative) to the highest.
+/// One curve of [`plot_lines`]: its label, its `(step, value)` points, and whether to mark
+/// each point (sparse series such as held-out evaluations).
+pub type Series<'a> = (&'a str, Vec<(f64, f64)>, bool);
+
+/// Draw named series into an SVG at `path`, the y axis from 0 (or the lowest value, when
+/// negative) to the highest.
 pub fn plot_lines(
     path: &Path,
     title: &str,
     y_desc: &str,
-    series: &[(&str, Vec<(f64, f64)>, bool)],
+    series: &[Series<'_>],
 ) -> Result<(), MetricsError> {
     let plot_err = |e: &dyn std::fmt::Display| MetricsError::Plot {
         path: path.to_path_buf(),
