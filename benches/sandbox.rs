@@ -6,8 +6,13 @@
 //! ```
 //!
 //! 1. Latency: a trivial program (one call test), end to end through `Sandbox::run`, one at a
-//!    time: median and p90, with instances made ahead (`prewarm`, the default) and, as the
+//!    time: median, p90 and p99, with instances made ahead (`prewarm`, the default) and, as the
 //!    in-run baseline, instantiating on demand (`prewarm = 0`).
+//!    Instance cost: CPU time of this thread per trivial rollout made on demand, one instance
+//!    (a call test) and two (an assert test: candidate and judge), as instances per CPU-second.
+//!    Compute: fixed pure-Python kernels (loop, dict/str, recursion) in the sandbox against the
+//!    host's `python3`, CPU time of the running thread on both sides (robust to a busy machine),
+//!    best of interleaved rounds, as a slowdown factor.
 //! 2. Throughput on fixtures/problems/problems.jsonl (≥150 problems, a right and a wrong
 //!    solution each): the sandbox on a multi-thread runtime with one worker per core, stopping
 //!    at a program's first failing test as the baselines do and, separately, running every test;
@@ -41,6 +46,99 @@ fn rss_mib() -> f64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.0);
     pages * 4096.0 / (1 << 20) as f64
+}
+
+/// CPU time this thread has run, in milliseconds.
+fn thread_cpu_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
+/// The pure-Python kernels timed against the host's `python3` (each defines `f()`).
+const KERNELS: &[(&str, &str)] = &[
+    (
+        "loop (s += i*i % 7, 2M)",
+        "def f():\n    s = 0\n    for i in range(2000000):\n        s += i * i % 7\n    return s\n",
+    ),
+    (
+        "dict/str (200k updates)",
+        "def f():\n    d = {}\n    for i in range(200000):\n        k = 'k' + str(i % 5000)\n        d[k] = d.get(k, 0) + len(k)\n    return sum(d.values())\n",
+    ),
+    (
+        "recursion (fib 27)",
+        "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n\ndef f():\n    return fib(27)\n",
+    ),
+];
+
+/// Sandbox/host CPU-time ratio of each kernel: the best of `rounds` interleaved rounds. The
+/// sandbox side is one call test (load + call, all on this thread); the host side is `f()` in a
+/// `python3` started once per round, timed with `time.thread_time`.
+fn kernels(rt: &tokio::runtime::Runtime, sandbox: &Sandbox, rounds: usize) {
+    let tests: Vec<TestCase> =
+        serde_json::from_str(r#"[{"kind": "call", "fn": "f", "args": [], "expected": 0}]"#)
+            .unwrap();
+    let mut ratios = Vec::new();
+    for (name, program) in KERNELS {
+        let job = RunJob {
+            id: "kernel",
+            program,
+            setup: None,
+            tests: &tests,
+            limits: None,
+            stop_on_failure: false,
+        };
+        let host_script = format!(
+            "import time\n{program}\nf()\nt = time.thread_time()\nf()\nprint((time.thread_time() - t) * 1e3)\n"
+        );
+        let (mut sandbox_best, mut host_best) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..rounds {
+            let c = thread_cpu_ms();
+            rt.block_on(sandbox.run(&job)).unwrap();
+            sandbox_best = sandbox_best.min(thread_cpu_ms() - c);
+            let Ok(out) = Command::new("python3").args(["-c", &host_script]).output() else {
+                println!("kernels: python3 not available");
+                return;
+            };
+            if let Ok(ms) = String::from_utf8_lossy(&out.stdout).trim().parse::<f64>() {
+                host_best = host_best.min(ms);
+            }
+        }
+        let ratio = sandbox_best / host_best;
+        ratios.push(ratio);
+        println!(
+            "  kernel {name:<24} sandbox {sandbox_best:7.1} ms CPU, host python3 {host_best:6.1} ms \
+             — slowdown {ratio:.2}×"
+        );
+    }
+    let geo = ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64;
+    println!(
+        "  pure-Python compute: geometric-mean slowdown {:.2}× the host's python3 (best of {rounds} rounds)",
+        geo.exp()
+    );
+}
+
+/// CPU time of this thread per rollout of `job`, run one at a time on a sandbox that makes
+/// instances on demand: the median over `runs`.
+fn rollout_cpu(
+    rt: &tokio::runtime::Runtime,
+    sandbox: &Sandbox,
+    job: &RunJob<'_>,
+    runs: usize,
+) -> f64 {
+    let mut cpu = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let c = thread_cpu_ms();
+        let r = rt.block_on(sandbox.run(job)).unwrap();
+        cpu.push(thread_cpu_ms() - c);
+        assert_eq!(r.outcome, Outcome::Passed);
+    }
+    cpu.sort_by(f64::total_cmp);
+    percentile(&cpu, 0.5)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -83,7 +181,17 @@ fn main() {
         ..SandboxConfig::default()
     })
     .expect("sandbox");
-    let (cold_median, cold_p90, _) = trivial_latency(&rt, &cold, &trivial, trivial_runs);
+    let (cold_median, cold_p90, _, _) = trivial_latency(&rt, &cold, &trivial, trivial_runs);
+    // Instance cost: the same rollout (one instance) and an assert rollout (two), made on
+    // demand, in CPU time of this thread (the run's future is driven here).
+    let assert_tests: Vec<TestCase> =
+        serde_json::from_str(r#"[{"kind": "assert", "code": "assert f() == 1"}]"#).unwrap();
+    let trivial_assert = RunJob {
+        tests: &assert_tests,
+        ..trivial
+    };
+    let one = rollout_cpu(&rt, &cold, &trivial, 200);
+    let two = rollout_cpu(&rt, &cold, &trivial_assert, 200);
     drop(cold);
     // Worker processes (one per core) instead of threads of this process: `verdict score`
     // and `verdict serve` run rollouts this way.
@@ -93,9 +201,9 @@ fn main() {
         ..SandboxConfig::default()
     })
     .expect("sandbox with workers");
-    let (median, p90, fuel) = trivial_latency(&rt, &sandbox, &trivial, trivial_runs);
+    let (median, p90, p99, fuel) = trivial_latency(&rt, &sandbox, &trivial, trivial_runs);
     println!(
-        "trivial program, end to end: median {median:.3} ms, p90 {p90:.3} ms \
+        "trivial program, end to end: median {median:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms \
          ({trivial_runs} runs, {fuel} fuel total; prewarm {})",
         sandbox.config().prewarm
     );
@@ -104,12 +212,25 @@ fn main() {
          — ratio {:.2}",
         median / cold_median
     );
-    let (proc_median, proc_p90, _) = trivial_latency(&rt, &processes, &trivial, trivial_runs);
+    let (proc_median, proc_p90, proc_p99, _) =
+        trivial_latency(&rt, &processes, &trivial, trivial_runs);
     println!(
         "  same, in {workers} worker processes (what `verdict score`/`serve` do): median \
-         {proc_median:.3} ms, p90 {proc_p90:.3} ms — ratio {:.2}",
+         {proc_median:.3} ms, p90 {proc_p90:.3} ms, p99 {proc_p99:.3} ms — ratio {:.2}",
         proc_median / median
     );
+    println!(
+        "instance cost (made on demand, CPU of the running thread, median of 200): a call \
+         rollout (1 instance) {one:.2} ms, an assert rollout (candidate + judge) {two:.2} ms — \
+         ratio {:.2}; {:.0} trivial one-instance rollouts per CPU-second (instances/s per core)",
+        two / one,
+        1e3 / one
+    );
+    let kernel_rounds: usize = std::env::var("BENCH_KERNEL_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    kernels(&rt, &sandbox, kernel_rounds);
 
     if std::env::var_os("BENCH_TRIVIAL_ONLY").is_some() {
         rss(&rt, &sandbox, &trivial_tests, workers);
@@ -318,14 +439,14 @@ fn main() {
     rss(&rt, &sandbox, &trivial_tests, workers);
 }
 
-/// Median and p90 wall time of `runs` trivial rollouts run one at a time (after 50 warm-up
-/// runs), and the fuel of one.
+/// Median, p90 and p99 wall time of `runs` trivial rollouts run one at a time (after 50
+/// warm-up runs), and the fuel of one.
 fn trivial_latency(
     rt: &tokio::runtime::Runtime,
     sandbox: &Sandbox,
     trivial: &RunJob<'_>,
     runs: usize,
-) -> (f64, f64, u64) {
+) -> (f64, f64, f64, u64) {
     let mut lat = Vec::new();
     let mut fuel = 0;
     rt.block_on(async {
@@ -340,7 +461,12 @@ fn trivial_latency(
         }
     });
     lat.sort_by(f64::total_cmp);
-    (percentile(&lat, 0.5), percentile(&lat, 0.9), fuel)
+    (
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.9),
+        percentile(&lat, 0.99),
+        fuel,
+    )
 }
 
 /// RSS every 10% of `BENCH_RSS_RUNS` trivial runs (none when unset).

@@ -1,5 +1,6 @@
 //! Dataset adapters: read tests from the fields common datasets ship (kept in
-//! [`Rollout::extra`]) so they score without conversion scripts.
+//! [`Rollout::extra`]) so they score without conversion scripts, as the dataset's own harness
+//! means them.
 //!
 //! Used only when a rollout's own `tests` is empty; the first adapter whose fields are present
 //! wins, in this order:
@@ -7,17 +8,23 @@
 //! | dataset style | fields read | becomes |
 //! |---|---|---|
 //! | HumanEval | `test` (defines `check(candidate)`) + `entry_point` (the rollout's, or in `extra`) | one `assert` test: `test` followed by `check(<entry_point>)` |
-//! | MBPP | `test_list` (assert statements), optional `test_setup_code` | one `assert` test per statement; `test_setup_code` is prepended to each |
-//! | verl / PRIME / APPS / TACO | `inputs` + `outputs` (+ `fn_name`), top level or inside `input_output` (an object or a JSON string) | with `fn_name`: `call` tests, `fn(*inputs[i]) == outputs[i]`; without: `stdio` tests, stdin `inputs[i]`, stdout `outputs[i]` (lists of lines are joined with `\n`) |
+//! | MBPP | `test_list` (assert statements), optional `test_setup_code`, `test_imports` (sanitized MBPP) | one `assert` test per statement; the setup code and imports are prepended to each |
+//! | APPS / TACO / verl / PRIME | `input_output` (an object or a JSON string), or `inputs` + `outputs` at the top level, or verl's `reward_model.ground_truth` (a JSON string); with `fn_name` for functional problems | without `fn_name`: `stdio` tests, stdin `inputs[i]`, stdout `outputs[i]` (lists of lines joined with `\n`). With `fn_name`: `call` tests; an input that is a **string** holds one JSON value per line, one per argument, and an output string is JSON (verl, PRIME, LiveCodeBench); an input that is an **array** is the argument list (APPS, TACO). Expected values get `unwrap_single`: APPS wraps them in a one-element list and its harness accepts the value or the list |
 //! | open-r1 | `verification_info.test_cases[]` (object or JSON string) with `input`, `output`, `type` | `type` `stdin_stdout` (or absent) → `stdio`; `function_call` with `fn_name` → `call` with `input` as the JSON argument list |
-//! | LiveCodeBench | `public_test_cases` / `private_test_cases` (arrays or JSON strings) of `{input, output, testtype}`, `metadata.func_name` | `testtype: stdin` → `stdio`; `testtype: functional` → `call` of `func_name` with the newline-separated JSON arguments of `input`, expected `json(output)`; a method of `class Solution` is called as `Solution().func_name(...)` |
+//! | LiveCodeBench | `public_test_cases` / `private_test_cases`: arrays, JSON strings, or (private) base64 of zlib of the pickle of a JSON string; `{input, output, testtype}`; `metadata.func_name` | `testtype: stdin` → `stdio`; `testtype: functional` → `call` of `func_name` with the newline-separated JSON arguments of `input`, expected `json(output)`; a method of `class Solution` is called as `Solution().func_name(...)` |
 //!
-//! Not supported: LiveCodeBench private tests stored compressed (base64/zlib/pickle) — decode
-//! them offline first; the adapter reports them as invalid input rather than skipping silently.
+//! Values in JSON strings are read exactly (integers of any size, [`Exact`]); a dataset field
+//! that is already a JSON object went through `serde_json::Value` when the line was read.
+//! The compressed LiveCodeBench tests are decoded without running any pickle code: only the
+//! pickle of one `str` (or `bytes`) is accepted, read by [`pickled_string`].
 
+use std::io::Read;
+
+use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::rollout::{Rollout, TestCase};
+use crate::json::{Exact, Json};
+use crate::rollout::{Compare, Rollout, TestCase};
 
 /// Why a rollout's dataset fields could not be turned into tests.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,8 +50,8 @@ pub struct Adapted {
     pub tests: Vec<TestCase>,
     /// Setup code to run after the rollout's own `setup` (e.g. a call shim).
     pub setup: Option<String>,
-    /// `tests` (the rollout's own), `humaneval`, `mbpp`, `verl`, `open-r1`, `livecodebench`, or
-    /// `none`.
+    /// `tests` (the rollout's own), `humaneval`, `mbpp`, `apps` (APPS, TACO, verl, PRIME),
+    /// `open-r1`, `livecodebench`, or `none`.
     pub source: &'static str,
 }
 
@@ -68,17 +75,33 @@ pub fn tests_for(rollout: &Rollout) -> Result<Adapted, AdapterError> {
         }
     }
     if let Some(list) = x.get("test_list") {
-        return mbpp(list, x.get("test_setup_code").and_then(Value::as_str));
+        return mbpp(
+            list,
+            x.get("test_setup_code").and_then(Value::as_str),
+            x.get("test_imports"),
+        );
     }
     if let Some(io) = x.get("input_output") {
-        let io = json_or_string(io, "input_output")?;
-        let obj = io
-            .as_object()
-            .ok_or_else(|| bad("input_output", "expected an object"))?;
-        return verl(obj, "input_output");
+        return apps(&exact_field(io, "input_output")?, "input_output");
     }
     if x.contains_key("inputs") && x.contains_key("outputs") {
-        return verl(x, "inputs");
+        let mut obj = Vec::new();
+        for key in ["inputs", "outputs", "fn_name"] {
+            if let Some(v) = x.get(key) {
+                obj.push((key.to_string(), exact_field_value(v)));
+            }
+        }
+        return apps(&Exact::Object(obj), "inputs");
+    }
+    if let Some(truth) = x
+        .get("reward_model")
+        .and_then(|m| m.get("ground_truth"))
+        .filter(|t| t.is_string() || t.is_object())
+    {
+        let truth = exact_field(truth, "reward_model.ground_truth")?;
+        if get(&truth, "inputs").is_some() {
+            return apps(&truth, "reward_model.ground_truth");
+        }
     }
     if let Some(info) = x.get("verification_info") {
         return open_r1(&json_or_string(info, "verification_info")?);
@@ -91,6 +114,30 @@ pub fn tests_for(rollout: &Rollout) -> Result<Adapted, AdapterError> {
         setup: None,
         source: "none",
     })
+}
+
+/// A dataset field as exact JSON: a JSON string is read as the JSON it holds.
+fn exact_field(v: &Value, field: &str) -> Result<Exact, AdapterError> {
+    match v {
+        Value::String(s) => Exact::parse(s).map_err(|e| bad(field, e)),
+        other => Ok(exact_field_value(other)),
+    }
+}
+
+/// A value already read as `serde_json::Value`, as exact JSON (its text reads back).
+fn exact_field_value(v: &Value) -> Exact {
+    Exact::parse(&v.to_string()).unwrap_or(Exact::Null)
+}
+
+fn get<'e>(obj: &'e Exact, key: &str) -> Option<&'e Exact> {
+    match obj {
+        Exact::Object(pairs) => pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn json_of(e: &Exact) -> Json {
+    Json::from_text(&e.to_json()).expect("exact JSON reads back")
 }
 
 fn json_or_string(v: &Value, field: &str) -> Result<Value, AdapterError> {
@@ -119,13 +166,23 @@ fn humaneval(test: &str, entry: &str) -> Result<Adapted, AdapterError> {
     })
 }
 
-fn mbpp(list: &Value, setup: Option<&str>) -> Result<Adapted, AdapterError> {
+fn mbpp(
+    list: &Value,
+    setup: Option<&str>,
+    imports: Option<&Value>,
+) -> Result<Adapted, AdapterError> {
     let items = list
         .as_array()
         .ok_or_else(|| bad("test_list", "expected an array of assert statements"))?;
-    let prefix = setup
+    let imports = match imports {
+        None | Some(Value::Null) => String::new(),
+        Some(v) => text(v, "test_imports")?,
+    };
+    let prefix = [imports.as_str(), setup.unwrap_or("")]
+        .iter()
         .filter(|s| !s.trim().is_empty())
-        .map(|s| format!("{s}\n"));
+        .map(|s| format!("{s}\n"))
+        .reduce(|a, b| a + &b);
     let tests = items
         .iter()
         .map(|t| {
@@ -160,49 +217,91 @@ fn text(v: &Value, field: &str) -> Result<String, AdapterError> {
     }
 }
 
-fn verl(obj: &Map<String, Value>, field: &str) -> Result<Adapted, AdapterError> {
-    let inputs = obj
-        .get("inputs")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad(field, "`inputs` must be an array"))?;
-    let outputs = obj
-        .get("outputs")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad(field, "`outputs` must be an array"))?;
+fn exact_text(v: &Exact, field: &str) -> Result<String, AdapterError> {
+    match v {
+        Exact::Str(s) => Ok(s.clone()),
+        Exact::Array(lines) => lines
+            .iter()
+            .map(|l| match l {
+                Exact::Str(s) => Ok(s.clone()),
+                _ => Err(bad(field, "lines must be strings")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|ls| ls.join("\n")),
+        other => Ok(other.to_json()),
+    }
+}
+
+/// The JSON values of a functional input string, one per non-blank line.
+fn json_lines(input: &str, field: &str) -> Result<Vec<Json>, AdapterError> {
+    input
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| Json::from_text(l).map_err(|e| bad(field, format!("an argument is {e}"))))
+        .collect()
+}
+
+/// APPS, TACO, verl and PRIME `input_output` (see the module docs).
+fn apps(obj: &Exact, field: &str) -> Result<Adapted, AdapterError> {
+    if !matches!(obj, Exact::Object(_)) {
+        return Err(bad(field, "expected an object"));
+    }
+    let Some(Exact::Array(inputs)) = get(obj, "inputs") else {
+        return Err(bad(field, "`inputs` must be an array"));
+    };
+    let Some(Exact::Array(outputs)) = get(obj, "outputs") else {
+        return Err(bad(field, "`outputs` must be an array"));
+    };
     if inputs.len() != outputs.len() {
         return Err(bad(
             field,
             format!("{} inputs but {} outputs", inputs.len(), outputs.len()),
         ));
     }
-    let fn_name = obj
-        .get("fn_name")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
+    let fn_name = match get(obj, "fn_name") {
+        Some(Exact::Str(s)) if !s.is_empty() => Some(s.as_str()),
+        _ => None,
+    };
+    let unwrap = Compare {
+        unwrap_single: Some(true),
+        ..Compare::default()
+    };
     let tests = inputs
         .iter()
         .zip(outputs)
         .map(|(i, o)| match fn_name {
-            Some(f) => Ok(TestCase::Call {
-                function: f.to_string(),
-                args: match i {
-                    Value::Array(a) => a.clone(),
-                    other => vec![other.clone()],
-                },
-                expected: o.clone(),
-                timing: false,
-            }),
+            Some(f) => {
+                let args = match i {
+                    Exact::Str(lines) => json_lines(lines, field)?,
+                    Exact::Array(a) => a.iter().map(json_of).collect(),
+                    other => vec![json_of(other)],
+                };
+                let expected = match o {
+                    Exact::Str(text) => Json::from_text(text)
+                        .map_err(|e| bad(field, format!("an output is {e}")))?,
+                    other => json_of(other),
+                };
+                Ok(TestCase::Call {
+                    function: f.to_string(),
+                    args,
+                    expected,
+                    timing: false,
+                    compare: Some(unwrap),
+                })
+            }
             None => Ok(TestCase::Stdio {
-                stdin: text(i, "inputs")?,
-                stdout: text(o, "outputs")?,
+                stdin: exact_text(i, "inputs")?,
+                stdout: exact_text(o, "outputs")?,
                 timing: false,
+                compare: None,
+                checker: None,
             }),
         })
         .collect::<Result<_, AdapterError>>()?;
     Ok(Adapted {
         tests,
         setup: None,
-        source: "verl",
+        source: "apps",
     })
 }
 
@@ -230,6 +329,8 @@ fn open_r1(info: &Value) -> Result<Adapted, AdapterError> {
                     stdin: text(input, "input")?,
                     stdout: text(output, "output")?,
                     timing: false,
+                    compare: None,
+                    checker: None,
                 }),
                 "function_call" | "call" => {
                     let f = c
@@ -239,15 +340,16 @@ fn open_r1(info: &Value) -> Result<Adapted, AdapterError> {
                         .ok_or_else(|| {
                             bad("verification_info", "a function_call case needs `fn_name`")
                         })?;
-                    let args = match json_or_string(input, "input")? {
-                        Value::Array(a) => a,
-                        other => vec![other],
+                    let args = match exact_field(input, "input")? {
+                        Exact::Array(a) => a.iter().map(json_of).collect(),
+                        other => vec![json_of(&other)],
                     };
                     Ok(TestCase::Call {
                         function: f.to_string(),
                         args,
-                        expected: json_or_string(output, "output")?,
+                        expected: json_of(&exact_field(output, "output")?),
                         timing: false,
+                        compare: None,
                     })
                 }
                 other => Err(bad(
@@ -267,6 +369,122 @@ fn open_r1(info: &Value) -> Result<Adapted, AdapterError> {
 /// The name of the call shim LiveCodeBench functional tests go through.
 pub const LCB_SHIM: &str = "__verdict_lcb_call";
 
+/// Most bytes a compressed LiveCodeBench test field may inflate to.
+pub const MAX_INFLATED: u64 = 256 << 20;
+
+/// A LiveCodeBench test-case field: an array, the JSON text of one, or LiveCodeBench's
+/// compressed form `base64(zlib(pickle(json_text)))`.
+fn lcb_cases(v: &Value, field: &str) -> Result<Vec<Value>, AdapterError> {
+    let text = match v {
+        Value::Array(a) => return Ok(a.clone()),
+        Value::String(s) => s,
+        _ => return Err(bad(field, "expected an array of test cases")),
+    };
+    let trimmed = text.trim_start();
+    let json = if trimmed.starts_with('[') || trimmed.is_empty() {
+        text.clone()
+    } else {
+        decompress_lcb(text).map_err(|e| bad(field, e))?
+    };
+    match serde_json::from_str::<Value>(&json) {
+        Ok(Value::Array(a)) => Ok(a),
+        Ok(_) => Err(bad(field, "expected an array of test cases")),
+        Err(e) => Err(bad(field, format!("not JSON: {e}"))),
+    }
+}
+
+/// `json_text` from `base64(zlib(pickle(json_text)))`, inflating at most [`MAX_INFLATED`]
+/// bytes and running no pickle code.
+pub fn decompress_lcb(text: &str) -> Result<String, String> {
+    let packed = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("neither JSON nor base64 ({e})"))?;
+    let mut pickle = Vec::new();
+    flate2::read::ZlibDecoder::new(packed.as_slice())
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut pickle)
+        .map_err(|e| format!("base64, but not zlib data ({e})"))?;
+    if pickle.len() as u64 > MAX_INFLATED {
+        return Err(format!("inflates to more than {} MiB", MAX_INFLATED >> 20));
+    }
+    pickled_string(&pickle)
+}
+
+/// The string a pickle holds, when it is the pickle of one `str` (or UTF-8 `bytes`), any
+/// protocol from 1 to 5; any other pickle is refused. No opcode beyond these is interpreted,
+/// so nothing can run: `PROTO`, `FRAME`, one string opcode (`SHORT_BINUNICODE`,
+/// `BINUNICODE`, `BINUNICODE8`, `SHORT_BINBYTES`, `BINBYTES`, `BINBYTES8`), an optional
+/// memo store (`MEMOIZE`, `BINPUT`, `LONG_BINPUT`), `STOP`, and nothing after it.
+pub fn pickled_string(p: &[u8]) -> Result<String, String> {
+    let mut at = 0usize;
+    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+        let end = at
+            .checked_add(n)
+            .filter(|&e| e <= p.len())
+            .ok_or("the pickle is cut short")?;
+        let s = &p[*at..end];
+        *at = end;
+        Ok(s)
+    };
+    let len = |b: &[u8]| -> Result<usize, String> {
+        let mut v = 0u64;
+        for (i, byte) in b.iter().enumerate() {
+            v |= u64::from(*byte) << (8 * i);
+        }
+        usize::try_from(v).map_err(|_| "a length beyond this machine".to_string())
+    };
+    // Skips FRAME opcodes (protocol 4+) wherever they stand between opcodes.
+    let skip_frames = |at: &mut usize| -> Result<(), String> {
+        while p.get(*at) == Some(&0x95) {
+            *at += 1;
+            take(at, 8)?;
+        }
+        Ok(())
+    };
+    if p.first() == Some(&0x80) {
+        let proto = take(&mut at, 2)?[1];
+        if proto > 5 {
+            return Err(format!("pickle protocol {proto} is not known"));
+        }
+    }
+    skip_frames(&mut at)?;
+    let op = *take(&mut at, 1)?.first().expect("one byte");
+    let (n, text) = match op {
+        0x8c => (len(take(&mut at, 1)?)?, true),
+        b'X' => (len(take(&mut at, 4)?)?, true),
+        0x8d => (len(take(&mut at, 8)?)?, true),
+        b'C' => (len(take(&mut at, 1)?)?, false),
+        b'B' => (len(take(&mut at, 4)?)?, false),
+        0x8e => (len(take(&mut at, 8)?)?, false),
+        other => {
+            return Err(format!(
+                "the pickle is not of one string (opcode 0x{other:02x}); only a pickled str is read"
+            ))
+        }
+    };
+    let body = take(&mut at, n)?;
+    let s = std::str::from_utf8(body)
+        .map_err(|_| {
+            format!(
+                "the pickled {} is not UTF-8",
+                if text { "str" } else { "bytes" }
+            )
+        })?
+        .to_string();
+    skip_frames(&mut at)?;
+    match p.get(at) {
+        Some(0x94) => at += 1,
+        Some(b'q') => at += 2,
+        Some(b'r') => at += 5,
+        _ => {}
+    }
+    skip_frames(&mut at)?;
+    if p.get(at) != Some(&b'.') || at + 1 != p.len() {
+        return Err("the pickle holds more than one string".into());
+    }
+    Ok(s)
+}
+
 fn livecodebench(x: &Map<String, Value>) -> Result<Adapted, AdapterError> {
     let metadata = match x.get("metadata") {
         Some(m) => json_or_string(m, "metadata")?,
@@ -277,17 +495,7 @@ fn livecodebench(x: &Map<String, Value>) -> Result<Adapted, AdapterError> {
     let mut functional = false;
     for field in ["public_test_cases", "private_test_cases"] {
         let Some(v) = x.get(field) else { continue };
-        let cases = match json_or_string(v, field) {
-            Ok(Value::Array(a)) => a,
-            Ok(_) => return Err(bad(field, "expected an array of test cases")),
-            Err(_) => {
-                return Err(bad(
-                    field,
-                    "not JSON (compressed LiveCodeBench tests must be decoded first)",
-                ))
-            }
-        };
-        for c in cases {
+        for c in lcb_cases(v, field)? {
             let input = c
                 .get("input")
                 .and_then(Value::as_str)
@@ -301,24 +509,18 @@ fn livecodebench(x: &Map<String, Value>) -> Result<Adapted, AdapterError> {
                     stdin: input.to_string(),
                     stdout: output.to_string(),
                     timing: false,
+                    compare: None,
+                    checker: None,
                 }),
                 Some("functional") => {
                     functional = true;
-                    let args = input
-                        .lines()
-                        .filter(|l| !l.trim().is_empty())
-                        .map(|l| {
-                            serde_json::from_str(l)
-                                .map_err(|e| bad(field, format!("argument is not JSON: {e}")))
-                        })
-                        .collect::<Result<Vec<Value>, _>>()?;
-                    let expected = serde_json::from_str(output)
-                        .map_err(|e| bad(field, format!("output is not JSON: {e}")))?;
                     tests.push(TestCase::Call {
                         function: LCB_SHIM.to_string(),
-                        args,
-                        expected,
+                        args: json_lines(input, field)?,
+                        expected: Json::from_text(output)
+                            .map_err(|e| bad(field, format!("an output is {e}")))?,
                         timing: false,
+                        compare: None,
                     });
                 }
                 Some(other) => return Err(bad(field, format!("unknown testtype {other:?}"))),
@@ -361,66 +563,74 @@ mod tests {
         r
     }
 
+    fn call(a: &Adapted, i: usize) -> (&str, Vec<&str>, &str, Option<Compare>) {
+        match &a.tests[i] {
+            TestCase::Call {
+                function,
+                args,
+                expected,
+                compare,
+                ..
+            } => (
+                function.as_str(),
+                args.iter().map(Json::text).collect(),
+                expected.text(),
+                *compare,
+            ),
+            other => panic!("not a call test: {other:?}"),
+        }
+    }
+
     #[test]
-    fn humaneval_becomes_one_check_call() {
-        let r = rollout(
-            json!({"test": "def check(candidate):\n    assert candidate(1) == 2\n", "entry_point": "inc"}),
-        );
+    fn humaneval_record_becomes_one_check_call() {
+        // openai_humaneval, HumanEval/53 (abridged).
+        let r = rollout(json!({
+            "task_id": "HumanEval/53",
+            "prompt": "\n\ndef add(x: int, y: int):\n    \"\"\"Add two numbers x and y\n    >>> add(2, 3)\n    5\n    \"\"\"\n",
+            "canonical_solution": "    return x + y\n",
+            "test": "\n\nMETADATA = {}\n\n\ndef check(candidate):\n    import random\n\n    assert candidate(0, 1) == 1\n    assert candidate(1, 0) == 1\n    assert candidate(2, 3) == 5\n",
+            "entry_point": "add"
+        }));
         let a = tests_for(&r).unwrap();
         assert_eq!(a.source, "humaneval");
         let TestCase::Assert { code, .. } = &a.tests[0] else {
             panic!()
         };
-        assert!(code.ends_with("check(inc)\n"));
+        assert!(code.contains("def check(candidate):"));
+        assert!(code.ends_with("check(add)\n"));
+        let err = tests_for(&rollout(json!({"test": "x", "entry_point": "a b"}))).unwrap_err();
+        assert_eq!(err.field, "entry_point");
     }
 
     #[test]
-    fn verl_with_and_without_fn_name() {
-        let a = tests_for(&rollout(json!({"input_output": "{\"inputs\": [[1, 2]], \"outputs\": [3], \"fn_name\": \"add\"}"}))).unwrap();
-        assert_eq!(
-            a.tests[0],
-            TestCase::Call {
-                function: "add".into(),
-                args: vec![json!(1), json!(2)],
-                expected: json!(3),
-                timing: false
-            }
-        );
-        let a = tests_for(&rollout(json!({"inputs": ["1 2\n"], "outputs": ["3\n"]}))).unwrap();
-        assert!(matches!(&a.tests[0], TestCase::Stdio { stdin, .. } if stdin == "1 2\n"));
-        assert!(tests_for(&rollout(json!({"inputs": ["1"], "outputs": []}))).is_err());
-    }
-
-    #[test]
-    fn open_r1_and_livecodebench() {
-        let a = tests_for(&rollout(json!({"verification_info": {"language": "python", "test_cases": [{"input": "2\n", "output": "4\n", "type": "stdin_stdout"}]}}))).unwrap();
-        assert_eq!(a.source, "open-r1");
-        assert!(matches!(&a.tests[0], TestCase::Stdio { stdout, .. } if stdout == "4\n"));
+    fn mbpp_records_original_and_sanitized() {
+        // mbpp (full), task 11 (abridged), and mbpp/sanitized with its `test_imports`.
         let a = tests_for(&rollout(json!({
-            "public_test_cases": "[{\"input\": \"[1, 2]\\n3\", \"output\": \"[4, 5]\", \"testtype\": \"functional\"}]",
-            "metadata": "{\"func_name\": \"addAll\"}"}))).unwrap();
-        assert_eq!(
-            a.tests[0],
-            TestCase::Call {
-                function: LCB_SHIM.into(),
-                args: vec![json!([1, 2]), json!(3)],
-                expected: json!([4, 5]),
-                timing: false
-            }
+            "task_id": 11,
+            "text": "Write a python function to remove first and last occurrence of a given character from the string.",
+            "code": "def remove_Occ(s,ch): ...",
+            "test_list": ["assert remove_Occ(\"hello\",\"l\") == \"heo\"", "assert remove_Occ(\"abcda\",\"a\") == \"bcd\""],
+            "test_setup_code": "",
+            "challenge_test_list": []
+        })))
+        .unwrap();
+        assert_eq!(a.source, "mbpp");
+        assert_eq!(a.tests.len(), 2);
+        assert!(
+            matches!(&a.tests[1], TestCase::Assert { code, .. } if code == "assert remove_Occ(\"abcda\",\"a\") == \"bcd\"\n")
         );
-        assert!(a.setup.unwrap().contains("Solution().addAll(*args)"));
-        let err = tests_for(&rollout(
-            json!({"private_test_cases": "eJzLSM3JyQcABiwCFQ=="}),
-        ))
-        .unwrap_err();
-        assert!(err.reason.contains("compressed"), "{err}");
-    }
-
-    #[test]
-    fn own_tests_win_and_nothing_is_none() {
-        let a = tests_for(&rollout(json!({}))).unwrap();
-        assert_eq!(a.source, "none");
-        assert!(a.tests.is_empty());
+        let a = tests_for(&rollout(json!({
+            "source_file": "Benchmark Questions Verification V2.ipynb",
+            "task_id": 4,
+            "prompt": "Write a function to find the n largest integers from a given list of numbers, returned in descending order.",
+            "code": "import heapq as hq\ndef heap_queue_largest(nums,n): ...",
+            "test_imports": ["import math"],
+            "test_list": ["assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],3)==[85, 75, 65]"]
+        })))
+        .unwrap();
+        assert!(
+            matches!(&a.tests[0], TestCase::Assert { code, .. } if code.starts_with("import math\nassert heap_queue_largest("))
+        );
         let a = tests_for(&rollout(
             json!({"test_list": ["assert f(1) == 1"], "test_setup_code": "import math"}),
         ))
@@ -428,5 +638,200 @@ mod tests {
         assert!(
             matches!(&a.tests[0], TestCase::Assert { code, .. } if code.starts_with("import math\n"))
         );
+    }
+
+    #[test]
+    fn verl_prime_functional_inputs_are_newline_separated_json_arguments() {
+        // PRIME / verl `input_output` (a JSON string) with `fn_name`: each input is one JSON
+        // value per line, one per argument; each output the JSON of the return value.
+        let io = r#"{"fn_name": "maxSubarraySum", "inputs": ["[1, -2, 3]\n2", "[5]\n1"], "outputs": ["3", "5"]}"#;
+        let a = tests_for(&rollout(json!({ "input_output": io }))).unwrap();
+        assert_eq!(a.source, "apps");
+        let (f, args, expected, compare) = call(&a, 0);
+        assert_eq!(
+            (f, args, expected),
+            ("maxSubarraySum", vec!["[1, -2, 3]", "2"], "3")
+        );
+        assert_eq!(compare.and_then(|c| c.unwrap_single), Some(true));
+        // verl's own layout: `reward_model.ground_truth`.
+        let a = tests_for(&rollout(json!({
+            "data_source": "codecontests",
+            "reward_model": {"style": "rule", "ground_truth": io}
+        })))
+        .unwrap();
+        assert_eq!(call(&a, 1).1, vec!["[5]", "1"]);
+        // Integers of any size stay exact on both sides.
+        let big = format!("1{}", "0".repeat(5735));
+        let io = format!(r#"{{"fn_name": "f", "inputs": ["{big}\n7"], "outputs": ["{big}1"]}}"#);
+        let a = tests_for(&rollout(json!({ "input_output": io }))).unwrap();
+        let (_, args, expected, _) = call(&a, 0);
+        assert_eq!(args, vec![big.as_str(), "7"]);
+        assert_eq!(expected, format!("{big}1"));
+    }
+
+    #[test]
+    fn apps_and_taco_records_functional_and_stdio() {
+        // APPS / TACO call-based: `inputs[i]` is the argument list, `outputs[i]` the value
+        // wrapped in a list.
+        let io = r#"{"fn_name": "solve", "inputs": [[1, 2], [[3, 4], "x"]], "outputs": [[3], [[7, "x"]]]}"#;
+        let a = tests_for(&rollout(json!({
+            "problem_id": 2345, "question": "…", "solutions": "[]", "difficulty": "introductory",
+            "input_output": io, "starter_code": "def solve(a, b):\n    "
+        })))
+        .unwrap();
+        let (f, args, expected, compare) = call(&a, 1);
+        assert_eq!(
+            (f, args, expected),
+            ("solve", vec!["[3,4]", "\"x\""], "[[7,\"x\"]]")
+        );
+        assert_eq!(compare.and_then(|c| c.unwrap_single), Some(true));
+        // Standard input: strings, or lists of lines.
+        let io = r#"{"inputs": ["3\n1 2 3\n", ["2", "5 5"]], "outputs": ["6\n", ["10"]]}"#;
+        let a = tests_for(&rollout(json!({ "input_output": io }))).unwrap();
+        assert!(
+            matches!(&a.tests[1], TestCase::Stdio { stdin, stdout, .. } if stdin == "2\n5 5" && stdout == "10")
+        );
+        // Top-level inputs/outputs, as an object.
+        let a = tests_for(&rollout(json!({"inputs": ["1 2\n"], "outputs": ["3\n"]}))).unwrap();
+        assert!(matches!(&a.tests[0], TestCase::Stdio { stdin, .. } if stdin == "1 2\n"));
+        assert!(tests_for(&rollout(json!({"inputs": ["1"], "outputs": []}))).is_err());
+        let err = tests_for(&rollout(
+            json!({"input_output": r#"{"fn_name": "f", "inputs": ["[1,"], "outputs": ["1"]}"#}),
+        ))
+        .unwrap_err();
+        assert!(err.reason.contains("an argument is not JSON"), "{err}");
+    }
+
+    #[test]
+    fn open_r1_verification_info_record() {
+        // open-r1/verifiable-coding-problems-python.
+        let a = tests_for(&rollout(json!({
+            "source": "codeforces", "task_type": "verifiable_code", "in_source_id": "1234_A",
+            "problem": "…",
+            "gold_standard_solution": "```python\nprint(2 * int(input()))\n```",
+            "verification_info": {"language": "python", "test_cases": [
+                {"fn_name": null, "input": "2\n", "output": "4\n", "type": "stdin_stdout"},
+                {"fn_name": null, "input": "10\n", "output": "20\n", "type": "stdin_stdout"}
+            ]}
+        })))
+        .unwrap();
+        assert_eq!(a.source, "open-r1");
+        assert!(
+            matches!(&a.tests[1], TestCase::Stdio { stdin, stdout, .. } if stdin == "10\n" && stdout == "20\n")
+        );
+        let a = tests_for(&rollout(json!({"verification_info": "{\"test_cases\": [{\"fn_name\": \"f\", \"input\": \"[1, 123456789012345678901234567890]\", \"output\": \"2\", \"type\": \"function_call\"}]}"}))).unwrap();
+        assert_eq!(call(&a, 0).1, vec!["1", "123456789012345678901234567890"]);
+    }
+
+    /// `base64(zlib(pickle.dumps(json.dumps(cases))))` as LiveCodeBench ships private tests,
+    /// made by CPython 3 with protocol 4 (the default) and protocol 2, of
+    /// `[{"input": "[1, 2]\n3", "output": "[4, 5]", "testtype": "functional"},
+    ///   {"input": "123456789012345678901234567890\n1", "output": "123456789012345678901234567891", "testtype": "functional"}]`.
+    const LCB_PRIVATE_P4: &str = "eJxrYJl6gAECevZEVytl5hWUlihZKShFG+ooGMXG5Bkr6Sgo5ZeWwIRNdBRMY0FiJanFJSWVBakg0bTSvOSSzPy8xBylWh0FJFMMjYxNTM3MLSwNsLFi8gxRTcer3BCfrbFT9AAPSjeb";
+    const LCB_PRIVATE_P2: &str = "eJxrYIrYw8DAEF2tlJlXUFqiZKWgFG2oo2AUG5NnrKSjoJRfWgITNtFRMI0FiZWkFpeUVBakgkTTSvOSSzLz8xJzlGp1FJBMMTQyNjE1M7ewNMDGiskzRDUdr3JDfLbGFjLoAQARTTXt";
+    /// The same cases pickled as a list (not a string): must be refused.
+    const LCB_PICKLED_LIST: &str = "eJxrYJk6jQECYqdo1E7R6GHNzCsoLZnSwxFtqKNgFMtlPKWHLb+0BCzGFm2io2AaC5QsSS0uKaksSJ3Sw5VWmpdckpmfl5gzpRRoQAZTj4KhkbGJqZm5haUBNhaX4ZQMlh45vIqAStgy2EtT9QCLji4F";
+
+    #[test]
+    fn livecodebench_record_with_public_and_compressed_private_tests() {
+        let record = |private: &str| {
+            rollout(json!({
+                "question_title": "Add all",
+                "question_content": "…",
+                "platform": "leetcode",
+                "question_id": "3000",
+                "contest_id": "weekly-contest-1",
+                "contest_date": "2023-08-01T00:00:00",
+                "starter_code": "class Solution:\n    def addAll(self, nums: List[int], k: int) -> List[int]:\n        ",
+                "difficulty": "easy",
+                "public_test_cases": "[{\"input\": \"[1, 2]\\n3\", \"output\": \"[4, 5]\", \"testtype\": \"functional\"}]",
+                "private_test_cases": private,
+                "metadata": "{\"func_name\": \"addAll\"}"
+            }))
+        };
+        for private in [LCB_PRIVATE_P4, LCB_PRIVATE_P2] {
+            let a = tests_for(&record(private)).unwrap();
+            assert_eq!(a.source, "livecodebench");
+            assert_eq!(a.tests.len(), 3);
+            let (f, args, expected, _) = call(&a, 0);
+            assert_eq!(
+                (f, args, expected),
+                (LCB_SHIM, vec!["[1, 2]", "3"], "[4, 5]")
+            );
+            let (_, args, expected, _) = call(&a, 2);
+            assert_eq!(args, vec!["123456789012345678901234567890", "1"]);
+            assert_eq!(expected, "123456789012345678901234567891");
+            assert!(a
+                .setup
+                .as_deref()
+                .unwrap()
+                .contains("Solution().addAll(*args)"));
+        }
+        let err = tests_for(&record(LCB_PICKLED_LIST)).unwrap_err();
+        assert!(err.reason.contains("not of one string"), "{err}");
+        let err = tests_for(&record("not base64 at all!")).unwrap_err();
+        assert!(err.reason.contains("neither JSON nor base64"), "{err}");
+        // A stdin problem (AtCoder / Codeforces in LiveCodeBench).
+        let a = tests_for(&rollout(json!({
+            "platform": "atcoder",
+            "public_test_cases": [{"input": "3\n", "output": "6\n", "testtype": "stdin"}],
+            "metadata": "{}"
+        })))
+        .unwrap();
+        assert!(matches!(&a.tests[0], TestCase::Stdio { stdout, .. } if stdout == "6\n"));
+    }
+
+    #[test]
+    fn pickles_other_than_one_string_are_refused_without_running_anything() {
+        // pickle.dumps("hi", protocol=0..5) shapes.
+        assert_eq!(
+            pickled_string(b"\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00\x8c\x02hi\x94.").unwrap(),
+            "hi"
+        );
+        assert_eq!(
+            pickled_string(b"\x80\x03X\x02\x00\x00\x00hiq\x00.").unwrap(),
+            "hi"
+        );
+        assert_eq!(pickled_string(b"\x80\x03C\x02hiq\x00.").unwrap(), "hi");
+        // os.system("id") via REDUCE, protocol 4 (STACK_GLOBAL of two strings) and 0 (GLOBAL).
+        let evil = b"\x80\x04\x95\x1f\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94\x8c\x02id\x94\x85\x94R\x94.";
+        assert!(pickled_string(evil)
+            .unwrap_err()
+            .contains("more than one string"));
+        let evil0 = b"cposix\nsystem\n(S'id'\ntR.";
+        assert!(pickled_string(evil0)
+            .unwrap_err()
+            .contains("not of one string"));
+        // Cut short, lengths past the end, trailing opcodes.
+        assert!(pickled_string(b"\x80\x04\x8c\x05hi").is_err());
+        assert!(pickled_string(b"\x80\x04\x8d\xff\xff\xff\xff\xff\xff\xff\xffhi.").is_err());
+        assert!(pickled_string(b"\x80\x04\x8c\x02hi\x8c\x02hi.")
+            .unwrap_err()
+            .contains("more than one"));
+        assert!(pickled_string(b"").is_err());
+        assert!(pickled_string(b"\x80\x04\x8c\x02\xff\xfe.")
+            .unwrap_err()
+            .contains("UTF-8"));
+    }
+
+    #[test]
+    fn a_zlib_bomb_is_refused_at_the_cap() {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(MAX_INFLATED >> 20) + 2 {
+            z.write_all(&zeros).unwrap();
+        }
+        let packed = base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap());
+        assert!(decompress_lcb(&packed)
+            .unwrap_err()
+            .contains("more than 256 MiB"));
+    }
+
+    #[test]
+    fn own_tests_win_and_nothing_is_none() {
+        let a = tests_for(&rollout(json!({}))).unwrap();
+        assert_eq!(a.source, "none");
+        assert!(a.tests.is_empty());
     }
 }

@@ -166,15 +166,20 @@ impl Chain {
         scored.into_iter().map(Scored::into_score).collect()
     }
 
-    /// Apply the groupwise steps to already-scored rollouts. Only passing rollouts with a
-    /// `problem_id` take part; their rewards are recomputed afterwards.
+    /// Apply the groupwise steps to already-scored rollouts. Only rollouts with a `problem_id`
+    /// that passed (or are `tests_unavailable`, pending the `generated` step's agreement) take
+    /// part; their rewards are recomputed afterwards.
     pub fn rescore_groups(&self, scored: &mut [Scored]) {
         if !self.has_groupwise_steps() {
             return;
         }
         let mut by_group: HashMap<String, Vec<&mut Scored>> = HashMap::new();
         for s in scored.iter_mut() {
-            if let (Some(g), Outcome::Passed) = (s.group.clone(), s.score.outcome) {
+            // `tests_unavailable` takes part: without a reference, the `generated` step decides
+            // a rollout's tests in this pass.
+            if let (Some(g), Outcome::Passed | Outcome::TestsUnavailable) =
+                (s.group.clone(), s.score.outcome)
+            {
                 by_group.entry(g).or_default().push(s);
             }
         }
@@ -196,7 +201,12 @@ impl Chain {
                 step.verifier.rescore_group(&step.name, &mut view);
             }
             for m in members.iter_mut() {
-                m.score.reward = Some(weighted_mean(&m.score.verifiers).unwrap_or(1.0));
+                let all_passed = if m.score.outcome == Outcome::Passed {
+                    1.0
+                } else {
+                    0.0
+                };
+                m.score.reward = Some(weighted_mean(&m.score.verifiers).unwrap_or(all_passed));
             }
         }
     }
@@ -267,6 +277,11 @@ impl Chain {
             }
             if failure.is_some() {
                 break;
+            }
+            if verdict.skipped && verdict.outcome != Outcome::Passed && outcome == Outcome::Passed {
+                // A step that did not apply but says why in an outcome (`tests_unavailable`):
+                // it counts for nothing in the reward, and the outcome is not `passed`.
+                outcome = verdict.outcome;
             }
             if failed {
                 let step_outcome = match verdict.outcome {

@@ -44,6 +44,9 @@ pub enum CliError {
     /// The sandbox (runtime command or worker) failed.
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    /// `verdict tests` could not run (no endpoint configured, a generation failed).
+    #[error("{0}")]
+    Tests(String),
     /// An I/O step failed.
     #[error("{what}: {source}")]
     Io {
@@ -85,9 +88,68 @@ enum Command {
     /// The runtime is installed on first use anyway; `install` does it up front (what CI runs),
     /// `verify` checks hashes and runs a self-test.
     Runtime(RuntimeArgs),
+    /// LLM-generated tests (the `[testgen]` section): measure how good they are.
+    #[command(subcommand)]
+    Tests(TestsCommand),
     /// Internal: serve sandbox runs for a parent process over stdin/stdout (`sandbox.workers`).
     #[command(hide = true)]
     SandboxWorker,
+}
+
+#[derive(Debug, Subcommand)]
+enum TestsCommand {
+    /// Generate tests for problems that ship real ones and compare, program by program, what
+    /// the validated generated suite accepts with what the real suite accepts.
+    ///
+    /// Prints, over the rollouts of problems with a generated suite: recall_of_wrong (wrong
+    /// programs it rejects / wrong programs), pass_rate_of_correct (correct programs it accepts
+    /// / correct programs), precision_of_accept (correct among accepted), agreement, and the
+    /// share of problems left tests_unavailable. Problems are grouped by problem_id (else
+    /// prompt); validation uses the reference where there is one, else dual agreement over the
+    /// problem's rollouts in the file. Needs [testgen] with a model and an endpoint.
+    Eval(EvalArgs),
+    /// Pre-generate and validate tests offline: for each problem without tests and with a
+    /// `reference`, the tests the reference passes (under two seeds) become its rollouts'
+    /// `tests`, so the file can be scored anywhere without an LLM. Problems without a reference
+    /// or with too few valid tests are left unchanged (reported on stderr).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GenerateArgs {
+    /// JSONL rollouts (or problems: a rollout's fields without a completion are fine).
+    input: PathBuf,
+    /// Write the rollouts with their tests here. Default: standard output.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Configuration with the [testgen] section.
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Fewest valid tests a problem needs. Default: the `generated` step's, else 3.
+    #[arg(long)]
+    min_tests: Option<usize>,
+    /// Never show a progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct EvalArgs {
+    /// JSONL rollouts of problems with real tests (their own `tests` or dataset fields).
+    input: PathBuf,
+    /// Configuration with the [testgen] section (and [sandbox]). Default: the built-in one,
+    /// which has no endpoint.
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Fewest valid tests a problem needs. Default: the `generated` step's, else 3.
+    #[arg(long)]
+    min_tests: Option<usize>,
+    /// Fewest agreeing rollouts without a reference. Default: the `generated` step's, else 3.
+    #[arg(long)]
+    min_agreeing: Option<usize>,
+    /// Print the report as JSON (with per-problem figures) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -224,6 +286,10 @@ pub fn run(
         Command::Verifiers(args) => verifiers(args, registry).map(|()| ExitCode::SUCCESS),
         Command::Runtime(args) => runtime(args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve(args, registry).map(|()| ExitCode::SUCCESS),
+        Command::Tests(TestsCommand::Eval(args)) => tests_eval(args).map(|()| ExitCode::SUCCESS),
+        Command::Tests(TestsCommand::Generate(args)) => {
+            tests_generate(args).map(|()| ExitCode::SUCCESS)
+        }
         Command::SandboxWorker => crate::sandbox::workers::serve()
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
@@ -346,6 +412,189 @@ fn serve(args: ServeArgs, registry: &Registry) -> Result<(), CliError> {
         crate::server::run(listener, chain, opts, crate::server::shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// The config's testgen and sandbox for `verdict tests`, its `generated` step's settings, and
+/// the rollouts of `input` (unreadable lines reported and skipped).
+fn tests_setup(
+    config: Option<&std::path::Path>,
+    input: &std::path::Path,
+) -> Result<
+    (
+        Config,
+        crate::verifiers::generated::GeneratedConfig,
+        Vec<crate::Rollout>,
+    ),
+    CliError,
+> {
+    let config = Config::load(config)?;
+    let problems = config.testgen.problems();
+    if !problems.is_empty() {
+        return Err(CliError::Tests(problems.join("; ")));
+    }
+    let step = config
+        .verifiers
+        .iter()
+        .find(|v| v.kind == "generated")
+        .map(|v| crate::registry::settings_of(&v.settings))
+        .transpose()
+        .map_err(|e| CliError::Tests(format!("the generated step: {e}")))?
+        .unwrap_or_default();
+    let text = std::fs::read_to_string(input).map_err(|source| CliError::Io {
+        what: format!("reading {}", input.display()),
+        source,
+    })?;
+    let mut rollouts = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match crate::Rollout::from_json(line) {
+            Ok(r) => rollouts.push(r),
+            Err(e) => eprintln!("{}:{}: skipped: {e}", input.display(), i + 1),
+        }
+    }
+    Ok((config, step, rollouts))
+}
+
+/// The generator and sandbox of `config`, or why there is none.
+fn tests_resources(
+    config: &Config,
+) -> Result<(crate::testgen::Testgen, crate::sandbox::Sandbox), CliError> {
+    let testgen =
+        crate::testgen::from_config(&config.testgen, || config.sandbox.resolved_cache_dir().ok())
+            .map_err(CliError::Tests)?
+            .ok_or_else(|| {
+                CliError::Tests(
+            "no LLM endpoint: set testgen.model and testgen.base_url (or OPENAI_BASE_URL) in \
+             --config"
+                .into(),
+        )
+            })?;
+    let sandbox = with_sandbox_workers(config.clone()).sandbox;
+    sandbox.validate()?;
+    Ok((testgen, crate::sandbox::Sandbox::new(&sandbox)?))
+}
+
+fn tests_generate(args: GenerateArgs) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let (config, step, mut rollouts) = tests_setup(args.config.as_deref(), &args.input)?;
+    let min_tests = args.min_tests.unwrap_or(step.min_tests).max(1);
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
+        what: "starting the async runtime".into(),
+        source,
+    })?;
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner().with_message("problems")
+    };
+    let report = runtime.block_on(async {
+        let (testgen, sandbox) = tests_resources(&config)?;
+        crate::testgen::offline::fill_tests(&sandbox, &testgen, &mut rollouts, min_tests, || {
+            bar.inc(1)
+        })
+        .await
+        .map_err(|e| CliError::Tests(e.to_string()))
+    })?;
+    bar.finish_and_clear();
+    let mut out: Box<dyn std::io::Write> = match &args.output {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(|source| CliError::Io {
+            what: format!("creating {}", path.display()),
+            source,
+        })?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let io = |source| CliError::Io {
+        what: "writing the rollouts".into(),
+        source,
+    };
+    for r in &rollouts {
+        let line = serde_json::to_string(r).expect("a rollout serializes");
+        writeln!(out, "{line}").map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    for p in &report {
+        let dropped: Vec<String> = p.dropped.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        eprintln!(
+            "{}: {} ({} generated, {} kept; dropped {})",
+            p.problem,
+            p.status,
+            p.generated,
+            p.kept,
+            if dropped.is_empty() {
+                "none".to_string()
+            } else {
+                dropped.join(" ")
+            }
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn tests_eval(args: EvalArgs) -> Result<(), CliError> {
+    use crate::testgen::eval::{evaluate, EvalOptions};
+    let (config, step, rollouts) = tests_setup(args.config.as_deref(), &args.input)?;
+    let options = EvalOptions {
+        min_tests: args.min_tests.unwrap_or(step.min_tests).max(1),
+        min_agreeing: args.min_agreeing.unwrap_or(step.min_agreeing).max(1),
+    };
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
+        what: "starting the async runtime".into(),
+        source,
+    })?;
+    let report = runtime.block_on(async {
+        let (testgen, sandbox) = tests_resources(&config)?;
+        evaluate(&sandbox, &testgen, &rollouts, options)
+            .await
+            .map_err(|e| CliError::Tests(e.to_string()))
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a report serializes")
+        );
+        return Ok(());
+    }
+    let pct = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{:.1}%", 100.0 * x));
+    println!(
+        "{:<24} {:<10} {:>5} {:>5} {:>8} {:>9}  dropped",
+        "problem", "validation", "gen", "kept", "correct", "wrong"
+    );
+    for p in &report.per_problem {
+        let dropped: Vec<String> = p.dropped.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        println!(
+            "{:<24} {:<10} {:>5} {:>5} {:>8} {:>9}  {}",
+            p.problem,
+            p.validation,
+            p.generated,
+            if p.unavailable {
+                "-".to_string()
+            } else {
+                p.kept.to_string()
+            },
+            format!("{}/{}", p.correct_accepted, p.correct),
+            format!("{}/{}", p.wrong_rejected, p.wrong),
+            dropped.join(" ")
+        );
+    }
+    println!(
+        "problems: {} ({} tests_unavailable: {}); programs judged: {}; generations sent: {}",
+        report.problems,
+        report.problems_unavailable,
+        pct(report.unavailable),
+        report.programs,
+        report.generations
+    );
+    println!(
+        "recall_of_wrong {}  pass_rate_of_correct {}  precision_of_accept {}  agreement {}",
+        pct(report.recall_of_wrong),
+        pct(report.pass_rate_of_correct),
+        pct(report.precision_of_accept),
+        pct(report.agreement)
+    );
+    Ok(())
 }
 
 fn runtime(args: RuntimeArgs) -> Result<(), CliError> {

@@ -57,7 +57,21 @@ const GIVEN: [&str; 3] = ["id", "prompt", "completion"];
 
 /// Decode a JSON value from a typed serde target, naming the path of the first problem.
 pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldsError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    serde_path_to_error::deserialize(value).map_err(path_error)
+}
+
+/// Decode JSON text straight into a typed target (no `Value` in between, so a call test's
+/// integers stay exact: [`crate::json`]), naming the path of the first problem.
+pub fn decode_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FieldsError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
+    de.end()
+        .map_err(|e| FieldsError::new("", format!("not JSON: {e}")))?;
+    Ok(value)
+}
+
+fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> FieldsError {
+    {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         let reason = e.into_inner().to_string();
@@ -76,7 +90,7 @@ pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldsE
             reason
         };
         FieldsError::new(field, reason)
-    })
+    }
 }
 
 /// Decode one rollout from JSON text (a JSONL line, an HTTP body, a Python dict's `json.dumps`):
@@ -85,9 +99,10 @@ pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldsE
 pub fn decode_rollout(text: &str) -> Result<Rollout, FieldsError> {
     crate::rollout::check_json_depth(text.as_bytes(), MAX_JSON_DEPTH)
         .map_err(|e| FieldsError::new("", e))?;
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| FieldsError::new("", format!("not JSON: {e}")))?;
-    let rollout: Rollout = decode(value)?;
+    // Malformed JSON is named as such before any field is blamed for it.
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| FieldsError::new("", format!("not JSON: {e}")))?;
+    let rollout: Rollout = decode_text(text)?;
     if rollout.id.is_empty() {
         return Err(FieldsError::new("id", "is empty"));
     }
@@ -374,13 +389,34 @@ mod tests {
     }
 
     #[test]
+    fn decoded_rollouts_keep_call_values_exact() {
+        let big = format!("1{}", "0".repeat(5735));
+        let line = format!(
+            r#"{{"id": "x", "completion": "c", "tests": [{{"kind": "call", "fn": "f", "args": [{big}], "expected": {big}}}]}}"#
+        );
+        let r = decode_rollout(&line).unwrap();
+        assert!(
+            matches!(&r.tests[0], TestCase::Call { expected, args, .. } if expected.text() == big && args[0].text() == big)
+        );
+        let err = decode_rollout(
+            r#"{"id": "x", "completion": "c", "tests": [{"kind": "call", "fn": "f"}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.field.starts_with("tests"), "{err:?}");
+        assert!(decode_rollout("{oops")
+            .unwrap_err()
+            .reason
+            .starts_with("not JSON"));
+    }
+
+    #[test]
     fn verl_ground_truth_reaches_the_adapters() {
         let gt = json!("{\"inputs\": [\"1 2\\n\"], \"outputs\": [\"3\\n\"]}");
         let fields = verl_fields(&gt, Some(&json!({"split": "train", "index": 3}))).unwrap();
         assert_eq!(fields.get("input_output"), Some(&gt));
         let r = rollout_from_fields("v", "", "print(3)", &fields).unwrap();
         let adapted = tests_for(&r).unwrap();
-        assert_eq!(adapted.source, "verl");
+        assert_eq!(adapted.source, "apps");
         assert!(matches!(&adapted.tests[0], TestCase::Stdio { stdin, .. } if stdin == "1 2\n"));
 
         let fields = verl_fields(

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::chain::{Chain, Step};
 use crate::registry::{BuildContext, Registry};
 use crate::sandbox::{Sandbox, SandboxConfig, SandboxError};
+use crate::testgen::{Testgen, TestgenConfig};
 
 /// The built-in configuration, used when no file is given.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
@@ -58,6 +59,9 @@ pub struct Config {
     /// The `[sandbox]` section: runtime location and the limits of every run (defaults and caps).
     #[serde(default)]
     pub sandbox: SandboxConfig,
+    /// The `[testgen]` section: the LLM endpoint that writes tests for problems without any.
+    #[serde(default)]
+    pub testgen: TestgenConfig,
     /// Where the configuration came from (not part of the file).
     #[serde(skip)]
     pub origin: String,
@@ -136,13 +140,55 @@ impl Config {
 
     /// [`Config::build`] with the kinds of `registry` (a library user's own among them).
     pub fn build_in(&self, registry: &Registry) -> Result<Chain, ConfigError> {
-        let sandbox = if self.needs_sandbox_in(registry) {
-            self.sandbox.validate()?;
-            Some(Sandbox::new(&self.sandbox)?)
+        let invalid = |problems| ConfigError::Invalid {
+            origin: self.origin.clone(),
+            problems,
+        };
+        let problems = self.testgen.problems();
+        if !problems.is_empty() {
+            return Err(invalid(problems));
+        }
+        let testgen =
+            crate::testgen::from_config(&self.testgen, || self.sandbox.resolved_cache_dir().ok())
+                .map_err(|e| invalid(vec![format!("testgen: {e}")]))?;
+        let config = self.with_generated_step(testgen.as_ref());
+        let sandbox = if config.needs_sandbox_in(registry) {
+            config.sandbox.validate()?;
+            Some(Sandbox::new(&config.sandbox)?)
         } else {
             None
         };
-        self.build_from(registry, &BuildContext::new(sandbox.as_ref()))
+        config.build_from(
+            registry,
+            &BuildContext::new(sandbox.as_ref()).with_testgen(testgen.as_ref()),
+        )
+    }
+
+    /// With a test generator and `testgen.auto_step`, a chain that has a `tests` step and no
+    /// `generated` step gets one right after `tests` (weight 1, default settings), so rollouts
+    /// without tests are judged by generated ones. Otherwise the chain as written.
+    pub fn with_generated_step(&self, testgen: Option<&Testgen>) -> Config {
+        let mut config = self.clone();
+        let has = |k: &str| config.verifiers.iter().position(|v| v.kind == k);
+        if let (Some(_), true, None, Some(at)) = (
+            testgen,
+            self.testgen.auto_step,
+            has("generated"),
+            has("tests"),
+        ) {
+            config.verifiers.insert(
+                at + 1,
+                StepConfig {
+                    kind: "generated".into(),
+                    name: None,
+                    weight: Some(1.0),
+                    gate: false,
+                    min_score: None,
+                    settings: toml::Table::new(),
+                },
+            );
+        }
+        config
     }
 
     /// Like [`Config::build`], with the sandbox given (or none: then steps that need it are

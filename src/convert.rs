@@ -6,8 +6,9 @@
 //! which round-trips exactly: a rollout scored by file or by RPC gets the same reward, and a
 //! score read back from the wire serializes to the same JSONL line.
 
+use crate::json::Json;
 use crate::pb;
-use crate::rollout::{Limits, Rollout, TestCase};
+use crate::rollout::{Compare, Limits, Rollout, TestCase};
 use crate::score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
 
 /// A wire message that does not describe a valid value; names the offending field.
@@ -46,6 +47,7 @@ const ROLLOUT_FIELDS: &[&str] = &[
     "entry_point",
     "reference",
     "limits",
+    "compare",
 ];
 
 fn json_value(text: &str, field: impl Into<String>) -> Result<serde_json::Value, ConvertError> {
@@ -54,6 +56,28 @@ fn json_value(text: &str, field: impl Into<String>) -> Result<serde_json::Value,
 
 fn json_text(value: &serde_json::Value) -> String {
     serde_json::to_string(value).expect("JSON values serialize")
+}
+
+/// JSON text read exactly (integers of any size): a call test's `args` and `expected`.
+fn exact_json(text: &str, field: impl Into<String>) -> Result<Json, ConvertError> {
+    Json::from_text(text)
+        .map_err(|e| ConvertError::new(field, e.replacen("not JSON", "not JSON text", 1)))
+}
+
+/// A comparison rule from its JSON text (empty: none).
+fn compare_from(text: &str, field: impl Into<String>) -> Result<Option<Compare>, ConvertError> {
+    let field = field.into();
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| ConvertError::new(field, format!("not a comparison rule: {e}")))
+}
+
+fn compare_text(c: &Option<Compare>) -> String {
+    c.map(|c| serde_json::to_string(&c).expect("rules serialize"))
+        .unwrap_or_default()
 }
 
 impl From<Outcome> for pb::Outcome {
@@ -70,6 +94,7 @@ impl From<Outcome> for pb::Outcome {
             Outcome::RuntimeError => pb::Outcome::RuntimeError,
             Outcome::InvalidInput => pb::Outcome::InvalidInput,
             Outcome::Error => pb::Outcome::Error,
+            Outcome::TestsUnavailable => pb::Outcome::TestsUnavailable,
         }
     }
 }
@@ -89,6 +114,7 @@ pub fn outcome_from_pb(value: i32) -> Option<Outcome> {
         pb::Outcome::RuntimeError => Outcome::RuntimeError,
         pb::Outcome::InvalidInput => Outcome::InvalidInput,
         pb::Outcome::Error => Outcome::Error,
+        pb::Outcome::TestsUnavailable => Outcome::TestsUnavailable,
     })
 }
 
@@ -135,6 +161,7 @@ impl TryFrom<pb::Rollout> for Rollout {
                 memory_mb: l.memory_mb,
                 output_kb: l.output_kb,
             }),
+            compare: compare_from(&r.compare, "compare")?,
             extra,
         })
     }
@@ -157,13 +184,15 @@ fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, ConvertError> {
             stdin: s.stdin,
             stdout: s.stdout,
             timing: s.timing,
+            compare: compare_from(&s.compare, format!("tests[{i}].stdio.compare"))?,
+            checker: s.checker,
         },
         Some(Kind::Call(c)) => {
             let args = c
                 .args
                 .iter()
                 .enumerate()
-                .map(|(j, a)| json_value(a, format!("tests[{i}].call.args[{j}]")))
+                .map(|(j, a)| exact_json(a, format!("tests[{i}].call.args[{j}]")))
                 .collect::<Result<Vec<_>, _>>()?;
             if c.expected.trim().is_empty() {
                 return Err(ConvertError::new(
@@ -174,8 +203,9 @@ fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, ConvertError> {
             TestCase::Call {
                 function: c.r#fn,
                 args,
-                expected: json_value(&c.expected, format!("tests[{i}].call.expected"))?,
+                expected: exact_json(&c.expected, format!("tests[{i}].call.expected"))?,
                 timing: c.timing,
+                compare: compare_from(&c.compare, format!("tests[{i}].call.compare"))?,
             }
         }
     })
@@ -202,21 +232,27 @@ impl From<&Rollout> for pb::Rollout {
                             stdin,
                             stdout,
                             timing,
+                            compare,
+                            checker,
                         } => Kind::Stdio(pb::StdioTest {
                             stdin: stdin.clone(),
                             stdout: stdout.clone(),
                             timing: *timing,
+                            compare: compare_text(compare),
+                            checker: checker.clone(),
                         }),
                         TestCase::Call {
                             function,
                             args,
                             expected,
                             timing,
+                            compare,
                         } => Kind::Call(pb::CallTest {
                             r#fn: function.clone(),
-                            args: args.iter().map(json_text).collect(),
-                            expected: json_text(expected),
+                            args: args.iter().map(|a| a.text().to_string()).collect(),
+                            expected: expected.text().to_string(),
                             timing: *timing,
+                            compare: compare_text(compare),
                         }),
                     }),
                 })
@@ -234,6 +270,7 @@ impl From<&Rollout> for pb::Rollout {
             } else {
                 serde_json::to_string(&r.extra).expect("JSON maps serialize")
             },
+            compare: compare_text(&r.compare),
         }
     }
 }
@@ -270,6 +307,7 @@ impl From<&Score> for pb::Score {
                         message: r.message.clone(),
                         fuel: r.fuel,
                         wall_ms: r.wall_ms,
+                        score: r.score,
                     })
                     .collect(),
             }),
@@ -333,6 +371,7 @@ impl TryFrom<pb::Score> for Score {
                                     message: r.message,
                                     fuel: r.fuel,
                                     wall_ms: r.wall_ms,
+                                    score: r.score,
                                 })
                             })
                             .collect::<Result<_, ConvertError>>()?,
@@ -409,6 +448,7 @@ mod tests {
                     message: Some("ZeroDivisionError".into()),
                     fuel: 12,
                     wall_ms: 0.5,
+                    score: Some(0.25),
                 }],
             }),
             cost: Cost {

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`rollout`]: what comes in — a [`Rollout`] and its [`TestCase`]s.
+//! - [`json`]: JSON values read digit for digit (call tests' `args` and `expected`).
 //! - [`score`]: what goes out — a [`Score`] with its per-verifier breakdown.
 //! - [`extract`]: completion → [`extract::Answer`] (reasoning, code, fences).
 //! - [`pysource`]: Python source: the per-thread tree-sitter parser and the parse classifier.
@@ -9,6 +10,7 @@
 //! - [`sandbox`]: sandboxed Python (wasmtime + pre-initialized CPython): runs code against tests.
 //! - [`columns`]: trainer fields (TRL columns, verl `ground_truth`, OpenRLHF labels) → [`Rollout`].
 //! - [`adapters`]: dataset fields (HumanEval, verl, open-r1, LiveCodeBench) → tests.
+//! - [`testgen`]: LLM-generated tests: OpenAI-compatible client, extraction, validation, cache.
 //! - [`chain`]: runs verifiers in order, gates, weighs, aggregates.
 //! - [`registry`]: the verifier kinds a chain may name; library users add their own.
 //! - [`config`]: `verdict.toml` → [`Chain`], with every problem reported at once.
@@ -31,6 +33,7 @@ pub mod columns;
 pub mod config;
 pub mod convert;
 pub mod extract;
+pub mod json;
 pub mod metrics;
 pub mod pb;
 pub mod pysource;
@@ -40,11 +43,12 @@ pub mod sandbox;
 pub mod score;
 pub mod server;
 pub mod service;
+pub mod testgen;
 pub mod verifiers;
 
 pub use chain::Chain;
 pub use config::{Config, ConfigError};
 pub use registry::{BuildContext, Kind, Registry};
-pub use rollout::{Limits, Rollout, TestCase};
+pub use rollout::{Compare, CompareMode, Limits, Rollout, TestCase};
 pub use score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
 pub use verifiers::{Context, GroupInput, GroupMember, Verdict, Verifier};

@@ -16,6 +16,9 @@
 //! | `verdict_rejected_total` | counter | `reason` (`overloaded`, `deadline`, `cancelled`) |
 //! | `verdict_cache_lookups_total` | counter | `cache`, `result` (`hit`, `miss`) |
 //! | `verdict_sandbox_queue_depth` / `_busy` / `_slots` | gauges | – |
+//! | `verdict_testgen_requests_total` | counter | `result` (`ok`, `retryable`, `refused`, `timeout`) |
+//! | `verdict_testgen_request_duration_seconds` | histogram | – (one HTTP attempt) |
+//! | `verdict_testgen_tests_total` | counter | `fate` (`kept`, or the drop reason) |
 //! | `process_resident_memory_bytes`, … | process collector | – |
 
 use std::sync::{Arc, LazyLock};
@@ -175,6 +178,9 @@ struct Global {
     sandbox_queue_depth: IntGauge,
     sandbox_busy: IntGauge,
     sandbox_slots: IntGauge,
+    testgen_requests: IntCounterVec,
+    testgen_seconds: Histogram,
+    testgen_tests: IntCounterVec,
 }
 
 static GLOBAL: LazyLock<Global> = LazyLock::new(|| {
@@ -194,7 +200,34 @@ static GLOBAL: LazyLock<Global> = LazyLock::new(|| {
     let sandbox_busy =
         IntGauge::new("verdict_sandbox_busy", "Sandbox slots running a program.").expect("valid");
     let sandbox_slots = IntGauge::new("verdict_sandbox_slots", "Sandbox slots.").expect("valid");
+    let testgen_requests = IntCounterVec::new(
+        Opts::new(
+            "verdict_testgen_requests_total",
+            "HTTP attempts to the test-generation LLM, by result.",
+        ),
+        &["result"],
+    )
+    .expect("valid metric");
+    let testgen_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "verdict_testgen_request_duration_seconds",
+            "Latency of one HTTP attempt to the test-generation LLM.",
+        )
+        .buckets(BUCKETS.to_vec()),
+    )
+    .expect("valid metric");
+    let testgen_tests = IntCounterVec::new(
+        Opts::new(
+            "verdict_testgen_tests_total",
+            "Generated tests kept, or dropped by reason.",
+        ),
+        &["fate"],
+    )
+    .expect("valid metric");
     let r = prometheus::default_registry();
+    let _ = r.register(Box::new(testgen_requests.clone()));
+    let _ = r.register(Box::new(testgen_seconds.clone()));
+    let _ = r.register(Box::new(testgen_tests.clone()));
     // Registration only fails for a duplicate name, which this one-time initialiser rules out.
     let _ = r.register(Box::new(cache_lookups.clone()));
     let _ = r.register(Box::new(sandbox_queue_depth.clone()));
@@ -205,8 +238,25 @@ static GLOBAL: LazyLock<Global> = LazyLock::new(|| {
         sandbox_queue_depth,
         sandbox_busy,
         sandbox_slots,
+        testgen_requests,
+        testgen_seconds,
+        testgen_tests,
     }
 });
+
+/// Count one HTTP attempt to the test-generation endpoint and its latency.
+pub fn record_testgen_request(result: &str, elapsed: std::time::Duration) {
+    GLOBAL.testgen_requests.with_label_values(&[result]).inc();
+    GLOBAL.testgen_seconds.observe(elapsed.as_secs_f64());
+}
+
+/// Count `count` generated tests that were kept (`fate = "kept"`) or dropped for `fate`.
+pub fn record_testgen_tests(fate: &str, count: usize) {
+    GLOBAL
+        .testgen_tests
+        .with_label_values(&[fate])
+        .inc_by(count as u64);
+}
 
 /// Count one lookup in the cache called `cache` (e.g. `component`, `generated_tests`).
 pub fn record_cache_lookup(cache: &str, hit: bool) {

@@ -42,22 +42,43 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::sandbox::Sandbox;
+use crate::testgen::Testgen;
 use crate::verifiers::format::FormatConfig;
 use crate::verifiers::parse::ParseConfig;
 use crate::verifiers::tests::TestsConfig;
 use crate::verifiers::timing::TimingConfig;
 use crate::verifiers::Verifier;
 
-/// The shared resources a build function may use. Later: an HTTP client, a cache.
+/// The shared resources a build function may use.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BuildContext<'a> {
     sandbox: Option<&'a Sandbox>,
+    testgen: Option<&'a Testgen>,
 }
 
 impl<'a> BuildContext<'a> {
     /// A context with the given sandbox (or none).
     pub fn new(sandbox: Option<&'a Sandbox>) -> Self {
-        BuildContext { sandbox }
+        BuildContext {
+            sandbox,
+            testgen: None,
+        }
+    }
+
+    /// The same context with the test generator (the `[testgen]` section's endpoint).
+    pub fn with_testgen(mut self, testgen: Option<&'a Testgen>) -> Self {
+        self.testgen = testgen;
+        self
+    }
+
+    /// The test generator, or the error for `kind` that needs it where none is configured.
+    pub fn testgen(&self, kind: &str) -> Result<&'a Testgen, BuildError> {
+        self.testgen.ok_or_else(|| {
+            BuildError(format!(
+                "`{kind}` needs an LLM endpoint: set testgen.model and testgen.base_url \
+                 (or OPENAI_BASE_URL)"
+            ))
+        })
     }
 
     /// The shared sandbox, or the error for `kind` that needs it where there is none.
@@ -177,7 +198,7 @@ impl Registry {
         Registry { kinds: Vec::new() }
     }
 
-    /// The built-in kinds: `format`, `parse`, `tests`, `timing`.
+    /// The built-in kinds: `format`, `parse`, `tests`, `timing`, `generated`.
     pub fn builtin() -> Self {
         let kinds = vec![
             Kind::new(
@@ -214,6 +235,12 @@ impl Registry {
             )
             .with_sandbox()
             .requiring(&["tests"]),
+            Kind::new(
+                "generated",
+                "no tests? runs validated LLM-generated tests ([testgen]); pass fraction",
+                crate::verifiers::generated::build,
+            )
+            .with_sandbox(),
         ];
         Registry { kinds }
     }
@@ -262,7 +289,7 @@ mod tests {
     fn builtin_kinds_say_what_they_need() {
         let r = Registry::builtin();
         let names: Vec<_> = r.kinds().iter().map(|k| k.name).collect();
-        assert_eq!(names, ["format", "parse", "tests", "timing"]);
+        assert_eq!(names, ["format", "parse", "tests", "timing", "generated"]);
         assert!(!r.get("format").unwrap().needs_sandbox);
         assert!(r.get("tests").unwrap().needs_sandbox);
         assert_eq!(r.get("timing").unwrap().requires, ["tests"]);

@@ -3,10 +3,17 @@
 //! The JSON shape is the contract shared by the JSONL batch command, the gRPC service and the
 //! Python package. It is documented in `README.md` and `schema/rollout.schema.json`.
 
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+pub use crate::json::Json;
 
 /// One model completion to score, with everything needed to verify it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// Read with serde_json's own deserializer ([`Rollout::from_json`], `serde_json::from_str`,
+/// `from_value`): call tests keep their values' exact text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Rollout {
     /// Caller-chosen identifier, echoed in the [`Score`](crate::Score). Unique within a file.
     pub id: String,
@@ -33,10 +40,109 @@ pub struct Rollout {
     /// Per-rollout resource limits; each is capped by the configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// The comparison rule of every test of this rollout (each test's own `compare` wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<Compare>,
     /// Fields this format does not define, kept so dataset adapters can read them
     /// (HumanEval `test`, verl `inputs`/`outputs`, …).
-    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Reads a rollout field by field, without serde's buffering of `#[serde(flatten)]` (which
+/// would read numbers through `f64` before the tests see them): known fields go to their
+/// types, every other field to `extra`.
+impl<'de> Deserialize<'de> for Rollout {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rollout, D::Error> {
+        d.deserialize_map(RolloutVisitor)
+    }
+}
+
+struct RolloutVisitor;
+
+impl<'de> Visitor<'de> for RolloutVisitor {
+    type Value = Rollout;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a rollout object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Rollout, A::Error> {
+        fn once<T, E: de::Error>(slot: &mut Option<T>, key: &str, v: T) -> Result<(), E> {
+            if slot.replace(v).is_some() {
+                return Err(E::custom(format_args!("duplicate field `{key}`")));
+            }
+            Ok(())
+        }
+        let (mut id, mut problem_id, mut prompt, mut completion) = (None, None, None, None);
+        let (mut tests, mut setup, mut entry_point, mut reference) = (None, None, None, None);
+        let (mut limits, mut compare) = (None, None);
+        let mut extra = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "id" => once(&mut id, &key, map.next_value::<String>()?)?,
+                "problem_id" => once(&mut problem_id, &key, map.next_value::<Option<String>>()?)?,
+                "prompt" => once(&mut prompt, &key, map.next_value::<String>()?)?,
+                "completion" => once(&mut completion, &key, map.next_value::<String>()?)?,
+                "tests" => once(&mut tests, &key, map.next_value::<Vec<TestCase>>()?)?,
+                "setup" => once(&mut setup, &key, map.next_value::<Option<String>>()?)?,
+                "entry_point" => once(&mut entry_point, &key, map.next_value::<Option<String>>()?)?,
+                "reference" => once(&mut reference, &key, map.next_value::<Option<String>>()?)?,
+                "limits" => once(&mut limits, &key, map.next_value::<Option<Limits>>()?)?,
+                "compare" => once(&mut compare, &key, map.next_value::<Option<Compare>>()?)?,
+                _ => {
+                    let raw = map.next_value::<Box<RawValue>>()?;
+                    let value = serde_json::from_str(raw.get())
+                        .map_err(|e| de::Error::custom(format_args!("field `{key}`: {e}")))?;
+                    if extra.insert(key.clone(), value).is_some() {
+                        return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                    }
+                }
+            }
+        }
+        Ok(Rollout {
+            id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+            problem_id: problem_id.flatten(),
+            prompt: prompt.unwrap_or_default(),
+            completion: completion.ok_or_else(|| de::Error::missing_field("completion"))?,
+            tests: tests.unwrap_or_default(),
+            setup: setup.flatten(),
+            entry_point: entry_point.flatten(),
+            reference: reference.flatten(),
+            limits: limits.flatten(),
+            compare: compare.flatten(),
+            extra,
+        })
+    }
+}
+
+/// The `id` of a rollout's JSON text whenever it can be read, however wrong the rest is: the
+/// fields before it may be anything JSON, the fields after it are not read at all. For the
+/// `invalid_input` record of a line, so a trainer can still match it.
+pub fn readable_id(text: &str) -> Option<String> {
+    struct IdVisitor<'a>(&'a mut Option<String>);
+    impl<'de> Visitor<'de> for IdVisitor<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "id" {
+                    *self.0 = map.next_value::<Option<String>>()?;
+                    return Ok(());
+                }
+                map.next_value::<de::IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let mut id = None;
+    // serde_json's recursion limit bounds the skipping of deep fields before the id; whatever
+    // goes wrong after the id was read leaves it read.
+    let mut de = serde_json::Deserializer::from_str(text);
+    let _ = serde::Deserializer::deserialize_map(&mut de, IdVisitor(&mut id));
+    id.filter(|id| !id.is_empty())
 }
 
 /// The deepest JSON nesting a rollout may have, counting its own object as level 1 (a call
@@ -103,7 +209,7 @@ pub fn check_json_depth(json: &[u8], max: usize) -> Result<(), String> {
 
 /// One test of a rollout's code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "RawTest")]
 pub enum TestCase {
     /// Python code run after the solution and `setup`; passes when it raises nothing.
     Assert {
@@ -113,7 +219,8 @@ pub enum TestCase {
         #[serde(default, skip_serializing_if = "is_false")]
         timing: bool,
     },
-    /// The program reads `stdin` and must print `stdout` (compared line by line).
+    /// The program reads `stdin` and must print `stdout` (compared line by line, or as
+    /// `compare` says, or by a `checker`).
     Stdio {
         /// Standard input fed to the program.
         #[serde(default)]
@@ -123,21 +230,214 @@ pub enum TestCase {
         /// Marks a test whose main purpose is to measure cost (a larger input).
         #[serde(default, skip_serializing_if = "is_false")]
         timing: bool,
+        /// This test's comparison rule (over the rollout's and the configured defaults).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        compare: Option<Compare>,
+        /// A special judge: trusted Python source defining `check(input, output, expected)`,
+        /// run in the judge's sandbox instance with the program's output as a string. It
+        /// returns `True`/`False` or a score in [0, 1] (1 passes); if it raises or runs out of
+        /// its budget the test's outcome is `error` (see README, "Checkers").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checker: Option<String>,
     },
     /// Call function `fn` with JSON `args`; the result is compared with `expected` on the host.
     Call {
         /// Name of the function to call.
         #[serde(rename = "fn")]
         function: String,
-        /// Positional arguments, as JSON values.
+        /// Positional arguments, as JSON values (integers exact, of any size).
         #[serde(default)]
-        args: Vec<serde_json::Value>,
-        /// The expected return value, as JSON.
-        expected: serde_json::Value,
+        args: Vec<Json>,
+        /// The expected return value, as JSON (integers exact, of any size).
+        expected: Json,
         /// Marks a test whose main purpose is to measure cost (a larger input).
         #[serde(default, skip_serializing_if = "is_false")]
         timing: bool,
+        /// This test's comparison rule (over the rollout's and the configured defaults).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        compare: Option<Compare>,
     },
+}
+
+/// A test as written, before its fields are checked against its kind. Read by serde_json's
+/// own deserializer (no buffering), so `args` and `expected` keep their exact text.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTest {
+    kind: String,
+    code: Option<String>,
+    stdin: Option<String>,
+    stdout: Option<String>,
+    #[serde(rename = "fn")]
+    function: Option<String>,
+    args: Option<Vec<Json>>,
+    #[serde(default, deserialize_with = "present")]
+    expected: Option<Json>,
+    #[serde(default)]
+    timing: bool,
+    compare: Option<Compare>,
+    checker: Option<String>,
+}
+
+/// A present field, `null` included (`Option`'s own reading turns `null` into `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(d).map(Some)
+}
+
+impl TryFrom<RawTest> for TestCase {
+    type Error = String;
+
+    fn try_from(t: RawTest) -> Result<TestCase, String> {
+        let kind = t.kind.as_str();
+        let not_for = |present: bool, field: &str| -> Result<(), String> {
+            if present {
+                Err(format!("field `{field}` does not belong to a {kind} test"))
+            } else {
+                Ok(())
+            }
+        };
+        // serde's own wording, which callers read to name the field (`columns::decode`).
+        let missing = |field: &str| format!("missing field `{field}`");
+        match kind {
+            "assert" => {
+                not_for(t.stdin.is_some(), "stdin")?;
+                not_for(t.stdout.is_some(), "stdout")?;
+                not_for(t.function.is_some(), "fn")?;
+                not_for(t.args.is_some(), "args")?;
+                not_for(t.expected.is_some(), "expected")?;
+                not_for(t.checker.is_some(), "checker")?;
+                not_for(
+                    t.compare.is_some(),
+                    "compare` (an assert test compares with its own code, not `compare",
+                )?;
+                Ok(TestCase::Assert {
+                    code: t.code.ok_or_else(|| missing("code"))?,
+                    timing: t.timing,
+                })
+            }
+            "stdio" => {
+                not_for(t.code.is_some(), "code")?;
+                not_for(t.function.is_some(), "fn")?;
+                not_for(t.args.is_some(), "args")?;
+                not_for(t.expected.is_some(), "expected")?;
+                Ok(TestCase::Stdio {
+                    stdin: t.stdin.unwrap_or_default(),
+                    stdout: t.stdout.ok_or_else(|| missing("stdout"))?,
+                    timing: t.timing,
+                    compare: t.compare,
+                    checker: t.checker,
+                })
+            }
+            "call" => {
+                not_for(t.code.is_some(), "code")?;
+                not_for(t.stdin.is_some(), "stdin")?;
+                not_for(t.stdout.is_some(), "stdout")?;
+                not_for(t.checker.is_some(), "checker")?;
+                Ok(TestCase::Call {
+                    function: t.function.ok_or_else(|| missing("fn"))?,
+                    args: t.args.unwrap_or_default(),
+                    expected: t.expected.ok_or_else(|| missing("expected"))?,
+                    timing: t.timing,
+                    compare: t.compare,
+                })
+            }
+            other => Err(format!(
+                "unknown test kind `{}`, expected one of `assert`, `stdio`, `call`",
+                other.chars().take(40).collect::<String>()
+            )),
+        }
+    }
+}
+
+/// How a test's result is compared with what is expected. Every field is optional: a test's
+/// own rule wins over the rollout's `compare`, which wins over the configured defaults
+/// (`[sandbox.judge]`). The rules, with their defaults, are tabled in the README
+/// ("Comparison rules").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CompareFields")]
+pub struct Compare {
+    /// Relative float tolerance (`0` for exact floats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_tol: Option<f64>,
+    /// Absolute float tolerance (`0` for exact floats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abs_tol: Option<f64>,
+    /// How stdout is cut into what is compared (`lines`, `tokens`, `exact`); `exact` also
+    /// turns off the float tolerance of call tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CompareMode>,
+    /// stdio: tokens and lines compare case-insensitively (`YES` matches `yes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_insensitive: Option<bool>,
+    /// stdio: the lines may come in any order; call: a returned list, tuple or set matches
+    /// the expected array in any order (as a multiset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unordered: Option<bool>,
+    /// call: an expected array of one element also matches that element (APPS and TACO wrap
+    /// a function's expected value in a list; their harness accepts either).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwrap_single: Option<bool>,
+}
+
+/// How stdout is cut into what is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareMode {
+    /// Line by line: trailing whitespace of each line and trailing blank lines are ignored,
+    /// tokens that are floats compare within the tolerance. The default.
+    Lines,
+    /// Whitespace-insensitive: all whitespace-separated tokens in order, line breaks
+    /// included, floats within the tolerance.
+    Tokens,
+    /// The same text (only `\r\n` vs `\n` and trailing newlines aside), no tolerance.
+    Exact,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompareFields {
+    rel_tol: Option<f64>,
+    abs_tol: Option<f64>,
+    mode: Option<CompareMode>,
+    case_insensitive: Option<bool>,
+    unordered: Option<bool>,
+    unwrap_single: Option<bool>,
+}
+
+impl TryFrom<CompareFields> for Compare {
+    type Error = String;
+
+    fn try_from(c: CompareFields) -> Result<Compare, String> {
+        for (name, tol) in [("rel_tol", c.rel_tol), ("abs_tol", c.abs_tol)] {
+            if tol.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
+                return Err(format!(
+                    "`compare.{name}` must be a finite number of at least 0"
+                ));
+            }
+        }
+        Ok(Compare {
+            rel_tol: c.rel_tol,
+            abs_tol: c.abs_tol,
+            mode: c.mode,
+            case_insensitive: c.case_insensitive,
+            unordered: c.unordered,
+            unwrap_single: c.unwrap_single,
+        })
+    }
+}
+
+impl Compare {
+    /// This rule, with the fields it leaves unset taken from `fallback`.
+    pub fn or(self, fallback: Compare) -> Compare {
+        Compare {
+            rel_tol: self.rel_tol.or(fallback.rel_tol),
+            abs_tol: self.abs_tol.or(fallback.abs_tol),
+            mode: self.mode.or(fallback.mode),
+            case_insensitive: self.case_insensitive.or(fallback.case_insensitive),
+            unordered: self.unordered.or(fallback.unordered),
+            unwrap_single: self.unwrap_single.or(fallback.unwrap_single),
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -151,6 +451,17 @@ impl TestCase {
             TestCase::Assert { .. } => "assert",
             TestCase::Stdio { .. } => "stdio",
             TestCase::Call { .. } => "call",
+        }
+    }
+
+    /// Puts the rollout's rule `outer` under the test's own `compare` (assert tests have none).
+    pub fn inherit_compare(&mut self, outer: Option<Compare>) {
+        let Some(outer) = outer else { return };
+        match self {
+            TestCase::Stdio { compare, .. } | TestCase::Call { compare, .. } => {
+                *compare = Some(compare.unwrap_or_default().or(outer));
+            }
+            TestCase::Assert { .. } => {}
         }
     }
 
@@ -223,7 +534,9 @@ mod tests {
         // `expected` is at level 4: object, `tests` array, test object, then the value.
         let ok = call_test_line(&nested(MAX_JSON_DEPTH - 3));
         let r = Rollout::from_json(&ok).expect("at the limit");
-        assert!(matches!(&r.tests[0], TestCase::Call { expected, .. } if expected.is_array()));
+        assert!(
+            matches!(&r.tests[0], TestCase::Call { expected, .. } if expected.text().starts_with('['))
+        );
 
         for depth in [MAX_JSON_DEPTH - 2, 200, 100_000] {
             let err = Rollout::from_json(&call_test_line(&nested(depth))).unwrap_err();
@@ -239,11 +552,105 @@ mod tests {
         let deep_text = format!("\"{}\\\"{}\"", "[".repeat(500), "{".repeat(500));
         let line = call_test_line(&deep_text);
         let r = Rollout::from_json(&line).expect("brackets inside a string");
-        assert!(matches!(&r.tests[0], TestCase::Call { expected, .. } if expected.is_string()));
+        assert!(
+            matches!(&r.tests[0], TestCase::Call { expected, .. } if expected.text().starts_with('"'))
+        );
         assert_eq!(check_json_depth(b"[[]]", 2), Ok(()));
         assert!(check_json_depth(b"[[[]]]", 2).is_err());
         // Not JSON: left to the decoder.
         assert_eq!(check_json_depth(b"]]]]", 2), Ok(()));
+    }
+
+    #[test]
+    fn call_values_are_exact_at_any_size_and_rules_are_read() {
+        let digits = format!("7{}", "3".repeat(5735));
+        let line = format!(
+            r#"{{"id": "big", "completion": "x", "limits": {{"time_ms": 500}}, "note": 1.5,
+               "compare": {{"rel_tol": 1e-9}},
+               "tests": [{{"kind": "call", "fn": "f", "args": [{digits}, 2.50], "expected": {digits},
+                           "compare": {{"mode": "exact"}}}},
+                         {{"kind": "call", "fn": "g", "expected": null}},
+                         {{"kind": "stdio", "stdout": "YES", "compare": {{"case_insensitive": true}},
+                           "checker": "def check(i, o, e): return True"}}]}}"#
+        );
+        let r = Rollout::from_json(&line).unwrap();
+        let TestCase::Call {
+            args,
+            expected,
+            compare,
+            ..
+        } = &r.tests[0]
+        else {
+            panic!()
+        };
+        assert_eq!(expected.text(), digits);
+        assert_eq!(args[0].text(), digits);
+        assert_eq!(args[1].text(), "2.50");
+        assert_eq!(compare.unwrap().mode, Some(CompareMode::Exact));
+        assert_eq!(r.compare.unwrap().rel_tol, Some(1e-9));
+        assert_eq!(r.limits.unwrap().time_ms, Some(500));
+        assert_eq!(r.extra["note"], 1.5);
+        assert!(
+            matches!(&r.tests[1], TestCase::Call { expected, .. } if expected.text() == "null")
+        );
+        assert!(
+            matches!(&r.tests[2], TestCase::Stdio { checker: Some(_), compare: Some(c), .. } if c.case_insensitive == Some(true))
+        );
+        // What the worker processes receive round-trips, digits included.
+        let again: Rollout = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(again, r);
+        // A million-digit integer is read (linearly) too.
+        let huge = "9".repeat(1_000_000);
+        assert!(Rollout::from_json(&call_test_line(&huge)).is_ok());
+    }
+
+    #[test]
+    fn rules_and_fields_are_checked_against_the_test_kind() {
+        let bad = |test: &str| {
+            Rollout::from_json(&format!(
+                r#"{{"id": "a", "completion": "x", "tests": [{test}]}}"#
+            ))
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(bad(r#"{"kind": "call", "fn": "f"}"#).contains("missing field `expected`"));
+        assert!(bad(r#"{"kind": "assert", "code": "x", "stdin": ""}"#).contains("`stdin`"));
+        assert!(bad(r#"{"kind": "assert", "code": "x", "compare": {}}"#).contains("compare"));
+        assert!(
+            bad(r#"{"kind": "stdio", "stdout": "", "compare": {"rel_tol": -1}}"#)
+                .contains("rel_tol")
+        );
+        assert!(
+            bad(r#"{"kind": "stdio", "stdout": "", "compare": {"mode": "fuzzy"}}"#)
+                .contains("fuzzy")
+        );
+        assert!(
+            bad(r#"{"kind": "stdio", "stdout": "", "compare": {"tolerance": 1}}"#)
+                .contains("tolerance")
+        );
+        assert!(
+            bad(r#"{"kind": "call", "fn": "f", "expected": 1, "checker": "x"}"#)
+                .contains("checker")
+        );
+    }
+
+    #[test]
+    fn the_id_of_an_unreadable_line_is_still_read() {
+        let big = "9".repeat(5736);
+        // Fields before the id may be anything JSON, those after need not even parse.
+        let line = format!(r#"{{"prompt": {big}, "deep": [[[1]]], "id": "r-9", "tests": [oops"#);
+        assert_eq!(readable_id(&line).as_deref(), Some("r-9"));
+        assert_eq!(readable_id(r#"{"id": 5}"#), None);
+        assert_eq!(readable_id(r#"{"id": ""}"#), None);
+        assert_eq!(readable_id("not json"), None);
+        // serde_json skips ignored values with a loop, not recursion: any depth is fine.
+        let n = 1_000_000;
+        let deep = format!(
+            r#"{{"x": {}1{}, "id": "after-deep"}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        );
+        assert_eq!(readable_id(&deep).as_deref(), Some("after-deep"));
     }
 
     #[test]

@@ -30,11 +30,15 @@ pub enum Outcome {
     /// self-test, an internal error or panic). Says nothing about the rollout: its reward is
     /// `None` (`null` in JSONL) and a trainer should mask it out, not treat it as 0.
     Error,
+    /// The problem ships no tests and too few generated tests survived validation to judge it
+    /// (see the `generated` verifier). The reward is what the chain config says (the step
+    /// skipped, or 0), never a silent 1.
+    TestsUnavailable,
 }
 
 impl Outcome {
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Passed,
         Outcome::Failed,
         Outcome::NotCode,
@@ -46,6 +50,7 @@ impl Outcome {
         Outcome::RuntimeError,
         Outcome::InvalidInput,
         Outcome::Error,
+        Outcome::TestsUnavailable,
     ];
 
     /// The snake_case name used in JSON and in the proto enum.
@@ -62,6 +67,7 @@ impl Outcome {
             Outcome::RuntimeError => "runtime_error",
             Outcome::InvalidInput => "invalid_input",
             Outcome::Error => "error",
+            Outcome::TestsUnavailable => "tests_unavailable",
         }
     }
 
@@ -192,6 +198,10 @@ pub struct TestResult {
     /// Wall time of this test, in milliseconds.
     #[serde(default)]
     pub wall_ms: f64,
+    /// Partial credit in [0, 1) a checker gave a test that did not pass; counted by the pass
+    /// fraction (a pass counts 1, any other failure 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 /// What scoring a rollout cost.

@@ -57,9 +57,7 @@ pub fn parse_line(line: &Line) -> Result<Rollout, Box<Score>> {
         ))),
         Ok(r) => Ok(r),
         Err(e) => {
-            let id = serde_json::from_str::<serde_json::Value>(&line.text)
-                .ok()
-                .and_then(|v| v.get("id").and_then(|id| id.as_str().map(str::to_string)));
+            let id = crate::rollout::readable_id(&line.text);
             Err(Box::new(Score::invalid(
                 id.as_deref(),
                 n,
@@ -131,5 +129,24 @@ mod tests {
         let err = parse_line(&line(7, "{not json")).unwrap_err();
         assert_eq!(err.id, "input-7");
         assert!(err.error.unwrap().starts_with("line 7: "));
+
+        // The id is kept whenever it can be read: a later field out of every number's range,
+        // a line cut short.
+        let err = parse_line(&line(
+            8,
+            r#"{"id": "c", "completion": "x", "score": 1e999999}"#,
+        ))
+        .unwrap_err();
+        assert_eq!(err.id, "c");
+        assert!(err.error.unwrap().contains("field `score`"));
+        let err =
+            parse_line(&line(9, r#"{"id": "d", "completion": "x", "tests": [{"#)).unwrap_err();
+        assert_eq!(err.id, "d");
+        // A 5,736-digit expected integer is valid input now.
+        let big = "9".repeat(5736);
+        let ok = format!(
+            r#"{{"id": "e", "completion": "x", "tests": [{{"kind": "call", "fn": "f", "expected": {big}}}]}}"#
+        );
+        assert_eq!(parse_line(&line(10, &ok)).unwrap().id, "e");
     }
 }

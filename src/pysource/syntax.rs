@@ -68,6 +68,16 @@ impl SlowLine {
     const PER_BYTE: Duration = Duration::from_micros(25);
 }
 
+/// Parses `code` with this thread's parser, giving up at `deadline`: the tree, or `None` when
+/// the deadline passed first (for readers of text that is not a candidate's program, such as
+/// generated tests).
+pub(crate) fn parse_until(code: &str, deadline: Instant) -> Option<Tree> {
+    match parse_bounded(code, Some(deadline), None) {
+        Parsed::Tree(tree) => Some(tree),
+        Parsed::PastDeadline | Parsed::LongErrorLine { .. } => None,
+    }
+}
+
 /// Parses with this thread's parser, stopping at `deadline` and, given the text's `rows`, when
 /// error recovery runs long on one line.
 fn parse_bounded(code: &str, deadline: Option<Instant>, rows: Option<&Rows>) -> Parsed {

@@ -90,7 +90,10 @@ pub(crate) async fn measure(pool: &Pool) -> Result<Baselines, SandboxError> {
     }
     live.begin("", CALIBRATION_FUEL)?;
     let reply = live
-        .serve(&super::run::call_request("f", &[]), 1 << 20)
+        .serve(
+            &super::run::call_request("f", &[]).map_err(|e| bad(&e))?,
+            1 << 20,
+        )
         .await
         .map_err(|e| bad(&e.describe()))?;
     if reply != r#"{"ok":null,"args":[]}"# && reply != r#"{"ok":null}"# {

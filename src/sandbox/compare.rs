@@ -1,29 +1,51 @@
 //! Host-side comparisons: a stdio test's output against the expected output, a call test's
-//! canonical value against the expected JSON. The expected side never enters the sandbox.
+//! canonical value against the expected value. The expected side never enters the sandbox.
+//!
+//! Every rule here is a [`Rule`]: the test's `compare`, over the rollout's, over the
+//! configured defaults (`[sandbox.judge]`). README, "Comparison rules", tables them.
 //!
 //! # stdio
-//! Line endings (`\r\n`, `\r`) become `\n`, trailing whitespace of every line is dropped, and
-//! trailing empty lines are dropped. Then both sides must have **the same number of lines** (a
-//! program printing a prefix of the answer fails) and each line must match: exactly, or, with a
-//! tolerance, token by token (split on whitespace) where tokens that both parse as floats and
-//! are not both plain integers are compared within the tolerance. Integers are always compared
-//! exactly (`10000000000000000001` ≠ `10000000000000000000`).
+//! Line endings (`\r\n`, `\r`) become `\n`. Then, by [`CompareMode`]:
+//! - `lines` (default): trailing whitespace of every line and trailing empty lines are dropped;
+//!   both sides must have **the same number of lines** (a program printing a prefix of the
+//!   answer fails) and each line must match, token by token (split on whitespace).
+//! - `tokens`: all whitespace-separated tokens of the output, in order, line breaks included.
+//! - `exact`: the same text, trailing newlines aside; no tolerance.
+//!
+//! A token matches when it is the same text; else, with `case_insensitive`, the same text up to
+//! case; else when the expected token is an **integer**, only the same integer (`007` is `7`;
+//! `7.0`, `7e0` are not); else when both parse as floats, within the tolerance. With
+//! `unordered`, the lines (`lines`, `exact`) or tokens (`tokens`) are compared as multisets,
+//! each exactly (case aside when `case_insensitive`), in O(n log n).
 //!
 //! # call
-//! The candidate answers with tagged JSON (`sandbox/PROTOCOL.md`, "What crosses"): numbers
-//! below 2^53 and finite floats as JSON numbers, `{"int": "<digits>"}` beyond, `{"float":
-//! "nan"}`, lists as arrays, `{"tuple": […]}`, `{"dict": [[k, v], …]}`, `{"set": […]}`, and tags
-//! for `Counter`, `defaultdict`, `OrderedDict`, `deque`, namedtuples, `Fraction`, `Decimal`,
-//! dataclasses. Against the expected JSON: ints and floats compare numerically (`2 == 2.0`),
-//! floats within the tolerance; tuples, deques and namedtuples match arrays; dict-like values
-//! match objects, order aside, keys by their JSON spelling (`{1: "a"}` matches `{"1": "a"}`, as
-//! `json.dumps` would write it); a set matches an array with the same elements in any order
-//! (within the tolerance up to 64 elements, exactly beyond: O(n log n)); `bool` only matches
-//! `true`/`false` (never `1`); an opaque handle matches nothing. Expected integers beyond 64
-//! bits arrive as JSON floats and are compared as floats. Parsing checks the depth first
-//! ([`MAX_ANSWER_DEPTH`]), and every walk is bounded by it.
+//! The candidate answers with tagged JSON (`sandbox/PROTOCOL.md`, "What crosses"); the expected
+//! value is exact JSON ([`Exact`]: integers are their digits, of any size). They match as
+//! Python's `==` would, with these documented exceptions:
+//! - floats within the tolerance when the **expected** value is a float; an expected integer
+//!   is matched only by that integer exactly (or a float, `Fraction` or `Decimal` exactly equal
+//!   to it): integers are exact, always;
+//! - a tuple (and a deque, a namedtuple) matches an array (JSON has no tuples);
+//! - `bool` only matches `true`/`false`, never `1`/`0` (a count of `True` must fail);
+//! - dict-likes (`dict`, `Counter`, `OrderedDict`, `defaultdict`, a dataclass's fields) match
+//!   an object with exactly the same keys, each a **string** (`{1: "a"}` does not match
+//!   `{"1": "a"}`: JSON keys are strings);
+//! - a `set` or `frozenset` never matches an array (as in Python: `{1, 2} != [1, 2]`), unless
+//!   `unordered` is set: then a returned list, tuple or set matches the expected array as a
+//!   multiset, elements compared exactly.
+//!
+//! With `unwrap_single` (APPS, TACO), an expected one-element array also matches its element.
+//! `Fraction` and `Decimal` compare by value, a handle matches nothing. Parsing checks the
+//! depth first ([`MAX_ANSWER_DEPTH`]), and every walk is bounded by it; no step does big-integer
+//! arithmetic (digits are compared as text), so every comparison is linear in the values' size
+//! (O(n log n) for `unordered`).
+
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
+
+use crate::json::{normalize_int, Exact};
+use crate::rollout::{Compare, CompareMode};
 
 /// Float tolerance: two floats match when `|a - b| <= max(rel * max(|a|, |b|), abs)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,6 +69,60 @@ impl Tolerance {
             return false;
         }
         (a - b).abs() <= (self.rel * a.abs().max(b.abs())).max(self.abs)
+    }
+
+    fn is_exact(self) -> bool {
+        self.rel == 0.0 && self.abs == 0.0
+    }
+}
+
+/// A comparison rule with every choice made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// Float tolerance (exact in `exact` mode).
+    pub tol: Tolerance,
+    /// How stdout is cut into what is compared.
+    pub mode: CompareMode,
+    /// Tokens and lines compare up to case (stdio).
+    pub case_insensitive: bool,
+    /// Lines or tokens (stdio), a returned sequence (call) in any order.
+    pub unordered: bool,
+    /// call: an expected one-element array also matches its element.
+    pub unwrap_single: bool,
+}
+
+impl Rule {
+    /// The rule of `compare` (already layered over its fallbacks), with today's defaults for
+    /// what it still leaves open: tolerance 1e-6 relative and absolute, `lines`, case and order
+    /// significant.
+    pub fn from_compare(c: Compare) -> Rule {
+        let mode = c.mode.unwrap_or(CompareMode::Lines);
+        let tol = if mode == CompareMode::Exact {
+            Tolerance::EXACT
+        } else {
+            Tolerance {
+                rel: c.rel_tol.unwrap_or(1e-6),
+                abs: c.abs_tol.unwrap_or(1e-6),
+            }
+        };
+        Rule {
+            tol,
+            mode,
+            case_insensitive: c.case_insensitive.unwrap_or(false),
+            unordered: c.unordered.unwrap_or(false),
+            unwrap_single: c.unwrap_single.unwrap_or(false),
+        }
+    }
+
+    /// A rule that only sets the tolerance (lines, case and order significant).
+    pub fn with_tolerance(tol: Tolerance) -> Rule {
+        Rule {
+            tol,
+            mode: CompareMode::Lines,
+            case_insensitive: false,
+            unordered: false,
+            unwrap_single: false,
+        }
     }
 }
 
@@ -85,54 +161,152 @@ fn is_integer(tok: &str) -> bool {
     !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn tokens_match(a: &str, b: &str, tol: Tolerance) -> bool {
-    if a == b {
+fn same_text(a: &str, e: &str, case_insensitive: bool) -> bool {
+    a == e || (case_insensitive && a.to_lowercase() == e.to_lowercase())
+}
+
+/// Whether the program's token `a` matches the expected token `e` (see the module docs).
+fn token_matches(a: &str, e: &str, rule: &Rule) -> bool {
+    if same_text(a, e, rule.case_insensitive) {
         return true;
     }
-    if is_integer(a) && is_integer(b) {
+    if is_integer(e) {
+        return is_integer(a) && normalize_int(a) == normalize_int(e);
+    }
+    if rule.tol.is_exact() {
         return false;
     }
     let has_digit = |s: &str| s.bytes().any(|c| c.is_ascii_digit());
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) if has_digit(a) && has_digit(b) => tol.close(x, y),
+    match (a.parse::<f64>(), e.parse::<f64>()) {
+        (Ok(x), Ok(y)) if has_digit(a) && has_digit(e) => rule.tol.close(x, y),
         _ => false,
     }
 }
 
-/// Compares a program's stdout with the expected output. `Err` says where they differ.
-pub fn stdout_matches(actual: &str, expected: &str, tol: Option<Tolerance>) -> Result<(), String> {
-    let norm = |s: &str| s.replace("\r\n", "\n").replace('\r', "\n");
-    let (actual, expected) = (norm(actual), norm(expected));
-    let (a, e) = (lines(&actual), lines(&expected));
-    for (i, (la, le)) in a.iter().zip(e.iter()).enumerate() {
-        if la == le {
-            continue;
-        }
-        let ok = tol.is_some_and(|tol| {
-            let (ta, te): (Vec<_>, Vec<_>) = (
-                la.split_whitespace().collect(),
-                le.split_whitespace().collect(),
-            );
-            ta.len() == te.len() && ta.iter().zip(&te).all(|(x, y)| tokens_match(x, y, tol))
-        });
-        if !ok {
-            return Err(format!(
-                "line {}: expected {}, got {}",
-                i + 1,
-                clip(le),
-                clip(la)
-            ));
-        }
-    }
-    if a.len() != e.len() {
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The items of both sides as multisets, each exactly (case aside): `Err` names one that
+/// differs.
+fn same_multiset(
+    actual: &[&str],
+    expected: &[&str],
+    rule: &Rule,
+    what: &str,
+) -> Result<(), String> {
+    if actual.len() != expected.len() {
         return Err(format!(
-            "expected {} line{}, got {}",
-            e.len(),
-            if e.len() == 1 { "" } else { "s" },
-            a.len()
+            "expected {}, got {}",
+            plural(expected.len(), what),
+            actual.len()
         ));
     }
-    Ok(())
+    let key = |s: &&str| {
+        if rule.case_insensitive {
+            s.to_lowercase()
+        } else {
+            s.to_string()
+        }
+    };
+    let mut a: Vec<String> = actual.iter().map(key).collect();
+    let mut e: Vec<String> = expected.iter().map(key).collect();
+    a.sort_unstable();
+    e.sort_unstable();
+    match a.iter().zip(&e).find(|(x, y)| x != y) {
+        None => Ok(()),
+        Some((x, y)) => Err(format!(
+            "in any order: expected a {what} {}, got {} instead",
+            clip(y),
+            clip(x)
+        )),
+    }
+}
+
+/// Compares a program's stdout with the expected output under `rule`. `Err` says where they
+/// differ.
+pub fn stdout_matches(actual: &str, expected: &str, rule: &Rule) -> Result<(), String> {
+    let norm = |s: &str| s.replace("\r\n", "\n").replace('\r', "\n");
+    let (actual, expected) = (norm(actual), norm(expected));
+    match rule.mode {
+        CompareMode::Tokens => {
+            let a: Vec<&str> = actual.split_whitespace().collect();
+            let e: Vec<&str> = expected.split_whitespace().collect();
+            if rule.unordered {
+                return same_multiset(&a, &e, rule, "token");
+            }
+            for (i, (ta, te)) in a.iter().zip(&e).enumerate() {
+                if !token_matches(ta, te, rule) {
+                    return Err(format!(
+                        "token {}: expected {}, got {}",
+                        i + 1,
+                        clip(te),
+                        clip(ta)
+                    ));
+                }
+            }
+            if a.len() != e.len() {
+                return Err(format!(
+                    "expected {}, got {}",
+                    plural(e.len(), "token"),
+                    a.len()
+                ));
+            }
+            Ok(())
+        }
+        CompareMode::Exact | CompareMode::Lines => {
+            let exact = rule.mode == CompareMode::Exact;
+            let cut = |s: &'_ str| -> Vec<String> {
+                if exact {
+                    let body = s.trim_end_matches('\n');
+                    if body.is_empty() {
+                        Vec::new()
+                    } else {
+                        body.split('\n').map(str::to_string).collect()
+                    }
+                } else {
+                    lines(s).into_iter().map(str::to_string).collect()
+                }
+            };
+            let (a, e) = (cut(&actual), cut(&expected));
+            let (a, e): (Vec<&str>, Vec<&str>) = (
+                a.iter().map(String::as_str).collect(),
+                e.iter().map(String::as_str).collect(),
+            );
+            if rule.unordered {
+                return same_multiset(&a, &e, rule, "line");
+            }
+            for (i, (la, le)) in a.iter().zip(e.iter()).enumerate() {
+                if same_text(la, le, rule.case_insensitive) {
+                    continue;
+                }
+                let tokens_ok = !exact && {
+                    let (ta, te): (Vec<_>, Vec<_>) = (
+                        la.split_whitespace().collect(),
+                        le.split_whitespace().collect(),
+                    );
+                    ta.len() == te.len()
+                        && ta.iter().zip(&te).all(|(x, y)| token_matches(x, y, rule))
+                };
+                if !tokens_ok {
+                    return Err(format!(
+                        "line {}: expected {}, got {}",
+                        i + 1,
+                        clip(le),
+                        clip(la)
+                    ));
+                }
+            }
+            if a.len() != e.len() {
+                return Err(format!(
+                    "expected {}, got {}",
+                    plural(e.len(), "line"),
+                    a.len()
+                ));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Most JSON nesting levels of an answer: the harness's own cap ([`crate::sandbox`] values are
@@ -156,13 +330,26 @@ pub fn parse_answer(text: &str) -> Result<Value, String> {
 }
 
 /// Compares a call test's answer (tagged JSON from the candidate) with the expected value.
-pub fn value_matches(actual: &Value, expected: &Value, tol: Tolerance) -> Result<(), String> {
-    if matches(actual, expected, tol, 0) {
+pub fn value_matches(actual: &Value, expected: &Exact, rule: &Rule) -> Result<(), String> {
+    let one = |expected: &Exact| {
+        if rule.unordered {
+            unordered_matches(actual, expected)
+        } else {
+            matches(actual, expected, rule.tol, 0)
+        }
+    };
+    let ok = one(expected)
+        || match expected {
+            Exact::Array(items) if rule.unwrap_single && items.len() == 1 => one(&items[0]),
+            _ => false,
+        };
+    if ok {
         Ok(())
     } else {
         Err(format!(
-            "expected {}, got {}",
-            clip_value(&expected.to_string()),
+            "expected {}{}, got {}",
+            clip_value(&expected.to_json()),
+            if rule.unordered { " in any order" } else { "" },
             clip_value(&display(actual))
         ))
     }
@@ -255,221 +442,137 @@ fn render(v: &Value, out: &mut String, depth: usize) {
 
 /// A number as the candidate sent it.
 enum Num<'a> {
-    /// Exact decimal digits (optionally signed).
-    Int(std::borrow::Cow<'a, str>),
+    /// Exact decimal digits, normalized.
+    Int(String),
     Float(f64),
-    /// A `Fraction` n/d.
-    Ratio(&'a Value, &'a Value),
+    /// A `Fraction` n/d (both normalized digits).
+    Ratio(String, String),
+    /// A `Decimal`'s text.
+    Decimal(&'a str),
 }
 
 fn actual_num(v: &Value) -> Option<Num<'_>> {
     match v {
         Value::Number(n) if n.is_f64() => n.as_f64().map(Num::Float),
-        Value::Number(n) => Some(Num::Int(n.to_string().into())),
+        Value::Number(n) => Some(Num::Int(normalize_int(&n.to_string()))),
         Value::Object(o) => match tag(o)? {
-            ("int", Value::String(s)) if is_integer(s) => Some(Num::Int(s.as_str().into())),
+            ("int", Value::String(s)) if is_integer(s) => Some(Num::Int(normalize_int(s))),
             ("float", Value::String(s)) => s.parse::<f64>().ok().map(Num::Float),
-            ("decimal", Value::String(s)) => s.parse::<f64>().ok().map(Num::Float),
-            ("fraction", Value::Array(p)) if p.len() == 2 => Some(Num::Ratio(&p[0], &p[1])),
+            ("decimal", Value::String(s)) => Some(Num::Decimal(s)),
+            ("fraction", Value::Array(p)) if p.len() == 2 => {
+                let part = |v: &Value| match actual_num(v) {
+                    Some(Num::Int(d)) => Some(d),
+                    _ => None,
+                };
+                match (part(&p[0]), part(&p[1])) {
+                    (Some(n), Some(d)) if d != "0" => Some(Num::Ratio(n, d)),
+                    _ => None,
+                }
+            }
             _ => None,
         },
         _ => None,
     }
 }
 
-fn number_matches(actual: Num<'_>, expected: &serde_json::Number, tol: Tolerance) -> bool {
+/// The exact integer digits of a float, when it is integral.
+fn float_digits(f: f64) -> Option<String> {
+    (f.is_finite() && f.fract() == 0.0).then(|| normalize_int(&format!("{f:.0}")))
+}
+
+/// A `Decimal`'s value as an integer's digits, when it is integral (`"1.50E+2"` → `150`).
+/// Linear in the text; `None` for NaN, infinities and non-integers.
+fn decimal_digits(text: &str, at_most: usize) -> Option<String> {
+    let t = text.trim();
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (mantissa, exp) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i64>().ok()?),
+        None => (t, 0),
+    };
+    let (int_part, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !(int_part
+        .bytes()
+        .chain(frac.bytes())
+        .all(|b| b.is_ascii_digit()))
+        || int_part.len() + frac.len() == 0
+    {
+        return None;
+    }
+    let digits = format!("{int_part}{frac}");
+    let mut exp = exp.checked_sub(frac.len() as i64)?;
+    let mut digits = digits.trim_start_matches('0');
+    while exp < 0 && digits.ends_with('0') {
+        digits = &digits[..digits.len() - 1];
+        exp += 1;
+    }
+    if digits.is_empty() {
+        return Some("0".into());
+    }
+    if exp < 0 || digits.len() as i64 + exp > at_most as i64 + 1 {
+        return None;
+    }
+    let body = format!("{digits}{}", "0".repeat(exp as usize));
+    Some(if neg { format!("-{body}") } else { body })
+}
+
+/// An answer number against an expected integer: exact, always.
+fn matches_int(actual: &Num<'_>, digits: &str) -> bool {
     match actual {
+        Num::Int(a) => a == digits,
+        Num::Float(f) => float_digits(*f).is_some_and(|d| d == digits),
+        Num::Ratio(n, d) => d == "1" && n == digits,
+        Num::Decimal(s) => decimal_digits(s, digits.len()).is_some_and(|d| d == digits),
+    }
+}
+
+/// An answer number against an expected float: within the tolerance (exactly equal counts
+/// too, for an integer that no float rounding may excuse).
+fn matches_float(actual: &Num<'_>, e: f64, tol: Tolerance) -> bool {
+    let a = match actual {
         Num::Int(digits) => {
-            if expected.is_i64() || expected.is_u64() {
-                *digits == expected.to_string()
-            } else {
-                let e = expected.as_f64().unwrap_or(f64::NAN);
-                // A big int compared with a float: Python compares exactly; floats are only
-                // precise to 2^53, so use the tolerance.
-                digits.parse::<f64>().is_ok_and(|a| tol.close(a, e))
+            if float_digits(e).is_some_and(|d| d == *digits) {
+                return true;
             }
-        }
-        Num::Float(a) => expected.as_f64().is_some_and(|e| tol.close(a, e)),
-        Num::Ratio(n, d) => {
-            let part = |v: &Value| match actual_num(v) {
-                Some(Num::Int(s)) => s.parse::<f64>().ok(),
-                _ => None,
-            };
-            match (part(n), part(d)) {
-                (Some(n), Some(d)) if d != 0.0 => {
-                    expected.as_f64().is_some_and(|e| tol.close(n / d, e))
-                }
-                _ => false,
-            }
-        }
-    }
-}
-
-/// The JSON spelling of a dict key (what `json.dumps` would write).
-fn key_spelling(k: &Value) -> Option<String> {
-    match k {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null => Some("null".into()),
-        _ => match actual_num(k)? {
-            Num::Int(d) => Some(d.into_owned()),
-            Num::Float(f) => Some(format!("{f:?}")),
-            Num::Ratio(..) => None,
-        },
-    }
-}
-
-/// Sets of at most this many elements are matched element by element, with the float
-/// tolerance; larger ones by their exact canonical spelling, sorted (O(n log n)).
-const SET_TOLERANCE_LIMIT: usize = 64;
-
-fn set_matches(items: &[Value], expected: &[Value], tol: Tolerance, depth: usize) -> bool {
-    if items.len() != expected.len() {
-        return false;
-    }
-    if items.len() <= SET_TOLERANCE_LIMIT {
-        let mut used = vec![false; items.len()];
-        return expected.iter().all(|y| {
-            let found =
-                (0..items.len()).find(|&i| !used[i] && matches(&items[i], y, tol, depth + 1));
-            if let Some(i) = found {
-                used[i] = true;
-            }
-            found.is_some()
-        });
-    }
-    let spelled = |vs: &[Value]| -> Option<Vec<String>> {
-        vs.iter()
-            .map(|v| {
-                let mut out = String::new();
-                spell(v, &mut out, depth).then_some(out)
-            })
-            .collect()
-    };
-    let (Some(mut a), Some(mut e)) = (spelled(items), spelled(expected)) else {
-        return false;
-    };
-    a.sort_unstable();
-    e.sort_unstable();
-    a == e
-}
-
-/// Appends the spelling of a value that two values share exactly when they are equal as Python
-/// values without tolerance, whichever side (tagged answer or plain expected JSON) they come
-/// from: sequences as arrays, dict-likes as objects with sorted keys, sets sorted, integral
-/// floats as integers. `false` for what has no spelling (a handle, a NaN).
-fn spell(v: &Value, out: &mut String, depth: usize) -> bool {
-    if depth > MAX_ANSWER_DEPTH {
-        return false;
-    }
-    let seq = |items: &[Value], out: &mut String, sort: bool| -> bool {
-        let mut parts = Vec::with_capacity(items.len());
-        for x in items {
-            let mut p = String::new();
-            if !spell(x, &mut p, depth + 1) {
+            if tol.is_exact() {
                 return false;
             }
-            parts.push(p);
+            digits.parse::<f64>().ok()
         }
-        if sort {
-            parts.sort_unstable();
-        }
-        out.push('[');
-        out.push_str(&parts.join(","));
-        out.push(']');
-        true
-    };
-    let object = |pairs: Vec<(String, &Value)>, out: &mut String| -> bool {
-        let mut parts = Vec::with_capacity(pairs.len());
-        for (k, x) in pairs {
-            let mut p = format!("{k:?}:");
-            if !spell(x, &mut p, depth + 1) {
-                return false;
-            }
-            parts.push(p);
-        }
-        parts.sort_unstable();
-        out.push('{');
-        out.push_str(&parts.join(","));
-        out.push('}');
-        true
-    };
-    fn tagged_pairs(p: &Value) -> Option<Vec<(String, &Value)>> {
-        p.as_array()?
-            .iter()
-            .map(|pair| match pair.as_array().map(Vec::as_slice) {
-                Some([k, x]) => key_spelling(k).map(|k| (k, x)),
-                _ => None,
-            })
-            .collect()
-    }
-    match v {
-        Value::Null | Value::Bool(_) | Value::String(_) => {
-            out.push_str(&v.to_string());
-            true
-        }
-        Value::Array(items) => seq(items, out, false),
-        Value::Number(_) => spell_num(actual_num(v), out),
-        Value::Object(o) => match tag(o) {
-            Some(("int" | "float" | "decimal" | "fraction", _)) => spell_num(actual_num(v), out),
-            Some(("tuple", Value::Array(items))) => seq(items, out, false),
-            Some(("set" | "frozenset", Value::Array(items))) => seq(items, out, true),
-            Some(("deque", Value::Array(p))) if p.len() == 2 => {
-                p[1].as_array().is_some_and(|items| seq(items, out, false))
-            }
-            Some(("namedtuple", Value::Array(p))) if p.len() == 3 => {
-                p[2].as_array().is_some_and(|items| seq(items, out, false))
-            }
-            Some(("dict" | "counter" | "ordereddict", p)) => {
-                tagged_pairs(p).is_some_and(|pairs| object(pairs, out))
-            }
-            Some(("defaultdict" | "dataclass", Value::Array(p))) if p.len() == 2 => {
-                tagged_pairs(&p[1]).is_some_and(|pairs| object(pairs, out))
-            }
-            Some(_) => false,
-            // Plain JSON objects (the expected side).
-            None => object(o.iter().map(|(k, x)| (k.clone(), x)).collect(), out),
+        Num::Float(f) => Some(*f),
+        Num::Ratio(n, d) => match (n.parse::<f64>(), d.parse::<f64>()) {
+            (Ok(n), Ok(d)) => Some(n / d),
+            _ => None,
         },
-    }
+        Num::Decimal(s) => s.trim().parse::<f64>().ok(),
+    };
+    a.is_some_and(|a| tol.close(a, e))
 }
 
-fn spell_num(n: Option<Num<'_>>, out: &mut String) -> bool {
-    match n {
-        Some(Num::Int(d)) => {
-            out.push_str(d.trim_start_matches('+'));
-            true
-        }
-        Some(Num::Float(f)) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e18 => {
-            out.push_str(&format!("{}", f as i64));
-            true
-        }
-        Some(Num::Float(f)) if f.is_finite() => {
-            out.push_str(&format!("{f:?}"));
-            true
-        }
-        _ => false,
-    }
-}
-
-fn pairs_match(
-    pairs: &Value,
-    expected: &serde_json::Map<String, Value>,
-    tol: Tolerance,
-    depth: usize,
-) -> bool {
+fn pairs_match(pairs: &Value, expected: &[(String, Exact)], tol: Tolerance, depth: usize) -> bool {
     let Some(pairs) = pairs.as_array() else {
         return false;
     };
-    pairs.len() == expected.len()
-        && pairs.iter().all(|p| match p.as_array().map(Vec::as_slice) {
-            Some([k, v]) => key_spelling(k)
-                .and_then(|k| expected.get(&k))
-                .is_some_and(|ev| matches(v, ev, tol, depth + 1)),
-            _ => false,
-        })
+    if pairs.len() != expected.len() {
+        return false;
+    }
+    let wanted: HashMap<&str, &Exact> = expected.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(pairs.len());
+    pairs.iter().all(|p| match p.as_array().map(Vec::as_slice) {
+        Some([Value::String(k), v]) => {
+            seen.insert(k.as_str())
+                && wanted
+                    .get(k.as_str())
+                    .is_some_and(|ev| matches(v, ev, tol, depth + 1))
+        }
+        _ => false,
+    })
 }
 
-fn seq_matches(items: &[Value], expected: &[Value], tol: Tolerance, depth: usize) -> bool {
+fn seq_matches(items: &[Value], expected: &[Exact], tol: Tolerance, depth: usize) -> bool {
     items.len() == expected.len()
         && items
             .iter()
@@ -477,28 +580,44 @@ fn seq_matches(items: &[Value], expected: &[Value], tol: Tolerance, depth: usize
             .all(|(x, y)| matches(x, y, tol, depth + 1))
 }
 
-fn matches(actual: &Value, expected: &Value, tol: Tolerance, depth: usize) -> bool {
+/// The items of an answer that is a sequence of any kind (list, tuple, deque, namedtuple, set,
+/// frozenset).
+fn any_sequence(actual: &Value) -> Option<&[Value]> {
+    match actual {
+        Value::Array(items) => Some(items),
+        Value::Object(o) => match tag(o)? {
+            ("tuple" | "set" | "frozenset", Value::Array(items)) => Some(items),
+            ("deque", Value::Array(p)) if p.len() == 2 => p[1].as_array().map(Vec::as_slice),
+            ("namedtuple", Value::Array(p)) if p.len() == 3 => p[2].as_array().map(Vec::as_slice),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn matches(actual: &Value, expected: &Exact, tol: Tolerance, depth: usize) -> bool {
     if depth > MAX_ANSWER_DEPTH {
         return false;
     }
     match (actual, expected) {
-        (Value::Null, Value::Null) => true,
-        (Value::Bool(a), Value::Bool(e)) => a == e,
-        (Value::String(a), Value::String(e)) => a == e,
-        (Value::Array(a), Value::Array(e)) => seq_matches(a, e, tol, depth),
-        (_, Value::Number(n)) => actual_num(actual).is_some_and(|a| number_matches(a, n, tol)),
-        (Value::Object(o), Value::Array(e)) => match tag(o) {
+        (Value::Null, Exact::Null) => true,
+        (Value::Bool(a), Exact::Bool(e)) => a == e,
+        (Value::String(a), Exact::Str(e)) => a == e,
+        (_, Exact::Int(digits)) => actual_num(actual).is_some_and(|a| matches_int(&a, digits)),
+        (_, Exact::Float(e)) => actual_num(actual).is_some_and(|a| matches_float(&a, *e, tol)),
+        (Value::Array(a), Exact::Array(e)) => seq_matches(a, e, tol, depth),
+        (Value::Object(o), Exact::Array(e)) => match tag(o) {
             Some(("tuple", Value::Array(items))) => seq_matches(items, e, tol, depth),
-            Some(("set" | "frozenset", Value::Array(items))) => set_matches(items, e, tol, depth),
             Some(("deque", Value::Array(p))) if p.len() == 2 => p[1]
                 .as_array()
                 .is_some_and(|items| seq_matches(items, e, tol, depth)),
             Some(("namedtuple", Value::Array(p))) if p.len() == 3 => p[2]
                 .as_array()
                 .is_some_and(|items| seq_matches(items, e, tol, depth)),
+            // A set is not an ordered list (only `unordered` compares it with one).
             _ => false,
         },
-        (Value::Object(o), Value::Object(e)) => match tag(o) {
+        (Value::Object(o), Exact::Object(e)) => match tag(o) {
             Some(("dict" | "counter" | "ordereddict", p)) => pairs_match(p, e, tol, depth),
             Some(("defaultdict" | "dataclass", Value::Array(p))) if p.len() == 2 => {
                 pairs_match(&p[1], e, tol, depth)
@@ -509,121 +628,466 @@ fn matches(actual: &Value, expected: &Value, tol: Tolerance, depth: usize) -> bo
     }
 }
 
+/// `unordered`: a returned sequence of any kind against the expected array, as multisets of
+/// exact spellings (O(n log n)).
+fn unordered_matches(actual: &Value, expected: &Exact) -> bool {
+    let (Some(items), Exact::Array(wanted)) = (any_sequence(actual), expected) else {
+        return false;
+    };
+    if items.len() != wanted.len() {
+        return false;
+    }
+    let mut a = Vec::with_capacity(items.len());
+    for x in items {
+        let mut out = String::new();
+        if !spell(x, &mut out, 1) {
+            return false;
+        }
+        a.push(out);
+    }
+    let mut e = Vec::with_capacity(wanted.len());
+    for y in wanted {
+        let mut out = String::new();
+        if !spell_exact(y, &mut out, 1) {
+            return false;
+        }
+        e.push(out);
+    }
+    a.sort_unstable();
+    e.sort_unstable();
+    a == e
+}
+
+/// Appends a spelling that an answer value and an expected value share exactly when they are
+/// equal without tolerance (under the rules of [`matches`]): sequences as arrays, dict-likes as
+/// objects with sorted keys, integral floats as integers. `false` for what has no spelling (a
+/// handle, a set, a NaN, a non-integral `Fraction` or `Decimal`).
+fn spell(v: &Value, out: &mut String, depth: usize) -> bool {
+    if depth > MAX_ANSWER_DEPTH {
+        return false;
+    }
+    match v {
+        Value::Null | Value::Bool(_) | Value::String(_) => {
+            out.push_str(&v.to_string());
+            true
+        }
+        Value::Array(items) => spell_seq(items.iter().map(Spellable::Answer), out, depth),
+        Value::Number(_) => spell_num(actual_num(v), out),
+        Value::Object(o) => match tag(o) {
+            Some(("int" | "float" | "decimal" | "fraction", _)) => spell_num(actual_num(v), out),
+            Some(("tuple", Value::Array(items))) => {
+                spell_seq(items.iter().map(Spellable::Answer), out, depth)
+            }
+            Some(("deque", Value::Array(p))) if p.len() == 2 => p[1]
+                .as_array()
+                .is_some_and(|items| spell_seq(items.iter().map(Spellable::Answer), out, depth)),
+            Some(("namedtuple", Value::Array(p))) if p.len() == 3 => p[2]
+                .as_array()
+                .is_some_and(|items| spell_seq(items.iter().map(Spellable::Answer), out, depth)),
+            Some(("dict" | "counter" | "ordereddict", p)) => spell_pairs(p, out, depth),
+            Some(("defaultdict" | "dataclass", Value::Array(p))) if p.len() == 2 => {
+                spell_pairs(&p[1], out, depth)
+            }
+            _ => false,
+        },
+    }
+}
+
+/// The expected side's spelling (see [`spell`]).
+fn spell_exact(v: &Exact, out: &mut String, depth: usize) -> bool {
+    if depth > MAX_ANSWER_DEPTH {
+        return false;
+    }
+    match v {
+        Exact::Null => out.push_str("null"),
+        Exact::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Exact::Str(s) => out.push_str(&Value::String(s.clone()).to_string()),
+        Exact::Int(d) => out.push_str(d),
+        Exact::Float(f) => return spell_num(Some(Num::Float(*f)), out),
+        Exact::Array(items) => return spell_seq(items.iter().map(Spellable::Expected), out, depth),
+        Exact::Object(pairs) => {
+            let mut parts = Vec::with_capacity(pairs.len());
+            for (k, x) in pairs {
+                let mut p = format!("{k:?}:");
+                if !spell_exact(x, &mut p, depth + 1) {
+                    return false;
+                }
+                parts.push(p);
+            }
+            parts.sort_unstable();
+            out.push('{');
+            out.push_str(&parts.join(","));
+            out.push('}');
+        }
+    }
+    true
+}
+
+enum Spellable<'a> {
+    Answer(&'a Value),
+    Expected(&'a Exact),
+}
+
+fn spell_seq<'a>(
+    items: impl Iterator<Item = Spellable<'a>>,
+    out: &mut String,
+    depth: usize,
+) -> bool {
+    out.push('[');
+    for (i, x) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let ok = match x {
+            Spellable::Answer(v) => spell(v, out, depth + 1),
+            Spellable::Expected(v) => spell_exact(v, out, depth + 1),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    out.push(']');
+    true
+}
+
+fn spell_pairs(p: &Value, out: &mut String, depth: usize) -> bool {
+    let Some(pairs) = p.as_array() else {
+        return false;
+    };
+    let mut parts = Vec::with_capacity(pairs.len());
+    let mut keys = HashSet::with_capacity(pairs.len());
+    for pair in pairs {
+        let Some([Value::String(k), x]) = pair.as_array().map(Vec::as_slice) else {
+            return false;
+        };
+        if !keys.insert(k.as_str()) {
+            return false;
+        }
+        let mut part = format!("{k:?}:");
+        if !spell(x, &mut part, depth + 1) {
+            return false;
+        }
+        parts.push(part);
+    }
+    parts.sort_unstable();
+    out.push('{');
+    out.push_str(&parts.join(","));
+    out.push('}');
+    true
+}
+
+fn spell_num(n: Option<Num<'_>>, out: &mut String) -> bool {
+    let digits = match n {
+        Some(Num::Int(d)) => Some(d),
+        Some(Num::Float(f)) => match float_digits(f) {
+            Some(d) => Some(d),
+            None if f.is_finite() => {
+                out.push_str(&format!("{f:?}"));
+                return true;
+            }
+            None => None,
+        },
+        Some(Num::Ratio(n, d)) if d == "1" => Some(n),
+        Some(Num::Decimal(s)) => decimal_digits(s, 1 << 20),
+        _ => None,
+    };
+    match digits {
+        Some(d) => {
+            out.push_str(&d);
+            true
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::rollout::Compare;
 
     const TOL: Tolerance = Tolerance {
         rel: 1e-6,
         abs: 1e-6,
     };
 
+    fn rule() -> Rule {
+        Rule::with_tolerance(TOL)
+    }
+
+    fn with(c: Compare) -> Rule {
+        Rule::from_compare(c)
+    }
+
+    fn ok(answer: &str, expected: &str) -> bool {
+        ok_with(answer, expected, &rule())
+    }
+
+    fn ok_with(answer: &str, expected: &str, rule: &Rule) -> bool {
+        let e = Exact::parse(expected).unwrap();
+        value_matches(&parse_answer(answer).unwrap(), &e, rule).is_ok()
+    }
+
     #[test]
     fn stdio_normalizes_endings_and_trailing_space_but_counts_lines() {
-        assert!(stdout_matches("1 2 \r\n3\r\n\n", "1 2\n3\n", None).is_ok());
-        let err = stdout_matches("1 2\n", "1 2\n3\n", None).unwrap_err();
+        let r = rule();
+        assert!(stdout_matches("1 2 \r\n3\r\n\n", "1 2\n3\n", &r).is_ok());
+        let err = stdout_matches("1 2\n", "1 2\n3\n", &r).unwrap_err();
         assert!(err.contains("expected 2 lines, got 1"), "{err}");
-        assert!(stdout_matches("1 2\n3\n4\n", "1 2\n3\n", None).is_err());
-        assert!(stdout_matches("", "0\n", None).is_err());
-        assert!(
-            stdout_matches(" 1\n", "1\n", None).is_err(),
-            "leading space is significant"
-        );
+        assert!(stdout_matches("1 2\n3\n4\n", "1 2\n3\n", &r).is_err());
+        assert!(stdout_matches("", "0\n", &r).is_err());
+        // Within a line, tokens are compared: spacing between them is not significant...
+        assert!(stdout_matches(" 1  2\n", "1 2\n", &r).is_ok());
+        // ...except in `exact` mode.
+        let exact = with(Compare {
+            mode: Some(CompareMode::Exact),
+            ..Compare::default()
+        });
+        assert!(stdout_matches(" 1\n", "1\n", &exact).is_err());
     }
 
     #[test]
     fn stdio_floats_within_tolerance_but_integers_exact() {
-        assert!(stdout_matches("0.3333333\n", "0.333333333\n", Some(TOL)).is_ok());
-        assert!(stdout_matches("0.33\n", "0.333333333\n", Some(TOL)).is_err());
-        assert!(stdout_matches("0.3333333\n", "0.333333333\n", None).is_err());
-        assert!(stdout_matches(
-            "10000000000000000001\n",
-            "10000000000000000000\n",
-            Some(TOL)
-        )
-        .is_err());
-        assert!(stdout_matches("2.0\n", "2\n", Some(TOL)).is_ok());
-        assert!(stdout_matches("nan\n", "inf\n", Some(TOL)).is_err());
-        let err = stdout_matches("YES\n", "NO\n", Some(TOL)).unwrap_err();
+        let r = rule();
+        assert!(stdout_matches("0.3333333\n", "0.333333333\n", &r).is_ok());
+        assert!(stdout_matches("0.33\n", "0.333333333\n", &r).is_err());
+        assert!(stdout_matches("10000000000000000001\n", "10000000000000000000\n", &r).is_err());
+        // An integer expectation takes only that integer, never a float spelling of it.
+        assert!(stdout_matches("7.62078937663847e+21\n", "7620789376638470000000\n", &r).is_err());
+        assert!(stdout_matches("123456789008.0\n", "123456789008\n", &r).is_err());
+        assert!(stdout_matches("2.0\n", "2\n", &r).is_err());
+        assert!(stdout_matches("007 -0\n", "7 0\n", &r).is_ok());
+        // A float expectation takes an integer within the tolerance.
+        assert!(stdout_matches("2\n", "2.0\n", &r).is_ok());
+        assert!(stdout_matches("nan\n", "inf\n", &r).is_err());
+        let err = stdout_matches("YES\n", "NO\n", &r).unwrap_err();
         assert!(err.contains("line 1"), "{err}");
     }
 
     #[test]
+    fn stdio_tolerance_is_the_problems() {
+        let tight = with(Compare {
+            rel_tol: Some(1e-9),
+            abs_tol: Some(1e-9),
+            ..Compare::default()
+        });
+        assert!(stdout_matches("3.1415926\n", "3.14159265358979\n", &tight).is_err());
+        assert!(stdout_matches("3.1415926\n", "3.14159265358979\n", &rule()).is_ok());
+        assert!(stdout_matches("3.1415926535898\n", "3.14159265358979\n", &tight).is_ok());
+        let abs_only = with(Compare {
+            rel_tol: Some(0.0),
+            abs_tol: Some(0.01),
+            ..Compare::default()
+        });
+        assert!(
+            stdout_matches("100.005\n", "100\n", &abs_only).is_err(),
+            "100 is an integer"
+        );
+        assert!(stdout_matches("100.005\n", "100.0\n", &abs_only).is_ok());
+        assert!(stdout_matches("100.02\n", "100.0\n", &abs_only).is_err());
+    }
+
+    #[test]
+    fn stdio_modes_exact_tokens_case_and_order() {
+        let exact = with(Compare {
+            mode: Some(CompareMode::Exact),
+            ..Compare::default()
+        });
+        assert!(stdout_matches("a  b\r\n1.5\n\n", "a  b\n1.5", &exact).is_ok());
+        assert!(stdout_matches("a b\n", "a  b\n", &exact).is_err());
+        assert!(stdout_matches("a \n", "a\n", &exact).is_err());
+        assert!(stdout_matches("1.5000001\n", "1.5\n", &exact).is_err());
+
+        let tokens = with(Compare {
+            mode: Some(CompareMode::Tokens),
+            ..Compare::default()
+        });
+        assert!(stdout_matches("1 2\n3   4.0000001\n", "1\n2 3\n4\t4.0", &tokens).is_err());
+        assert!(stdout_matches("1 2\n3   4.0000001\n", "1\n2 3\t4.0", &tokens).is_ok());
+        assert!(stdout_matches("1 2 3", "1 2", &tokens)
+            .unwrap_err()
+            .contains("2 tokens"));
+
+        let ci = with(Compare {
+            case_insensitive: Some(true),
+            ..Compare::default()
+        });
+        assert!(stdout_matches("yes\nNo\n", "YES\nNO\n", &ci).is_ok());
+        assert!(stdout_matches("yes\n", "YES\n", &rule()).is_err());
+        assert!(stdout_matches("yess\n", "YES\n", &ci).is_err());
+
+        let any_order = with(Compare {
+            unordered: Some(true),
+            ..Compare::default()
+        });
+        assert!(stdout_matches("3 c\n1 a\n2 b\n", "1 a\n2 b\n3 c\n", &any_order).is_ok());
+        assert!(stdout_matches("3 c\n1 a\n1 a\n", "1 a\n2 b\n3 c\n", &any_order).is_err());
+        assert!(stdout_matches("1 a\n2 b\n", "1 a\n2 b\n3 c\n", &any_order).is_err());
+        assert!(stdout_matches("3 c\n1 a\n2 b\n", "1 a\n2 b\n3 c\n", &rule()).is_err());
+    }
+
+    #[test]
     fn values_compare_canonically() {
-        let ok = |c: &str, e: Value| value_matches(&parse_answer(c).unwrap(), &e, TOL).is_ok();
-        assert!(ok(r#"{"int":"2"}"#, json!(2.0)));
-        assert!(ok("2", json!(2.0)));
-        assert!(ok("2.0", json!(2)));
-        assert!(ok(r#"{"tuple":[1,"a"]}"#, json!([1, "a"])));
-        assert!(ok(r#"{"counter":[["a",2]]}"#, json!({"a": 2})));
-        assert!(ok(r#"{"deque":[null,[1,2]]}"#, json!([1, 2])));
-        assert!(ok(r#"{"namedtuple":["P",["x","y"],[1,2]]}"#, json!([1, 2])));
-        assert!(ok(r#"{"fraction":[1,4]}"#, json!(0.25)));
-        assert!(!ok(r#"{"handle":[0,"Weird"]}"#, json!(1)));
-        assert!(!ok(r#"{"handle":[0,"Weird"]}"#, json!([])));
-        assert!(!ok(r#"{"int":"1x"}"#, json!(1)));
-        assert!(ok(r#"{"float":"2.0"}"#, json!(2)));
-        assert!(ok(r#"{"float":"0.30000000000000004"}"#, json!(0.3)));
-        assert!(!ok(r#"{"float":"0.31"}"#, json!(0.3)));
-        assert!(ok(r#"[{"int":"1"},{"int":"2"}]"#, json!([1, 2])));
-        assert!(!ok(r#"[{"int":"1"}]"#, json!([1, 2])));
+        assert!(ok(r#"{"int":"2"}"#, "2.0"));
+        assert!(ok("2", "2.0"));
+        assert!(ok("2.0", "2"), "a float exactly equal to the integer");
+        assert!(!ok("2.0000001", "2"), "integers are exact, always");
+        assert!(ok(r#"{"tuple":[1,"a"]}"#, r#"[1, "a"]"#));
+        assert!(ok(r#"{"counter":[["a",2]]}"#, r#"{"a": 2}"#));
+        assert!(ok(r#"{"deque":[null,[1,2]]}"#, "[1, 2]"));
+        assert!(ok(r#"{"namedtuple":["P",["x","y"],[1,2]]}"#, "[1, 2]"));
+        assert!(ok(r#"{"fraction":[1,4]}"#, "0.25"));
+        assert!(ok(r#"{"fraction":[6,1]}"#, "6"));
+        assert!(!ok(r#"{"fraction":[13,2]}"#, "6"));
+        assert!(ok(r#"{"decimal":"1.50E+2"}"#, "150"));
+        assert!(!ok(r#"{"decimal":"150.5"}"#, "150"));
+        assert!(ok(r#"{"decimal":"0.1"}"#, "0.1"));
+        assert!(!ok(r#"{"handle":[0,"Weird"]}"#, "1"));
+        assert!(!ok(r#"{"handle":[0,"Weird"]}"#, "[]"));
+        assert!(!ok(r#"{"int":"1x"}"#, "1"));
+        assert!(ok(r#"{"float":"2.0"}"#, "2"));
+        assert!(ok(r#"{"float":"0.30000000000000004"}"#, "0.3"));
+        assert!(!ok(r#"{"float":"0.31"}"#, "0.3"));
+        assert!(ok(r#"[{"int":"1"},{"int":"2"}]"#, "[1, 2]"));
+        assert!(!ok(r#"[{"int":"1"}]"#, "[1, 2]"));
         assert!(ok(
             r#"{"dict":[["b",{"int":"2"}],["a",{"int":"1"}]]}"#,
-            json!({"a": 1, "b": 2})
+            r#"{"a": 1, "b": 2}"#
         ));
-        assert!(ok(r#"{"dict":[[{"int":"1"},"x"]]}"#, json!({"1": "x"})));
-        assert!(ok(r#"{"set":[{"int":"3"},{"int":"1"}]}"#, json!([1, 3])));
-        assert!(!ok("true", json!(1)), "bool is not int");
-        assert!(!ok(r#"{"int":"1"}"#, json!(true)));
-        assert!(ok("null", json!(null)));
-        assert!(!ok(r#""2""#, json!(2)));
+        assert!(!ok("true", "1"), "bool is not int");
+        assert!(!ok("1", "true"));
+        assert!(ok("null", "null"));
+        assert!(!ok(r#""2""#, "2"));
+    }
+
+    #[test]
+    fn dict_keys_are_exact_and_all_required() {
+        assert!(
+            !ok(r#"{"dict":[[1,"x"]]}"#, r#"{"1": "x"}"#),
+            "1 is not \"1\""
+        );
+        assert!(ok(r#"{"dict":[["1","x"]]}"#, r#"{"1": "x"}"#));
+        assert!(!ok(r#"{"dict":[["a",1]]}"#, r#"{"a": 1, "b": 2}"#));
+        assert!(!ok(r#"{"dict":[["a",1],["b",2]]}"#, r#"{"a": 1}"#));
+        // A forged answer repeating a key cannot stand in for a missing one.
+        assert!(!ok(r#"{"dict":[["a",1],["a",1]]}"#, r#"{"a": 1, "b": 2}"#));
+        assert!(ok(r#"{"defaultdict":["int",[["a",1]]]}"#, r#"{"a": 1}"#));
         assert!(ok(
-            r#"{"int":"18446744073709551615"}"#,
-            json!(18446744073709551615u64)
+            r#"{"ordereddict":[["b",2],["a",1]]}"#,
+            r#"{"a": 1, "b": 2}"#
+        ));
+        assert!(ok(
+            r#"{"dataclass":["P",[["x",1],["y",2]]]}"#,
+            r#"{"x": 1, "y": 2}"#
         ));
     }
 
     #[test]
-    fn big_ints_beyond_the_str_limit_compare() {
-        let digits = format!("1{}", "0".repeat(5000));
-        let canon = parse_answer(&format!(r#"{{"int":"{digits}"}}"#)).unwrap();
-        // The expected side cannot spell it exactly in JSON numbers without arbitrary precision;
-        // a mismatch against a small int is still detected exactly.
-        assert!(value_matches(&canon, &json!(10), TOL).is_err());
-        assert!(value_matches(
-            &parse_answer(r#"{"int":"-12345678901234567890"}"#).unwrap(),
-            &json!(-12345678901234567890i128 as f64),
-            TOL
-        )
-        .is_ok());
+    fn a_set_is_not_an_ordered_list_unless_order_is_waived() {
+        assert!(!ok(r#"{"set":[3,1]}"#, "[1, 3]"));
+        assert!(!ok(r#"{"frozenset":[1,3]}"#, "[1, 3]"));
+        let any_order = with(Compare {
+            unordered: Some(true),
+            ..Compare::default()
+        });
+        assert!(ok_with(r#"{"set":[3,1]}"#, "[1, 3]", &any_order));
+        assert!(ok_with(
+            r#"[3,1,{"tuple":[2,2.0]}]"#,
+            "[1, [2, 2], 3]",
+            &any_order
+        ));
+        assert!(!ok_with(r#"[3,1,1]"#, "[1, 3, 3]", &any_order));
+        assert!(!ok_with(r#"{"set":[3,1]}"#, "[1, 3, 5]", &any_order));
+    }
+
+    #[test]
+    fn expected_integers_are_exact_at_any_size() {
+        let fact25 = "15511210043330985984000000";
+        // int(math.gamma(26)): the float's own integer, off in the low digits.
+        let gamma = format!("{:.0}", 1.5511210043330986e25f64);
+        assert_ne!(gamma, fact25);
+        assert!(ok(&format!(r#"{{"int":"{fact25}"}}"#), fact25));
+        assert!(!ok(&format!(r#"{{"int":"{gamma}"}}"#), fact25));
+        assert!(!ok("1.5511210043330986e25", fact25));
+        // 3**50 through floats vs exactly.
+        let exact = "717897987691852588770249";
+        assert!(ok(&format!(r#"{{"int":"{exact}"}}"#), exact));
+        assert!(!ok(r#"{"int":"717897987691852578422784"}"#, exact));
+        let digits = format!("1{}", "0".repeat(5735));
+        assert!(ok(&format!(r#"{{"int":"{digits}"}}"#), &digits));
+        assert!(!ok(&format!(r#"{{"int":"{digits}1"}}"#), &digits));
+        assert!(!ok("10", &digits));
+        assert!(ok(
+            r#"{"int":"-12345678901234567890"}"#,
+            "-12345678901234567890"
+        ));
+        assert!(ok(
+            r#"{"int":"18446744073709551615"}"#,
+            "18446744073709551615"
+        ));
+    }
+
+    #[test]
+    fn call_tolerance_is_the_problems() {
+        let tight = with(Compare {
+            rel_tol: Some(1e-9),
+            abs_tol: Some(0.0),
+            ..Compare::default()
+        });
+        assert!(!ok_with("3.1415926", "3.141592653589793", &tight));
+        assert!(ok_with("3.14159265358979", "3.141592653589793", &tight));
+        let exact = with(Compare {
+            mode: Some(CompareMode::Exact),
+            ..Compare::default()
+        });
+        assert!(!ok_with("0.30000000000000004", "0.3", &exact));
+        assert!(ok_with("0.5", "0.5", &exact));
+        // Found by the differential test: answers are parsed with correct rounding
+        // (serde_json's `float_roundtrip`), as exactly as the expected side.
+        assert!(ok_with("931618.7424542899", "931618.7424542899", &exact));
+        assert!(ok_with(
+            r#"{"int":"9007199254740993"}"#,
+            "9007199254740993",
+            &exact
+        ));
+        // The int 2**53 + 1 is not the float 2**53 (exactly, as Python).
+        assert!(!ok_with(
+            r#"{"int":"9007199254740993"}"#,
+            "9007199254740992.0",
+            &exact
+        ));
     }
 
     #[test]
     fn deep_answers_are_refused_before_parsing_and_deep_ones_within_the_cap_compare() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse_answer(&deep).unwrap_err().contains("nested"));
-        // 46 dicts deep, as a correct trie: 138 JSON levels, beyond serde_json's default 128.
+        // 46 dicts deep, as a correct trie: 138 JSON levels in the answer.
         let mut text = "null".to_string();
-        let mut expected = json!(null);
+        let mut expected = "null".to_string();
         for _ in 0..46 {
             text = format!(r#"{{"dict":[["a",{text}]]}}"#);
-            expected = json!({ "a": expected });
+            expected = format!(r#"{{"a": {expected}}}"#);
         }
-        assert!(value_matches(&parse_answer(&text).unwrap(), &expected, TOL).is_ok());
+        assert!(ok(&text, &expected));
     }
 
     #[test]
-    fn large_sets_compare_in_n_log_n() {
+    fn large_unordered_answers_compare_in_n_log_n() {
         let n = 40_000;
         let items: Vec<String> = (0..n).map(|i| i.to_string()).collect();
         let answer = parse_answer(&format!(r#"{{"set":[{}]}}"#, items.join(","))).unwrap();
-        let expected: Vec<i64> = (0..n).rev().collect();
+        let mut expected: Vec<i64> = (0..n).rev().collect();
+        let any_order = with(Compare {
+            unordered: Some(true),
+            ..Compare::default()
+        });
+        let e = Exact::parse(&serde_json::to_string(&expected).unwrap()).unwrap();
+        expected[0] = -1;
+        let wrong = Exact::parse(&serde_json::to_string(&expected).unwrap()).unwrap();
+        // Element by element it would be 1.6e9 comparisons; sorted, well under a second.
         let start = std::time::Instant::now();
-        assert!(value_matches(&answer, &json!(expected), TOL).is_ok());
-        let mut wrong = expected.clone();
-        wrong[0] = -1;
-        assert!(value_matches(&answer, &json!(wrong), TOL).is_err());
-        assert!(start.elapsed().as_secs_f64() < 2.0, "{:?}", start.elapsed());
+        assert!(value_matches(&answer, &e, &any_order).is_ok());
+        assert!(value_matches(&answer, &wrong, &any_order).is_err());
+        assert!(start.elapsed().as_secs_f64() < 3.0, "{:?}", start.elapsed());
     }
 }

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::SandboxError;
-use crate::rollout::Limits;
+use crate::rollout::{Compare, CompareMode, Limits};
 
 /// Settings of the shared [`Sandbox`](super::Sandbox).
 ///
-/// In `verdict.toml` they come in three parts, by concern: limits and judging in `[sandbox]`,
-/// the runtime install in `[sandbox.runtime]`, engine sizing and worker processes in
-/// `[sandbox.engine]`:
+/// In `verdict.toml` they come in four parts, by concern: limits in `[sandbox]`, the runtime
+/// install in `[sandbox.runtime]`, engine sizing and worker processes in `[sandbox.engine]`,
+/// the comparison defaults and the checkers' budget in `[sandbox.judge]`:
 ///
 /// ```toml
 /// [sandbox]
@@ -27,10 +27,15 @@ use crate::rollout::Limits;
 /// [sandbox.engine]
 /// max_instances = 32
 /// workers = 2
+///
+/// [sandbox.judge]
+/// rel_tol = 1e-6
+/// mode = "lines"
 /// ```
 ///
 /// The runtime and engine keys are still accepted directly under `[sandbox]` (as before the
-/// split); setting one in both places is an error that names the right one.
+/// split), and so are `float_rel_tol`/`float_abs_tol` (now `[sandbox.judge]` `rel_tol`/
+/// `abs_tol`); setting one in both places is an error that names the right one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "SandboxToml", into = "SandboxToml")]
 pub struct SandboxConfig {
@@ -83,11 +88,60 @@ pub struct SandboxConfig {
     /// from its id (the first 8 bytes of `sha256("verdict-seed:" + id)`), so reruns of a rollout
     /// see the same random numbers and different rollouts see different ones.
     pub seed: Option<u64>,
-    /// Relative tolerance when comparing floats (stdio tokens that parse as floats, returned
-    /// floats of call tests). By default `1e-6`.
-    pub float_rel_tol: f64,
-    /// Absolute tolerance when comparing floats. By default `1e-6`.
-    pub float_abs_tol: f64,
+    /// `[sandbox.judge]`: how results are compared unless a rollout or test says otherwise,
+    /// and the checkers' budget.
+    pub judge: JudgeConfig,
+}
+
+/// `[sandbox.judge]`: the comparison defaults (every rule a rollout's or a test's `compare`
+/// may change; README, "Comparison rules") and the budget of checkers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JudgeConfig {
+    /// Relative float tolerance (stdio tokens that are floats, returned floats of call tests
+    /// where a float is expected). By default `1e-6`.
+    pub rel_tol: f64,
+    /// Absolute float tolerance. By default `1e-6`.
+    pub abs_tol: f64,
+    /// How stdout is compared: `lines`, `tokens` or `exact`. By default `lines`.
+    pub mode: CompareMode,
+    /// Compare stdout tokens and lines up to case. By default `false`.
+    pub case_insensitive: bool,
+    /// Lines (stdio) or a returned sequence (call) in any order. By default `false`.
+    pub unordered: bool,
+    /// Fuel a checker may burn per test. By default `5000000000`.
+    pub checker_fuel: u64,
+    /// Wall-clock budget of a checker per test, in milliseconds (apart from the rollout's own
+    /// `time_ms`). By default `10000`.
+    pub checker_time_ms: u64,
+}
+
+impl Default for JudgeConfig {
+    fn default() -> Self {
+        JudgeConfig {
+            rel_tol: 1e-6,
+            abs_tol: 1e-6,
+            mode: CompareMode::Lines,
+            case_insensitive: false,
+            unordered: false,
+            checker_fuel: 5_000_000_000,
+            checker_time_ms: 10_000,
+        }
+    }
+}
+
+impl JudgeConfig {
+    /// The defaults as a [`Compare`] rule with every field set (the last fallback).
+    pub fn compare(&self) -> Compare {
+        Compare {
+            rel_tol: Some(self.rel_tol),
+            abs_tol: Some(self.abs_tol),
+            mode: Some(self.mode),
+            case_insensitive: Some(self.case_insensitive),
+            unordered: Some(self.unordered),
+            unwrap_single: None,
+        }
+    }
 }
 
 impl Default for SandboxConfig {
@@ -107,8 +161,7 @@ impl Default for SandboxConfig {
             worker_exe: None,
             pooling: true,
             seed: None,
-            float_rel_tol: 1e-6,
-            float_abs_tol: 1e-6,
+            judge: JudgeConfig::default(),
         }
     }
 }
@@ -164,6 +217,8 @@ struct SandboxToml {
     float_abs_tol: Option<f64>,
     runtime: RuntimeToml,
     engine: EngineToml,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    judge: Option<JudgeConfig>,
     #[serde(flatten)]
     legacy_runtime: RuntimeToml,
     #[serde(flatten)]
@@ -249,8 +304,32 @@ impl TryFrom<SandboxToml> for SandboxConfig {
             ),
             pooling: one_of("pooling", "engine", e.pooling, le.pooling, d.pooling, p),
             seed: t.seed,
-            float_rel_tol: t.float_rel_tol.unwrap_or(d.float_rel_tol),
-            float_abs_tol: t.float_abs_tol.unwrap_or(d.float_abs_tol),
+            judge: {
+                let mut judge = t.judge.unwrap_or_default();
+                for (old, new, value, slot) in [
+                    (
+                        "float_rel_tol",
+                        "rel_tol",
+                        t.float_rel_tol,
+                        &mut judge.rel_tol,
+                    ),
+                    (
+                        "float_abs_tol",
+                        "abs_tol",
+                        t.float_abs_tol,
+                        &mut judge.abs_tol,
+                    ),
+                ] {
+                    match value {
+                        Some(_) if t.judge.is_some() => p.push(format!(
+                            "`{old}` under [sandbox] is the old name of `{new}` under [sandbox.judge]; set it there only"
+                        )),
+                        Some(v) => *slot = v,
+                        None => {}
+                    }
+                }
+                judge
+            },
         };
         if problems.is_empty() {
             Ok(config)
@@ -269,8 +348,9 @@ impl From<SandboxConfig> for SandboxToml {
             fuel: Some(c.fuel),
             max_tests: Some(c.max_tests),
             seed: c.seed,
-            float_rel_tol: Some(c.float_rel_tol),
-            float_abs_tol: Some(c.float_abs_tol),
+            float_rel_tol: None,
+            float_abs_tol: None,
+            judge: Some(c.judge),
             runtime: RuntimeToml {
                 cache_dir: c.cache_dir,
                 python: Some(c.python),
@@ -333,9 +413,12 @@ impl SandboxConfig {
         if self.workers.is_some_and(|w| w > 256) {
             problems.push("workers must be at most 256");
         }
-        let bad_tol = |t: f64| t.is_nan() || t < 0.0;
-        if bad_tol(self.float_rel_tol) || bad_tol(self.float_abs_tol) {
-            problems.push("float tolerances must be non-negative");
+        let bad_tol = |t: f64| !(t.is_finite() && t >= 0.0);
+        if bad_tol(self.judge.rel_tol) || bad_tol(self.judge.abs_tol) {
+            problems.push("judge.rel_tol and judge.abs_tol must be finite and non-negative");
+        }
+        if self.judge.checker_fuel == 0 || self.judge.checker_time_ms == 0 {
+            problems.push("judge.checker_fuel and judge.checker_time_ms must be positive");
         }
         if problems.is_empty() {
             Ok(())
@@ -421,6 +504,19 @@ mod tests {
         assert!(err.contains("[sandbox.engine]"), "{err}");
         let err = toml::from_str::<SandboxConfig>("[engine]\ntime_ms = 2\n").unwrap_err();
         assert!(err.to_string().contains("time_ms"), "{err}");
+        // The comparison defaults: their own section, the old flat names still read.
+        let judge: SandboxConfig =
+            toml::from_str("[judge]\nrel_tol = 1e-9\nmode = \"tokens\"\n").unwrap();
+        assert_eq!(judge.judge.rel_tol, 1e-9);
+        assert_eq!(judge.judge.mode, CompareMode::Tokens);
+        assert_eq!(judge.judge.abs_tol, 1e-6);
+        let old: SandboxConfig = toml::from_str("float_rel_tol = 1e-9\n").unwrap();
+        assert_eq!(old.judge.rel_tol, 1e-9);
+        let err = toml::from_str::<SandboxConfig>("float_rel_tol = 1e-9\n[judge]\nabs_tol = 0.0\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("[sandbox.judge]"), "{err}");
+        let err = toml::from_str::<SandboxConfig>("[judge]\nmode = \"fuzzy\"\n").unwrap_err();
+        assert!(err.to_string().contains("fuzzy"), "{err}");
         // What the worker processes receive round-trips.
         let json = serde_json::to_string(&split).unwrap();
         assert_eq!(serde_json::from_str::<SandboxConfig>(&json).unwrap(), split);

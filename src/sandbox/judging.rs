@@ -5,9 +5,10 @@
 
 use serde_json::Value;
 
-use super::compare::{self, Tolerance};
+use super::compare::{self, Rule};
 use super::engine::{first_line, phase_name, Ended, Failure, Loaded, Observed, Phase, Status};
 use super::EffectiveLimits;
+use crate::json::Json;
 use crate::score::Outcome;
 
 /// Whose code a failure comes from. A failure of the program itself (while it was loaded,
@@ -53,7 +54,6 @@ impl Judged {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Context {
     pub(crate) limits: EffectiveLimits,
-    pub(crate) tol: Tolerance,
 }
 
 /// An instance that ended abnormally (trap, exit, fuel, deadline), or hit its memory or output
@@ -145,17 +145,27 @@ pub(crate) fn loaded(loaded: &Loaded, obs: &Observed, cx: Context, stdio: bool) 
 }
 
 /// A stdio test's output against the expected output.
-pub(crate) fn stdout(expected: &str, obs: &Observed, cx: Context) -> Judged {
+pub(crate) fn stdout(expected: &str, obs: &Observed, rule: &Rule) -> Judged {
     let actual = String::from_utf8_lossy(&obs.stdout);
-    match compare::stdout_matches(&actual, expected, Some(cx.tol)) {
+    match compare::stdout_matches(&actual, expected, rule) {
         Ok(()) => Judged::passed(),
         Err(m) => Judged::fail(Outcome::Failed, format!("wrong output: {m}"), Blame::Test),
     }
 }
 
 /// A call test's answer (the candidate's `serve` reply) against the expected value.
-pub(crate) fn answer(reply: &str, expected: &Value, cx: Context) -> Judged {
+pub(crate) fn answer(reply: &str, expected: &Json, rule: &Rule) -> Judged {
     let fail = |o, m: String| Judged::fail(o, m, Blame::Test);
+    let expected = match expected.exact() {
+        Ok(e) => e,
+        Err(m) => {
+            return Judged {
+                outcome: Outcome::Error,
+                message: Some(format!("the expected value cannot be read: {m}")),
+                blame: None,
+            }
+        }
+    };
     let value = match compare::parse_answer(reply) {
         Ok(v) => v,
         Err(m) => return fail(Outcome::Failed, format!("wrong value: {m}")),
@@ -164,7 +174,7 @@ pub(crate) fn answer(reply: &str, expected: &Value, cx: Context) -> Judged {
         return fail(Outcome::Failed, "wrong value: malformed answer".into());
     };
     if let Some(v) = obj.get("ok") {
-        return match compare::value_matches(v, expected, cx.tol) {
+        return match compare::value_matches(v, &expected, rule) {
             Ok(()) => Judged::passed(),
             Err(m) => fail(Outcome::Failed, format!("wrong value: {m}")),
         };

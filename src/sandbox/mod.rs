@@ -39,6 +39,7 @@
 //! is the same on every run.
 
 mod calibrate;
+mod checker;
 pub mod cli;
 pub mod compare;
 pub mod config;
@@ -59,8 +60,8 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 pub use calibrate::Baselines;
-pub use compare::Tolerance;
-pub use config::{EffectiveLimits, SandboxConfig};
+pub use compare::{Rule, Tolerance};
+pub use config::{EffectiveLimits, JudgeConfig, SandboxConfig};
 pub use error::SandboxError;
 
 use crate::rollout::{Limits, TestCase};
@@ -142,12 +143,21 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// Fraction of tests passed (0 when there are none).
+    /// Fraction of tests passed (0 when there are none), a checker's partial credit counted
+    /// for the tests it gave one.
     pub fn pass_fraction(&self) -> f64 {
         if self.tests.total == 0 {
             0.0
         } else {
-            self.tests.passed as f64 / self.tests.total as f64
+            let partial: f64 = self
+                .tests
+                .results
+                .iter()
+                .filter(|r| !r.passed)
+                .filter_map(|r| r.score)
+                .map(|s| s.clamp(0.0, 1.0))
+                .sum();
+            (self.tests.passed as f64 + partial) / self.tests.total as f64
         }
     }
 }
@@ -192,7 +202,7 @@ impl Local {
     }
 
     /// One run of every test kind on a right program: the runtime works end to end (the judge
-    /// reaches the candidate through the host, among the rest).
+    /// reaches the candidate through the host, a checker runs in a judge, among the rest).
     async fn self_test(&self) -> Result<(), SandboxError> {
         let tests = [
             TestCase::Assert {
@@ -203,12 +213,22 @@ impl Local {
                 stdin: "1\n".into(),
                 stdout: "2\n".into(),
                 timing: false,
+                compare: None,
+                checker: None,
+            },
+            TestCase::Stdio {
+                stdin: "1\n".into(),
+                stdout: "2.0\n".into(),
+                timing: false,
+                compare: None,
+                checker: Some("def check(i, o, e):\n    return float(o) == float(e)\n".into()),
             },
             TestCase::Call {
                 function: "f".into(),
-                args: vec![serde_json::json!(41)],
-                expected: serde_json::json!(42),
+                args: vec![serde_json::json!(41).into()],
+                expected: serde_json::json!(42).into(),
                 timing: false,
+                compare: None,
             },
         ];
         let job = RunJob {

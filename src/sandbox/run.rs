@@ -9,6 +9,10 @@
 //!   candidate code, runs the setup and the test with proxies for the program's names; each use
 //!   of a proxy is forwarded through the host to the candidate.
 //!
+//! - **stdio** tests with a checker: after the candidate ran, a judge instance runs the checker
+//!   on the input, the program's output and the expected output, under the checker's own
+//!   budget (`checker.rs`).
+//!
 //! Tests marked `timing` run in a candidate instance of their own when the rollout also has
 //! other tests, so no work done in an uncounted test can make a counted one cheaper.
 
@@ -17,10 +21,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::SemaphorePermit;
 
 use super::calibrate::TestKind;
+use super::checker;
+use super::compare::Rule;
 use super::engine::{self, Ended, InstanceLimits, Live, Loaded, Status};
 use super::judging::{self, Blame, Context, Judged};
 use super::limits::Peer;
-use super::{seed_for, EffectiveLimits, Local, RunJob, RunReport, SandboxError, Tolerance};
+use super::{seed_for, EffectiveLimits, Local, RunJob, RunReport, SandboxError};
+use crate::json::Exact;
 use crate::rollout::TestCase;
 use crate::score::{Outcome, TestReport, TestResult};
 
@@ -31,6 +38,10 @@ struct Tested {
     fuel: u64,
     /// Fuel of everything else: instantiation, baselines, the judge.
     overhead: u64,
+    /// A stdio test with a checker whose program ran to the end: its output, for the checker.
+    to_check: Option<Vec<u8>>,
+    /// A checker's partial credit for a test that did not pass.
+    score: Option<f64>,
 }
 
 /// The state of one rollout's run.
@@ -58,7 +69,16 @@ impl<'a> Rollout<'a> {
         let config = &local.config;
         let limits = config.effective(job.limits);
         let tests = &job.tests[..job.tests.len().min(config.max_tests)];
-        let has_assert = tests.iter().any(|t| matches!(t, TestCase::Assert { .. }));
+        let has_assert = tests.iter().any(|t| {
+            matches!(
+                t,
+                TestCase::Assert { .. }
+                    | TestCase::Stdio {
+                        checker: Some(_),
+                        ..
+                    }
+            )
+        });
         let split_timing =
             tests.iter().any(TestCase::is_timing) && tests.iter().any(|t| !t.is_timing());
         let needed = 1 + u32::from(has_assert) + u32::from(split_timing);
@@ -79,11 +99,20 @@ impl<'a> Rollout<'a> {
     fn cx(&self) -> Context {
         Context {
             limits: self.limits,
-            tol: Tolerance {
-                rel: self.local.config.float_rel_tol,
-                abs: self.local.config.float_abs_tol,
-            },
         }
+    }
+
+    /// A test's comparison rule: its own `compare` (the rollout's already folded in by the
+    /// tests verifier), over the configured defaults.
+    fn rule(&self, test: &TestCase) -> Rule {
+        let own = match test {
+            TestCase::Stdio { compare, .. } | TestCase::Call { compare, .. } => *compare,
+            TestCase::Assert { .. } => None,
+        };
+        Rule::from_compare(
+            own.unwrap_or_default()
+                .or(self.local.config.judge.compare()),
+        )
     }
 
     fn instance_limits(&self) -> InstanceLimits {
@@ -127,6 +156,7 @@ impl<'a> Rollout<'a> {
                 message: judged.message,
                 fuel,
                 wall_ms,
+                score: None,
             };
             if stopped {
                 let j = Judged {
@@ -164,7 +194,10 @@ impl<'a> Rollout<'a> {
                 stopped = true;
             }
             let wall_ms = test_start.elapsed().as_secs_f64() * 1e3;
-            results.push(result(tested.judged, tested.fuel, wall_ms));
+            results.push(TestResult {
+                score: tested.score,
+                ..result(tested.judged, tested.fuel, wall_ms)
+            });
         }
         let passed = results.iter().filter(|r| r.passed).count();
         let first_bad = results.iter().find(|r| !r.passed);
@@ -200,7 +233,26 @@ impl<'a> Rollout<'a> {
     async fn test(&mut self, test: &TestCase) -> Result<Tested, SandboxError> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining + engine::EPOCH_TICK, self.test_inner(test)).await {
-            Ok(r) => r,
+            Ok(Ok(mut tested)) => {
+                if let (
+                    Some(output),
+                    TestCase::Stdio {
+                        stdin,
+                        stdout,
+                        checker: Some(checker),
+                        ..
+                    },
+                ) = (tested.to_check.take(), test)
+                {
+                    let (judged, score, overhead) =
+                        self.check(checker, stdin, &output, stdout).await?;
+                    tested.judged = judged;
+                    tested.score = score;
+                    tested.overhead += overhead;
+                }
+                Ok(tested)
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => {
                 self.candidates = [None, None];
                 self.judge = None;
@@ -215,9 +267,62 @@ impl<'a> Rollout<'a> {
                     },
                     fuel: 0,
                     overhead: 0,
+                    to_check: None,
+                    score: None,
                 })
             }
         }
+    }
+
+    /// Runs a stdio test's checker in a judge instance, under the checker's own fuel and
+    /// wall-clock budget: its verdict, its partial score, and the judge's fuel (overhead).
+    async fn check(
+        &mut self,
+        checker: &str,
+        input: &str,
+        output: &[u8],
+        expected: &str,
+    ) -> Result<(Judged, Option<f64>, u64), SandboxError> {
+        let judge_config = self.local.config.judge;
+        let budget = Duration::from_millis(judge_config.checker_time_ms);
+        let limits = InstanceLimits {
+            deadline: Instant::now() + budget,
+            ..self.instance_limits()
+        };
+        let mut judge = match self.judge.take() {
+            Some(j) => j,
+            None => Self::fresh(self.local, limits).await?,
+        };
+        judge.configure(limits);
+        let mut overhead = judge.take_overhead();
+        judge.begin("", judge_config.checker_fuel)?;
+        let code = checker::driver(checker, input, &String::from_utf8_lossy(output), expected);
+        let run = judge.judge("", &code, "{}", self.seed, self.value_limit());
+        let status = match tokio::time::timeout(budget + engine::EPOCH_TICK, run).await {
+            Ok(status) => status,
+            Err(_) => Err(Ended::Deadline),
+        };
+        overhead += judge.fuel_used();
+        let obs = judge.observe(status.as_ref().err());
+        if status.is_ok() && !obs.output_overflow && !obs.memory_hit {
+            judge.configure(self.instance_limits());
+            self.judge = Some(judge);
+        }
+        let (judged, score) = if obs.memory_hit || obs.output_overflow {
+            let judged = Judged {
+                outcome: Outcome::Error,
+                message: Some("the checker failed: it hit the memory or output cap".into()),
+                blame: None,
+            };
+            (judged, None)
+        } else {
+            checker::judged(
+                &status,
+                judge_config.checker_fuel,
+                judge_config.checker_time_ms,
+            )
+        };
+        Ok((judged, score, overhead))
     }
 
     async fn test_inner(&mut self, test: &TestCase) -> Result<Tested, SandboxError> {
@@ -260,10 +365,18 @@ impl<'a> Rollout<'a> {
             return Ok(self.finish(slot, cand, loaded.is_err(), judged, overhead, kind, 0));
         }
         match test {
-            TestCase::Stdio { stdout, .. } => {
-                // Ran to the end (or exited with status 0): judge what it printed.
-                let judged = judging::stdout(stdout, &load_obs, cx);
-                Ok(self.finish(slot, cand, !loaded_ok, judged, overhead, kind, 0))
+            TestCase::Stdio {
+                stdout, checker, ..
+            } => {
+                // Ran to the end (or exited with status 0): judge what it printed, or leave it
+                // to the checker.
+                let (judged, to_check) = match checker {
+                    Some(_) => (Judged::passed(), Some(load_obs.stdout.clone())),
+                    None => (judging::stdout(stdout, &load_obs, &self.rule(test)), None),
+                };
+                let mut tested = self.finish(slot, cand, !loaded_ok, judged, overhead, kind, 0);
+                tested.to_check = to_check;
+                Ok(tested)
             }
             TestCase::Call {
                 function,
@@ -271,7 +384,17 @@ impl<'a> Rollout<'a> {
                 expected,
                 ..
             } => {
-                let request = call_request(function, args);
+                let request = match call_request(function, args) {
+                    Ok(r) => r,
+                    Err(m) => {
+                        let judged = Judged {
+                            outcome: Outcome::Error,
+                            message: Some(format!("the arguments cannot be read: {m}")),
+                            blame: None,
+                        };
+                        return Ok(self.finish(slot, cand, false, judged, overhead, kind, 0));
+                    }
+                };
                 let reply = cand.serve(&request, self.value_limit()).await;
                 let obs = cand.observe(reply.as_ref().err());
                 let judged = match &reply {
@@ -291,7 +414,7 @@ impl<'a> Rollout<'a> {
                         )),
                         blame: Some(Blame::Test),
                     },
-                    Ok(r) => judging::answer(r, expected, cx),
+                    Ok(r) => judging::answer(r, expected, &self.rule(test)),
                 };
                 Ok(self.finish(slot, cand, reply.is_err(), judged, overhead, kind, 1))
             }
@@ -395,6 +518,8 @@ impl<'a> Rollout<'a> {
             judged,
             fuel,
             overhead: overhead + used.min(baseline),
+            to_check: None,
+            score: None,
         }
     }
 }
@@ -417,8 +542,8 @@ fn judged_ended(ended: &Ended) -> Judged {
 }
 
 /// A call test's operation: `["call", {"global": name}, [args…], {"dict": []}]`, the arguments
-/// in tagged form (JSON objects become dicts).
-pub(crate) fn call_request(function: &str, args: &[serde_json::Value]) -> String {
+/// in tagged form (JSON objects become dicts, integers of any size stay exact).
+pub(crate) fn call_request(function: &str, args: &[crate::json::Json]) -> Result<String, String> {
     let mut out = String::from("[\"call\",{\"global\":");
     out.push_str(&serde_json::Value::String(function.to_string()).to_string());
     out.push_str("},[");
@@ -426,57 +551,11 @@ pub(crate) fn call_request(function: &str, args: &[serde_json::Value]) -> String
         if i > 0 {
             out.push(',');
         }
-        tagged(a, &mut out);
+        let exact: Exact = a.exact()?;
+        exact.write_tagged(&mut out, true);
     }
     out.push_str("],{\"dict\":[]}]");
-    out
-}
-
-/// Writes an expected-side JSON value (already depth-checked when the rollout was read) in the
-/// tagged form the harness decodes: objects become `{"dict": [[k, v], …]}`.
-fn tagged(v: &serde_json::Value, out: &mut String) {
-    use serde_json::Value;
-    // An explicit stack: the value's depth is the rollout's, not ours to trust.
-    enum Step<'v> {
-        Value(&'v Value),
-        Text(&'static str),
-        Key(&'v str),
-    }
-    let mut stack = vec![Step::Value(v)];
-    while let Some(step) = stack.pop() {
-        match step {
-            Step::Text(t) => out.push_str(t),
-            Step::Key(k) => {
-                out.push('[');
-                out.push_str(&Value::String(k.to_string()).to_string());
-                out.push(',');
-            }
-            Step::Value(Value::Array(items)) => {
-                out.push('[');
-                stack.push(Step::Text("]"));
-                for (i, x) in items.iter().enumerate().rev() {
-                    stack.push(Step::Value(x));
-                    if i > 0 {
-                        stack.push(Step::Text(","));
-                    }
-                }
-            }
-            Step::Value(Value::Object(o)) => {
-                out.push_str("{\"dict\":[");
-                stack.push(Step::Text("]}"));
-                let entries: Vec<_> = o.iter().collect();
-                for (i, (k, x)) in entries.into_iter().enumerate().rev() {
-                    stack.push(Step::Text("]"));
-                    stack.push(Step::Value(x));
-                    stack.push(Step::Key(k));
-                    if i > 0 {
-                        stack.push(Step::Text(","));
-                    }
-                }
-            }
-            Step::Value(other) => out.push_str(&other.to_string()),
-        }
-    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -486,10 +565,19 @@ mod tests {
 
     #[test]
     fn call_requests_tag_objects_as_dicts_and_keep_order() {
-        let r = call_request("f", &[json!(1), json!({"a": [1, {"b": null}]}), json!("x")]);
+        let r = call_request(
+            "f",
+            &[
+                json!(1).into(),
+                json!({"a": [1, {"b": null}]}).into(),
+                json!("x").into(),
+                crate::json::Json::from_text("123456789012345678901234567890").unwrap(),
+            ],
+        )
+        .unwrap();
         assert_eq!(
             r,
-            r#"["call",{"global":"f"},[1,{"dict":[["a",[1,{"dict":[["b",null]]}]]]},"x"],{"dict":[]}]"#
+            r#"["call",{"global":"f"},[1,{"dict":[["a",[1,{"dict":[["b",null]]}]]]},"x",{"int":"123456789012345678901234567890"}],{"dict":[]}]"#
         );
     }
 }

@@ -7,6 +7,7 @@
 //! | `parse`  | `parse.rs`    | the answer is Python that parses (tree-sitter-python)      |
 //! | `tests`  | `tests.rs`    | the code passes the rollout's tests in the sandbox         |
 //! | `timing` | `timing.rs`   | among correct programs, the cheaper (in fuel) scores higher |
+//! | `generated` | `generated.rs` | no tests shipped: validated LLM-generated tests       |
 //!
 //! Every kind, built-in or a library user's, is an entry of the [`crate::registry`]: a name, a
 //! description, whether it needs the sandbox, and a build function. Verifiers hand each other
@@ -14,6 +15,7 @@
 //! report) and hand the chain's group pass a typed [`GroupInput`], never each other's JSON.
 
 pub mod format;
+pub mod generated;
 pub mod parse;
 pub mod tests;
 pub mod timing;

@@ -77,7 +77,7 @@ impl TestsConfig {
 
 /// The tests a rollout is run against and the setup before them: the rollout's own `tests`, or
 /// (with `adapters`) those read from dataset fields; the setup is the rollout's `setup` followed
-/// by the adapter's. Shared by the `tests` and `timing` verifiers so both see the same tests.
+/// by the adapter's; the rollout's `compare` goes under each test's own. Shared by the `tests` and `timing` verifiers so both see the same tests.
 pub fn resolve_tests(
     rollout: &Rollout,
     adapters: bool,
@@ -91,6 +91,9 @@ pub fn resolve_tests(
             source: "tests",
         }
     };
+    for test in &mut adapted.tests {
+        test.inherit_compare(rollout.compare);
+    }
     adapted.setup = match (&rollout.setup, adapted.setup.take()) {
         (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
         (a, b) => a.clone().or(b),

@@ -102,15 +102,15 @@ fn malformed_lines_are_reported_and_the_rest_is_scored() {
     assert!(err("no-completion").starts_with("line 2: missing field `completion`"));
     assert!(err("wrong-type").starts_with("line 3: invalid type: integer `42`"));
     assert!(
-        err("input-4").starts_with("line 4: EOF while parsing"),
-        "no id in a torn line"
+        err("truncated").starts_with("line 4: EOF while parsing"),
+        "a torn line keeps the id it has"
     );
-    assert!(err("bad-test-kind").contains("unknown variant `fuzz`"));
+    assert!(err("bad-test-kind").contains("unknown test kind `fuzz`"));
     assert!(err("input-8").starts_with("line 8: "));
     for id in [
         "no-completion",
         "wrong-type",
-        "input-4",
+        "truncated",
         "bad-test-kind",
         "input-8",
     ] {

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use verdict::json::Exact;
 use verdict::sandbox::compare::{parse_answer, value_matches, MAX_ANSWER_DEPTH};
-use verdict::sandbox::Tolerance;
+use verdict::sandbox::{Rule, Tolerance};
 use verdict::Outcome;
 
 use crate::props::config;
@@ -18,6 +19,10 @@ const TOL: Tolerance = Tolerance {
     rel: 1e-6,
     abs: 1e-6,
 };
+
+fn rule() -> Rule {
+    Rule::with_tolerance(TOL)
+}
 
 /// JSON values as rollouts carry them: finite numbers, strings with any characters, nesting.
 fn json_value() -> impl Strategy<Value = Value> {
@@ -72,10 +77,11 @@ proptest! {
         expected in json_value(),
     ) {
         let start = Instant::now();
+        let expected = Exact::parse(&expected.to_string()).unwrap();
         if let Ok(v) = parse_answer(&text) {
-            let _ = value_matches(&v, &expected, TOL);
+            let _ = value_matches(&v, &expected, &rule());
             if let Some(ok) = v.get("ok") {
-                let _ = value_matches(ok, &expected, TOL);
+                let _ = value_matches(ok, &expected, &rule());
             }
         }
         prop_assert!(start.elapsed() < Duration::from_secs(1));

@@ -194,9 +194,10 @@ fn samples() -> Vec<Rollout> {
         Rollout {
             tests: vec![TestCase::Call {
                 function: "add".into(),
-                args: vec![json!(1), json!(2.5)],
-                expected: json!(3.5),
+                args: vec![json!(1).into(), json!(2.5).into()],
+                expected: json!(3.5).into(),
                 timing: false,
+                compare: None,
             }],
             ..rollout("with-tests", "def add(a, b):\n    return a + b")
         },
@@ -649,6 +650,7 @@ async fn invalid_requests_get_invalid_argument_naming_the_field() {
             args: vec![],
             expected: "{".into(),
             timing: false,
+            compare: String::new(),
         })),
     });
     let err = client.score(request(bad_test)).await.unwrap_err();

@@ -74,7 +74,8 @@ fn fixtures() -> Vec<Fixture> {
 }
 
 /// The test sets a fixture's cases name. Every one would pass for an honest `add(a, b)` that
-/// returns `a + b` (and `hypot`, printing the expected output for the stdio sets).
+/// returns `a + b` (and `hypot`, printing the expected output for the stdio sets, and `pairs(a,
+/// b)` returning `{"a": a, "b": b}`).
 fn test_set(name: &str) -> Value {
     let assert = |code: &str| json!([{"kind": "assert", "code": code}]);
     match name {
@@ -113,6 +114,10 @@ fn test_set(name: &str) -> Value {
         "augassign_add" => assert("x = add(1, 2)\nx -= 3\nassert x == 0"),
         "helper_add" => json!([{"kind": "assert", "code": "assert near(add(1, 2), 3)"}]),
         "gen_list" => assert("assert list(add(1, 2)) == [3]"),
+        "call_pairs" => json!([
+            {"kind": "call", "fn": "pairs", "args": [1, 2], "expected": {"a": 1, "b": 2}}
+        ]),
+        "assert_pairs" => assert("assert pairs(1, 2) == {'a': 1, 'b': 2}"),
         "stdio3" => json!([{"kind": "stdio", "stdin": "", "stdout": "3\n"}]),
         "stdio_42" => json!([{"kind": "stdio", "stdin": "", "stdout": "42\n"}]),
         "stdio_123" => json!([{"kind": "stdio", "stdin": "", "stdout": "1\n2\n3\n"}]),

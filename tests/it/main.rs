@@ -4,12 +4,17 @@
 mod cli;
 /// What crosses the sandbox boundary: answers read safely, values round-trip through both instances.
 mod codec;
+/// The host's judgement of plain values against CPython's `==` (python3 as the oracle).
+mod differential;
 /// When verdict itself fails: the `error` outcome and a maskable reward, never a fake 0.
 mod errors;
 /// The gRPC service on an ephemeral port: every RPC, deadlines, cancellation, overload, shutdown.
 mod grpc;
 /// Hostile programs: each gets reward 0 with the right outcome, the service stays healthy.
 mod hostile;
+/// Judging that is exactly right: comparison rules, exact integers, standard types, checkers,
+/// dataset records.
+mod judge;
 /// Property tests: extraction, the parse classifier, JSONL and proto decoding never panic,
 /// overflow or take long, on arbitrary and adversarial input.
 mod props;
@@ -19,5 +24,9 @@ mod registry;
 mod sandbox;
 /// The `Score` records of the class fixtures, pinned as reviewed snapshots.
 mod snapshots;
+/// A stand-in OpenAI-compatible LLM server on a real socket, for the testgen tests.
+mod standin;
+/// LLM-generated tests: client failures, validation, single-flight, cache, `tests eval`.
+mod testgen;
 /// The timing verifier: deterministic fuel, complexity pairs ordered in every trial.
 mod timing;

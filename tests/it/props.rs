@@ -343,6 +343,7 @@ fn pb_rollout() -> impl Strategy<Value = pb::Rollout> {
                 args,
                 expected,
                 timing: false,
+                compare: String::new(),
             })),
         });
     (

@@ -100,7 +100,8 @@ async fn exceptions_are_runtime_errors_with_type_and_message() {
 
 #[tokio::test]
 async fn call_comparison_is_canonical() {
-    let program = "def f():\n    return [(1, 2), {'b': 2, 'a': 1.0}, {3, 1}, 2.0, 0.1 + 0.2, True, None, 'x']\n";
+    // (A set is not a list: README, "Comparison rules"; tests/it/judge.rs.)
+    let program = "def f():\n    return [(1, 2), {'b': 2, 'a': 1.0}, sorted({3, 1}), 2.0, 0.1 + 0.2, True, None, 'x']\n";
     let t = tests(json!([
         {"kind": "call", "fn": "f", "args": [], "expected": [[1, 2], {"a": 1, "b": 2}, [1, 3], 2, 0.3, true, null, "x"]},
         {"kind": "call", "fn": "f", "args": [], "expected": [[1, 2], {"a": 1, "b": 2}, [1, 3], 2, 0.3, 1, null, "x"]},

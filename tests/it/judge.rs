@@ -1,0 +1,344 @@
+//! Judging that is exactly right, end to end on the real sandbox: every comparison rule from
+//! both sides (a correct program passes, a subtly wrong one fails), exact integers of any
+//! size, standard types by their plain meaning, checkers, and dataset records as their owners
+//! mean them.
+
+use serde_json::{json, Value};
+use verdict::verifiers::tests::TestsConfig;
+use verdict::{Context, Outcome, Rollout, Verifier};
+
+use crate::sandbox::{run, shared, tests};
+
+/// The outcome of `program` on `tests` (JSON), with the report for messages.
+async fn outcome(program: &str, t: Value) -> (Outcome, String) {
+    let r = run(program, &tests(t)).await;
+    (r.outcome, format!("{r:#?}"))
+}
+
+async fn passes(program: &str, t: Value) {
+    let (o, r) = outcome(program, t).await;
+    assert_eq!(o, Outcome::Passed, "{program}\n{r}");
+}
+
+async fn fails(program: &str, t: Value) {
+    let (o, r) = outcome(program, t).await;
+    assert_eq!(o, Outcome::Failed, "{program}\n{r}");
+}
+
+/// The tests verifier on a rollout record (the adapters and the rollout's `compare` apply).
+async fn verify(record: Value, code: &str) -> verdict::Verdict {
+    let verifier = TestsConfig::default().build(shared()).unwrap();
+    let rollout: Rollout = serde_json::from_str(&record.to_string()).unwrap();
+    let mut ctx = Context::default();
+    ctx.answer.code = Some(code.into());
+    verifier.verify(&rollout, &mut ctx).await
+}
+
+/// A rollout record from JSON text, so integers beyond 64 bits are written as digits.
+async fn verify_text(record: &str, code: &str) -> verdict::Verdict {
+    let verifier = TestsConfig::default().build(shared()).unwrap();
+    let rollout = Rollout::from_json(record).unwrap();
+    let mut ctx = Context::default();
+    ctx.answer.code = Some(code.into());
+    verifier.verify(&rollout, &mut ctx).await
+}
+
+#[tokio::test]
+async fn expected_integers_are_exact_at_any_size() {
+    let line = |f: &str, args: &str, expected: &str| {
+        format!(
+            r#"{{"id": "{f}", "completion": "", "tests": [{{"kind": "call", "fn": "{f}", "args": {args}, "expected": {expected}}}]}}"#
+        )
+    };
+    // 25! = 15511210043330985984000000, against int(math.gamma(26)).
+    let f25 = line("fact", "[25]", "15511210043330985984000000");
+    let exact = "import math\ndef fact(n):\n    return math.factorial(n)\n";
+    let gamma = "import math\ndef fact(n):\n    return int(math.gamma(n + 1))\n";
+    assert_eq!(verify_text(&f25, exact).await.outcome, Outcome::Passed);
+    assert_eq!(verify_text(&f25, gamma).await.outcome, Outcome::Failed);
+    // 3**50 exactly, against 3**50 through floats.
+    let p = line("p", "[3, 50]", "717897987691852588770249");
+    assert_eq!(
+        verify_text(&p, "def p(b, e):\n    return b ** e\n")
+            .await
+            .outcome,
+        Outcome::Passed
+    );
+    assert_eq!(
+        verify_text(&p, "def p(b, e):\n    return int(float(b) ** e)\n")
+            .await
+            .outcome,
+        Outcome::Failed
+    );
+    // A 5,736-digit argument and expected value: valid input, judged digit for digit.
+    let big = format!("1{}", "0".repeat(5735));
+    let big_plus_one = format!("1{}1", "0".repeat(5734));
+    let inc = line("inc", &format!("[{big}]"), &big_plus_one);
+    let v = verify_text(&inc, "def inc(x):\n    return x + 1\n").await;
+    assert_eq!(v.outcome, Outcome::Passed, "{v:?}");
+    let v = verify_text(&inc, "def inc(x):\n    return x + 2\n").await;
+    assert_eq!(v.outcome, Outcome::Failed, "{v:?}");
+}
+
+#[tokio::test]
+async fn stdio_integers_are_matched_as_integers() {
+    let t = json!([{"kind": "stdio", "stdin": "7620789376638470000000\n", "stdout": "7620789376638470000000\n"}]);
+    passes("print(int(input()))\n", t.clone()).await;
+    // (A float-formatted answer: 7.62078937663847e+21.)
+    fails("print(float(input()))\n", t).await;
+    let t = json!([{"kind": "stdio", "stdin": "", "stdout": "123456789008\n"}]);
+    fails("print(123456789008.0)\n", t.clone()).await;
+    passes("print(123456789008)\n", t).await;
+}
+
+#[tokio::test]
+async fn tolerance_is_the_problems_per_test_and_per_rollout() {
+    let tight = json!({"rel_tol": 1e-9, "abs_tol": 1e-9});
+    let t =
+        json!([{"kind": "stdio", "stdin": "", "stdout": "3.14159265358979\n", "compare": tight}]);
+    passes("import math\nprint(math.pi)\n", t.clone()).await;
+    fails("print(3.1415926)\n", t).await;
+    // The default (1e-6) takes the coarser answer.
+    passes(
+        "print(3.1415926)\n",
+        json!([{"kind": "stdio", "stdin": "", "stdout": "3.14159265358979\n"}]),
+    )
+    .await;
+    let t = json!([{"kind": "call", "fn": "area", "args": [1], "expected": std::f64::consts::PI, "compare": tight}]);
+    passes(
+        "import math\ndef area(r):\n    return math.pi * r * r\n",
+        t.clone(),
+    )
+    .await;
+    fails("def area(r):\n    return 3.1415926 * r * r\n", t).await;
+    // The rollout's rule covers every test; a test's own rule wins over it.
+    let record = json!({"id": "tol", "completion": "", "compare": tight, "tests": [
+        {"kind": "call", "fn": "area", "args": [1], "expected": std::f64::consts::PI}]});
+    let coarse = "def area(r):\n    return 3.1415926 * r * r\n";
+    assert_eq!(verify(record, coarse).await.outcome, Outcome::Failed);
+    let record = json!({"id": "tol", "completion": "", "compare": tight, "tests": [
+        {"kind": "call", "fn": "area", "args": [1], "expected": std::f64::consts::PI,
+         "compare": {"rel_tol": 1e-3}}]});
+    assert_eq!(verify(record, coarse).await.outcome, Outcome::Passed);
+}
+
+#[tokio::test]
+async fn stdio_modes_exact_tokens_case_and_order() {
+    let stdio = |stdout: &str, compare: Value| json!([{"kind": "stdio", "stdin": "", "stdout": stdout, "compare": compare}]);
+    let exact = json!({"mode": "exact"});
+    passes("print('a  b')\n", stdio("a  b\n", exact.clone())).await;
+    fails("print('a b')\n", stdio("a  b\n", exact.clone())).await;
+    fails("print(0.30000000000000004)\n", stdio("0.3\n", exact)).await;
+    let tokens = json!({"mode": "tokens"});
+    passes("print(1, 2)\nprint(3)\n", stdio("1\n2 3\n", tokens.clone())).await;
+    fails("print(1, 2)\n", stdio("1\n2 3\n", tokens)).await;
+    let ci = json!({"case_insensitive": true});
+    passes("print('yes')\n", stdio("YES\n", ci.clone())).await;
+    fails("print('yes')\n", stdio("YES\n", json!({}))).await;
+    fails("print('yess')\n", stdio("YES\n", ci)).await;
+    let any = json!({"unordered": true});
+    passes(
+        "print(3)\nprint(1)\nprint(2)\n",
+        stdio("1\n2\n3\n", any.clone()),
+    )
+    .await;
+    fails("print(3)\nprint(1)\nprint(1)\n", stdio("1\n2\n3\n", any)).await;
+    fails(
+        "print(3)\nprint(1)\nprint(2)\n",
+        stdio("1\n2\n3\n", json!({})),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sets_lists_dict_keys_and_bools_on_both_paths() {
+    // A set is not an ordered list: call tests and assert tests agree.
+    let set = "def f():\n    return {3, 1, 2}\n";
+    let list = "def f():\n    return [1, 2, 3]\n";
+    let call = json!([{"kind": "call", "fn": "f", "expected": [1, 2, 3]}]);
+    let assert = json!([{"kind": "assert", "code": "assert f() == [1, 2, 3]"}]);
+    fails(set, call.clone()).await;
+    fails(set, assert).await;
+    passes(list, call).await;
+    // Unless order is waived.
+    let any =
+        json!([{"kind": "call", "fn": "f", "expected": [3, 2, 1], "compare": {"unordered": true}}]);
+    passes(set, any.clone()).await;
+    fails("def f():\n    return {1, 2}\n", any).await;
+    // Dict keys: exactly the expected keys, strings not aliased by ints.
+    let t = json!([{"kind": "call", "fn": "f", "expected": {"1": "a", "2": "b"}}]);
+    passes("def f():\n    return {'1': 'a', '2': 'b'}\n", t.clone()).await;
+    fails("def f():\n    return {1: 'a', 2: 'b'}\n", t.clone()).await;
+    fails("def f():\n    return {'1': 'a'}\n", t.clone()).await;
+    fails("def f():\n    return {'1': 'a', '2': 'b', '3': 'c'}\n", t).await;
+    // bool is not int: a count of True fails.
+    let t = json!([{"kind": "call", "fn": "count", "args": [[1, 0, 1]], "expected": 2}]);
+    passes(
+        "def count(xs):\n    return sum(1 for x in xs if x)\n",
+        t.clone(),
+    )
+    .await;
+    fails("def count(xs):\n    return True\n", t).await;
+}
+
+#[tokio::test]
+async fn standard_types_compare_as_their_plain_meaning() {
+    let cases = [
+        (
+            "from collections import Counter\ndef f(s):\n    return Counter(s)\n",
+            "from collections import Counter\ndef f(s):\n    c = Counter(s)\n    c['a'] += 1\n    return c\n",
+            json!(["abca"]),
+            json!({"a": 2, "b": 1, "c": 1}),
+        ),
+        (
+            "from collections import defaultdict\ndef f(s):\n    d = defaultdict(list)\n    for i, ch in enumerate(s):\n        d[ch].append(i)\n    return d\n",
+            "from collections import defaultdict\ndef f(s):\n    d = defaultdict(list)\n    for i, ch in enumerate(s):\n        d[ch].append(i + 1)\n    return d\n",
+            json!(["aba"]),
+            json!({"a": [0, 2], "b": [1]}),
+        ),
+        (
+            "from collections import OrderedDict\ndef f(s):\n    return OrderedDict((c, s.count(c)) for c in s)\n",
+            "from collections import OrderedDict\ndef f(s):\n    return OrderedDict((c, 1) for c in s)\n",
+            json!(["aab"]),
+            json!({"a": 2, "b": 1}),
+        ),
+        (
+            "from collections import namedtuple\nP = namedtuple('P', 'x y')\ndef f(a):\n    return P(a, a * 2)\n",
+            "from collections import namedtuple\nP = namedtuple('P', 'x y')\ndef f(a):\n    return P(a * 2, a)\n",
+            json!([3]),
+            json!([3, 6]),
+        ),
+        (
+            "from fractions import Fraction\ndef f(a, b):\n    return Fraction(a, b)\n",
+            "from fractions import Fraction\ndef f(a, b):\n    return Fraction(a + 1, b)\n",
+            json!([1, 4]),
+            json!(0.25),
+        ),
+        (
+            "from decimal import Decimal\ndef f(a):\n    return Decimal(a) * 100\n",
+            "from decimal import Decimal\ndef f(a):\n    return Decimal(a) * 100 + Decimal('0.5')\n",
+            json!(["1.5"]),
+            json!(150),
+        ),
+        (
+            "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: int\n    y: int\ndef f(a):\n    return P(a, -a)\n",
+            "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: int\n    y: int\ndef f(a):\n    return P(a, a)\n",
+            json!([2]),
+            json!({"x": 2, "y": -2}),
+        ),
+    ];
+    for (right, wrong, args, expected) in cases {
+        let t = json!([{"kind": "call", "fn": "f", "args": args, "expected": expected}]);
+        passes(right, t.clone()).await;
+        fails(wrong, t).await;
+    }
+    // In assert tests the judge compares rebuilt genuine values with Python's own `==`.
+    let t = json!([{"kind": "assert", "code": "from collections import Counter\nassert f('abca') == Counter({'a': 2, 'b': 1, 'c': 1})\nassert f('abca') == {'a': 2, 'b': 1, 'c': 1}"}]);
+    passes(
+        "from collections import Counter\ndef f(s):\n    return Counter(s)\n",
+        t.clone(),
+    )
+    .await;
+    fails(
+        "from collections import Counter\ndef f(s):\n    return Counter(s + 'a')\n",
+        t,
+    )
+    .await;
+    // A user subclass that overrides comparison is not trusted on either path.
+    let liar = "from collections import Counter\nclass C(Counter):\n    def __eq__(self, other):\n        return True\ndef f(s):\n    return C('zzz')\n";
+    fails(liar, json!([{"kind": "call", "fn": "f", "args": ["abca"], "expected": {"a": 2, "b": 1, "c": 1}}])).await;
+    fails(
+        liar,
+        json!([{"kind": "assert", "code": "assert f('abca') == {'a': 2, 'b': 1, 'c': 1}"}]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn checkers_judge_in_the_judge_and_their_failures_are_verdicts_own() {
+    // A Codeforces-style checker: any valid answer (two numbers summing to n) passes.
+    let checker = "def check(input, output, expected):\n    n = int(input)\n    parts = output.split()\n    assert len(parts) == 2, 'two numbers'\n    a, b = map(int, parts)\n    return a + b == n and a > 0 and b > 0\n";
+    let t = |checker: &str| json!([{"kind": "stdio", "stdin": "10\n", "stdout": "5 5\n", "checker": checker}]);
+    passes("n = int(input())\nprint(1, n - 1)\n", t(checker)).await;
+    fails("n = int(input())\nprint(1, n)\n", t(checker)).await;
+    let (o, r) = outcome("print(10)\n", t(checker)).await;
+    assert_eq!(o, Outcome::Failed, "{r}");
+    assert!(r.contains("two numbers"), "{r}");
+    // A partial score is not a pass, but it is the test's credit in the pass fraction.
+    let partial = "def check(i, o, e):\n    return 0.5\n";
+    let two = json!([
+        {"kind": "stdio", "stdin": "10\n", "stdout": "5 5\n", "checker": partial},
+        {"kind": "stdio", "stdin": "10\n", "stdout": "5 5\n", "checker": checker},
+    ]);
+    let r = run("n = int(input())\nprint(1, n - 1)\n", &tests(two)).await;
+    assert_eq!(r.outcome, Outcome::Failed, "{r:#?}");
+    assert_eq!(r.tests.results[0].score, Some(0.5));
+    assert!(r.tests.results[0]
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("scored it 0.5"));
+    assert_eq!(r.tests.results[1].score, None);
+    assert!(
+        (r.pass_fraction() - 0.75).abs() < 1e-12,
+        "{}",
+        r.pass_fraction()
+    );
+    // The output reaches the checker as data: quotes, backslashes, code-looking text.
+    let nasty = "''' \\\"\"\" ) ; raise SystemExit(0) #\n";
+    let echo = json!([{"kind": "stdio", "stdin": "", "stdout": nasty,
+        "checker": "def check(i, o, e):\n    return o == e\n"}]);
+    passes(
+        &format!(
+            "import sys\nsys.stdout.write({})\n",
+            serde_json::to_string(nasty).unwrap()
+        ),
+        echo,
+    )
+    .await;
+    // A checker that crashes, loops or answers nonsense is verdict's error, not the program's.
+    for bad in [
+        "def check(i, o, e):\n    return 1 / 0\n",
+        "def check(i, o, e):\n    while True:\n        pass\n",
+        "def check(i, o, e):\n    return 'yes'\n",
+        "def check(i, o, e):\n    raise SystemExit(1)\n",
+        "def check(:\n",
+    ] {
+        let (o, r) = outcome("n = int(input())\nprint(1, n - 1)\n", t(bad)).await;
+        assert_eq!(o, Outcome::Error, "{bad}\n{r}");
+        assert!(r.contains("the checker failed"), "{r}");
+    }
+    // The candidate's own failures are still its own.
+    let (o, _) = outcome("raise ValueError('x')\n", t(checker)).await;
+    assert_eq!(o, Outcome::RuntimeError);
+}
+
+#[tokio::test]
+async fn dataset_records_score_as_their_harnesses_mean() {
+    // verl / PRIME functional: arguments are newline-separated JSON.
+    let record = json!({"id": "prime-1", "completion": "",
+        "input_output": "{\"fn_name\": \"add\", \"inputs\": [\"[1, 2]\\n3\", \"[]\\n5\"], \"outputs\": [\"[4, 5]\", \"[]\"]}"});
+    let right = "def add(xs, k):\n    return [x + k for x in xs]\n";
+    let v = verify(record.clone(), right).await;
+    assert_eq!((v.outcome, v.score), (Outcome::Passed, 1.0), "{v:?}");
+    let v = verify(record, "def add(xs, k=0):\n    return xs\n").await;
+    assert_eq!(v.outcome, Outcome::Failed, "{v:?}");
+    // APPS / TACO call-based: argument lists, expected values wrapped in a list.
+    let record = json!({"id": "apps-1", "completion": "",
+        "input_output": "{\"fn_name\": \"pair\", \"inputs\": [[1, 2], [5, 5]], \"outputs\": [[[1, 2]], [[5, 5]]]}"});
+    let v = verify(record.clone(), "def pair(a, b):\n    return [a, b]\n").await;
+    assert_eq!((v.outcome, v.score), (Outcome::Passed, 1.0), "{v:?}");
+    let v = verify(record, "def pair(a, b):\n    return [b, a]\n").await;
+    assert_eq!(v.outcome, Outcome::Failed, "{v:?}");
+    // LiveCodeBench private tests, compressed.
+    let record = json!({"id": "lcb-2", "completion": "",
+        "public_test_cases": "[]",
+        "private_test_cases": "eJxrYJl6gAECevZEVytl5hWUlihZKShFG+ooGMXG5Bkr6Sgo5ZeWwIRNdBRMY0FiJanFJSWVBakg0bTSvOSSzPy8xBylWh0FJFMMjYxNTM3MLSwNsLFi8gxRTcer3BCfrbFT9AAPSjeb",
+        "metadata": "{\"func_name\": \"addAll\"}"});
+    let right = "class Solution:\n    def addAll(self, xs, k):\n        if isinstance(xs, list):\n            return [x + k for x in xs]\n        return xs + k\n";
+    let v = verify(record.clone(), right).await;
+    assert_eq!((v.outcome, v.score), (Outcome::Passed, 1.0), "{v:?}");
+    let floats = "class Solution:\n    def addAll(self, xs, k):\n        if isinstance(xs, list):\n            return [x + k for x in xs]\n        return int(float(xs) + k)\n";
+    let v = verify(record, floats).await;
+    assert_eq!((v.outcome, v.score), (Outcome::Failed, 0.5), "{v:?}");
+}
