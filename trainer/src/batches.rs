@@ -1,5 +1,7 @@
 //! Token data turned into training batches: random windows of the packed base corpus
-//! (pretraining) and padded prompt → completion examples with a completion-only loss mask (SFT).
+//! (pretraining) and right-padded prompt → completion examples with a completion-only loss mask
+//! (SFT). An SFT batch is padded only to its longest row, and every batch says which input
+//! positions are real tokens ([`HostBatch::valid`]) so padding stays out of the MoE statistics.
 
 use burn::prelude::*;
 use rand::rngs::StdRng;
@@ -18,6 +20,8 @@ pub struct HostBatch {
     pub targets: Vec<i64>,
     /// 1 where the target counts toward the loss, 0 for prompt and padding.
     pub mask: Vec<f32>,
+    /// Whether each input position holds a real token (false for padding).
+    pub valid: Vec<bool>,
 }
 
 /// A batch as tensors.
@@ -29,6 +33,9 @@ pub struct Batch<B: Backend> {
     pub targets: Tensor<B, 2, Int>,
     /// `[batch, seq]` loss weights.
     pub mask: Tensor<B, 2>,
+    /// Row-major `batch * seq`: whether each input is a real token (see
+    /// [`MoeTransformer::forward_masked`](crate::MoeTransformer::forward_masked)).
+    pub valid: Vec<bool>,
 }
 
 impl HostBatch {
@@ -39,6 +46,7 @@ impl HostBatch {
             inputs: Tensor::from_data(TensorData::new(self.inputs.clone(), shape), device),
             targets: Tensor::from_data(TensorData::new(self.targets.clone(), shape), device),
             mask: Tensor::from_data(TensorData::new(self.mask.clone(), shape), device),
+            valid: self.valid.clone(),
         }
     }
 
@@ -101,6 +109,7 @@ impl PackedCorpus {
             inputs,
             targets,
             mask: vec![1.0; starts.len() * seq],
+            valid: vec![true; starts.len() * seq],
         }
     }
 }
@@ -149,28 +158,19 @@ impl SftExamples {
         self.examples.is_empty()
     }
 
+    /// Rows `indices`, each cut to `seq` inputs, right-padded to the longest row.
     fn batch_of(&self, indices: &[usize], seq: usize) -> HostBatch {
-        let mut batch = HostBatch {
-            batch: indices.len(),
-            seq,
-            inputs: Vec::with_capacity(indices.len() * seq),
-            targets: Vec::with_capacity(indices.len() * seq),
-            mask: Vec::with_capacity(indices.len() * seq),
-        };
-        for &i in indices {
-            let (prompt, completion) = &self.examples[i];
-            let tokens: Vec<u32> = prompt.iter().chain(completion).copied().collect();
-            for t in 0..seq {
-                let input = tokens.get(t).copied().unwrap_or(self.pad);
-                let target = tokens.get(t + 1).copied();
-                batch.inputs.push(i64::from(input));
-                batch.targets.push(i64::from(target.unwrap_or(self.pad)));
-                // Target t + 1 is a completion token.
-                let counts = target.is_some() && t + 1 >= prompt.len();
-                batch.mask.push(if counts { 1.0 } else { 0.0 });
-            }
-        }
-        batch
+        let rows: Vec<(usize, Vec<u32>)> = indices
+            .iter()
+            .map(|&i| {
+                let (prompt, completion) = &self.examples[i];
+                (
+                    prompt.len(),
+                    prompt.iter().chain(completion).copied().collect(),
+                )
+            })
+            .collect();
+        right_padded(&rows, seq, self.pad)
     }
 }
 
@@ -194,6 +194,41 @@ impl BatchSource for SftExamples {
     }
 }
 
+/// A batch of `(prompt length, prompt + completion tokens)` rows: inputs `tokens[..n - 1]`,
+/// targets `tokens[1..]`, the loss on completion targets only, each row cut to `max_seq` inputs
+/// and right-padded with `pad` to the longest row (not to `max_seq`).
+pub fn right_padded(rows: &[(usize, Vec<u32>)], max_seq: usize, pad: u32) -> HostBatch {
+    let seq = rows
+        .iter()
+        .map(|(_, tokens)| tokens.len().saturating_sub(1).min(max_seq))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut batch = HostBatch {
+        batch: rows.len(),
+        seq,
+        inputs: Vec::with_capacity(rows.len() * seq),
+        targets: Vec::with_capacity(rows.len() * seq),
+        mask: Vec::with_capacity(rows.len() * seq),
+        valid: Vec::with_capacity(rows.len() * seq),
+    };
+    for (prompt_len, tokens) in rows {
+        let len = tokens.len().saturating_sub(1).min(seq);
+        for t in 0..seq {
+            let real = t < len;
+            let input = if real { tokens[t] } else { pad };
+            let target = if real { tokens[t + 1] } else { pad };
+            batch.inputs.push(i64::from(input));
+            batch.targets.push(i64::from(target));
+            // Target t + 1 is a completion token.
+            let counts = real && t + 1 >= *prompt_len;
+            batch.mask.push(if counts { 1.0 } else { 0.0 });
+            batch.valid.push(real);
+        }
+    }
+    batch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,11 +248,23 @@ mod tests {
 
     #[test]
     fn sft_mask_covers_only_completion_targets() {
-        let set = SftExamples::new(vec![(vec![10, 11, 12], vec![20, 21])], 0);
-        let batch = set.fixed(1, 1, 6).remove(0);
-        assert_eq!(batch.inputs, vec![10, 11, 12, 20, 21, 0]);
-        assert_eq!(batch.targets, vec![11, 12, 20, 21, 0, 0]);
-        assert_eq!(batch.mask, vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
-        assert_eq!(batch.counted_tokens(), 2);
+        let set = SftExamples::new(
+            vec![(vec![10, 11, 12], vec![20, 21]), (vec![10, 11], vec![30])],
+            0,
+        );
+        let batch = set.fixed(1, 2, 64).remove(0);
+        // Padded to the longest row (4 inputs), not to 64.
+        assert_eq!(batch.seq, 4);
+        assert_eq!(batch.inputs, vec![10, 11, 12, 20, 10, 11, 0, 0]);
+        assert_eq!(batch.targets, vec![11, 12, 20, 21, 11, 30, 0, 0]);
+        assert_eq!(batch.mask, vec![0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0]);
+        assert_eq!(
+            batch.valid,
+            vec![true, true, true, true, true, true, false, false]
+        );
+        assert_eq!(batch.counted_tokens(), 3);
+        // A row longer than the limit is cut.
+        let cut = set.fixed(1, 1, 2).remove(0);
+        assert_eq!((cut.seq, cut.inputs.clone()), (2, vec![10, 11]));
     }
 }

@@ -1,6 +1,7 @@
 //! Evaluation of the policy on held-out problems: sample an answer per problem and check that
-//! the code in it parses as Python (verdict's parse gate). Completions are kept in verdict's
-//! rollout format so `verdict score` can run the tests on them.
+//! the code in it parses as Python (verdict's parse gate), or score it with verdict itself —
+//! the same rewards GRPO optimises ([`reward_eval`]: pass rate by tests, parse rate, mean
+//! reward). Completions are kept in verdict's rollout format so `verdict score` can rerun them.
 
 use burn::prelude::*;
 use serde::Serialize;
@@ -8,6 +9,7 @@ use serde_json::Value;
 
 use crate::data::Problem;
 use crate::generate::{generate, SamplingConfig};
+use crate::grpo::rewards::{Reading, RewardSummary, Rewards};
 use crate::model::MoeTransformer;
 use crate::python;
 use crate::tokenizer::{Tokenizer, TokenizerError};
@@ -98,4 +100,51 @@ pub fn summarise(answers: &[Answered]) -> ParseReport {
         think_closed: answers.iter().filter(|a| a.think_closed).count(),
         exact: answers.iter().filter(|a| a.exact).count(),
     }
+}
+
+/// Held-out problems scored by verdict.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct RewardEval {
+    /// Problems sampled.
+    pub problems: usize,
+    /// Answers that got no score (their batch missed the deadline); they count as not passed.
+    pub unscored: usize,
+    /// Pass rate (every test passed), parse rate, mean reward and per-verifier means; the rates
+    /// are over all `problems`.
+    #[serde(flatten)]
+    pub summary: RewardSummary,
+    /// Seconds for sampling and scoring.
+    pub wall_s: f64,
+}
+
+/// Sample one answer per problem and score the answers with verdict.
+pub fn reward_eval<B: Backend>(
+    model: &MoeTransformer<B>,
+    tokenizer: &Tokenizer,
+    problems: &[Problem],
+    sampling: &SamplingConfig,
+    batch: usize,
+    rewards: &Rewards,
+    device: &B::Device,
+) -> Result<RewardEval, TokenizerError> {
+    let started = std::time::Instant::now();
+    let answers = sample_answers(model, tokenizer, problems, sampling, batch, device)?;
+    let rollouts: Vec<verdict::Rollout> = answers
+        .iter()
+        .filter_map(|a| serde_json::from_value(a.rollout.clone()).ok())
+        .collect();
+    let scores = rewards.score_all(rollouts, batch);
+    let readings: Vec<Reading> = scores.iter().flatten().map(Reading::of).collect();
+    let unscored = problems.len() - readings.len();
+    let mut summary = RewardSummary::of(&readings);
+    // Rates over every problem: an unscored answer is not a pass.
+    let n = problems.len().max(1) as f64;
+    summary.pass_rate = readings.iter().filter(|r| r.passed).count() as f64 / n;
+    summary.parse_rate = readings.iter().filter(|r| r.parsed).count() as f64 / n;
+    Ok(RewardEval {
+        problems: problems.len(),
+        unscored,
+        summary,
+        wall_s: started.elapsed().as_secs_f64(),
+    })
 }

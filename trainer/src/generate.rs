@@ -34,8 +34,9 @@ pub struct SamplingConfig {
 pub struct Sample {
     /// The generated tokens, the stop token included when one ended the row.
     pub tokens: Vec<u32>,
-    /// `log p(token)` of each generated token under the model (temperature 1, no nucleus cut):
-    /// the "old policy" log-probs of a GRPO update.
+    /// `log softmax(logits / T)[token]` of each generated token (the sampling temperature `T`,
+    /// 1 when greedy; no nucleus cut), computed on the host from the KV-cache path. GRPO keeps
+    /// these only as a diagnostic: its `π_old` comes from a forward on the training path.
     pub log_probs: Vec<f32>,
     /// Whether a stop token ended the row (rather than the token budget).
     pub stopped: bool,
@@ -85,10 +86,12 @@ fn argmax(values: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-fn log_softmax_at(logits: &[f32], index: usize) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_total = logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln() + max;
-    logits[index] - log_total
+/// `log softmax(logits / temperature)[index]`.
+fn log_softmax_at(logits: &[f32], index: usize, temperature: f32) -> f32 {
+    let t = if temperature > 0.0 { temperature } else { 1.0 };
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) / t;
+    let log_total = logits.iter().map(|l| (l / t - max).exp()).sum::<f32>().ln() + max;
+    logits[index] / t - log_total
 }
 
 /// Continue each prompt. `pad` fills the left padding (it is masked out).
@@ -146,7 +149,9 @@ pub fn generate<B: Backend>(
             }
             let row_logits = &last[row * vocab..(row + 1) * vocab];
             let token = sample_row(row_logits, config, &mut rng);
-            sample.log_probs.push(log_softmax_at(row_logits, token));
+            sample
+                .log_probs
+                .push(log_softmax_at(row_logits, token, config.temperature));
             sample.tokens.push(token as u32);
             sample.stopped = config.stop_tokens.contains(&(token as u32));
             next.push(token as i64);

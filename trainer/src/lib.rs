@@ -1,5 +1,5 @@
-//! verdict-trainer: a DeepSeekMoE policy in Rust (burn), its tokenizer, generation, and the base
-//! (pretraining) and SFT stages that precede GRPO.
+//! verdict-trainer: a DeepSeekMoE policy in Rust (burn), its tokenizer, generation, the base
+//! (pretraining) and SFT stages, and GRPO with verdict's rewards.
 //!
 //! # Layout
 //! - [`config`]: [`TrainConfig`] `{ policy: MoeConfig, optim, data, run }` and the presets.
@@ -13,7 +13,9 @@
 //! - [`checkpoint`]: safetensors weights with `config.json` beside them; checked loading.
 //! - [`metrics`]: the JSONL metrics log and its SVG plot.
 //! - [`train`]: the supervised loop shared by `pretrain` and `sft` (resume, checkpoints).
-//! - [`eval`]: held-out loss and the parse rate of sampled answers.
+//! - [`grad_norm`]: gradient clipping by the global norm over all parameters.
+//! - [`grpo`]: GRPO with verdict's rewards over gRPC (objective, rewards, local server, loop).
+//! - [`eval`]: held-out parse rate, and pass rate / mean reward scored by verdict.
 //! - [`python`]: the Python parse check used by the evaluation.
 #![deny(missing_docs)]
 
@@ -24,6 +26,8 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod generate;
+pub mod grad_norm;
+pub mod grpo;
 pub mod metrics;
 pub mod model;
 pub mod params;

@@ -13,13 +13,14 @@ use verdict_trainer::checkpoint;
 use verdict_trainer::config::TrainConfig;
 use verdict_trainer::eval;
 use verdict_trainer::generate::SamplingConfig;
+use verdict_trainer::grpo::{self, GrpoOptions};
 use verdict_trainer::params;
 use verdict_trainer::train::{self, Stage, StageOptions};
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "DeepSeekMoE policy: pretraining, SFT, sampling (burn)."
+    about = "DeepSeekMoE policy: pretraining, SFT, GRPO with verdict's rewards, sampling (burn)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,6 +40,11 @@ enum Command {
     Pretrain(StageArgs),
     /// Supervised fine-tuning from the pretrained checkpoint (resumes likewise).
     Sft(StageArgs),
+    /// GRPO from the SFT (or base) checkpoint with rewards from verdict over gRPC; starts a local
+    /// `verdict serve` unless --reward-endpoint is given (resumes from the newest checkpoint).
+    Grpo(GrpoArgs),
+    /// Score held-out answers with verdict: pass rate by tests, parse rate, mean reward.
+    Eval(EvalArgs),
     /// Sample answers for held-out problems and report the Python parse rate.
     Sample(SampleArgs),
     /// Time training steps on random tokens and report ms/step and tokens/s.
@@ -77,13 +83,81 @@ struct StageArgs {
 }
 
 #[derive(clap::Args)]
+struct GrpoArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// verdict serve endpoints, comma-separated (load-balanced). Default: the config's
+    /// `grpo.reward.endpoints`, else a local `verdict serve` on a free port for the run.
+    #[arg(long, value_delimiter = ',')]
+    reward_endpoint: Vec<String>,
+    /// Total steps (default: `grpo.steps`).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Stop after this many steps in this invocation (resume later).
+    #[arg(long)]
+    stop_after: Option<usize>,
+    /// Discard GRPO's checkpoints and metrics and start over from `grpo.init`.
+    #[arg(long)]
+    fresh: bool,
+    /// Device to train on.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    device: DeviceKind,
+}
+
+/// Which stage's newest checkpoint a command reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CheckpointStage {
+    Pretrain,
+    Sft,
+    Grpo,
+}
+
+impl CheckpointStage {
+    fn name(self) -> &'static str {
+        match self {
+            CheckpointStage::Pretrain => "pretrain",
+            CheckpointStage::Sft => "sft",
+            CheckpointStage::Grpo => "grpo",
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// Run directory.
+    #[arg(long, default_value = "runs/tiny")]
+    run_dir: PathBuf,
+    /// Which stage's newest checkpoint to evaluate.
+    #[arg(long, value_enum, default_value_t = CheckpointStage::Grpo)]
+    stage: CheckpointStage,
+    /// Evaluate this checkpoint directory instead.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// verdict serve endpoints, comma-separated. Default: as for `grpo`.
+    #[arg(long, value_delimiter = ',')]
+    reward_endpoint: Vec<String>,
+    /// Held-out problems to score (0: all).
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
+    /// Sampling temperature (0: greedy).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Token budget per answer.
+    #[arg(long, default_value_t = 96)]
+    max_new_tokens: usize,
+    /// Sampler seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(clap::Args)]
 struct SampleArgs {
     /// Run directory.
     #[arg(long, default_value = "runs/tiny")]
     run_dir: PathBuf,
     /// Which stage's newest checkpoint to sample from.
-    #[arg(long, value_enum, default_value_t = Stage::Sft)]
-    stage: Stage,
+    #[arg(long, value_enum, default_value_t = CheckpointStage::Sft)]
+    stage: CheckpointStage,
     /// Held-out problems to sample (0: all).
     #[arg(long, default_value_t = 0)]
     limit: usize,
@@ -179,6 +253,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Pretrain(args) => stage(Stage::Pretrain, args),
         Command::Sft(args) => stage(Stage::Sft, args),
+        Command::Grpo(args) => grpo(args),
+        Command::Eval(args) => eval_command(args),
         Command::Sample(args) => sample(args),
         Command::Bench(args) => match args.device {
             DeviceKind::Cpu => bench::<verdict_trainer::backend::CpuTrainBackend>(&args),
@@ -242,6 +318,97 @@ fn cuda_stage(
 #[cfg(not(feature = "cuda"))]
 fn cuda_stage(_: Stage, _: &TrainConfig, _: &Path, _: &StageOptions) -> Result<train::StageReport> {
     bail!("this binary was built without the `cuda` feature")
+}
+
+fn grpo(args: GrpoArgs) -> Result<()> {
+    let config = TrainConfig::load(&args.run.config)?;
+    let options = GrpoOptions {
+        steps: args.steps,
+        stop_after: args.stop_after,
+        fresh: args.fresh,
+        endpoints: args.reward_endpoint,
+        progress: true,
+        handle_ctrl_c: true,
+    };
+    let report = match args.device {
+        DeviceKind::Cpu => grpo::run_grpo::<verdict_trainer::backend::CpuTrainBackend>(
+            &config,
+            &args.run.run_dir,
+            &options,
+            &Default::default(),
+        )?,
+        DeviceKind::Cuda => cuda_grpo(&config, &args.run.run_dir, &options)?,
+    };
+    emit(&serde_json::to_value(&report)?);
+    Ok(())
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_grpo(
+    config: &TrainConfig,
+    run_dir: &Path,
+    options: &GrpoOptions,
+) -> Result<grpo::GrpoReport> {
+    Ok(
+        grpo::run_grpo::<verdict_trainer::backend::CudaTrainBackend>(
+            config,
+            run_dir,
+            options,
+            &Default::default(),
+        )?,
+    )
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_grpo(_: &TrainConfig, _: &Path, _: &GrpoOptions) -> Result<grpo::GrpoReport> {
+    bail!("this binary was built without the `cuda` feature")
+}
+
+fn eval_command(args: EvalArgs) -> Result<()> {
+    type B = verdict_trainer::backend::CpuBackend;
+    let dir = match &args.checkpoint {
+        Some(dir) => dir.clone(),
+        None => {
+            let stage_dir = args.run_dir.join(args.stage.name());
+            checkpoint::latest(&stage_dir.join("checkpoints"))
+                .with_context(|| format!("no checkpoint under {}", stage_dir.display()))?
+        }
+    };
+    let device = Default::default();
+    let loaded = checkpoint::load::<B>(&dir, &device)?;
+    let prepared = train::prepare(&loaded.config, &args.run_dir)?;
+    let mut problems = prepared.heldout.clone();
+    if args.limit > 0 {
+        problems.truncate(args.limit);
+    }
+    let (rewards, _server) = grpo::reward_service(
+        &loaded.config.grpo.reward,
+        &args.reward_endpoint,
+        &args.run_dir,
+    )?;
+    let sampling = SamplingConfig {
+        temperature: args.temperature,
+        top_p: 1.0,
+        max_new_tokens: args.max_new_tokens,
+        stop_tokens: vec![prepared.tokenizer.eos()],
+        seed: args.seed,
+    };
+    let report = eval::reward_eval(
+        &loaded.model,
+        &prepared.tokenizer,
+        &problems,
+        &sampling,
+        32,
+        &rewards,
+        &device,
+    )?;
+    emit(&serde_json::json!({
+        "checkpoint": dir,
+        "endpoints": rewards.endpoints(),
+        "sampling": sampling,
+        "report": report,
+    }));
+    Ok(())
 }
 
 fn sample(args: SampleArgs) -> Result<()> {
@@ -315,7 +482,7 @@ fn bench<B: AutodiffBackend>(args: &BenchArgs) -> Result<()> {
         let host = corpus.sample(&mut rng, batch, seq);
         let t0 = Instant::now();
         let (next, stats) =
-            train::supervised_step(model, &mut optim, host.to_device::<B>(&device), 1e-3);
+            train::supervised_step(model, &mut optim, host.to_device::<B>(&device), 1e-3, 1.0);
         model = next;
         let value = stats.loss;
         if !value.is_finite() {

@@ -80,8 +80,8 @@ impl MetricsLog {
         })
     }
 
-    /// Append one record and flush it.
-    pub fn write(&mut self, record: &Record) -> Result<(), MetricsError> {
+    /// Append one record (any serialisable line: [`Record`], GRPO's step records) and flush it.
+    pub fn write<T: Serialize>(&mut self, record: &T) -> Result<(), MetricsError> {
         let line = serde_json::to_string(record).map_err(|e| MetricsError::Io {
             path: self.path.clone(),
             source: e.into(),
@@ -115,6 +115,99 @@ pub fn read(path: &Path) -> Result<Vec<Record>, MetricsError> {
     }
     records.sort_by_key(|r| r.step);
     Ok(records)
+}
+
+/// Every line of a log as JSON; for a `(split, step)` repeated by a resume the last line wins.
+/// Lines cut short by an interruption are skipped.
+pub fn read_values(path: &Path) -> Result<Vec<serde_json::Value>, MetricsError> {
+    let file = File::open(path).map_err(|source| MetricsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut lines: Vec<serde_json::Value> = Vec::new();
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|source| MetricsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        lines.retain(|v| !(v["split"] == value["split"] && v["step"] == value["step"]));
+        lines.push(value);
+    }
+    lines.sort_by_key(|v| v["step"].as_u64().unwrap_or(0));
+    Ok(lines)
+}
+
+/// One curve of [`plot_lines`]: its label, its `(step, value)` points, and whether to mark
+/// each point (sparse series such as held-out evaluations).
+pub type Series<'a> = (&'a str, Vec<(f64, f64)>, bool);
+
+/// Draw named series into an SVG at `path`, the y axis from 0 (or the lowest value, when
+/// negative) to the highest.
+pub fn plot_lines(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    series: &[Series<'_>],
+) -> Result<(), MetricsError> {
+    let plot_err = |e: &dyn std::fmt::Display| MetricsError::Plot {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let points = || {
+        series
+            .iter()
+            .flat_map(|(_, p, _)| p.iter())
+            .filter(|p| p.1.is_finite())
+    };
+    let max_x = points().map(|p| p.0).fold(1.0f64, f64::max);
+    let max_y = points().map(|p| p.1).fold(1e-3f64, f64::max);
+    let min_y = points().map(|p| p.1).fold(0.0f64, f64::min);
+    let pad = (max_y - min_y) * 0.05;
+    let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..max_x, (min_y - pad)..(max_y + pad))
+        .map_err(|e| plot_err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|e| plot_err(&e))?;
+    let palette = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    for (i, (label, points, markers)) in series.iter().enumerate() {
+        let color = palette[i % palette.len()];
+        let points: Vec<(f64, f64)> = points.iter().copied().filter(|p| p.1.is_finite()).collect();
+        let width = if *markers { 2 } else { 1 };
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))
+            .map_err(|e| plot_err(&e))?
+            .label(*label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        if *markers {
+            chart
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
+                .map_err(|e| plot_err(&e))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(|e| plot_err(&e))?;
+    root.present().map_err(|e| plot_err(&e))
 }
 
 /// Draw the train and held-out loss curves of `records` into an SVG at `path`.

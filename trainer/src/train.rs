@@ -10,7 +10,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
@@ -230,7 +229,7 @@ pub fn evaluate<B: Backend>(
             continue;
         }
         let batch = host.to_device::<B>(device);
-        let logits = model.forward(batch.inputs).logits;
+        let logits = model.forward_masked(batch.inputs, &batch.valid).logits;
         let loss: f64 = masked_cross_entropy(logits, batch.targets, batch.mask)
             .into_scalar()
             .elem();
@@ -247,23 +246,27 @@ pub struct StepStats {
     pub loss: f64,
     /// The sequence-wise balance loss, where enabled.
     pub balance_loss: Option<f64>,
-    /// Tokens routed to each expert, per MoE block.
+    /// Tokens routed to each expert, per MoE block (real tokens only).
     pub loads: Vec<Vec<usize>>,
+    /// The global gradient norm before clipping.
+    pub grad_norm: f64,
 }
 
-/// One supervised optimizer step: masked cross-entropy plus the balance loss, backward, the
-/// optimizer update, then the aux-loss-free router-bias update from this batch's expert loads.
+/// One supervised optimizer step: masked cross-entropy plus the balance loss, backward, global
+/// gradient-norm clipping to `max_grad_norm` (0: none), the optimizer update, then the
+/// aux-loss-free router-bias update from this batch's expert loads (real tokens only).
 pub fn supervised_step<B, O>(
     model: MoeTransformer<B>,
     optim: &mut O,
     batch: Batch<B>,
     lr: f64,
+    max_grad_norm: f64,
 ) -> (MoeTransformer<B>, StepStats)
 where
     B: AutodiffBackend,
     O: Optimizer<MoeTransformer<B>, B>,
 {
-    let out = model.forward(batch.inputs);
+    let out = model.forward_masked(batch.inputs, &batch.valid);
     let loads = out.loads();
     let balance = out.balance_loss();
     let ce = masked_cross_entropy(out.logits, batch.targets, batch.mask);
@@ -272,12 +275,14 @@ where
         None => ce.clone(),
     };
     let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let (grads, grad_norm) = crate::grad_norm::clip_global_norm(&model, grads, max_grad_norm);
     let mut model = optim.step(lr, model, grads);
     model.update_router_biases(&loads);
     let stats = StepStats {
         loss: ce.into_scalar().elem(),
         balance_loss: balance.map(|b| b.into_scalar().elem()),
         loads,
+        grad_norm,
     };
     (model, stats)
 }
@@ -345,10 +350,6 @@ pub fn run_stage<B: AutodiffBackend>(
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.optim.weight_decay)
-        .with_grad_clipping(
-            (config.optim.grad_clip > 0.0)
-                .then_some(GradientClippingConfig::Norm(config.optim.grad_clip)),
-        )
         .init::<B, MoeTransformer<B>>();
     let resume = (!options.fresh)
         .then(|| checkpoint::latest(&checkpoints))
@@ -361,27 +362,10 @@ pub fn run_stage<B: AutodiffBackend>(
     }
     let (mut model, mut state) = match &resume {
         Some(dir) => {
-            let loaded = checkpoint::load::<B>(dir, device)?;
-            // The optimizer's moments are keyed by parameter id, which safetensors does not
-            // keep: restore the ids from burn's own record of the model.
-            let ids_path = dir.join(checkpoint::RESUME_MODEL);
-            let model_record = recorder.load(ids_path.clone(), device).map_err(|e| {
-                CheckpointError::Optimizer {
-                    path: ids_path,
-                    message: e.to_string(),
-                }
-            })?;
-            let model = loaded.model.load_record(model_record);
-            let optim_path = dir.join(checkpoint::OPTIM);
-            let record = recorder.load(optim_path.clone(), device).map_err(|e| {
-                CheckpointError::Optimizer {
-                    path: optim_path,
-                    message: e.to_string(),
-                }
-            })?;
-            optim = optim.load_record(record);
-            tracing::info!(checkpoint = %dir.display(), step = loaded.state.step, "Resuming.");
-            (model, loaded.state)
+            let (model, state, restored) = load_resumable(dir, optim, device)?;
+            optim = restored;
+            tracing::info!(checkpoint = %dir.display(), step = state.step, "Resuming.");
+            (model, state)
         }
         None => {
             B::seed(device, config.data.seed);
@@ -455,7 +439,13 @@ pub fn run_stage<B: AutodiffBackend>(
             StdRng::seed_from_u64(data.seed ^ stage_tag ^ (step as u64).wrapping_mul(0x2545_f491));
         let host = train.sample(&mut rng, data.batch_size, data.seq_len);
         let lr = config.optim.lr_at(step, total);
-        let (next, stats) = supervised_step(model, &mut optim, host.to_device::<B>(device), lr);
+        let (next, stats) = supervised_step(
+            model,
+            &mut optim,
+            host.to_device::<B>(device),
+            lr,
+            f64::from(config.optim.grad_clip),
+        );
         model = next;
         let ce_value = stats.loss;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -519,7 +509,44 @@ pub fn run_stage<B: AutodiffBackend>(
     })
 }
 
-fn save_with_optimizer<B, O>(
+/// Load a checkpoint written by [`save_with_optimizer`]: the model (with the parameter ids the
+/// optimizer's moments are keyed by), its state, and `optim` with the saved moments.
+pub fn load_resumable<B, O>(
+    dir: &Path,
+    optim: O,
+    device: &B::Device,
+) -> Result<(MoeTransformer<B>, TrainerState, O), TrainError>
+where
+    B: AutodiffBackend,
+    O: Optimizer<MoeTransformer<B>, B>,
+{
+    let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+    let loaded = checkpoint::load::<B>(dir, device)?;
+    // The optimizer's moments are keyed by parameter id, which safetensors does not keep:
+    // restore the ids from burn's own record of the model.
+    let ids_path = dir.join(checkpoint::RESUME_MODEL);
+    let model_record =
+        recorder
+            .load(ids_path.clone(), device)
+            .map_err(|e| CheckpointError::Optimizer {
+                path: ids_path,
+                message: e.to_string(),
+            })?;
+    let model = loaded.model.load_record(model_record);
+    let optim_path = dir.join(checkpoint::OPTIM);
+    let record =
+        recorder
+            .load(optim_path.clone(), device)
+            .map_err(|e| CheckpointError::Optimizer {
+                path: optim_path,
+                message: e.to_string(),
+            })?;
+    Ok((model, loaded.state, optim.load_record(record)))
+}
+
+/// Write a resumable checkpoint: optimizer moments, burn's model record (parameter ids), then
+/// weights, config and state (`state.json` last: it marks the checkpoint complete).
+pub fn save_with_optimizer<B, O>(
     dir: &Path,
     model: &MoeTransformer<B>,
     optim: &O,

@@ -148,13 +148,14 @@ impl<B: Backend> Block<B> {
         x: Tensor<B, 3>,
         mask: &AttentionMask<B>,
         cache: &mut LayerCache<B>,
+        token_valid: Option<&[bool]>,
     ) -> (Tensor<B, 3>, Option<MoeStats<B>>) {
         let h = x.clone() + self.attn.forward(self.attn_norm.forward(x), mask, cache);
         let normed = self.ffn_norm.forward(h.clone());
         match (&self.dense, &self.moe) {
             (Some(dense), _) => (h + dense.forward(normed), None),
             (None, Some(moe)) => {
-                let (out, stats) = moe.forward(normed);
+                let (out, stats) = moe.forward_masked(normed, token_valid);
                 (h + out, Some(stats))
             }
             (None, None) => unreachable!("Block::new always builds one feed-forward"),
@@ -228,7 +229,17 @@ impl<B: Backend> MoeTransformer<B> {
     /// Full causal forward pass over `tokens` (`[batch, seq]`), no cache, no padding.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> ForwardOutput<B> {
         let mut cache = KvCache::new(self.blocks.len(), tokens.dims()[0]);
-        self.run(tokens, &mut cache, None)
+        self.run(tokens, &mut cache, None, None)
+    }
+
+    /// Full causal forward pass over right-padded `tokens` (`[batch, seq]`). `valid` (row-major,
+    /// `batch * seq`) marks the real tokens: padding is not routed to any expert and counts in
+    /// neither the expert loads (hence the bias update) nor the balance loss. Causality already
+    /// keeps real tokens from seeing the padding after them.
+    pub fn forward_masked(&self, tokens: Tensor<B, 2, Int>, valid: &[bool]) -> ForwardOutput<B> {
+        let mut cache = KvCache::new(self.blocks.len(), tokens.dims()[0]);
+        let all_valid = valid.iter().all(|v| *v);
+        self.run(tokens, &mut cache, None, (!all_valid).then_some(valid))
     }
 
     /// Forward `tokens` (`[batch, seq]`) after what `cache` holds, then extend the cache.
@@ -248,7 +259,14 @@ impl<B: Backend> MoeTransformer<B> {
         }
         let key_valid = cache.key_valid.clone();
         let any_padding = key_valid.iter().flatten().any(|v| !v);
-        self.run(tokens, cache, any_padding.then_some(key_valid.as_slice()))
+        let token_valid: Option<Vec<bool>> =
+            valid.map(|v| v.iter().flat_map(|row| row.iter().copied()).collect());
+        self.run(
+            tokens,
+            cache,
+            any_padding.then_some(key_valid.as_slice()),
+            token_valid.as_deref(),
+        )
     }
 
     fn run(
@@ -256,6 +274,7 @@ impl<B: Backend> MoeTransformer<B> {
         tokens: Tensor<B, 2, Int>,
         cache: &mut KvCache<B>,
         key_valid: Option<&[Vec<bool>]>,
+        token_valid: Option<&[bool]>,
     ) -> ForwardOutput<B> {
         let seq = tokens.dims()[1];
         let offset = cache.layers.first().map_or(0, |layer| match layer {
@@ -267,7 +286,7 @@ impl<B: Backend> MoeTransformer<B> {
         let mut x = self.embed.forward(tokens);
         let mut moe = Vec::new();
         for (block, layer_cache) in self.blocks.iter().zip(cache.layers.iter_mut()) {
-            let (out, stats) = block.forward(x, &mask, layer_cache);
+            let (out, stats) = block.forward(x, &mask, layer_cache, token_valid);
             x = out;
             moe.extend(stats);
         }

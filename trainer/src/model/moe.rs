@@ -79,24 +79,30 @@ pub fn bias_delta(load: &[f64], gamma: f64) -> Vec<f32> {
 
 /// The sequence-wise balance loss (eqs. 17–20), averaged over sequences.
 ///
-/// `scores` and `gates` are `[batch, seq, n_routed]`.
+/// `scores` and `gates` are `[batch, seq, n_routed]`; `valid` (`[batch, seq]`, 1 for a real
+/// token, 0 for padding) restricts every sum over `t` to the real tokens, so `T` is each
+/// sequence's own length.
 pub fn sequence_balance_loss<B: Backend>(
     scores: Tensor<B, 3>,
     gates: Tensor<B, 3>,
     top_k: usize,
     alpha: f64,
+    valid: Option<Tensor<B, 2>>,
 ) -> Tensor<B, 1> {
     let [batch, seq, experts] = scores.dims();
+    let valid = valid
+        .unwrap_or_else(|| Tensor::ones([batch, seq], &scores.device()))
+        .reshape([batch, seq, 1]);
+    // T: real tokens per sequence
+    let t = valid.clone().sum_dim(1).clamp_min(1.0);
     // f_i = N_r / (K_r T) sum_t 1(s_{i,t} ∈ Topk(...))   (eq. 18)
-    let f = gates
-        .detach()
-        .greater_elem(0.0)
-        .float()
+    let f = (gates.detach().greater_elem(0.0).float() * valid.clone())
         .sum_dim(1)
-        .mul_scalar(experts as f64 / (top_k * seq) as f64);
+        .mul_scalar(experts as f64 / top_k as f64)
+        / t.clone();
     // s'_{i,t} = s_{i,t} / sum_j s_{j,t} ; P_i = 1/T sum_t s'_{i,t}   (eqs. 19–20)
     let normalised = scores.clone() / scores.sum_dim(2);
-    let p = normalised.mean_dim(1);
+    let p = (normalised * valid).sum_dim(1) / t;
     // L_Bal = α sum_i f_i P_i   (eq. 17)
     (f * p).sum_dim(2).reshape([batch]).mean().mul_scalar(alpha)
 }
@@ -163,14 +169,33 @@ impl<B: Backend> MoeLayer<B> {
         self.bias = bias.map(|b| (b + delta).detach().set_require_grad(false));
     }
 
-    /// Apply to `x` of shape `[batch, seq, d_model]`.
+    /// Apply to `x` of shape `[batch, seq, d_model]`, every token real.
     pub fn forward(&self, x: Tensor<B, 3>) -> (Tensor<B, 3>, MoeStats<B>) {
+        self.forward_masked(x, None)
+    }
+
+    /// Apply to `x` of shape `[batch, seq, d_model]`. Where `valid` (row-major, `batch * seq`)
+    /// is given, only its real tokens are dispatched to routed experts (padding gets the shared
+    /// experts only) and counted in the loads and the balance loss.
+    pub fn forward_masked(
+        &self,
+        x: Tensor<B, 3>,
+        valid: Option<&[bool]>,
+    ) -> (Tensor<B, 3>, MoeStats<B>) {
         let [batch, seq, d] = x.dims();
         let tokens = batch * seq;
+        let valid = valid.filter(|v| v.len() == tokens);
         let flat = x.reshape([tokens, d]);
         // s_{i,t} = Sigmoid(u_t^T e_i)   (eq. 15)
         let scores = sigmoid(flat.clone().matmul(self.centroids.val().transpose()));
-        let routing = route(scores, self.bias.val(), self.top_k);
+        let mut routing = route(scores, self.bias.val(), self.top_k);
+        if let Some(valid) = valid {
+            for (row, &ok) in routing.selected.iter_mut().zip(valid) {
+                if !ok {
+                    row.clear();
+                }
+            }
+        }
         let n_routed = self.experts.len();
         let load = expert_load(&routing.selected, n_routed);
 
@@ -207,11 +232,16 @@ impl<B: Backend> MoeLayer<B> {
             out = out + shared.forward(flat);
         }
         let balance_loss = (self.alpha > 0.0).then(|| {
+            let mask = valid.map(|v| {
+                let values: Vec<f32> = v.iter().map(|&ok| f32::from(u8::from(ok))).collect();
+                Tensor::<B, 2>::from_data(TensorData::new(values, [batch, seq]), &device)
+            });
             sequence_balance_loss(
                 routing.scores.reshape([batch, seq, n_routed]),
                 routing.gates.reshape([batch, seq, n_routed]),
                 self.top_k,
                 self.alpha,
+                mask,
             )
         });
         (
@@ -341,6 +371,40 @@ mod tests {
     }
 
     #[test]
+    fn padding_counts_in_neither_the_loads_nor_the_balance_loss() {
+        let device = Default::default();
+        B::seed(&device, 3);
+        let config = RouterConfig {
+            n_shared: 1,
+            n_routed: 4,
+            top_k: 2,
+            expert_ffn_dim: 4,
+            bias_update_speed: 0.01,
+            seq_aux_loss_alpha: 1.0,
+            routed_scaling_factor: 1.0,
+        };
+        let layer = MoeLayer::<B>::new(8, &config, &device);
+        let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+        let real = Tensor::<B, 3>::random([1, 5, 8], normal, &device);
+        // Three copies of one padding embedding, as a right-padded batch has.
+        let pad = Tensor::<B, 3>::ones([1, 3, 8], &device).mul_scalar(3.0);
+        let padded = Tensor::cat(vec![real.clone(), pad], 1);
+        let valid = [true, true, true, true, true, false, false, false];
+        let (out_alone, alone) = layer.forward(real);
+        let (out_masked, masked) = layer.forward_masked(padded.clone(), Some(&valid));
+        assert_eq!(masked.load, alone.load);
+        assert_eq!(masked.load.iter().sum::<usize>(), 5 * 2);
+        let balance = |s: &MoeStats<B>| -> f32 { s.balance_loss.clone().unwrap().into_scalar() };
+        assert!((balance(&masked) - balance(&alone)).abs() < 1e-6);
+        let real_rows = out_masked.slice([0..1, 0..5, 0..8]);
+        assert!((real_rows - out_alone).abs().max().into_scalar() < 1e-5);
+        // Without the mask the padding takes 6 of the 16 expert slots.
+        let (_, unmasked) = layer.forward(padded);
+        assert_eq!(unmasked.load.iter().sum::<usize>(), 8 * 2);
+        assert!((balance(&unmasked) - balance(&alone)).abs() > 1e-4);
+    }
+
+    #[test]
     fn bias_delta_signs_follow_the_load() {
         let delta = bias_delta(&[10.0, 2.0, 4.0], 0.1);
         // mean 16/3: overloaded expert 0 goes down, the others go up.
@@ -379,8 +443,10 @@ mod tests {
             ),
             &Default::default(),
         );
-        let balanced: f32 = sequence_balance_loss(uniform, gates_uniform, 1, 1.0).into_scalar();
-        let skewed: f32 = sequence_balance_loss(skewed_scores, gates_skewed, 1, 1.0).into_scalar();
+        let balanced: f32 =
+            sequence_balance_loss(uniform, gates_uniform, 1, 1.0, None).into_scalar();
+        let skewed: f32 =
+            sequence_balance_loss(skewed_scores, gates_skewed, 1, 1.0, None).into_scalar();
         assert!((balanced - 1.0).abs() < 1e-5, "{balanced}");
         assert!(skewed > balanced, "{skewed} vs {balanced}");
     }

@@ -5,3 +5,5 @@
 mod pipeline;
 // The command line: `params` on the presets, errors on bad configs.
 mod cli;
+// GRPO against a real `verdict serve`: rewards, finite loss, ratio 1 in the first epoch, resume.
+mod grpo;

@@ -8,7 +8,7 @@ use verdict_trainer::generate::SamplingConfig;
 use verdict_trainer::train::{self, Stage, StageOptions, StageReport};
 
 /// The tiny preset shrunk so a few steps take seconds.
-fn micro() -> TrainConfig {
+pub(crate) fn micro() -> TrainConfig {
     let mut config = TrainConfig::load("tiny").unwrap();
     let p = &mut config.policy;
     p.vocab_size = 400;
