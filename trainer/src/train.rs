@@ -368,14 +368,13 @@ pub fn run_stage<B: AutodiffBackend>(
             (model, state)
         }
         None => {
-            B::seed(device, config.data.seed);
             let model = match &options.init {
                 Some(init) => checkpoint::load_weights(
                     MoeTransformer::new(&config.policy, device),
                     &init.join(checkpoint::WEIGHTS),
                 )?,
                 None if stage == Stage::Sft => return Err(TrainError::NoInit(stage)),
-                None => MoeTransformer::new(&config.policy, device),
+                None => MoeTransformer::seeded(&config.policy, device, config.data.seed),
             };
             let state = TrainerState {
                 stage: stage.name().to_string(),

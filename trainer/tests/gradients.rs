@@ -11,6 +11,7 @@ use burn::tensor::Distribution;
 use verdict_trainer::config::RouterConfig;
 use verdict_trainer::model::ffn::SwiGlu;
 use verdict_trainer::model::moe::MoeLayer;
+use verdict_trainer::model::with_seed;
 
 type F = Autodiff<NdArray<f64>>;
 
@@ -52,50 +53,54 @@ fn random(shape: [usize; 3]) -> Tensor<F, 3> {
 #[test]
 fn moe_gradients_through_top_k_routing_match_finite_differences() {
     let device = Default::default();
-    F::seed(&device, 3);
-    for (alpha, n_shared) in [(0.0, 0), (0.0, 1), (0.1, 1)] {
-        let config = RouterConfig {
-            n_shared,
-            n_routed: 4,
-            top_k: 2,
-            expert_ffn_dim: 6,
-            bias_update_speed: 0.0,
-            seq_aux_loss_alpha: alpha,
-            routed_scaling_factor: 1.0,
-        };
-        let layer = MoeLayer::<F>::new(5, &config, &device);
-        let shape = [1, 6, 5];
-        let x: Vec<f64> = random(shape).into_data().to_vec().unwrap();
-        let weights = random(shape);
-        let loss = |input: Tensor<F, 3>| {
-            let (out, stats) = layer.forward(input);
-            let mut loss = (out * weights.clone()).sum();
-            if let Some(balance) = stats.balance_loss {
-                loss = loss + balance.sum();
-            }
-            loss
-        };
-        check(
-            &x,
-            shape,
-            loss,
-            &format!("moe alpha={alpha} shared={n_shared}"),
-        );
-    }
+    // Under the crate's seed lock: the other test here draws from the same random source.
+    with_seed::<F, _>(&device, 3, || {
+        for (alpha, n_shared) in [(0.0, 0), (0.0, 1), (0.1, 1)] {
+            let config = RouterConfig {
+                n_shared,
+                n_routed: 4,
+                top_k: 2,
+                expert_ffn_dim: 6,
+                bias_update_speed: 0.0,
+                seq_aux_loss_alpha: alpha,
+                routed_scaling_factor: 1.0,
+            };
+            let layer = MoeLayer::<F>::new(5, &config, &device);
+            let shape = [1, 6, 5];
+            let x: Vec<f64> = random(shape).into_data().to_vec().unwrap();
+            let weights = random(shape);
+            let loss = |input: Tensor<F, 3>| {
+                let (out, stats) = layer.forward(input);
+                let mut loss = (out * weights.clone()).sum();
+                if let Some(balance) = stats.balance_loss {
+                    loss = loss + balance.sum();
+                }
+                loss
+            };
+            check(
+                &x,
+                shape,
+                loss,
+                &format!("moe alpha={alpha} shared={n_shared}"),
+            );
+        }
+    });
 }
 
 #[test]
 fn swiglu_gradients_match_finite_differences() {
     let device = Default::default();
-    F::seed(&device, 5);
-    let ffn = SwiGlu::<F>::new(5, 6, &device);
-    let shape = [1, 6, 5];
-    let x: Vec<f64> = random(shape).into_data().to_vec().unwrap();
-    let weights = random(shape);
-    check(
-        &x,
-        shape,
-        |input| (ffn.forward(input) * weights.clone()).sum(),
-        "swiglu",
-    );
+    // Lazy parameters draw at first use, so the whole check runs under the seed lock.
+    with_seed::<F, _>(&device, 5, || {
+        let ffn = SwiGlu::<F>::new(5, 6, &device);
+        let shape = [1, 6, 5];
+        let x: Vec<f64> = random(shape).into_data().to_vec().unwrap();
+        let weights = random(shape);
+        check(
+            &x,
+            shape,
+            |input| (ffn.forward(input) * weights.clone()).sum(),
+            "swiglu",
+        );
+    });
 }

@@ -14,6 +14,9 @@ pub mod ffn;
 pub mod moe;
 pub mod rope;
 
+use std::sync::{Mutex, PoisonError};
+
+use burn::module::{ModuleVisitor, Param};
 use burn::nn::{
     Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig, RmsNorm, RmsNormConfig,
 };
@@ -199,9 +202,41 @@ pub struct MoeTransformer<B: Backend> {
     gamma: f64,
 }
 
+/// Serialises model construction: burn's random source is one per backend, shared by every
+/// thread of the process, so two models built at once would interleave their draws.
+static SEEDED_INIT: Mutex<()> = Mutex::new(());
+
+/// Seed burn's random source for `B` and run `draw` with no other model construction or
+/// `with_seed` draw in between, from any thread: the same seed gives the same draws. Lazily
+/// initialised parameters must be used (materialised) inside `draw` for this to cover them.
+pub fn with_seed<B: Backend, T>(device: &B::Device, seed: u64, draw: impl FnOnce() -> T) -> T {
+    let _guard = SEEDED_INIT.lock().unwrap_or_else(PoisonError::into_inner);
+    B::seed(device, seed);
+    draw()
+}
+
+/// Forces a parameter's lazy initialiser to run now.
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
 impl<B: Backend> MoeTransformer<B> {
-    /// A freshly initialised model of shape `config`.
+    /// A model of shape `config`, drawn from wherever burn's process-wide random source is: use
+    /// it to load weights over. [`MoeTransformer::seeded`] is the reproducible initialisation.
+    /// Every parameter is drawn here, under the construction lock, none lazily at first use.
     pub fn new(config: &MoeConfig, device: &B::Device) -> Self {
+        let _guard = SEEDED_INIT.lock().unwrap_or_else(PoisonError::into_inner);
+        let model = Self::build(config, device);
+        model.visit(&mut Materialize);
+        model
+    }
+
+    /// Construct, parameters still lazy, under the caller's hold of [`SEEDED_INIT`].
+    fn build(config: &MoeConfig, device: &B::Device) -> Self {
         Self {
             embed: EmbeddingConfig::new(config.vocab_size, config.d_model)
                 .with_initializer(Initializer::Normal {
@@ -219,6 +254,16 @@ impl<B: Backend> MoeTransformer<B> {
                 .then(|| init_linear(config.d_model, config.vocab_size, device)),
             gamma: config.moe.bias_update_speed,
         }
+    }
+
+    /// A freshly initialised model of shape `config`, the same for the same `seed` whatever
+    /// else the process does at the same time: seeding and every draw happen under one lock.
+    pub fn seeded(config: &MoeConfig, device: &B::Device, seed: u64) -> Self {
+        with_seed::<B, _>(device, seed, || {
+            let model = Self::build(config, device);
+            model.visit(&mut Materialize);
+            model
+        })
     }
 
     /// Number of decoder blocks.
@@ -358,6 +403,50 @@ mod tests {
 
     fn max_abs_diff(a: Tensor<B, 3>, b: Tensor<B, 3>) -> f32 {
         (a - b).abs().max().into_scalar()
+    }
+
+    /// Every float parameter, flattened in visiting order.
+    struct Weights(Vec<f32>);
+
+    impl ModuleVisitor<B> for Weights {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let data = param.val().into_data();
+            self.0.extend(data.iter::<f32>());
+        }
+    }
+
+    fn weights(model: &MoeTransformer<B>) -> Vec<f32> {
+        let mut all = Weights(Vec::new());
+        model.visit(&mut all);
+        all.0
+    }
+
+    #[test]
+    fn seeded_init_is_the_same_while_other_threads_build_models() {
+        let config = tiny(AttentionConfig::Mha { head_dim: 8 });
+        let device = Default::default();
+        let alone = weights(&MoeTransformer::<B>::seeded(&config, &device, 11));
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for worker in 0..2u64 {
+                let (config, stop) = (&config, &stop);
+                scope.spawn(move || {
+                    let device = Default::default();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = MoeTransformer::<B>::new(config, &device);
+                        weights(&MoeTransformer::<B>::seeded(config, &device, 100 + worker));
+                    }
+                });
+            }
+            let same = (0..5)
+                .all(|_| alone == weights(&MoeTransformer::<B>::seeded(&config, &device, 11)));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            assert!(same, "seeded weights changed under concurrent builds");
+        });
+        assert_ne!(
+            alone,
+            weights(&MoeTransformer::<B>::seeded(&config, &device, 12))
+        );
     }
 
     #[test]

@@ -255,6 +255,7 @@ impl<B: Backend> MoeLayer<B> {
 mod tests {
     use super::*;
     use crate::backend::CpuBackend;
+    use crate::model::with_seed;
 
     type B = CpuBackend;
 
@@ -313,7 +314,6 @@ mod tests {
     #[test]
     fn bias_update_moves_a_skewed_load_toward_balance() {
         let device = Default::default();
-        B::seed(&device, 7);
         let config = RouterConfig {
             n_shared: 0,
             n_routed: 4,
@@ -323,26 +323,23 @@ mod tests {
             seq_aux_loss_alpha: 0.0,
             routed_scaling_factor: 1.0,
         };
-        let mut layer = MoeLayer::<B>::new(8, &config, &device);
+        let (mut layer, mut centroids, x) = with_seed::<B, _>(&device, 7, || {
+            let layer = MoeLayer::<B>::new(8, &config, &device);
+            let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+            let centroids: Vec<f32> = Tensor::<B, 2>::random([4, 8], normal, &device)
+                .into_data()
+                .to_vec()
+                .unwrap();
+            let normal = burn::tensor::Distribution::Normal(0.5, 1.0);
+            let x = Tensor::<B, 3>::random([4, 16, 8], normal, &device);
+            (layer, centroids, x)
+        });
         // Random centroids, with expert 0 aligned with the batch's mean direction: a skewed start.
-        let mut centroids: Vec<f32> = Tensor::<B, 2>::random(
-            [4, 8],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &device,
-        )
-        .into_data()
-        .to_vec()
-        .unwrap();
         centroids[..8].iter_mut().for_each(|c| *c += 2.0);
         layer.centroids = Param::from_tensor(Tensor::from_data(
             TensorData::new(centroids, [4, 8]),
             &device,
         ));
-        let x = Tensor::<B, 3>::random(
-            [4, 16, 8],
-            burn::tensor::Distribution::Normal(0.5, 1.0),
-            &device,
-        );
         let imbalance = |load: &[usize]| {
             let max = *load.iter().max().unwrap() as f64;
             max / (load.iter().sum::<usize>() as f64 / load.len() as f64)
@@ -373,7 +370,6 @@ mod tests {
     #[test]
     fn padding_counts_in_neither_the_loads_nor_the_balance_loss() {
         let device = Default::default();
-        B::seed(&device, 3);
         let config = RouterConfig {
             n_shared: 1,
             n_routed: 4,
@@ -383,9 +379,11 @@ mod tests {
             seq_aux_loss_alpha: 1.0,
             routed_scaling_factor: 1.0,
         };
-        let layer = MoeLayer::<B>::new(8, &config, &device);
-        let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
-        let real = Tensor::<B, 3>::random([1, 5, 8], normal, &device);
+        let (layer, real) = with_seed::<B, _>(&device, 3, || {
+            let layer = MoeLayer::<B>::new(8, &config, &device);
+            let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+            (layer, Tensor::<B, 3>::random([1, 5, 8], normal, &device))
+        });
         // Three copies of one padding embedding, as a right-padded batch has.
         let pad = Tensor::<B, 3>::ones([1, 3, 8], &device).mul_scalar(3.0);
         let padded = Tensor::cat(vec![real.clone(), pad], 1);
