@@ -409,8 +409,12 @@ pub struct GrpoConfig {
     pub eval_every: usize,
     /// Held-out problems per evaluation (0: all). Default 0.
     pub eval_problems: usize,
-    /// Sampling temperature of the held-out evaluation (0: greedy). Default 0.
+    /// Sampling temperature of the held-out evaluation (0: greedy). Default 0. When it is
+    /// positive, the greedy answers are scored as well (a `heldout_greedy` line per evaluation).
     pub eval_temperature: f32,
+    /// Answers sampled per held-out problem at `eval_temperature` (each with its own seed); the
+    /// held-out pass rate is then the pass@1 of the sampled policy averaged over them. Default 1.
+    pub eval_samples: usize,
     /// Write a checkpoint every this many steps (and at the end). Default 50.
     pub checkpoint_every: usize,
 }
@@ -439,6 +443,7 @@ impl Default for GrpoConfig {
             eval_every: 25,
             eval_problems: 0,
             eval_temperature: 0.0,
+            eval_samples: 1,
             checkpoint_every: 50,
         }
     }
@@ -458,6 +463,7 @@ impl GrpoConfig {
             ("grpo.prompts_per_step", self.prompts_per_step),
             ("grpo.epochs", self.epochs),
             ("grpo.max_new_tokens", self.max_new_tokens),
+            ("grpo.eval_samples", self.eval_samples),
         ] {
             if value == 0 {
                 problems.push(format!("{name} must be positive"));

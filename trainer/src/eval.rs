@@ -107,42 +107,66 @@ pub fn summarise(answers: &[Answered]) -> ParseReport {
 pub struct RewardEval {
     /// Problems sampled.
     pub problems: usize,
+    /// Answers sampled per problem (pass@1 is estimated as the share of all answers that pass).
+    #[serde(default = "one")]
+    pub samples: usize,
     /// Answers that got no score (their batch missed the deadline); they count as not passed.
     pub unscored: usize,
     /// Pass rate (every test passed), parse rate, mean reward and per-verifier means; the rates
-    /// are over all `problems`.
+    /// are over all `problems × samples` answers.
     #[serde(flatten)]
     pub summary: RewardSummary,
     /// Seconds for sampling and scoring.
     pub wall_s: f64,
 }
 
-/// Sample one answer per problem and score the answers with verdict.
+fn one() -> usize {
+    1
+}
+
+/// Sample `samples` answers per problem (each round with its own seed; at temperature 0 the
+/// rounds are identical, so use 1) and score them with verdict. The pass rate is the share of
+/// all answers that pass every test: with `samples > 1` at a positive temperature, the pass@1
+/// of the sampled policy averaged over `samples` draws.
+#[allow(clippy::too_many_arguments)]
 pub fn reward_eval<B: Backend>(
     model: &MoeTransformer<B>,
     tokenizer: &Tokenizer,
     problems: &[Problem],
     sampling: &SamplingConfig,
+    samples: usize,
     batch: usize,
     rewards: &Rewards,
     device: &B::Device,
 ) -> Result<RewardEval, TokenizerError> {
     let started = std::time::Instant::now();
-    let answers = sample_answers(model, tokenizer, problems, sampling, batch, device)?;
-    let rollouts: Vec<verdict::Rollout> = answers
-        .iter()
-        .filter_map(|a| serde_json::from_value(a.rollout.clone()).ok())
-        .collect();
+    let samples = samples.max(1);
+    let mut rollouts: Vec<verdict::Rollout> = Vec::with_capacity(problems.len() * samples);
+    for round in 0..samples {
+        let config = SamplingConfig {
+            seed: sampling
+                .seed
+                .wrapping_add((round as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            ..sampling.clone()
+        };
+        let answers = sample_answers(model, tokenizer, problems, &config, batch, device)?;
+        rollouts.extend(answers.into_iter().filter_map(|mut a| {
+            a.rollout["id"] = Value::String(format!("{}#{round}", a.problem_id));
+            serde_json::from_value(a.rollout).ok()
+        }));
+    }
     let scores = rewards.score_all(rollouts, batch);
     let readings: Vec<Reading> = scores.iter().flatten().map(Reading::of).collect();
-    let unscored = problems.len() - readings.len();
+    let answers = problems.len() * samples;
+    let unscored = answers - readings.len();
     let mut summary = RewardSummary::of(&readings);
-    // Rates over every problem: an unscored answer is not a pass.
-    let n = problems.len().max(1) as f64;
+    // Rates over every answer: an unscored answer is not a pass.
+    let n = answers.max(1) as f64;
     summary.pass_rate = readings.iter().filter(|r| r.passed).count() as f64 / n;
     summary.parse_rate = readings.iter().filter(|r| r.parsed).count() as f64 / n;
     Ok(RewardEval {
         problems: problems.len(),
+        samples,
         unscored,
         summary,
         wall_s: started.elapsed().as_secs_f64(),

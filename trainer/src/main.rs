@@ -148,6 +148,10 @@ struct EvalArgs {
     /// Sampler seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Answers per problem (each with its own seed); the pass rate is then the sampled pass@1
+    /// averaged over them. Use with `--temperature` > 0.
+    #[arg(long, default_value_t = 1)]
+    samples: usize,
 }
 
 #[derive(clap::Args)]
@@ -398,6 +402,7 @@ fn eval_command(args: EvalArgs) -> Result<()> {
         &prepared.tokenizer,
         &problems,
         &sampling,
+        args.samples,
         32,
         &rewards,
         &device,

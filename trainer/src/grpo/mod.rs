@@ -141,6 +141,10 @@ pub struct HeldoutPoint {
     pub parse_rate: f64,
     /// Mean reward.
     pub mean_reward: f64,
+    /// Answers per problem behind these rates.
+    pub samples: usize,
+    /// Pass rate of the greedy answers, when the evaluation samples at a positive temperature.
+    pub greedy_pass_rate: Option<f64>,
 }
 
 /// What a `grpo` invocation did.
@@ -381,6 +385,8 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
 /// A group as generated: the prompt, the samples, and its pending rewards.
 struct Generated {
     prompt: Vec<u32>,
+    /// The rollout ids, in the order of `samples`.
+    ids: Vec<String>,
     samples: Vec<crate::generate::Sample>,
     pending: rewards::Pending,
 }
@@ -402,8 +408,9 @@ fn rollout_of(
         .map_err(|source| GrpoError::Rollout { id, source })
 }
 
-/// Score the held-out problems with the current policy (`grpo.eval_temperature`, the rollouts'
-/// token budget).
+/// Score the held-out problems with the current policy: `grpo.eval_samples` answers per problem
+/// at `grpo.eval_temperature` (and, when that is positive, the greedy answers too, returned
+/// second), with the rollouts' token budget.
 pub fn heldout_eval<B: Backend>(
     model: &MoeTransformer<B>,
     config: &TrainConfig,
@@ -411,17 +418,45 @@ pub fn heldout_eval<B: Backend>(
     problems: &[Problem],
     rewards: &Rewards,
     device: &B::Device,
-) -> Result<RewardEval, GrpoError> {
-    let sampling = SamplingConfig {
-        temperature: config.grpo.eval_temperature,
+) -> Result<(RewardEval, Option<RewardEval>), GrpoError> {
+    let sampling = |temperature: f32| SamplingConfig {
+        temperature,
         top_p: 1.0,
         max_new_tokens: config.grpo.max_new_tokens,
         stop_tokens: vec![tokenizer.eos()],
         seed: config.data.seed,
     };
-    Ok(eval::reward_eval(
-        model, tokenizer, problems, &sampling, 32, rewards, device,
-    )?)
+    let temperature = config.grpo.eval_temperature;
+    let samples = if temperature > 0.0 {
+        config.grpo.eval_samples
+    } else {
+        1
+    };
+    let main = eval::reward_eval(
+        model,
+        tokenizer,
+        problems,
+        &sampling(temperature),
+        samples,
+        32,
+        rewards,
+        device,
+    )?;
+    let greedy = (temperature > 0.0)
+        .then(|| {
+            eval::reward_eval(
+                model,
+                tokenizer,
+                problems,
+                &sampling(0.0),
+                1,
+                32,
+                rewards,
+                device,
+            )
+        })
+        .transpose()?;
+    Ok((main, greedy))
 }
 
 /// Run (or resume) GRPO in `run_dir/grpo`.
@@ -513,7 +548,7 @@ pub fn run_grpo<B: AutodiffBackend>(
      -> Result<RewardEval, GrpoError> {
         let t0 = Instant::now();
         let policy = model.valid();
-        let result = heldout_eval(
+        let (result, greedy) = heldout_eval(
             &policy,
             config,
             tokenizer,
@@ -528,6 +563,14 @@ pub fn run_grpo<B: AutodiffBackend>(
             step,
             eval: result.clone(),
         })?;
+        if let Some(greedy) = greedy {
+            log.write(&HeldoutRecord {
+                stage: "grpo".into(),
+                split: "heldout_greedy".into(),
+                step,
+                eval: greedy,
+            })?;
+        }
         Ok(result)
     };
     if resume.is_none() {
@@ -606,6 +649,7 @@ pub fn run_grpo<B: AutodiffBackend>(
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             generated.push(Generated {
+                ids: rollouts.iter().map(|r| r.id.clone()).collect(),
                 pending: rewards.send(rollouts),
                 prompt,
                 samples,
@@ -625,7 +669,16 @@ pub fn run_grpo<B: AutodiffBackend>(
         for (g, group) in generated.into_iter().enumerate() {
             response_tokens += group.samples.iter().map(|s| s.tokens.len()).sum::<usize>();
             responses += group.samples.len();
-            match rewards.wait(group.pending) {
+            let outcome = match rewards.wait(group.pending) {
+                GroupOutcome::Scored { scores, latency } => {
+                    match rewards::in_sent_order(scores, &group.ids) {
+                        Ok(scores) => GroupOutcome::Scored { scores, latency },
+                        Err(reason) => GroupOutcome::Skipped { reason },
+                    }
+                }
+                skipped => skipped,
+            };
+            match outcome {
                 GroupOutcome::Skipped { reason } => {
                     tracing::warn!(step = step + 1, group = g, %reason, "Group skipped.");
                     skipped += 1;
@@ -862,15 +915,23 @@ pub fn plot(metrics_path: &Path, stage_dir: &Path) -> Result<Vec<HeldoutPoint>, 
             .filter_map(|v| Some((v["step"].as_f64()?, v[field].as_f64()?)))
             .collect()
     };
+    let greedy = series("heldout_greedy", "pass_rate");
     let heldout: Vec<HeldoutPoint> = lines
         .iter()
         .filter(|v| v["split"] == "heldout")
         .filter_map(|v| {
+            let step = v["step"].as_u64()? as usize;
             Some(HeldoutPoint {
-                step: v["step"].as_u64()? as usize,
+                step,
                 pass_rate: v["pass_rate"].as_f64()?,
                 parse_rate: v["parse_rate"].as_f64()?,
                 mean_reward: v["mean_reward"].as_f64()?,
+                samples: v["samples"].as_u64().unwrap_or(1) as usize,
+                greedy_pass_rate: greedy
+                    .iter()
+                    .rev()
+                    .find(|(s, _)| *s as usize == step)
+                    .map(|(_, p)| *p),
             })
         })
         .collect();
@@ -887,6 +948,7 @@ pub fn plot(metrics_path: &Path, stage_dir: &Path) -> Result<Vec<HeldoutPoint>, 
                 series("heldout", "mean_reward"),
                 true,
             ),
+            ("held-out pass rate, greedy", greedy, true),
         ],
     )?;
     metrics::plot_lines(

@@ -305,6 +305,38 @@ mod tests {
         assert!((summary.pass_rate - 1.0 / 3.0).abs() < 1e-12);
     }
 
+    fn with_id(id: &str, reward: f64) -> Score {
+        let mut s = score(Outcome::Passed, Some(reward));
+        s.id = id.to_string();
+        s
+    }
+
+    #[test]
+    fn scores_are_matched_to_rollouts_by_id() {
+        let ids: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let rewards =
+            |scores: Vec<Score>| -> Vec<Option<f64>> { scores.iter().map(|s| s.reward).collect() };
+        let ordered = in_sent_order(
+            vec![with_id("a", 0.1), with_id("b", 0.2), with_id("c", 0.3)],
+            &ids,
+        )
+        .unwrap();
+        assert_eq!(rewards(ordered), vec![Some(0.1), Some(0.2), Some(0.3)]);
+        let shuffled = in_sent_order(
+            vec![with_id("c", 0.3), with_id("a", 0.1), with_id("b", 0.2)],
+            &ids,
+        )
+        .unwrap();
+        assert_eq!(rewards(shuffled), vec![Some(0.1), Some(0.2), Some(0.3)]);
+        let missing = in_sent_order(vec![with_id("a", 0.1), with_id("c", 0.3)], &ids);
+        assert_eq!(missing.unwrap_err(), "no score for rollout b");
+        let twice = in_sent_order(
+            vec![with_id("a", 0.1), with_id("a", 0.1), with_id("c", 0.3)],
+            &ids,
+        );
+        assert_eq!(twice.unwrap_err(), "rollout a was scored twice");
+    }
+
     #[test]
     fn quantiles_by_nearest_rank() {
         let v: Vec<f64> = (1..=100).map(f64::from).collect();

@@ -64,6 +64,8 @@ fn grpo_steps_score_with_a_real_verdict_serve_and_resume() {
     g.max_new_tokens = 28;
     g.eval_problems = 4;
     g.eval_every = 0;
+    g.eval_temperature = 1.0;
+    g.eval_samples = 2;
     g.checkpoint_every = 2;
     g.optim.warmup_steps = 1;
     g.reward.verdict_bin = Some(verdict_bin());
@@ -108,6 +110,15 @@ fn grpo_steps_score_with_a_real_verdict_serve_and_resume() {
         first.heldout.iter().map(|p| p.step).collect::<Vec<_>>(),
         vec![0, 2]
     );
+    for point in &first.heldout {
+        assert_eq!(point.samples, 2, "{point:?}");
+        assert!(
+            point
+                .greedy_pass_rate
+                .is_some_and(|p| (0.0..=1.0).contains(&p)),
+            "the greedy answers are scored beside the sampled ones: {point:?}"
+        );
+    }
 
     let lines = verdict_trainer::metrics::read_values(&run.join("grpo/metrics.jsonl")).unwrap();
     let steps: Vec<&serde_json::Value> = lines.iter().filter(|v| v["split"] == "train").collect();
