@@ -487,6 +487,13 @@ impl GrpoConfig {
                 self.temperature
             ));
         }
+        if self.reward.verdict_config.is_some() && self.reward.verdict_chain.is_some() {
+            problems.push(
+                "grpo.reward.verdict_config and grpo.reward.verdict_chain both name the reward \
+                 chain: keep one"
+                    .to_string(),
+            );
+        }
         if !positive(self.reward.deadline_s) {
             problems.push(format!(
                 "grpo.reward.deadline_s ({}) must be positive",
@@ -520,9 +527,13 @@ pub struct RewardConfig {
     /// The `verdict` binary for the local server. Default: `$VERDICT_BIN`, else `verdict` next
     /// to this executable (or one directory up, for test binaries).
     pub verdict_bin: Option<std::path::PathBuf>,
-    /// A chain configuration (TOML) for the local server. Default: verdict's built-in chain
-    /// (format, parse gate, tests, timing).
+    /// A chain configuration (TOML file) for the local server. Default: verdict's built-in
+    /// chain (format, parse gate, tests, timing).
     pub verdict_config: Option<std::path::PathBuf>,
+    /// The chain configuration inline (TOML text), so a preset carries its reward: written to
+    /// `<run>/grpo/verdict-chain.toml` and given to the local server. Not together with
+    /// `verdict_config`.
+    pub verdict_chain: Option<String>,
 }
 
 impl Default for RewardConfig {
@@ -532,6 +543,7 @@ impl Default for RewardConfig {
             deadline_s: 60.0,
             verdict_bin: None,
             verdict_config: None,
+            verdict_chain: None,
         }
     }
 }
@@ -571,6 +583,13 @@ mod tests {
         assert_eq!(grpo.problems().len(), 3, "{:?}", grpo.problems());
         grpo = GrpoConfig::default();
         assert!(grpo.problems().is_empty());
+        grpo.reward.verdict_config = Some("chain.toml".into());
+        grpo.reward.verdict_chain = Some("[[verifier]]\nkind = \"tests\"\n".into());
+        let problems = grpo.problems();
+        assert!(
+            problems.len() == 1 && problems[0].contains("keep one"),
+            "{problems:?}"
+        );
         let json = r#"{"policy": {"vocab_size": 8, "d_model": 8, "n_layers": 1, "n_heads": 1,
             "max_seq_len": 8, "attention": {"kind": "mha", "head_dim": 8}, "dense_ffn_dim": 8,
             "first_dense_layers": 1, "moe": {"n_shared": 0, "n_routed": 2, "top_k": 1,

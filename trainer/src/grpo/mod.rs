@@ -295,7 +295,9 @@ pub fn resolve_init(init: &GrpoInit, run_dir: &Path) -> Result<PathBuf, GrpoErro
 
 /// The reward client, and the local server behind it when one was started: `endpoints` (else
 /// `reward.endpoints`) load-balanced, or with neither a `verdict serve` on a free port whose
-/// stderr goes to `log_dir/verdict-serve.log`. The server stops when the handle is dropped.
+/// stderr goes to `log_dir/verdict-serve.log`, its chain `reward.verdict_config` or
+/// `reward.verdict_chain` (written to `log_dir/verdict-chain.toml`). The server stops when the
+/// handle is dropped.
 pub fn reward_service(
     reward: &RewardConfig,
     endpoints: &[String],
@@ -311,9 +313,18 @@ pub fn reward_service(
         return Ok((Rewards::connect(&endpoints, deadline)?, None));
     }
     let bin = server::find_verdict(reward.verdict_bin.as_deref())?;
+    let chain = match &reward.verdict_chain {
+        Some(text) => {
+            std::fs::create_dir_all(log_dir).map_err(io(log_dir))?;
+            let path = log_dir.join("verdict-chain.toml");
+            std::fs::write(&path, text).map_err(io(&path))?;
+            Some(path)
+        }
+        None => reward.verdict_config.clone(),
+    };
     let server = LocalServer::start(
         &bin,
-        reward.verdict_config.as_deref(),
+        chain.as_deref(),
         &log_dir.join("verdict-serve.log"),
         SERVER_START,
     )?;

@@ -265,6 +265,30 @@ impl RewardSummary {
     }
 }
 
+/// `scores` put in the order of the rollouts sent, matched by rollout id: the advantages are
+/// attached to the samples by position, so a server that answered in another order must not
+/// pair a reward with the wrong completion. An error names the first id that did not come
+/// back exactly once.
+pub fn in_sent_order(scores: Vec<Score>, ids: &[String]) -> Result<Vec<Score>, String> {
+    if scores.len() == ids.len() && scores.iter().zip(ids).all(|(s, id)| s.id == *id) {
+        return Ok(scores);
+    }
+    let mut by_id: std::collections::HashMap<String, Score> = std::collections::HashMap::new();
+    for score in scores {
+        let id = score.id.clone();
+        if by_id.insert(id.clone(), score).is_some() {
+            return Err(format!("rollout {id} was scored twice"));
+        }
+    }
+    ids.iter()
+        .map(|id| {
+            by_id
+                .remove(id)
+                .ok_or_else(|| format!("no score for rollout {id}"))
+        })
+        .collect()
+}
+
 /// The `q`-quantile (0..=1) of `values` by nearest rank; 0 when empty.
 pub fn quantile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {

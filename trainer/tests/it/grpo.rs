@@ -50,8 +50,6 @@ weight = 0.5
 fn grpo_steps_score_with_a_real_verdict_serve_and_resume() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path();
-    let chain = run.join("chain.toml");
-    std::fs::write(&chain, CHAIN).unwrap();
 
     let mut config = crate::pipeline::micro();
     config.optim.lr = 1e-2;
@@ -69,7 +67,7 @@ fn grpo_steps_score_with_a_real_verdict_serve_and_resume() {
     g.checkpoint_every = 2;
     g.optim.warmup_steps = 1;
     g.reward.verdict_bin = Some(verdict_bin());
-    g.reward.verdict_config = Some(chain);
+    g.reward.verdict_chain = Some(CHAIN.to_string());
 
     // A short SFT from a fresh model, so completions open and close `<think>` some of the time.
     let device = Default::default();
@@ -131,6 +129,10 @@ fn grpo_steps_score_with_a_real_verdict_serve_and_resume() {
             line["verifiers"]["format"].is_number(),
             "breakdown kept: {line}"
         );
+        assert!(
+            line["verifiers"].get("tests").is_none(),
+            "the server scores with the config's inline chain (format + parse), not the default: {line}"
+        );
         if let Some(loss) = line["loss"].as_f64() {
             updated += 1;
             assert!(loss.is_finite(), "{line}");
@@ -148,6 +150,10 @@ fn grpo_steps_score_with_a_real_verdict_serve_and_resume() {
         }
     }
     assert!(updated > 0, "at least one group had signal: {steps:?}");
+    assert_eq!(
+        std::fs::read_to_string(run.join("grpo/verdict-chain.toml")).unwrap(),
+        CHAIN
+    );
     assert!(run.join("grpo/reward.svg").is_file() && run.join("grpo/loss.svg").is_file());
 
     // Resume: picks up at step 2 with the saved optimizer state and finishes the stage.
