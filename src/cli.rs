@@ -598,10 +598,9 @@ fn tests_show(args: ShowArgs) -> Result<(), CliError> {
     use crate::testgen::sqlite::{Access, SqliteCache};
     use crate::testgen::TestCache as _;
     let config = Config::load(args.config.as_deref())?;
-    let file = crate::testgen::cache_file(&config.testgen, || {
-        config.sandbox.resolved_cache_dir().ok()
-    })
-    .map_err(CliError::Tests)?;
+    let file =
+        crate::testgen::cache_file(&config.testgen, || config.sandbox.resolved_cache_dir().ok())
+            .map_err(CliError::Tests)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|source| CliError::Io {

@@ -50,10 +50,7 @@ fn time(unix: u64) -> String {
 
 fn validation_line(v: &Validation) -> String {
     let what = match v.method {
-        Method::Reference => format!(
-            "reference (sha256 {}…)",
-            &v.basis[..v.basis.len().min(12)]
-        ),
+        Method::Reference => format!("reference (sha256 {}…)", &v.basis[..v.basis.len().min(12)]),
         Method::Agreement => "dual agreement among the group's rollouts".to_string(),
     };
     let mut line = format!(

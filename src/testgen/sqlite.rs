@@ -96,7 +96,10 @@ pub enum Access {
 }
 
 enum Job {
-    Get(CacheKey, oneshot::Sender<Result<Option<Generated>, CacheError>>),
+    Get(
+        CacheKey,
+        oneshot::Sender<Result<Option<Generated>, CacheError>>,
+    ),
     Put(
         Box<Generated>,
         String,
@@ -246,10 +249,7 @@ fn serve(path: &Path, access: Access, jobs: mpsc::Receiver<Job>) {
                 }
             }
             Job::Entries(problem, limit, reply) => {
-                let _ = reply.send(
-                    conn.and_then(|c| entries(c, &problem, limit))
-                        .map_err(err),
-                );
+                let _ = reply.send(conn.and_then(|c| entries(c, &problem, limit)).map_err(err));
             }
         }
     }
@@ -266,7 +266,9 @@ fn open(path: &Path, access: Access) -> Result<Connection, String> {
         }
         Access::ReadOnly => {
             if !path.exists() {
-                return Err("no such file (nothing was generated with this cache directory)".into());
+                return Err(
+                    "no such file (nothing was generated with this cache directory)".into(),
+                );
             }
             OpenFlags::SQLITE_OPEN_READ_ONLY
         }
@@ -289,9 +291,8 @@ fn open(path: &Path, access: Access) -> Result<Connection, String> {
             .map_err(not_usable)?;
         let version = schema_version(&tx).map_err(not_usable)?;
         if version == 0 {
-            tx.execute_batch(SCHEMA).map_err(|e| {
-                format!("not a generated-tests cache (creating the schema: {e})")
-            })?;
+            tx.execute_batch(SCHEMA)
+                .map_err(|e| format!("not a generated-tests cache (creating the schema: {e})"))?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(not_usable)?;
         }
@@ -567,7 +568,10 @@ mod tests {
         let entries = cache.entries("p3", 10).await.unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].problems, ["p1", "p2", "p3"]);
-        assert_eq!(entries[0].validations[0].dropped[0].1, DropReason::ReferenceFails);
+        assert_eq!(
+            entries[0].validations[0].dropped[0].1,
+            DropReason::ReferenceFails
+        );
         assert_eq!(entries[0].generated.extraction.rejected[0].text, "print(2)");
         assert_eq!(cache.entries(&key(8).digest(), 10).await.unwrap().len(), 1);
         assert!(cache.entries("nobody", 10).await.unwrap().is_empty());
@@ -581,13 +585,22 @@ mod tests {
     async fn a_corrupt_or_foreign_file_is_a_clear_error_not_a_crash() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
-        std::fs::write(&path, b"this is not a database, just some text that is long enough")
-            .unwrap();
+        std::fs::write(
+            &path,
+            b"this is not a database, just some text that is long enough",
+        )
+        .unwrap();
         let cache = SqliteCache::open(&path, Access::ReadWrite);
         let e = cache.get(&key(8)).await.unwrap_err();
-        assert!(e.to_string().contains("not a usable SQLite database"), "{e}");
+        assert!(
+            e.to_string().contains("not a usable SQLite database"),
+            "{e}"
+        );
         assert!(e.to_string().contains(&*path.to_string_lossy()), "{e}");
-        assert!(cache.put(&generation(8, "assert f(1) == 1"), "p").await.is_err());
+        assert!(cache
+            .put(&generation(8, "assert f(1) == 1"), "p")
+            .await
+            .is_err());
         drop(cache);
 
         let newer = dir.path().join("newer.sqlite3");
@@ -610,8 +623,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         let cache = SqliteCache::open(&path, Access::ReadWrite);
-        cache.put(&generation(8, "assert f(1) == 1"), "p").await.unwrap();
-        cache.put(&generation(9, "assert f(1) == 1"), "p").await.unwrap();
+        cache
+            .put(&generation(8, "assert f(1) == 1"), "p")
+            .await
+            .unwrap();
+        cache
+            .put(&generation(9, "assert f(1) == 1"), "p")
+            .await
+            .unwrap();
         drop(cache);
         let conn = Connection::open(&path).unwrap();
         conn.execute(

@@ -2,7 +2,7 @@
 //! fields), run the code against tests an LLM wrote for the problem, once they are validated.
 //!
 //! ## What it checks
-//! The tests come from [`crate::testgen::Testgen`] (one generation per problem, cached on disk,
+//! The tests come from [`crate::testgen::Testgen`] (one generation per problem, cached in SQLite,
 //! shared by concurrent rollouts). Before a test counts it is validated in the sandbox:
 //! - with the rollout's `reference`: the reference must pass it under two seeds
 //!   ([`crate::testgen::validate::with_reference`]); the rollout then runs the kept tests;

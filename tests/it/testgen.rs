@@ -189,11 +189,22 @@ fn sixteen_rollouts_of_one_problem_make_one_request_and_a_second_run_none() {
     // What was kept, and why the wrong test was dropped.
     let (code, text, err) = tests_show(&config, &["add"]);
     assert_eq!(code, 0, "{err}");
-    assert!(text.contains(&cache.join(FILE_NAME).display().to_string()), "{text}");
-    assert!(text.contains("model      stand-in, prompt v1, 8 tests asked"), "{text}");
+    assert!(
+        text.contains(&cache.join(FILE_NAME).display().to_string()),
+        "{text}"
+    );
+    assert!(
+        text.contains("model      stand-in, prompt v1, 8 tests asked"),
+        "{text}"
+    );
     assert!(text.contains("validation reference"), "{text}");
     assert!(text.contains("4 kept, 1 dropped"), "{text}");
-    for kept in ["add(1, 2) == 3", "add(2, 2) == 4", "add(-3, 3) == 0", "add(0, 7) == 7"] {
+    for kept in [
+        "add(1, 2) == 3",
+        "add(2, 2) == 4",
+        "add(-3, 3) == 0",
+        "add(0, 7) == 7",
+    ] {
         assert!(
             text.contains(&format!("kept     assert {kept}")),
             "{kept} kept: {text}"
@@ -212,7 +223,10 @@ fn sixteen_rollouts_of_one_problem_make_one_request_and_a_second_run_none() {
     let entry = &json["entries"][0];
     assert_eq!(entry["generated"]["key"]["model"], "stand-in");
     assert_eq!(entry["validations"][0]["method"], "reference");
-    assert_eq!(entry["validations"][0]["kept"], serde_json::json!([0, 1, 3, 4]));
+    assert_eq!(
+        entry["validations"][0]["kept"],
+        serde_json::json!([0, 1, 3, 4])
+    );
     assert_eq!(
         entry["validations"][0]["dropped"],
         serde_json::json!([[2, "reference_fails"]])
@@ -227,8 +241,14 @@ fn sixteen_rollouts_of_one_problem_make_one_request_and_a_second_run_none() {
 
     let (code, _, err) = tests_show(&config, &["no-such-problem"]);
     assert_eq!(code, 2, "an unknown problem is an error");
-    assert!(err.contains("no cached tests for problem \"no-such-problem\""), "{err}");
-    assert!(err.contains(&cache.join(FILE_NAME).display().to_string()), "{err}");
+    assert!(
+        err.contains("no cached tests for problem \"no-such-problem\""),
+        "{err}"
+    );
+    assert!(
+        err.contains(&cache.join(FILE_NAME).display().to_string()),
+        "{err}"
+    );
 }
 
 /// `count` problems like `add`, each with a different text, two rollouts each (one right, one
@@ -236,23 +256,25 @@ fn sixteen_rollouts_of_one_problem_make_one_request_and_a_second_run_none() {
 fn add_problems(count: usize) -> Vec<Rollout> {
     (0..count)
         .flat_map(|p| {
-            ["def add(a, b):\n    return a + b", "def add(a, b):\n    return a * b"]
-                .into_iter()
-                .enumerate()
-                .map(move |(i, code)| {
-                    let mut r = add_rollout(&format!("p{p}-{i}"), code, true);
-                    r.problem_id = Some(format!("add-{p}"));
-                    r.prompt = format!("{} (variant {p})", r.prompt);
-                    r
-                })
+            [
+                "def add(a, b):\n    return a + b",
+                "def add(a, b):\n    return a * b",
+            ]
+            .into_iter()
+            .enumerate()
+            .map(move |(i, code)| {
+                let mut r = add_rollout(&format!("p{p}-{i}"), code, true);
+                r.problem_id = Some(format!("add-{p}"));
+                r.prompt = format!("{} (variant {p})", r.prompt);
+                r
+            })
         })
         .collect()
 }
 
 #[test]
 fn two_processes_writing_one_cache_file_at_once_both_succeed_and_agree() {
-    let llm =
-        StandIn::start(|_, _| Reply::Slow(Duration::from_millis(50), ADD_ANSWER.to_string()));
+    let llm = StandIn::start(|_, _| Reply::Slow(Duration::from_millis(50), ADD_ANSWER.to_string()));
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let config = dir.path().join("verdict.toml");
@@ -309,7 +331,11 @@ fn two_processes_writing_one_cache_file_at_once_both_succeed_and_agree() {
         let wrong = r["id"].as_str().unwrap().ends_with("-1");
         assert_eq!(r["outcome"], if wrong { "failed" } else { "passed" }, "{r}");
     }
-    assert_eq!(cached_generations(&cache), problems, "one row per key, file intact");
+    assert_eq!(
+        cached_generations(&cache),
+        problems,
+        "one row per key, file intact"
+    );
     let third = score_cli(&config, &input);
     assert_eq!(llm.requests(), requests, "a third process finds every row");
     assert_eq!(third.len(), 2 * problems);
@@ -322,8 +348,11 @@ fn a_corrupt_cache_file_is_reported_and_bypassed_and_show_names_it() {
     let cache = dir.path().join("cache");
     std::fs::create_dir_all(&cache).unwrap();
     let file = cache.join(FILE_NAME);
-    std::fs::write(&file, "SQLite format 3\0 but then nothing a database would hold.".repeat(50))
-        .unwrap();
+    std::fs::write(
+        &file,
+        "SQLite format 3\0 but then nothing a database would hold.".repeat(50),
+    )
+    .unwrap();
     let config = dir.path().join("verdict.toml");
     std::fs::write(&config, config_text(&llm.url(), &cache, "")).unwrap();
     let input = dir.path().join("in.jsonl");
@@ -336,7 +365,10 @@ fn a_corrupt_cache_file_is_reported_and_bypassed_and_show_names_it() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("generated-tests cache cannot be used"), "{err}");
+    assert!(
+        err.contains("generated-tests cache cannot be used"),
+        "{err}"
+    );
     assert!(err.contains(&file.display().to_string()), "{err}");
     let recs = records(&out.stdout);
     assert_eq!(recs.len(), 4);
@@ -506,8 +538,14 @@ fn without_a_reference_agreement_drops_the_wrong_and_the_random_test() {
         text.contains("dropped  assert is_even(5) == True  (disagreement:"),
         "{text}"
     );
-    assert!(text.contains("random() < 0.5))  (nondeterministic:"), "{text}");
-    assert!(text.contains("kept     assert is_even(10) == True"), "{text}");
+    assert!(
+        text.contains("random() < 0.5))  (nondeterministic:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kept     assert is_even(10) == True"),
+        "{text}"
+    );
     assert!(
         text.contains("syntax: assert is_even("),
         "the cut-off test, dropped while reading: {text}"
