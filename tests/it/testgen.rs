@@ -11,7 +11,7 @@ use serde_json::Value;
 use verdict::pb;
 use verdict::pb::reward_service_client::RewardServiceClient;
 use verdict::testgen::sqlite::{Access, SqliteCache, FILE_NAME};
-use verdict::testgen::{ChatClient, LlmError, TestCache, Testgen, TestgenConfig};
+use verdict::testgen::{ChatClient, LlmError, Testgen, TestgenConfig};
 use verdict::{Config, Outcome, Rollout};
 
 use crate::standin::{fixture_answers, Reply, StandIn};
