@@ -137,12 +137,20 @@ impl SqliteCache {
         let thread_path = path.clone();
         let thread = std::thread::Builder::new()
             .name("testgen-cache".into())
-            .spawn(move || serve(&thread_path, access, rx))
-            .expect("spawning the cache thread");
+            .spawn(move || serve(&thread_path, access, rx));
+        let (jobs, thread) = match thread {
+            Ok(t) => (Some(tx), Some(t)),
+            Err(e) => {
+                // Every request then fails with "closed": generation goes on uncached.
+                tracing::warn!(path = %path.display(), error = %e,
+                    "No thread for the generated-tests cache; going on without it.");
+                (None, None)
+            }
+        };
         SqliteCache {
             path,
-            jobs: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
+            jobs: Mutex::new(jobs),
+            thread: Mutex::new(thread),
         }
     }
 
@@ -574,11 +582,22 @@ mod tests {
         );
         assert_eq!(entries[0].generated.extraction.rejected[0].text, "print(2)");
         assert_eq!(cache.entries(&key(8).digest(), 10).await.unwrap().len(), 1);
+        // Another N for the same problem: a second entry, listed first (newest).
+        cache
+            .put(&generation(3, "assert f(3) == 3"), "p1")
+            .await
+            .unwrap();
+        let both = cache.entries("p1", 10).await.unwrap();
+        assert_eq!(
+            both.iter().map(|e| e.generated.key.n).collect::<Vec<_>>(),
+            [3, 8]
+        );
+        assert_eq!(cache.entries("p1", 1).await.unwrap().len(), 1, "bounded");
         assert!(cache.entries("nobody", 10).await.unwrap().is_empty());
         drop(cache);
 
         let again = SqliteCache::open(&path, Access::ReadOnly);
-        assert_eq!(again.entries("p1", 10).await.unwrap().len(), 1);
+        assert_eq!(again.entries("p1", 10).await.unwrap().len(), 2);
     }
 
     #[tokio::test]
