@@ -45,7 +45,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use super::tests::{resolve_tests, ResolvedTests};
+use super::tests::{resolve_tests, verdict_of_run, ResolvedTests};
 use super::{Context, GroupInput, GroupMember, Verdict, Verifier};
 use crate::registry::{settings_of, BuildContext, BuildError};
 use crate::rollout::Rollout;
@@ -345,32 +345,17 @@ impl Verifier for GeneratedVerifier {
             Ok(r) => r,
             Err(e) => return Verdict::error(format!("sandbox failure: {e}")),
         };
-        ctx.cost.fuel += report.fuel;
-        ctx.tests = Some(report.tests.clone());
-        ctx.resolved = Some(ResolvedTests {
+        let resolved = ResolvedTests {
             tests: kept.clone(),
             setup,
             source: "generated",
-        });
-        let score = match (self.config.all_or_nothing, report.outcome) {
-            (true, Outcome::Passed) => 1.0,
-            (true, _) => 0.0,
-            (false, _) => report.pass_fraction(),
         };
         let details = with(json!({
             "validation": "reference",
             "kept": kept.len(),
             "dropped": counts(&dropped),
-            "passed": report.tests.passed,
-            "total": report.tests.total,
-            "fuel": report.fuel,
-            "message": report.message,
         }));
-        if report.outcome == Outcome::Passed {
-            Verdict::pass(score, details)
-        } else {
-            Verdict::fail(report.outcome, score, details)
-        }
+        verdict_of_run(ctx, &report, resolved, self.config.all_or_nothing, details)
     }
 
     fn describe(&self) -> String {
