@@ -24,37 +24,28 @@ use verdict::pb;
 use verdict::pb::reward_service_client::RewardServiceClient;
 use verdict::{Config, Rollout};
 
+/// Command-line options (`cargo bench -- --help`).
+#[derive(clap::Parser)]
 struct Args {
+    /// Concurrent streams.
+    #[arg(long, default_value_t = 8)]
     streams: usize,
+    /// Rollouts sent over the streams in all.
+    #[arg(long, default_value_t = 100_000)]
     rollouts: usize,
+    /// Rollouts in flight per stream.
+    #[arg(long, default_value_t = 32)]
     window: usize,
+    /// Unary `Score` calls, one after another (their latency against the in-process baseline).
+    #[arg(long, default_value_t = 5000)]
     unary: usize,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        streams: 8,
-        rollouts: 100_000,
-        window: 32,
-        unary: 5_000,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || -> usize {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{flag} needs a number"))
-        };
-        match flag.as_str() {
-            "--streams" => a.streams = value(),
-            "--rollouts" => a.rollouts = value(),
-            "--window" => a.window = value(),
-            "--unary" => a.unary = value(),
-            _ => {} // cargo bench passes `--bench`
-        }
-    }
-    a
+    clap::Parser::parse()
 }
 
 fn trivial(id: usize) -> Rollout {

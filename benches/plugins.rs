@@ -25,34 +25,25 @@ use std::time::{Duration, Instant};
 use verdict::sandbox::SandboxConfig;
 use verdict::{Chain, Config, Registry, Rollout};
 
+/// Command-line options (`cargo bench -- --help`).
+#[derive(clap::Parser)]
 struct Args {
+    /// Calls per round for each chain.
+    #[arg(long, default_value_t = 2000)]
     calls: usize,
+    /// Rounds; the median round is reported.
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Rollouts per `score_batch` call of the batch form.
+    #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        calls: 2000,
-        rounds: 5,
-        batch: 64,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || -> usize {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{flag} needs a number"))
-        };
-        match flag.as_str() {
-            "--calls" => a.calls = value(),
-            "--rounds" => a.rounds = value(),
-            "--batch" => a.batch = value(),
-            _ => {} // cargo bench passes `--bench`
-        }
-    }
-    a
+    clap::Parser::parse()
 }
 
 fn chain(text: &str) -> Arc<Chain> {

@@ -251,15 +251,17 @@ impl Chain {
         let mut outcome = Outcome::Passed;
         let mut gate_failed = false;
         let mut failure = None;
+        let mut invalid = None;
         for (index, step) in self.steps.iter().enumerate() {
             let verdict = step.verifier.verify(rollout, &mut ctx).await;
+            let reason = |default: &str| {
+                let reason = verdict.details.get("error").and_then(|e| e.as_str());
+                format!("{}: {}", step.name, reason.unwrap_or(default))
+            };
             if verdict.outcome.is_verdict_failure() {
-                let reason = verdict
-                    .details
-                    .get("error")
-                    .and_then(|e| e.as_str())
-                    .unwrap_or("the verifier could not judge the rollout");
-                failure = Some(format!("{}: {reason}", step.name));
+                failure = Some(reason("the verifier could not judge the rollout"));
+            } else if verdict.outcome == Outcome::InvalidInput && invalid.is_none() {
+                invalid = Some(reason("the verifier found the input invalid"));
             }
             let failed = !verdict.skipped
                 && (verdict.outcome != Outcome::Passed
@@ -326,7 +328,7 @@ impl Chain {
                 verifiers,
                 tests: ctx.tests,
                 cost,
-                error: failure,
+                error: failure.or(invalid.filter(|_| outcome == Outcome::InvalidInput)),
             },
             group: rollout.problem_id.clone(),
             inputs,

@@ -88,7 +88,11 @@ enum Command {
     /// The runtime is installed on first use anyway; `install` does it up front (what CI runs),
     /// `verify` checks hashes and runs a self-test.
     Runtime(RuntimeArgs),
-    /// LLM-generated tests (the `[testgen]` section): measure how good they are.
+    /// LLM-generated tests (the `[testgen]` section): pre-generate them for a dataset, measure
+    /// how good they are, and show what the cache kept for a problem and why it dropped the rest.
+    ///
+    /// Generated tests are cached in `generated-tests.sqlite3` in `testgen.cache_dir` (default:
+    /// `testgen/` in the verdict cache directory, `$VERDICT_CACHE_DIR` or `~/.cache/verdict`).
     #[command(subcommand)]
     Tests(TestsCommand),
     /// Build a verifier plug-in: a Python file → a WebAssembly component (componentize-py,
@@ -116,6 +120,30 @@ enum TestsCommand {
     /// `tests`, so the file can be scored anywhere without an LLM. Problems without a reference
     /// or with too few valid tests are left unchanged (reported on stderr).
     Generate(GenerateArgs),
+    /// Show what the cache holds for a problem: each generation (newest first) with its key
+    /// (model, prompt version, N, shape, seed), the tests kept, and why each other candidate
+    /// was dropped (syntax, not a test, duplicate, reference_fails, nondeterministic,
+    /// disagreement, …).
+    ///
+    /// PROBLEM_ID is the rollouts' `problem_id` (or, for rollouts without one, their `id`), or
+    /// a generation's key digest (`cache_key` in a score's `generated` details). Validations
+    /// are those recorded when rollouts were scored (`verdict score`, `verdict serve`) or by
+    /// `verdict tests generate`: a reference's, and the latest dual agreement of the group.
+    /// Needs no endpoint. Exit status 2 when the problem is not in the cache or the cache
+    /// cannot be read.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ShowArgs {
+    /// The problem: its `problem_id` (else a rollout `id`), or a cache key digest.
+    problem_id: String,
+    /// Configuration whose [testgen] cache_dir (and [sandbox] cache_dir) locate the cache.
+    #[arg(short, long, env = "VERDICT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the entries as JSON (key parts, answer, tests, dropped candidates, validations).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -319,6 +347,7 @@ pub fn run(
         Command::Tests(TestsCommand::Generate(args)) => {
             tests_generate(args).map(|()| ExitCode::SUCCESS)
         }
+        Command::Tests(TestsCommand::Show(args)) => tests_show(args).map(|()| ExitCode::SUCCESS),
         Command::Plugin(args) => plugin(args).map(|()| ExitCode::SUCCESS),
         Command::SandboxWorker => crate::sandbox::workers::serve()
             .map(|()| ExitCode::SUCCESS)
@@ -559,6 +588,48 @@ fn tests_generate(args: GenerateArgs) -> Result<(), CliError> {
                 dropped.join(" ")
             }
         );
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn tests_show(args: ShowArgs) -> Result<(), CliError> {
+    use crate::testgen::show::{render, ShowReport, MAX_ENTRIES};
+    use crate::testgen::sqlite::{Access, SqliteCache};
+    use crate::testgen::TestCache as _;
+    let config = Config::load(args.config.as_deref())?;
+    let file =
+        crate::testgen::cache_file(&config.testgen, || config.sandbox.resolved_cache_dir().ok())
+            .map_err(CliError::Tests)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|source| CliError::Io {
+            what: "starting the async runtime".into(),
+            source,
+        })?;
+    let cache = SqliteCache::open(&file, Access::ReadOnly);
+    let entries = runtime
+        .block_on(cache.entries(&args.problem_id, MAX_ENTRIES))
+        .map_err(|e| CliError::Tests(e.to_string()))?;
+    let location = file.display().to_string();
+    if entries.is_empty() {
+        return Err(CliError::Tests(format!(
+            "no cached tests for problem {:?} in {location} (looked up by problem_id, rollout              id and cache key)",
+            args.problem_id
+        )));
+    }
+    if args.json {
+        let report = ShowReport {
+            problem: &args.problem_id,
+            cache: &location,
+            entries: &entries,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a report serializes")
+        );
+    } else {
+        print!("{}", render(&args.problem_id, &location, &entries));
     }
     Ok(())
 }

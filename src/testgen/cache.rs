@@ -1,28 +1,26 @@
-//! The on-disk cache of generated tests: one JSON file per problem key.
-//!
-//! **Where**: `testgen.cache_dir`, by default `testgen/` in the verdict cache directory
-//! (`$VERDICT_CACHE_DIR`, else `$XDG_CACHE_HOME/verdict`, else `~/.cache/verdict`).
+//! The persistent cache of generated tests: what it holds, and the interface a store implements
+//! ([`TestCache`]). The store verdict ships is SQLite ([`super::sqlite::SqliteCache`]).
 //!
 //! **Key** ([`CacheKey`]): sha256 of the problem text, the entry point, the model, the prompt
 //! template's version, the seed, N and the test shape. Anything else (temperature, max tokens)
 //! does not make a new key: change the template version to regenerate.
 //!
-//! **What a file holds** ([`Generated`]): the key's parts, the model's raw answer, the tests
-//! extracted from it and the candidates dropped by reason. Validation (reference, agreement)
-//! is not cached: it depends on the rollouts and is cheap next to a generation.
+//! **What an entry holds** ([`Generated`]): the key's parts, the model's raw answer, the tests
+//! extracted from it and the candidates dropped while reading it (text and reason). Beside it
+//! the store keeps the problem names (`problem_id`, else the rollout's `id`) that used the
+//! entry, and what validation decided about its candidates ([`Validation`]: kept, dropped and
+//! why), so that `verdict tests show` can say what was kept and why the rest was dropped.
+//! Validation results are recorded for reading, not reused for scoring: they depend on the
+//! reference or the group's rollouts, and are cheap next to a generation.
 //!
-//! **Sharing**: a file is written to a temporary file in the same directory and renamed into
-//! place, so readers see a whole file or none, and several `verdict` processes (several
-//! `verdict serve`s on one machine) may share the directory. Two processes that miss at once
-//! both generate and the last rename wins; both results are valid. A file that cannot be read
-//! is a miss (and is replaced).
-
-use std::path::{Path, PathBuf};
+//! **Sharing**: the first entry stored under a key wins; a process that generated the same key
+//! at the same time gets the stored entry back from [`TestCache::put`], so every process scores
+//! with the same tests.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::extract::Extraction;
+use super::extract::{DropReason, Extraction};
 use super::prompt::Shape;
 
 /// What identifies one generation.
@@ -45,7 +43,7 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    /// The key's digest (hex sha256 of its JSON), the file name.
+    /// The key's digest (hex sha256 of its JSON): the entry's id in the store.
     pub fn digest(&self) -> String {
         let json = serde_json::to_string(self).expect("a key serializes");
         hex::encode(Sha256::digest(json.as_bytes()))
@@ -70,103 +68,105 @@ pub struct Generated {
     pub extraction: Extraction,
 }
 
-/// The cache directory.
-#[derive(Debug, Clone)]
-pub struct Cache {
-    dir: PathBuf,
+/// How a validation judged the candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The problem's reference solution ran them (two seeds).
+    Reference,
+    /// Dual agreement among the rollouts of one group.
+    Agreement,
 }
 
-/// Why the cache could not be written.
-#[derive(Debug, thiserror::Error)]
-#[error("writing the generated-tests cache {path}: {source}")]
+impl Method {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Reference => "reference",
+            Method::Agreement => "agreement",
+        }
+    }
+}
+
+/// What one validation decided about the candidates of a generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validation {
+    /// The generation's key digest.
+    pub key: String,
+    /// The problem it was validated for (`problem_id`, else the rollout's `id`).
+    pub problem: String,
+    /// How.
+    pub method: Method,
+    /// What it was judged against: for a reference, sha256 of the reference and setup; for
+    /// agreement, the problem. The store keeps the latest validation per (key, method, basis).
+    pub basis: String,
+    /// Indices (into the generation's tests) kept.
+    pub kept: Vec<usize>,
+    /// Indices dropped, and why.
+    pub dropped: Vec<(usize, DropReason)>,
+    /// A remark (for agreement: how many rollouts agreed, or why none did).
+    pub note: Option<String>,
+    /// When it was recorded (unix seconds); set by the store.
+    #[serde(default)]
+    pub at: u64,
+}
+
+/// A generation with what the store knows about it, for `verdict tests show`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The key's digest.
+    pub digest: String,
+    /// When it was stored (unix seconds).
+    pub created_at: u64,
+    /// The generation.
+    pub generated: Generated,
+    /// The problem names that used it.
+    pub problems: Vec<String>,
+    /// Its validations, newest first.
+    pub validations: Vec<Validation>,
+}
+
+/// Why the cache could not be used: the store's path (or address) and what went wrong.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("generated-tests cache {location}: {reason}")]
 pub struct CacheError {
-    path: PathBuf,
-    source: std::io::Error,
+    /// The file (or address) of the store.
+    pub location: String,
+    /// What went wrong.
+    pub reason: String,
 }
 
-impl Cache {
-    /// A cache in `dir` (created on first write).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Cache { dir: dir.into() }
-    }
+/// A persistent store of generated tests, shared by every rollout, batch and process that
+/// uses it. Implementations must not block the async runtime's worker threads.
+///
+/// [`super::Testgen`] asks [`get`](TestCache::get) on a miss in memory and
+/// [`put`](TestCache::put) after a generation; failures of either are reported and the
+/// generation goes on uncached. Single-flight is the generator's, in process; across processes
+/// the store only has to keep the first entry per key.
+#[async_trait::async_trait]
+pub trait TestCache: Send + Sync + 'static {
+    /// Where the store is (a path, an address), for messages.
+    fn location(&self) -> String;
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
+    /// The entry of `key`, if there is one.
+    async fn get(&self, key: &CacheKey) -> Result<Option<Generated>, CacheError>;
 
-    /// The file of `key`.
-    pub fn path_of(&self, key: &CacheKey) -> PathBuf {
-        self.dir.join(format!("{}.json", key.digest()))
-    }
+    /// Store `generated` unless its key is already there, and name `problem` as one of its
+    /// users; the stored entry (another process's if it was first).
+    async fn put(&self, generated: &Generated, problem: &str) -> Result<Generated, CacheError>;
 
-    /// The cached generation of `key`, if there is a readable one.
-    pub fn get(&self, key: &CacheKey) -> Option<Generated> {
-        let path = self.path_of(key);
-        let bytes = std::fs::read(&path).ok()?;
-        match serde_json::from_slice::<Generated>(&bytes) {
-            Ok(g) if &g.key == key => Some(g),
-            Ok(_) => {
-                tracing::warn!(path = %path.display(), "Cached tests under another key; ignored.");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "Unreadable cached tests; ignored.");
-                None
-            }
-        }
-    }
+    /// Record a validation (and its problem name). Queued: never waits; written before the
+    /// store is dropped. A failure is logged.
+    fn record(&self, validation: Validation);
 
-    /// Store `generated` under its key, atomically.
-    pub fn put(&self, generated: &Generated) -> Result<PathBuf, CacheError> {
-        use std::io::Write as _;
-        let path = self.path_of(&generated.key);
-        let err = |source| CacheError {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&self.dir).map_err(err)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(err)?;
-        let json = serde_json::to_vec_pretty(generated).expect("a generation serializes");
-        tmp.write_all(&json).map_err(err)?;
-        tmp.as_file().sync_data().map_err(err)?;
-        tmp.persist(&path).map_err(|e| err(e.error))?;
-        Ok(path)
-    }
+    /// The entries `problem` used (by problem name, or a key digest), newest first, at most
+    /// `limit`.
+    async fn entries(&self, problem: &str, limit: usize) -> Result<Vec<Entry>, CacheError>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(n: usize) -> CacheKey {
-        CacheKey {
-            problem_sha256: CacheKey::hash_problem("p"),
-            entry_point: Some("f".into()),
-            model: "m".into(),
-            prompt_version: "v1".into(),
-            seed: 0,
-            n,
-            shape: Shape::Assert,
-        }
-    }
-
-    #[test]
-    fn entries_round_trip_and_keys_differ_by_every_part() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path().join("testgen"));
-        assert_eq!(cache.get(&key(8)), None);
-        let g = Generated {
-            key: key(8),
-            answer: "assert f(1) == 1".into(),
-            finish_reason: Some("stop".into()),
-            extraction: Extraction::default(),
-        };
-        cache.put(&g).unwrap();
-        assert_eq!(cache.get(&key(8)), Some(g));
-        assert_eq!(cache.get(&key(9)), None);
-        assert_ne!(key(8).digest(), key(9).digest());
-        std::fs::write(cache.path_of(&key(8)), b"{not json").unwrap();
-        assert_eq!(cache.get(&key(8)), None, "a corrupt file is a miss");
-    }
+/// The current time in unix seconds.
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

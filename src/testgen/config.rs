@@ -53,8 +53,9 @@ pub struct TestgenConfig {
     pub template: Option<String>,
     /// The template's version, part of the cache key. Required with `template`.
     pub template_version: Option<String>,
-    /// Where generated tests are cached. Default: `testgen/` in the verdict cache directory
-    /// (`sandbox.cache_dir`, `$VERDICT_CACHE_DIR`, `$XDG_CACHE_HOME/verdict`, `~/.cache/verdict`).
+    /// The directory of the generated-tests cache file (`generated-tests.sqlite3`). Default:
+    /// `testgen/` in the verdict cache directory (`sandbox.cache_dir`, `$VERDICT_CACHE_DIR`,
+    /// `$XDG_CACHE_HOME/verdict`, `~/.cache/verdict`).
     pub cache_dir: Option<PathBuf>,
     /// Add a `generated` step after `tests` to a chain that has none, when generation is
     /// active. Default `true`.

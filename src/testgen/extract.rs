@@ -77,18 +77,67 @@ impl DropReason {
     }
 }
 
-/// The tests read from one answer, and how many candidates were dropped, by reason.
+impl DropReason {
+    /// Why a test with this reason was dropped, in a sentence (for `verdict tests show`).
+    pub fn explain(self) -> &'static str {
+        match self {
+            DropReason::Syntax => "it does not parse (often: the answer was cut off mid-test)",
+            DropReason::NotATest => "a statement that is not a test",
+            DropReason::NoCall => "an assert that never calls the entry point",
+            DropReason::Malformed => "a case(...) without exactly a stdin and a stdout argument",
+            DropReason::UnsupportedLiteral => "a string that is not a plain literal",
+            DropReason::Duplicate => "the same test again",
+            DropReason::Surplus => "more tests than were asked for",
+            DropReason::NoCode => "the answer had no code at all",
+            DropReason::ReferenceFails => "the reference solution fails it",
+            DropReason::Nondeterministic => {
+                "its result changed between two runs under different seeds"
+            }
+            DropReason::Disagreement => "outside the largest agreeing cluster of rollouts",
+        }
+    }
+}
+
+/// The most dropped candidates an [`Extraction`] keeps the text of (the counts stay exact).
+pub const MAX_REJECTED: usize = 64;
+
+/// The most of a dropped candidate's text that is kept.
+pub const MAX_REJECTED_TEXT: usize = 400;
+
+/// A candidate dropped while reading the answer: its text (cut at [`MAX_REJECTED_TEXT`]
+/// bytes) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The candidate's source, as the model wrote it (possibly cut).
+    pub text: String,
+    /// Why it was dropped.
+    pub reason: DropReason,
+}
+
+/// The tests read from one answer, and the candidates dropped, by reason.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Extraction {
     /// The tests, in the answer's order.
     pub tests: Vec<TestCase>,
     /// Dropped candidates by reason.
     pub dropped: BTreeMap<DropReason, usize>,
+    /// The first [`MAX_REJECTED`] dropped candidates themselves, in the answer's order.
+    #[serde(default)]
+    pub rejected: Vec<Rejected>,
 }
 
 impl Extraction {
-    fn drop(&mut self, reason: DropReason) {
+    fn drop(&mut self, reason: DropReason, text: &str) {
         *self.dropped.entry(reason).or_default() += 1;
+        if self.rejected.len() < MAX_REJECTED {
+            let cut_text = cut(text.trim(), MAX_REJECTED_TEXT);
+            let text = if cut_text.len() < text.trim().len() {
+                format!("{cut_text}…")
+            } else {
+                cut_text.to_string()
+            };
+            self.rejected.push(Rejected { text, reason });
+        }
     }
 }
 
@@ -106,14 +155,14 @@ pub fn extract_tests(
         .map_or(answer, |i| &answer[i + "</think>".len()..]);
     let blocks = code_blocks(answer);
     if blocks.iter().all(|b| b.trim().is_empty()) {
-        out.drop(DropReason::NoCode);
+        out.drop(DropReason::NoCode, answer);
         return out;
     }
     let mut seen = std::collections::HashSet::new();
     for block in &blocks {
         let Some(tree) = crate::pysource::syntax::parse_until(block, Instant::now() + PARSE_BUDGET)
         else {
-            out.drop(DropReason::Syntax);
+            out.drop(DropReason::Syntax, block);
             continue;
         };
         let src = block.as_bytes();
@@ -132,13 +181,15 @@ pub fn extract_tests(
                 _ => Err(DropReason::NotATest),
             };
             match test {
-                Ok(test) if seen.contains(&test_key(&test)) => out.drop(DropReason::Duplicate),
-                Ok(_) if out.tests.len() >= n => out.drop(DropReason::Surplus),
+                Ok(test) if seen.contains(&test_key(&test)) => {
+                    out.drop(DropReason::Duplicate, text(node, src))
+                }
+                Ok(_) if out.tests.len() >= n => out.drop(DropReason::Surplus, text(node, src)),
                 Ok(test) => {
                     seen.insert(test_key(&test));
                     out.tests.push(test);
                 }
-                Err(reason) => out.drop(reason),
+                Err(reason) => out.drop(reason, text(node, src)),
             }
         }
     }
@@ -392,6 +443,28 @@ mod tests {
         assert_eq!(e.tests.len(), 2);
         assert_eq!(e.dropped[&DropReason::Duplicate], 1);
         assert_eq!(e.dropped[&DropReason::Surplus], 1);
+        assert_eq!(
+            e.rejected,
+            [
+                Rejected {
+                    text: "assert f(1) == 1".into(),
+                    reason: DropReason::Duplicate
+                },
+                Rejected {
+                    text: "assert f(3) == 3".into(),
+                    reason: DropReason::Surplus
+                }
+            ],
+            "each dropped candidate is kept with its reason"
+        );
+        let long = format!("```python\nprint('{}')\n```", "x".repeat(5000));
+        let e = extract_tests(&long, Shape::Assert, Some("f"), 2);
+        assert_eq!(e.rejected[0].reason, DropReason::NotATest);
+        assert!(e.rejected[0].text.len() <= MAX_REJECTED_TEXT + '…'.len_utf8());
+        let spam = "```python\n".to_string() + &"print(1)\n".repeat(500) + "```";
+        let e = extract_tests(&spam, Shape::Assert, Some("f"), 2);
+        assert_eq!(e.dropped[&DropReason::NotATest], 500);
+        assert_eq!(e.rejected.len(), MAX_REJECTED, "the texts kept are bounded");
     }
 
     #[test]

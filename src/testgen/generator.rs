@@ -1,5 +1,6 @@
-//! [`Testgen`]: generated tests per problem, once — from memory, the disk cache, or one LLM
-//! request shared by every rollout that asks at the same time (single-flight).
+//! [`Testgen`]: generated tests per problem, once — from memory, the persistent cache
+//! ([`TestCache`]), or one LLM request shared by every rollout that asks at the same time
+//! (single-flight).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,16 +8,20 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-use super::cache::{Cache, CacheKey, Generated};
+use super::cache::{CacheKey, Generated, TestCache, Validation};
 use super::client::{ChatClient, LlmError};
 use super::config::{Endpoint, TestgenConfig};
 use super::extract::extract_tests;
 use super::prompt::{self, infer_shape, Shape, ShapeChoice};
 use crate::rollout::Rollout;
 
-/// The problem tests are generated for: what the cache key is made of, besides the settings.
+/// The problem tests are generated for: what the cache key is made of, besides the settings,
+/// and the name the cache files it under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// Its name: the rollout's `problem_id`, else its `id` (not part of the key: the cache
+    /// records every name that used an entry, for `verdict tests show`).
+    pub name: String,
     /// The problem text (the rollout's prompt).
     pub text: String,
     /// The function to test, for assert tests.
@@ -35,6 +40,10 @@ impl Problem {
             ShapeChoice::Stdio => Shape::Stdio,
         };
         Problem {
+            name: rollout
+                .problem_id
+                .clone()
+                .unwrap_or_else(|| rollout.id.clone()),
             text: rollout.prompt.clone(),
             entry_point: match shape {
                 Shape::Assert => function.or_else(|| Some("solution".into())),
@@ -61,7 +70,7 @@ pub enum TestgenError {
 pub struct Stats {
     /// Generations sent to the endpoint (each may take several HTTP attempts).
     pub generations: u64,
-    /// Problems answered from the disk cache.
+    /// Problems answered from the persistent cache.
     pub disk_hits: u64,
     /// Problems answered from memory (an earlier generation in this process).
     pub memory_hits: u64,
@@ -77,7 +86,7 @@ pub struct Testgen {
 
 struct Inner {
     client: ChatClient,
-    cache: Cache,
+    cache: Arc<dyn TestCache>,
     template: String,
     version: String,
     n: usize,
@@ -95,17 +104,17 @@ impl std::fmt::Debug for Testgen {
         f.debug_struct("Testgen")
             .field("url", &self.inner.client.url())
             .field("model", &self.inner.client.model())
-            .field("cache", &self.inner.cache.dir())
+            .field("cache", &self.inner.cache.location())
             .finish_non_exhaustive()
     }
 }
 
 impl Testgen {
-    /// A generator for `endpoint` with the settings of `config`, caching in `cache_dir`.
+    /// A generator for `endpoint` with the settings of `config`, caching in `cache`.
     pub fn new(
         endpoint: Endpoint,
         config: &TestgenConfig,
-        cache_dir: std::path::PathBuf,
+        cache: Arc<dyn TestCache>,
     ) -> Result<Self, String> {
         let (template, version) = match (&config.template, &config.template_version) {
             (Some(t), Some(v)) => (t.clone(), v.clone()),
@@ -118,7 +127,7 @@ impl Testgen {
         Ok(Testgen {
             inner: Arc::new(Inner {
                 client: ChatClient::new(endpoint, config)?,
-                cache: Cache::new(cache_dir),
+                cache,
                 template,
                 version,
                 n: config.n,
@@ -143,9 +152,14 @@ impl Testgen {
         self.inner.n
     }
 
-    /// The cache.
-    pub fn cache(&self) -> &Cache {
-        &self.inner.cache
+    /// The persistent cache.
+    pub fn cache(&self) -> &dyn TestCache {
+        &*self.inner.cache
+    }
+
+    /// Record what a validation of a generation decided (for `verdict tests show`); queued.
+    pub fn record(&self, validation: Validation) {
+        self.inner.cache.record(validation);
     }
 
     /// One line for `verdict verifiers`.
@@ -156,7 +170,7 @@ impl Testgen {
             self.inner.client.url(),
             self.inner.n,
             self.inner.version,
-            self.inner.cache.dir().display()
+            self.inner.cache.location()
         )
     }
 
@@ -182,7 +196,7 @@ impl Testgen {
         }
     }
 
-    /// The tests of `problem`: from memory, else the disk cache, else one request to the LLM
+    /// The tests of `problem`: from memory, else the persistent cache, else one request to the LLM
     /// that every concurrent caller for the same key shares. The generation runs on a task of
     /// its own, so it completes (and is cached) even when every caller has gone.
     pub async fn generate(&self, problem: &Problem) -> Result<Arc<Generated>, TestgenError> {
@@ -231,12 +245,13 @@ impl Testgen {
         key: CacheKey,
         problem: &Problem,
     ) -> Result<Arc<Generated>, TestgenError> {
-        let cache = self.inner.cache.clone();
-        let cached = {
-            let key = key.clone();
-            tokio::task::spawn_blocking(move || cache.get(&key))
-                .await
-                .unwrap_or(None)
+        let cached = match self.inner.cache.get(&key).await {
+            Ok(g) => g,
+            Err(e) => {
+                // Reported once by the store when it cannot be opened; a miss here.
+                tracing::debug!(error = %e, "Cache lookup failed.");
+                None
+            }
         };
         if let Some(g) = cached {
             self.inner.disk_hits.fetch_add(1, Ordering::Relaxed);
@@ -270,14 +285,15 @@ impl Testgen {
             finish_reason: completion.finish_reason,
             extraction,
         };
-        let cache = self.inner.cache.clone();
-        let to_store = generated.clone();
-        match tokio::task::spawn_blocking(move || cache.put(&to_store)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "Generated tests not cached."),
-            Err(e) => tracing::warn!(error = %e, "Generated tests not cached."),
+        // Another process may have stored the key meanwhile: then its entry is used, so that
+        // every process scores with the same tests.
+        match self.inner.cache.put(&generated, &problem.name).await {
+            Ok(stored) => Ok(Arc::new(stored)),
+            Err(e) => {
+                tracing::debug!(error = %e, "Generated tests not cached.");
+                Ok(Arc::new(generated))
+            }
         }
-        Ok(Arc::new(generated))
     }
 }
 

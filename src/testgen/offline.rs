@@ -99,6 +99,12 @@ pub async fn fill_tests(
             )
             .await
             .map_err(|e| OfflineError::Sandbox(name.clone(), e))?;
+            testgen.record(v.record(
+                generated.key.digest(),
+                name.clone(),
+                validate::reference_basis(&reference, setup.as_deref()),
+                candidates.len(),
+            ));
             for (_, reason) in &v.dropped {
                 *dropped.entry(reason.as_str().to_string()).or_default() += 1;
             }

@@ -16,6 +16,7 @@
 use crate::rollout::{Limits, TestCase};
 use crate::sandbox::{RunJob, RunReport, Sandbox, SandboxError};
 
+use super::cache::{Method, Validation};
 use super::extract::DropReason;
 
 /// Two runs of one program on the same tests under different seeds.
@@ -73,6 +74,42 @@ pub struct Validated {
     pub kept: Vec<TestCase>,
     /// The others: (index in the candidates, why).
     pub dropped: Vec<(usize, DropReason)>,
+}
+
+impl Validated {
+    /// The record of this validation of the generation `key` (digest) for `problem`, with the
+    /// reference `basis` (see [`reference_basis`]), out of `candidates` tests.
+    pub fn record(
+        &self,
+        key: String,
+        problem: String,
+        basis: String,
+        candidates: usize,
+    ) -> Validation {
+        Validation {
+            key,
+            problem,
+            method: Method::Reference,
+            basis,
+            kept: (0..candidates)
+                .filter(|i| !self.dropped.iter().any(|(d, _)| d == i))
+                .collect(),
+            dropped: self.dropped.clone(),
+            note: None,
+            at: 0,
+        }
+    }
+}
+
+/// What identifies a reference validation besides the generation: sha256 of the reference and
+/// the setup, hex.
+pub fn reference_basis(reference: &str, setup: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(reference);
+    h.update([0]);
+    h.update(setup.unwrap_or(""));
+    hex::encode(h.finalize())
 }
 
 /// Keep the tests `reference` passes on two runs under different seeds.

@@ -2,7 +2,7 @@
 //! fields), run the code against tests an LLM wrote for the problem, once they are validated.
 //!
 //! ## What it checks
-//! The tests come from [`crate::testgen::Testgen`] (one generation per problem, cached on disk,
+//! The tests come from [`crate::testgen::Testgen`] (one generation per problem, cached in SQLite,
 //! shared by concurrent rollouts). Before a test counts it is validated in the sandbox:
 //! - with the rollout's `reference`: the reference must pass it under two seeds
 //!   ([`crate::testgen::validate::with_reference`]); the rollout then runs the kept tests;
@@ -45,14 +45,14 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use super::tests::{resolve_tests, ResolvedTests};
+use super::tests::{resolve_tests, verdict_of_run, ResolvedTests};
 use super::{Context, GroupInput, GroupMember, Verdict, Verifier};
 use crate::registry::{settings_of, BuildContext, BuildError};
 use crate::rollout::Rollout;
 use crate::sandbox::Sandbox;
 use crate::score::{Outcome, TestReport};
 use crate::testgen::validate::{self, Validated};
-use crate::testgen::{agreement, DropReason, Generated, Problem, Testgen};
+use crate::testgen::{agreement, DropReason, Generated, Method, Problem, Testgen, Validation};
 
 /// What a problem with too few valid tests scores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +125,8 @@ pub struct GeneratedVerifier {
 struct Runs {
     /// The problem's cache key digest: only rollouts of the same generation are compared.
     key: String,
+    /// The problem's name, for the recorded decision.
+    problem: String,
     passed: Vec<bool>,
     stable: Vec<bool>,
     report: TestReport,
@@ -147,12 +149,11 @@ impl GeneratedVerifier {
         setup: Option<&str>,
         rollout: &Rollout,
     ) -> Result<Arc<Validated>, String> {
+        let basis = validate::reference_basis(reference, setup);
         let mut h = Sha256::new();
         h.update(generated.key.digest());
         h.update([0]);
-        h.update(reference);
-        h.update([0]);
-        h.update(setup.unwrap_or(""));
+        h.update(&basis);
         let key = hex::encode(h.finalize());
         let cell = {
             let mut map = self.validations.lock().unwrap_or_else(|p| p.into_inner());
@@ -172,10 +173,55 @@ impl GeneratedVerifier {
             for (_, reason) in &v.dropped {
                 crate::metrics::record_testgen_tests(reason.as_str(), 1);
             }
+            self.testgen.record(v.record(
+                generated.key.digest(),
+                Problem::of(rollout, self.testgen.shape_choice()).name,
+                basis.clone(),
+                generated.extraction.tests.len(),
+            ));
             Ok::<_, String>(Arc::new(v))
         })
         .await
         .cloned()
+    }
+}
+
+/// The decision of the group pass on one generation, for the cache (`verdict tests show`).
+fn agreement_record(
+    runs: &Runs,
+    usable: &[bool],
+    chosen: Option<&agreement::Agreement>,
+    group_size: usize,
+    config: &GeneratedConfig,
+) -> Validation {
+    let mut dropped = Vec::new();
+    for (t, &ok) in usable.iter().enumerate() {
+        if !ok {
+            dropped.push((t, DropReason::Nondeterministic));
+        } else if chosen.is_some_and(|a| !a.tests.contains(&t)) {
+            dropped.push((t, DropReason::Disagreement));
+        }
+    }
+    let note = match chosen {
+        Some(a) => format!(
+            "{} of {group_size} rollouts agree on {} tests",
+            a.rollouts.len(),
+            a.tests.len()
+        ),
+        None => format!(
+            "no tests kept: fewer than {} of {group_size} rollouts agree on {} or more tests",
+            config.min_agreeing, config.min_tests
+        ),
+    };
+    Validation {
+        key: runs.key.clone(),
+        problem: runs.problem.clone(),
+        method: Method::Agreement,
+        basis: runs.problem.clone(),
+        kept: chosen.map(|a| a.tests.clone()).unwrap_or_default(),
+        dropped,
+        note: Some(note),
+        at: 0,
     }
 }
 
@@ -253,6 +299,7 @@ impl Verifier for GeneratedVerifier {
             ctx.cost.fuel += runs.first.fuel;
             let input = Runs {
                 key: generated.key.digest(),
+                problem: problem.name.clone(),
                 passed: runs.passed,
                 stable: runs.stable,
                 report: runs.first.tests,
@@ -298,32 +345,17 @@ impl Verifier for GeneratedVerifier {
             Ok(r) => r,
             Err(e) => return Verdict::error(format!("sandbox failure: {e}")),
         };
-        ctx.cost.fuel += report.fuel;
-        ctx.tests = Some(report.tests.clone());
-        ctx.resolved = Some(ResolvedTests {
+        let resolved = ResolvedTests {
             tests: kept.clone(),
             setup,
             source: "generated",
-        });
-        let score = match (self.config.all_or_nothing, report.outcome) {
-            (true, Outcome::Passed) => 1.0,
-            (true, _) => 0.0,
-            (false, _) => report.pass_fraction(),
         };
         let details = with(json!({
             "validation": "reference",
             "kept": kept.len(),
             "dropped": counts(&dropped),
-            "passed": report.tests.passed,
-            "total": report.tests.total,
-            "fuel": report.fuel,
-            "message": report.message,
         }));
-        if report.outcome == Outcome::Passed {
-            Verdict::pass(score, details)
-        } else {
-            Verdict::fail(report.outcome, score, details)
-        }
+        verdict_of_run(ctx, &report, resolved, self.config.all_or_nothing, details)
     }
 
     fn describe(&self) -> String {
@@ -376,6 +408,13 @@ impl Verifier for GeneratedVerifier {
                     crate::metrics::record_testgen_tests("kept", a.tests.len());
                     crate::metrics::record_testgen_tests("nondeterministic", unstable);
                 }
+                self.testgen.record(agreement_record(
+                    runs[0],
+                    &usable,
+                    chosen.as_ref(),
+                    runs.len(),
+                    &self.config,
+                ));
                 (members, unstable, chosen)
             })
             .collect();

@@ -113,6 +113,38 @@ pub struct ResolvedTests {
     pub source: &'static str,
 }
 
+/// The verdict on a sandbox run of `resolved`, for the verifiers that run tests: records the run
+/// in `ctx` (fuel, per-test results, the tests run) and scores it, 1 or 0 when
+/// `all_or_nothing`, else the pass fraction. `details` (an object) gains the run's figures.
+pub(crate) fn verdict_of_run(
+    ctx: &mut Context,
+    report: &crate::sandbox::RunReport,
+    resolved: ResolvedTests,
+    all_or_nothing: bool,
+    mut details: serde_json::Value,
+) -> Verdict {
+    ctx.cost.fuel += report.fuel;
+    ctx.tests = Some(report.tests.clone());
+    ctx.resolved = Some(resolved);
+    let passed = report.outcome == Outcome::Passed;
+    let score = match (all_or_nothing, passed) {
+        (true, true) => 1.0,
+        (true, false) => 0.0,
+        (false, _) => report.pass_fraction(),
+    };
+    if let Some(d) = details.as_object_mut() {
+        d.insert("passed".into(), json!(report.tests.passed));
+        d.insert("total".into(), json!(report.tests.total));
+        d.insert("fuel".into(), json!(report.fuel));
+        d.insert("message".into(), json!(report.message));
+    }
+    if passed {
+        Verdict::pass(score, details)
+    } else {
+        Verdict::fail(report.outcome, score, details)
+    }
+}
+
 /// Runs code against tests in the sandbox.
 #[derive(Debug, Clone)]
 pub struct TestsVerifier {
@@ -158,36 +190,16 @@ impl Verifier for TestsVerifier {
                 return Verdict::error(format!("sandbox failure: {e}"));
             }
         };
-        ctx.cost.fuel += report.fuel;
-        ctx.tests = Some(report.tests.clone());
-        ctx.resolved = Some(ResolvedTests {
+        let resolved = ResolvedTests {
             tests: adapted.tests[..n].to_vec(),
-            setup: setup.clone(),
+            setup,
             source: adapted.source,
-        });
-        let fraction = report.pass_fraction();
-        let score = if self.all_or_nothing {
-            if report.outcome == Outcome::Passed {
-                1.0
-            } else {
-                0.0
-            }
-        } else {
-            fraction
         };
         let details = json!({
             "source": adapted.source,
-            "passed": report.tests.passed,
-            "total": report.tests.total,
             "ignored": adapted.tests.len() - n,
-            "fuel": report.fuel,
-            "message": report.message,
         });
-        if report.outcome == Outcome::Passed {
-            Verdict::pass(score, details)
-        } else {
-            Verdict::fail(report.outcome, score, details)
-        }
+        verdict_of_run(ctx, &report, resolved, self.all_or_nothing, details)
     }
 
     fn describe(&self) -> String {

@@ -94,7 +94,7 @@ fn malformed_lines_are_reported_and_the_rest_is_scored() {
             .find(|r| r["id"] == id)
             .unwrap_or_else(|| panic!("{id}"))
     };
-    assert_eq!(recs.len(), 8, "the blank line carries no rollout");
+    assert_eq!(recs.len(), 9, "the blank line carries no rollout");
     assert_eq!(by_id("add-r1-correct")["outcome"], "passed");
     assert_eq!(by_id("add-prose")["outcome"], "not_code");
     assert_eq!(by_id("sum-stdin-correct")["outcome"], "passed");
@@ -107,18 +107,26 @@ fn malformed_lines_are_reported_and_the_rest_is_scored() {
     );
     assert!(err("bad-test-kind").contains("unknown test kind `fuzz`"));
     assert!(err("input-8").starts_with("line 8: "));
+    // A dataset field that does not decode: caught by the tests verifier, said at the top level.
+    assert!(
+        err("bad-input-output").starts_with("tests: "),
+        "{}",
+        err("bad-input-output")
+    );
+    assert!(err("bad-input-output").contains("input_output"));
     for id in [
         "no-completion",
         "wrong-type",
         "truncated",
         "bad-test-kind",
         "input-8",
+        "bad-input-output",
     ] {
         assert_eq!(by_id(id)["outcome"], "invalid_input");
         assert_eq!(by_id(id)["reward"], 0.0);
     }
     let stderr = String::from_utf8_lossy(&out.get_output().stderr);
-    assert!(stderr.contains("5 invalid"), "{stderr}");
+    assert!(stderr.contains("6 invalid"), "{stderr}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! LLM-generated tests against a stand-in LLM on a real socket: retries and failures of the
-//! client, validation with and without a reference, single-flight and the disk cache through
-//! `verdict score` and `verdict serve`, `tests_unavailable`, and `verdict tests eval`.
+//! client, validation with and without a reference, single-flight and the SQLite cache through
+//! `verdict score` and `verdict serve` (several processes on one file, a corrupt file),
+//! `tests_unavailable`, `verdict tests show` and `verdict tests eval`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use verdict::pb;
 use verdict::pb::reward_service_client::RewardServiceClient;
+use verdict::testgen::sqlite::{Access, SqliteCache, FILE_NAME};
 use verdict::testgen::{ChatClient, LlmError, Testgen, TestgenConfig};
 use verdict::{Config, Outcome, Rollout};
 
@@ -108,16 +110,36 @@ fn score_cli(config: &Path, input: &Path) -> Vec<Value> {
     records(&out.stdout)
 }
 
-fn json_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
-            })
-            .count()
-        })
-        .unwrap_or(0)
+/// The generations in the cache file of `dir`, after checking the file's integrity.
+fn cached_generations(dir: &Path) -> usize {
+    let conn = rusqlite::Connection::open(dir.join(FILE_NAME)).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.query_row("SELECT count(*) FROM generations", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap() as usize
+}
+
+/// `verdict tests show` with `args` and `config`: exit status, stdout, stderr.
+fn tests_show(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = verdict_bin()
+        .args(["tests", "show", "--config"])
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn assert_add_scores(recs: &[Value]) {
@@ -154,7 +176,7 @@ fn sixteen_rollouts_of_one_problem_make_one_request_and_a_second_run_none() {
     let first = score_cli(&config, &input);
     assert_eq!(llm.requests(), 1, "one generation for the whole group");
     assert_add_scores(&first);
-    assert_eq!(json_files(&cache), 1, "one cache file per problem");
+    assert_eq!(cached_generations(&cache), 1, "one cache row per problem");
     let (body, _) = llm.last().unwrap();
     assert_eq!(body["model"], "stand-in");
     assert_eq!(body["seed"], 0);
@@ -162,6 +184,203 @@ fn sixteen_rollouts_of_one_problem_make_one_request_and_a_second_run_none() {
     let second = score_cli(&config, &input);
     assert_eq!(llm.requests(), 1, "the second run reads the cache");
     assert_add_scores(&second);
+    assert_eq!(cached_generations(&cache), 1);
+
+    // What was kept, and why the wrong test was dropped.
+    let (code, text, err) = tests_show(&config, &["add"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains(&cache.join(FILE_NAME).display().to_string()),
+        "{text}"
+    );
+    assert!(
+        text.contains("model      stand-in, prompt v1, 8 tests asked"),
+        "{text}"
+    );
+    assert!(text.contains("validation reference"), "{text}");
+    assert!(text.contains("4 kept, 1 dropped"), "{text}");
+    for kept in [
+        "add(1, 2) == 3",
+        "add(2, 2) == 4",
+        "add(-3, 3) == 0",
+        "add(0, 7) == 7",
+    ] {
+        assert!(
+            text.contains(&format!("kept     assert {kept}")),
+            "{kept} kept: {text}"
+        );
+    }
+    assert!(
+        text.contains(
+            "[2] dropped  assert add(10, 5) == 16  (reference_fails: the reference solution \
+             fails it)"
+        ),
+        "{text}"
+    );
+    let (code, json, err) = tests_show(&config, &["add", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&json).unwrap();
+    let entry = &json["entries"][0];
+    assert_eq!(entry["generated"]["key"]["model"], "stand-in");
+    assert_eq!(entry["validations"][0]["method"], "reference");
+    assert_eq!(
+        entry["validations"][0]["kept"],
+        serde_json::json!([0, 1, 3, 4])
+    );
+    assert_eq!(
+        entry["validations"][0]["dropped"],
+        serde_json::json!([[2, "reference_fails"]])
+    );
+    // The cache key from a score's details finds the same entry.
+    let digest = step(&first[0], "generated")["details"]["cache_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(entry["digest"], digest.as_str());
+    assert_eq!(tests_show(&config, &[&digest]).0, 0);
+
+    let (code, _, err) = tests_show(&config, &["no-such-problem"]);
+    assert_eq!(code, 2, "an unknown problem is an error");
+    assert!(
+        err.contains("no cached tests for problem \"no-such-problem\""),
+        "{err}"
+    );
+    assert!(
+        err.contains(&cache.join(FILE_NAME).display().to_string()),
+        "{err}"
+    );
+}
+
+/// `count` problems like `add`, each with a different text, two rollouts each (one right, one
+/// wrong), with a reference.
+fn add_problems(count: usize) -> Vec<Rollout> {
+    (0..count)
+        .flat_map(|p| {
+            [
+                "def add(a, b):\n    return a + b",
+                "def add(a, b):\n    return a * b",
+            ]
+            .into_iter()
+            .enumerate()
+            .map(move |(i, code)| {
+                let mut r = add_rollout(&format!("p{p}-{i}"), code, true);
+                r.problem_id = Some(format!("add-{p}"));
+                r.prompt = format!("{} (variant {p})", r.prompt);
+                r
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn two_processes_writing_one_cache_file_at_once_both_succeed_and_agree() {
+    let llm = StandIn::start(|_, _| Reply::Slow(Duration::from_millis(50), ADD_ANSWER.to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let config = dir.path().join("verdict.toml");
+    std::fs::write(&config, config_text(&llm.url(), &cache, "")).unwrap();
+    let input = dir.path().join("in.jsonl");
+    let problems = 12;
+    write_jsonl(&input, &add_problems(problems));
+    let spawn = || {
+        verdict_bin()
+            .args(["score", "--jobs", "4", "--config"])
+            .arg(&config)
+            .arg(&input)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for out in [&a, &b] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("not cached"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let requests = llm.requests();
+    assert!(
+        (problems..=2 * problems).contains(&requests),
+        "each process generates what it does not find: {requests}"
+    );
+    // The generated step's verdicts (the reward also has the timing step's, which is noisy).
+    let verdicts = |out: &std::process::Output| {
+        records(&out.stdout)
+            .iter()
+            .map(|r| {
+                let g = step(r, "generated");
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["outcome"].clone(),
+                    g["score"].clone(),
+                    g["details"]["kept"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(verdicts(&a), verdicts(&b), "both processes scored alike");
+    for r in records(&a.stdout) {
+        let wrong = r["id"].as_str().unwrap().ends_with("-1");
+        assert_eq!(r["outcome"], if wrong { "failed" } else { "passed" }, "{r}");
+    }
+    assert_eq!(
+        cached_generations(&cache),
+        problems,
+        "one row per key, file intact"
+    );
+    let third = score_cli(&config, &input);
+    assert_eq!(llm.requests(), requests, "a third process finds every row");
+    assert_eq!(third.len(), 2 * problems);
+}
+
+#[test]
+fn a_corrupt_cache_file_is_reported_and_bypassed_and_show_names_it() {
+    let llm = StandIn::start(|_, _| Reply::Answer(ADD_ANSWER.to_string(), "stop"));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let file = cache.join(FILE_NAME);
+    std::fs::write(
+        &file,
+        "SQLite format 3\0 but then nothing a database would hold.".repeat(50),
+    )
+    .unwrap();
+    let config = dir.path().join("verdict.toml");
+    std::fs::write(&config, config_text(&llm.url(), &cache, "")).unwrap();
+    let input = dir.path().join("in.jsonl");
+    write_jsonl(&input, &add_group("corrupt")[..4]);
+    let out = verdict_bin()
+        .args(["score", "--config"])
+        .arg(&config)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("generated-tests cache cannot be used"),
+        "{err}"
+    );
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    let recs = records(&out.stdout);
+    assert_eq!(recs.len(), 4);
+    assert_eq!(recs[0]["outcome"], "passed", "scored without the cache");
+    assert_eq!(recs[3]["outcome"], "failed");
+    assert_eq!(llm.requests(), 1);
+
+    let (code, _, err) = tests_show(&config, &["add"]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(err.contains("not a usable SQLite database"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 /// `verdict serve` with `config`; its address and the child.
@@ -310,6 +529,27 @@ fn without_a_reference_agreement_drops_the_wrong_and_the_random_test() {
             assert!(g["score"].as_f64().unwrap() < 1.0, "{r}");
         }
     }
+    // The group's decision is in the cache, with the reason of every drop.
+    let (code, text, err) = tests_show(&config, &["even"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("validation dual agreement"), "{text}");
+    assert!(text.contains("4 of 6 rollouts agree on 4 tests"), "{text}");
+    assert!(
+        text.contains("dropped  assert is_even(5) == True  (disagreement:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("random() < 0.5))  (nondeterministic:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kept     assert is_even(10) == True"),
+        "{text}"
+    );
+    assert!(
+        text.contains("syntax: assert is_even("),
+        "the cut-off test, dropped while reading: {text}"
+    );
 }
 
 fn build(text: &str) -> verdict::Chain {
@@ -501,10 +741,11 @@ async fn concurrent_generations_of_one_problem_share_one_request() {
     let llm = StandIn::start(|_, _| Reply::Slow(Duration::from_millis(200), ADD_ANSWER.into()));
     let dir = tempfile::tempdir().unwrap();
     let config = client_config(|c| c.base_url = Some(llm.url()));
+    let file = dir.path().join(FILE_NAME);
     let testgen = Testgen::new(
         config.endpoint_with(|_| None).unwrap(),
         &config,
-        dir.path().to_path_buf(),
+        Arc::new(SqliteCache::open(&file, Access::ReadWrite)),
     )
     .unwrap();
     let problem = verdict::testgen::Problem::of(
@@ -516,16 +757,18 @@ async fn concurrent_generations_of_one_problem_share_one_request() {
     let first = all[0].as_ref().unwrap();
     assert_eq!(first.extraction.tests.len(), 5);
     assert!(all.iter().all(|g| Arc::ptr_eq(g.as_ref().unwrap(), first)));
-    // Another process (a new generator on the same directory) reads the file.
+    // Another generator on the same file (another connection, as another process has) finds
+    // the row.
     let other = Testgen::new(
         config.endpoint_with(|_| None).unwrap(),
         &config,
-        dir.path().to_path_buf(),
+        Arc::new(SqliteCache::open(&file, Access::ReadWrite)),
     )
     .unwrap();
     other.generate(&problem).await.unwrap();
     assert_eq!(llm.requests(), 1);
     assert_eq!(other.stats().disk_hits, 1);
+    assert_eq!(other.cache().entries("add", 5).await.unwrap().len(), 1);
 }
 
 #[test]
@@ -540,8 +783,15 @@ fn with_no_endpoint_the_chain_is_unchanged_and_with_one_it_gains_a_generated_ste
     assert_eq!(kinds(&config.with_generated_step(None)), kinds(&config));
     let tg = client_config(|c| c.base_url = Some("http://127.0.0.1:9/v1".into()));
     let dir = tempfile::tempdir().unwrap();
-    let testgen =
-        Testgen::new(tg.endpoint_with(|_| None).unwrap(), &tg, dir.path().into()).unwrap();
+    let testgen = Testgen::new(
+        tg.endpoint_with(|_| None).unwrap(),
+        &tg,
+        Arc::new(SqliteCache::open(
+            dir.path().join(FILE_NAME),
+            Access::ReadWrite,
+        )),
+    )
+    .unwrap();
     assert_eq!(
         kinds(&config.with_generated_step(Some(&testgen))),
         ["format", "parse", "tests", "generated", "timing"]
