@@ -276,6 +276,9 @@ pub struct OptimConfig {
     /// Largest global gradient norm: when `‖g‖₂` over all parameters together exceeds it, every
     /// gradient is scaled by `grad_clip / ‖g‖₂` ([`crate::grad_norm`]); 0 disables. Default 1.0.
     pub grad_clip: f32,
+    /// Adam's `ε`, added to `sqrt(v̂)` in the denominator of every update. Gradients much
+    /// smaller than it are not scaled up to full-size steps. Default 1e-5 (burn's).
+    pub adam_eps: f32,
 }
 
 impl Default for OptimConfig {
@@ -286,6 +289,7 @@ impl Default for OptimConfig {
             min_lr_ratio: 0.1,
             weight_decay: 0.01,
             grad_clip: 1.0,
+            adam_eps: 1e-5,
         }
     }
 }
@@ -438,6 +442,7 @@ impl Default for GrpoConfig {
                 min_lr_ratio: 0.1,
                 weight_decay: 0.0,
                 grad_clip: 1.0,
+                adam_eps: 1e-5,
             },
             reward: RewardConfig::default(),
             eval_every: 25,

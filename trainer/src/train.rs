@@ -350,6 +350,7 @@ pub fn run_stage<B: AutodiffBackend>(
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.optim.weight_decay)
+        .with_epsilon(config.optim.adam_eps)
         .init::<B, MoeTransformer<B>>();
     let resume = (!options.fresh)
         .then(|| checkpoint::latest(&checkpoints))

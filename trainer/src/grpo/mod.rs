@@ -524,6 +524,7 @@ pub fn run_grpo<B: AutodiffBackend>(
 
     let mut optim = AdamWConfig::new()
         .with_weight_decay(grpo.optim.weight_decay)
+        .with_epsilon(grpo.optim.adam_eps)
         .init::<B, MoeTransformer<B>>();
     let resume = checkpoint::latest(&checkpoints);
     let (mut model, mut state) = match &resume {

@@ -353,4 +353,42 @@ mod tests {
         // L = −(1.2 + (−1.5)) / 2 = 0.15
         assert!(close(values(loss.loss)[0].into(), 0.15));
     }
+
+    #[test]
+    fn the_gradient_on_each_log_prob_is_minus_its_advantage_over_the_row_length() {
+        // ρ = 1 (first epoch), β = 0: ∂L/∂log π_{i,t} = −Â_i / (N |o_i|) on counted tokens, 0
+        // elsewhere. Row 0: 2 tokens, Â = 1 → −0.25; row 1: 3 tokens, Â = −2 → +1/3.
+        type A = crate::backend::CpuTrainBackend;
+        let device = Default::default();
+        let log_probs =
+            Tensor::<A, 2>::from_data(TensorData::new(vec![-0.5f32; 8], [2, 4]), &device)
+                .require_grad();
+        let mask = Tensor::<A, 2>::from_data(
+            TensorData::new(vec![0.0f32, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0], [2, 4]),
+            &device,
+        );
+        let loss = grpo_loss(
+            LossInputs {
+                log_probs: log_probs.clone(),
+                old_log_probs: log_probs.clone().detach(),
+                ref_log_probs: None,
+                advantages: Tensor::from_data(TensorData::new(vec![1.0f32, -2.0], [2, 1]), &device),
+                mask,
+            },
+            0.2,
+            0.0,
+        );
+        let grads = loss.loss.backward();
+        let got: Vec<f32> = log_probs
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let third = 1.0 / 3.0;
+        let want = [0.0, -0.25, -0.25, 0.0, 0.0, third, third, third];
+        for (g, w) in got.iter().zip(want) {
+            assert!((f64::from(*g) - w).abs() < 1e-6, "{got:?}");
+        }
+    }
 }
