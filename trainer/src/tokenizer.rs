@@ -9,9 +9,6 @@ use std::path::Path;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::pre_tokenizers::digits::Digits;
-use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::AddedToken;
 
 /// End of sequence (also used as padding, which the loss masks out).
@@ -81,14 +78,7 @@ impl Tokenizer {
             .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
             .build();
         let mut inner = tokenizers::Tokenizer::new(BPE::default());
-        // Every digit is its own token, as in LLaMA's and DeepSeek's tokenizers: a number reads
-        // as the same digit tokens in the prompt (` 83`) and in the code (`[83]`), so copying a
-        // constant is copying tokens. Without the split, BPE learns `Ġ8` (space + digit) and
-        // the first digit of a number has a different id in the two places.
-        inner.with_pre_tokenizer(Some(Sequence::new(vec![
-            PreTokenizerWrapper::Digits(Digits::new(true)),
-            PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
-        ])));
+        inner.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
         inner.with_decoder(Some(ByteLevel::default()));
         let mut trainer = TrainerWrapper::BpeTrainer(trainer);
         inner
@@ -197,28 +187,5 @@ mod tests {
         let loaded = Tokenizer::load(&path).unwrap();
         assert_eq!(loaded.encode(line).unwrap(), ids);
         assert_eq!(loaded.eos(), tokenizer.eos());
-    }
-
-    #[test]
-    fn a_number_is_the_same_digit_tokens_in_prose_and_in_code() {
-        let texts = corpus()
-            .into_iter()
-            .chain((0..200).map(|i| format!("put {i} in front of {} and {i}0", i + 7)));
-        let tokenizer = Tokenizer::train(texts, 300).unwrap();
-        let digits = |text: &str| {
-            let ids = tokenizer.encode(text).unwrap();
-            ids[ids.len() - 3..ids.len() - 1].to_vec()
-        };
-        // ` 83 ` in a sentence and `[83]` in code: the same two tokens, one per digit.
-        let prose = digits("with 83 ");
-        assert_eq!(prose, digits("return [83]"));
-        assert_eq!(prose, digits("(83,"));
-        assert_eq!(tokenizer.decode(&prose).unwrap(), "83");
-        assert_eq!(
-            tokenizer
-                .decode(&tokenizer.encode("with 83 ").unwrap())
-                .unwrap(),
-            "with 83 "
-        );
     }
 }
