@@ -370,6 +370,9 @@ impl Default for RunConfig {
 pub enum GrpoInit {
     /// The newest SFT checkpoint of the run directory (DeepSeek-R1: RL after a cold start).
     Sft,
+    /// The SFT checkpoint of this step (`{"sft_step": 100}`): a shorter cold start than the
+    /// whole SFT stage, which leaves the policy room to improve by reinforcement.
+    SftStep(usize),
     /// The newest pretraining checkpoint (DeepSeek-R1-Zero: RL straight from the base model).
     Pretrain,
     /// A checkpoint directory.

@@ -287,6 +287,14 @@ pub fn resolve_init(init: &GrpoInit, run_dir: &Path) -> Result<PathBuf, GrpoErro
     };
     match init {
         GrpoInit::Sft => under("sft"),
+        GrpoInit::SftStep(step) => {
+            let dir = checkpoint::step_dir(&run_dir.join("sft").join("checkpoints"), *step);
+            if dir.join(checkpoint::STATE).is_file() {
+                Ok(dir)
+            } else {
+                Err(GrpoError::NoInit(dir))
+            }
+        }
         GrpoInit::Pretrain => under("pretrain"),
         GrpoInit::Path(path) if path.join(checkpoint::WEIGHTS).is_file() => Ok(path.clone()),
         GrpoInit::Path(path) => Err(GrpoError::NoInit(path.clone())),
@@ -984,5 +992,24 @@ mod tests {
         let (max, min) = load_spread(&[vec![4, 2, 2, 0], vec![2, 2, 2, 2]]).unwrap();
         assert!((max - 1.5).abs() < 1e-12 && (min - 0.5).abs() < 1e-12);
         assert_eq!(load_spread(&[vec![0, 0]]), None);
+    }
+
+    #[test]
+    fn init_names_the_newest_sft_checkpoint_or_the_one_of_a_step() {
+        let run = tempfile::tempdir().unwrap();
+        let sft = run.path().join("sft").join("checkpoints");
+        for step in [100, 200] {
+            let dir = checkpoint::step_dir(&sft, step);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(checkpoint::STATE), "{}").unwrap();
+        }
+        let newest = resolve_init(&GrpoInit::Sft, run.path()).unwrap();
+        assert_eq!(newest, checkpoint::step_dir(&sft, 200));
+        let early = resolve_init(&GrpoInit::SftStep(100), run.path()).unwrap();
+        assert_eq!(early, checkpoint::step_dir(&sft, 100));
+        let missing = resolve_init(&GrpoInit::SftStep(300), run.path()).unwrap_err();
+        assert!(missing.to_string().contains("step-0000300"), "{missing}");
+        let parsed: GrpoInit = serde_json::from_str(r#"{"sft_step": 100}"#).unwrap();
+        assert_eq!(parsed, GrpoInit::SftStep(100));
     }
 }
