@@ -99,13 +99,18 @@ pub fn step_dir(checkpoints: &Path, step: usize) -> PathBuf {
     checkpoints.join(format!("step-{step:07}"))
 }
 
+/// Whether `dir` holds a complete checkpoint (its `state.json`, written last, is there).
+pub fn is_complete(dir: &Path) -> bool {
+    dir.join(STATE).is_file()
+}
+
 /// The checkpoint with the highest step under `checkpoints`, if any is complete.
 pub fn latest(checkpoints: &Path) -> Option<PathBuf> {
     let entries = std::fs::read_dir(checkpoints).ok()?;
     entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.join(STATE).is_file())
+        .filter(|p| is_complete(p))
         .filter_map(|p| {
             let step = p
                 .file_name()?

@@ -444,8 +444,7 @@ impl Default for GrpoConfig {
                 warmup_steps: 10,
                 min_lr_ratio: 0.1,
                 weight_decay: 0.0,
-                grad_clip: 1.0,
-                adam_eps: 1e-5,
+                ..OptimConfig::default()
             },
             reward: RewardConfig::default(),
             eval_every: 25,

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::batches::{Batch, BatchSource, HostBatch, PackedCorpus, SftExamples};
 use crate::checkpoint::{self, CheckpointError, TrainerState};
-use crate::config::TrainConfig;
+use crate::config::{OptimConfig, TrainConfig};
 use crate::data::{self, Problem};
 use crate::metrics::{self, MetricsError, MetricsLog, Record};
 use crate::model::MoeTransformer;
@@ -134,6 +134,13 @@ fn write_file(path: &Path, text: &str) -> Result<(), TrainError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// AdamW with the stage's weight decay and `ε` (the learning rate is passed per step).
+pub fn adamw(optim: &OptimConfig) -> AdamWConfig {
+    AdamWConfig::new()
+        .with_weight_decay(optim.weight_decay)
+        .with_epsilon(optim.adam_eps)
 }
 
 /// Generate the problems, write them in rollout format (`problems/{train,heldout}.jsonl`), and
@@ -348,10 +355,7 @@ pub fn run_stage<B: AutodiffBackend>(
     });
 
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(config.optim.weight_decay)
-        .with_epsilon(config.optim.adam_eps)
-        .init::<B, MoeTransformer<B>>();
+    let mut optim = adamw(&config.optim).init::<B, MoeTransformer<B>>();
     let resume = (!options.fresh)
         .then(|| checkpoint::latest(&checkpoints))
         .flatten();

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::record::{BinFileRecorder, FullPrecisionSettings};
 use burn::tensor::activation::log_softmax;
@@ -289,7 +289,7 @@ pub fn resolve_init(init: &GrpoInit, run_dir: &Path) -> Result<PathBuf, GrpoErro
         GrpoInit::Sft => under("sft"),
         GrpoInit::SftStep(step) => {
             let dir = checkpoint::step_dir(&run_dir.join("sft").join("checkpoints"), *step);
-            if dir.join(checkpoint::STATE).is_file() {
+            if checkpoint::is_complete(&dir) {
                 Ok(dir)
             } else {
                 Err(GrpoError::NoInit(dir))
@@ -530,10 +530,7 @@ pub fn run_grpo<B: AutodiffBackend>(
         .then(|| load_init().map(|m| m.valid()))
         .transpose()?;
 
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(grpo.optim.weight_decay)
-        .with_epsilon(grpo.optim.adam_eps)
-        .init::<B, MoeTransformer<B>>();
+    let mut optim = train::adamw(&grpo.optim).init::<B, MoeTransformer<B>>();
     let resume = checkpoint::latest(&checkpoints);
     let (mut model, mut state) = match &resume {
         Some(dir) => {
