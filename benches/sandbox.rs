@@ -177,7 +177,10 @@ fn main() {
         .unwrap_or(500);
     // Without instances made ahead (every rollout waits for its instantiation), then with.
     let cold = Sandbox::new(&SandboxConfig {
-        prewarm: 0,
+        engine: verdict::sandbox::EngineConfig {
+            prewarm: 0,
+            ..Default::default()
+        },
         ..SandboxConfig::default()
     })
     .expect("sandbox");
@@ -196,8 +199,11 @@ fn main() {
     // Worker processes (one per core) instead of threads of this process: `verdict score`
     // and `verdict serve` run rollouts this way.
     let processes = Sandbox::new(&SandboxConfig {
-        workers: Some(workers as u32),
-        worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
+        engine: verdict::sandbox::EngineConfig {
+            workers: Some(workers as u32),
+            worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
+            ..Default::default()
+        },
         ..SandboxConfig::default()
     })
     .expect("sandbox with workers");
@@ -205,7 +211,7 @@ fn main() {
     println!(
         "trivial program, end to end: median {median:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms \
          ({trivial_runs} runs, {fuel} fuel total; prewarm {})",
-        sandbox.config().prewarm
+        sandbox.config().engine.prewarm
     );
     println!(
         "  same, instantiating on demand (prewarm 0): median {cold_median:.3} ms, p90 {cold_p90:.3} ms \

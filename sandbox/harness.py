@@ -796,8 +796,9 @@ def _forward(op, args=None):
         raw = json.loads(reply)
     except (ValueError, RecursionError):
         raw = None
-    if type(raw) is not dict or len(raw) not in (1, 2):
-        _incident("VerdictBadAnswer", "the candidate sent a malformed answer")
+    if type(raw) is not dict or not _answer_fits(op[0], raw, args is not None):
+        _incident("VerdictBadAnswer", "the candidate sent a malformed answer, or an answer "
+                  f"that {op[0]!r} cannot have (see PROTOCOL.md, the state machine)")
         raise _Gone("malformed answer")
     if "stop" in raw:
         raise StopIteration
@@ -836,6 +837,18 @@ def _forward(op, args=None):
         _incident("VerdictBadAnswer", f"malformed value: {type(exc).__name__}: {exc}")
         raise _Gone("malformed answer")
     return value
+
+
+def _answer_fits(what, raw, copies_back):
+    """Whether `raw` is an answer the operation `what` may have: `{"stop": true}` only for
+    `next`, `args` only beside the `ok` of a call whose arguments travel back, one key else."""
+    if len(raw) == 1:
+        if "stop" in raw:
+            return what == "next" and raw["stop"] is True
+        if "exit" in raw:
+            return type(raw["exit"]) is int
+        return "ok" in raw or "raised" in raw
+    return len(raw) == 2 and what == "call" and copies_back and "ok" in raw and "args" in raw
 
 
 def _copy_back(args, raw):

@@ -65,29 +65,29 @@ pub fn tests_for(rollout: &Rollout) -> Result<Adapted, AdapterError> {
         });
     }
     let x = &rollout.extra;
-    if let Some(test) = x.get("test").and_then(Value::as_str) {
+    if let Some(test) = dataset_field(x, "test").and_then(Value::as_str) {
         let entry = rollout
             .entry_point
             .as_deref()
-            .or_else(|| x.get("entry_point").and_then(Value::as_str));
+            .or_else(|| dataset_field(x, "entry_point").and_then(Value::as_str));
         if let Some(entry) = entry {
             return humaneval(test, entry);
         }
     }
-    if let Some(list) = x.get("test_list") {
+    if let Some(list) = dataset_field(x, "test_list") {
         return mbpp(
             list,
-            x.get("test_setup_code").and_then(Value::as_str),
-            x.get("test_imports"),
+            dataset_field(x, "test_setup_code").and_then(Value::as_str),
+            dataset_field(x, "test_imports"),
         );
     }
-    if let Some(io) = x.get("input_output") {
+    if let Some(io) = dataset_field(x, "input_output") {
         return apps(&exact_field(io, "input_output")?, "input_output");
     }
-    if x.contains_key("inputs") && x.contains_key("outputs") {
+    if dataset_field(x, "inputs").is_some() && dataset_field(x, "outputs").is_some() {
         let mut obj = Vec::new();
         for key in ["inputs", "outputs", "fn_name"] {
-            if let Some(v) = x.get(key) {
+            if let Some(v) = dataset_field(x, key) {
                 obj.push((key.to_string(), exact_field_value(v)));
             }
         }
@@ -103,10 +103,12 @@ pub fn tests_for(rollout: &Rollout) -> Result<Adapted, AdapterError> {
             return apps(&truth, "reward_model.ground_truth");
         }
     }
-    if let Some(info) = x.get("verification_info") {
+    if let Some(info) = dataset_field(x, "verification_info") {
         return open_r1(&json_or_string(info, "verification_info")?);
     }
-    if x.contains_key("public_test_cases") || x.contains_key("private_test_cases") {
+    if dataset_field(x, "public_test_cases").is_some()
+        || dataset_field(x, "private_test_cases").is_some()
+    {
         return livecodebench(x);
     }
     Ok(Adapted {
@@ -114,6 +116,12 @@ pub fn tests_for(rollout: &Rollout) -> Result<Adapted, AdapterError> {
         setup: None,
         source: "none",
     })
+}
+
+/// A dataset field of `extra`; `null` is no field (a dataset stored as Arrow gives every row
+/// every column, `null` where a row has none).
+fn dataset_field<'x>(x: &'x Map<String, Value>, key: &str) -> Option<&'x Value> {
+    x.get(key).filter(|v| !v.is_null())
 }
 
 /// A dataset field as exact JSON: a JSON string is read as the JSON it holds.
@@ -486,7 +494,7 @@ pub fn pickled_string(p: &[u8]) -> Result<String, String> {
 }
 
 fn livecodebench(x: &Map<String, Value>) -> Result<Adapted, AdapterError> {
-    let metadata = match x.get("metadata") {
+    let metadata = match dataset_field(x, "metadata") {
         Some(m) => json_or_string(m, "metadata")?,
         None => Value::Null,
     };
@@ -494,7 +502,9 @@ fn livecodebench(x: &Map<String, Value>) -> Result<Adapted, AdapterError> {
     let mut tests = Vec::new();
     let mut functional = false;
     for field in ["public_test_cases", "private_test_cases"] {
-        let Some(v) = x.get(field) else { continue };
+        let Some(v) = dataset_field(x, field) else {
+            continue;
+        };
         for c in lcb_cases(v, field)? {
             let input = c
                 .get("input")
@@ -826,6 +836,35 @@ mod tests {
         assert!(decompress_lcb(&packed)
             .unwrap_err()
             .contains("more than 256 MiB"));
+    }
+
+    #[test]
+    fn null_dataset_fields_are_absent() {
+        // A mixed HumanEval + MBPP + APPS dataset as Arrow stores it: each row has every column.
+        let columns = |row: Value| {
+            let mut all = json!({
+                "test": null, "entry_point": null, "test_list": null, "test_setup_code": null,
+                "test_imports": null, "input_output": null, "inputs": null, "outputs": null,
+                "fn_name": null, "verification_info": null, "public_test_cases": null,
+                "private_test_cases": null, "metadata": null,
+            });
+            all.as_object_mut()
+                .unwrap()
+                .extend(row.as_object().unwrap().clone());
+            tests_for(&rollout(all)).unwrap()
+        };
+        let a = columns(json!({"test_list": ["assert f() == 1"]}));
+        assert_eq!((a.source, a.tests.len()), ("mbpp", 1));
+        let a = columns(json!({"test": "def check(c): assert c() == 1", "entry_point": "f"}));
+        assert_eq!(a.source, "humaneval");
+        let a = columns(json!({"inputs": ["1\n"], "outputs": ["1\n"]}));
+        assert_eq!((a.source, a.tests.len()), ("apps", 1));
+        let a = columns(
+            json!({"public_test_cases": [{"input": "1\n", "output": "1\n", "testtype": "stdin"}]}),
+        );
+        assert_eq!(a.source, "livecodebench");
+        let a = columns(json!({}));
+        assert_eq!(a.source, "none");
     }
 
     #[test]

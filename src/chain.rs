@@ -8,7 +8,9 @@
 //!
 //! ## Outcome
 //! The outcome of the failed gate, else the first non-`passed` outcome of any step, else
-//! `passed` ("every check that ran passed": with no tests that means format and parse only).
+//! `passed` ("every check that ran passed"). A step that did not apply may still say why in its
+//! outcome (`tests_unavailable`: the rollout has no tests for the `tests` step); a later step
+//! that runs tests for the rollout (`generated`) overrules it.
 //!
 //! ## When verdict fails
 //! A step that cannot judge ([`crate::Verdict::error`]: a dead sandbox worker, a runtime that failed its
@@ -33,6 +35,7 @@ use tracing::{debug, error};
 
 use crate::extract::extract;
 use crate::rollout::Rollout;
+use crate::sandbox::Sandbox;
 use crate::score::{Outcome, Score, VerifierScore};
 use crate::verifiers::parse::parses_as_python;
 use crate::verifiers::{Context, GroupInput, GroupMember, Verifier};
@@ -93,12 +96,28 @@ impl Scored {
 #[derive(Debug, Default)]
 pub struct Chain {
     steps: Vec<Step>,
+    /// The sandbox its steps run code in, when it was built with one (read by `/metrics`).
+    sandbox: Option<Sandbox>,
 }
 
 impl Chain {
     /// A chain of the given steps, run in order.
     pub fn new(steps: Vec<Step>) -> Self {
-        Chain { steps }
+        Chain {
+            steps,
+            sandbox: None,
+        }
+    }
+
+    /// The same chain, noting the sandbox its steps run code in (a server shows its load).
+    pub fn with_sandbox(mut self, sandbox: Option<Sandbox>) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+
+    /// The sandbox its steps run code in, when it was built with one.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
     }
 
     /// The steps, in order.
@@ -249,10 +268,13 @@ impl Chain {
         let mut verifiers = Vec::with_capacity(self.steps.len());
         let mut inputs = Vec::new();
         let mut outcome = Outcome::Passed;
+        // Whether `outcome` is that of a step that did not apply (`tests_unavailable`).
+        let mut outcome_of_skipped = false;
         let mut gate_failed = false;
         let mut failure = None;
         let mut invalid = None;
         for (index, step) in self.steps.iter().enumerate() {
+            let had_tests = ctx.tests.is_some();
             let verdict = step.verifier.verify(rollout, &mut ctx).await;
             let reason = |default: &str| {
                 let reason = verdict.details.get("error").and_then(|e| e.as_str());
@@ -280,10 +302,16 @@ impl Chain {
             if failure.is_some() {
                 break;
             }
+            if outcome_of_skipped && !had_tests && ctx.tests.is_some() {
+                // This step ran tests for a rollout an earlier step found none for.
+                outcome = Outcome::Passed;
+                outcome_of_skipped = false;
+            }
             if verdict.skipped && verdict.outcome != Outcome::Passed && outcome == Outcome::Passed {
                 // A step that did not apply but says why in an outcome (`tests_unavailable`):
                 // it counts for nothing in the reward, and the outcome is not `passed`.
                 outcome = verdict.outcome;
+                outcome_of_skipped = true;
             }
             if failed {
                 let step_outcome = match verdict.outcome {
@@ -457,6 +485,44 @@ mod tests {
         let s = run(&Chain::new(vec![a, b]));
         assert_eq!(s.outcome, Outcome::Timeout);
         assert_eq!(s.reward, Some(0.25));
+    }
+
+    /// A verifier that runs tests (as `generated` does): records a report, then passes.
+    struct RunsTests;
+
+    #[async_trait]
+    impl Verifier for RunsTests {
+        fn kind(&self) -> &'static str {
+            "runs_tests"
+        }
+        async fn verify(&self, _r: &Rollout, c: &mut Context) -> Verdict {
+            c.tests = Some(crate::score::TestReport::default());
+            Verdict::pass(1.0, json!({}))
+        }
+    }
+
+    #[test]
+    fn a_step_that_found_no_tests_says_so_unless_a_later_one_ran_some() {
+        let no_tests = || {
+            let mut v = Verdict::fail(Outcome::TestsUnavailable, 0.0, json!({}));
+            v.skipped = true;
+            step("tests", v, 1.0, false).0
+        };
+        let (format, _) = step("format", Verdict::pass(0.5, json!({})), 1.0, false);
+        let s = run(&Chain::new(vec![format, no_tests()]));
+        assert_eq!(s.outcome, Outcome::TestsUnavailable);
+        assert_eq!(s.reward, Some(0.5), "the skipped step counts for nothing");
+
+        let generated = Step {
+            name: "generated".into(),
+            verifier: Box::new(RunsTests),
+            weight: 1.0,
+            gate: false,
+            min_score: 1.0,
+        };
+        let s = run(&Chain::new(vec![no_tests(), generated]));
+        assert_eq!(s.outcome, Outcome::Passed);
+        assert_eq!(s.reward, Some(1.0));
     }
 
     /// Groupwise test verifier: provisional score 1, then the cheapest of a group keeps 1 and the

@@ -349,7 +349,7 @@ pub fn run(
         }
         Command::Tests(TestsCommand::Show(args)) => tests_show(args).map(|()| ExitCode::SUCCESS),
         Command::Plugin(args) => plugin(args).map(|()| ExitCode::SUCCESS),
-        Command::SandboxWorker => crate::sandbox::workers::serve()
+        Command::SandboxWorker => crate::sandbox::serve_worker()
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
     }
@@ -414,12 +414,16 @@ fn score(args: ScoreArgs, registry: &Registry) -> Result<ExitCode, CliError> {
 /// `verdict score` and `verdict serve` run rollouts in one sandbox worker process per core
 /// unless the configuration sets `sandbox.workers` (see `SandboxConfig::workers`).
 fn with_sandbox_workers(mut config: Config) -> Config {
-    config.sandbox.workers.get_or_insert_with(|| {
-        match std::thread::available_parallelism().map_or(1, |n| n.get()) {
-            1 => 0,
-            n => u32::try_from(n).unwrap_or(u32::MAX).min(64),
-        }
-    });
+    config
+        .sandbox
+        .engine
+        .workers
+        .get_or_insert_with(
+            || match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+                1 => 0,
+                n => u32::try_from(n).unwrap_or(u32::MAX).min(64),
+            },
+        );
     config
 }
 

@@ -357,6 +357,64 @@ mod tests {
     }
 
     #[test]
+    fn nulls_that_datasets_fill_in_are_absent() {
+        // A row of `datasets.Dataset.from_list` over mixed tests: every test has every field
+        // of the column, `null` where it has none; a missing column is `null` too.
+        let test = |kind: &str, fields: Value| {
+            let mut t = json!({"kind": kind, "code": null, "stdin": null, "stdout": null,
+                               "fn": null, "args": null, "expected": null, "timing": null,
+                               "compare": null, "checker": null});
+            t.as_object_mut()
+                .unwrap()
+                .extend(fields.as_object().unwrap().clone());
+            t
+        };
+        let row = obj(json!({
+            "tests": [
+                test("assert", json!({"code": "assert add(1, 2) == 3"})),
+                test("stdio", json!({"stdout": "3\n", "timing": true})),
+                test("call", json!({"fn": "add", "args": [1, 2], "expected": 3})),
+                test("call", json!({"fn": "nothing"})),
+            ],
+            "limits": {"time_ms": 1000.0, "memory_mb": null, "output_kb": null},
+            "reference": null,
+            "test_list": null,
+        }));
+        let r = rollout_from_fields("d", "", "x", &row).unwrap();
+        assert_eq!(r.tests.len(), 4);
+        assert!(matches!(
+            &r.tests[0],
+            TestCase::Assert { timing: false, .. }
+        ));
+        assert!(matches!(
+            &r.tests[1],
+            TestCase::Stdio {
+                timing: true,
+                compare: None,
+                ..
+            }
+        ));
+        assert!(
+            matches!(&r.tests[3], TestCase::Call { expected, .. } if expected.is_null()),
+            "a call test's null `expected` is None: {:?}",
+            r.tests[3]
+        );
+        assert_eq!(r.limits.unwrap().time_ms, Some(1000));
+        assert_eq!(r.limits.unwrap().memory_mb, None);
+        // The same row as a JSON line (a Python dict, an HTTP body) decodes the same.
+        let mut line = row.clone();
+        line.insert("id".into(), json!("d"));
+        line.insert("completion".into(), json!("x"));
+        let decoded = decode_rollout(&Value::Object(line).to_string()).unwrap();
+        assert_eq!(decoded.tests, r.tests);
+        assert_eq!(decoded.limits, r.limits);
+        // Zero is not a limit.
+        let e = rollout_from_fields("d", "", "x", &obj(json!({"limits": {"output_kb": 0}})))
+            .unwrap_err();
+        assert_eq!(e.field, "limits.output_kb");
+    }
+
+    #[test]
     fn tests_as_json_text_decode_and_bad_ones_name_the_field() {
         let text = r#"[{"kind": "stdio", "stdin": "1\n", "stdout": "1\n"}]"#;
         let r = rollout_from_fields("a", "", "x", &obj(json!({"tests": text}))).unwrap();

@@ -1,7 +1,10 @@
 //! `verdict.toml` → [`Chain`]. Every problem in a file is reported at once.
 //!
 //! The built-in default (`src/default.toml`, printed by `verdict verifiers --default-config`) is
-//! used when no file is given. Which kinds a file may name, what each needs and how it is built
+//! used when no file is given. A file overrides the defaults it names and keeps the rest: its
+//! `[[verifier]]` steps, if it has any, are the whole chain, else the built-in chain applies (a
+//! file holding only `[testgen]` or `[sandbox]` changes just those); every section it leaves
+//! out has its defaults. Which kinds a file may name, what each needs and how it is built
 //! comes from a [`Registry`] ([`Registry::builtin`] unless a library user passes their own to
 //! [`Config::build_in`]).
 
@@ -54,7 +57,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The chain's steps, in order (`[[verifier]]` tables).
+    /// The chain's steps, in order (`[[verifier]]` tables); the built-in chain's when a file
+    /// has none.
     #[serde(default, rename = "verifier")]
     pub verifiers: Vec<StepConfig>,
     /// The `[sandbox]` section: runtime location and the limits of every run (defaults and caps).
@@ -120,8 +124,20 @@ impl Config {
         }
     }
 
-    /// Parse TOML text; `origin` names it in errors.
+    /// Parse TOML text; `origin` names it in errors. Without `[[verifier]]` steps the chain is
+    /// the built-in one: the text sets only the sections it has (`[testgen]`, `[sandbox]`, …).
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let mut config = Self::parse_as_written(text, origin)?;
+        if config.verifiers.is_empty() {
+            config.verifiers = Self::parse_as_written(DEFAULT_CONFIG, "built-in default")
+                .expect("the built-in config is valid")
+                .verifiers;
+        }
+        Ok(config)
+    }
+
+    /// The TOML text as it is, with no defaults filled in.
+    fn parse_as_written(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             origin: origin.to_string(),
             message: e.to_string(),
@@ -214,10 +230,11 @@ impl Config {
         } else {
             None
         };
-        config.build_from(
+        let chain = config.build_from(
             registry,
             &BuildContext::new(sandbox.as_ref()).with_testgen(testgen.as_ref()),
-        )
+        )?;
+        Ok(chain.with_sandbox(sandbox))
     }
 
     /// With a test generator and `testgen.auto_step`, a chain that has a `tests` step and no
@@ -430,6 +447,36 @@ mod tests {
             msg.contains("verifier #1 (timing): `timing` needs a `tests` step before it"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_file_without_steps_keeps_the_built_in_chain() {
+        let kinds = |c: &Config| {
+            c.verifiers
+                .iter()
+                .map(|s| s.kind.clone())
+                .collect::<Vec<_>>()
+        };
+        let default = Config::default_config();
+        let testgen = Config::parse(
+            "[testgen]\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(kinds(&testgen), kinds(&default));
+        assert_eq!(testgen.testgen.model.as_deref(), Some("m"));
+        assert_eq!(testgen.origin, "t.toml");
+        let sandbox = Config::parse("[sandbox]\ntime_ms = 500\n", "s.toml").unwrap();
+        assert_eq!(kinds(&sandbox), kinds(&default));
+        assert_eq!(sandbox.sandbox.limits.time_ms, 500);
+        // The chain builds (no sandbox here: its steps that need one say so, nothing else).
+        let msg = sandbox.build_with(None).unwrap_err().to_string();
+        assert!(!msg.contains("no [[verifier]] steps"), "{msg}");
+        assert!(msg.contains("`tests` needs the sandbox"), "{msg}");
+        // Steps given are the whole chain.
+        let own = Config::parse("[[verifier]]\nkind = \"parse\"\n", "o.toml").unwrap();
+        assert_eq!(kinds(&own), ["parse"]);
+        assert!(own.build_with(None).is_ok());
     }
 
     #[test]

@@ -65,10 +65,15 @@ fn exact_json(text: &str, field: impl Into<String>) -> Result<Json, ConvertError
         .map_err(|e| ConvertError::new(field, e.replacen("not JSON", "not JSON text", 1)))
 }
 
-/// A comparison rule from its JSON text (empty: none).
+/// Whether JSON text stands for no value: empty, or `null` (absent, as in JSONL).
+fn absent(text: &str) -> bool {
+    matches!(text.trim(), "" | "null")
+}
+
+/// A comparison rule from its JSON text (empty or `null`: none).
 fn compare_from(text: &str, field: impl Into<String>) -> Result<Option<Compare>, ConvertError> {
     let field = field.into();
-    if text.trim().is_empty() {
+    if absent(text) {
         return Ok(None);
     }
     serde_json::from_str(text)
@@ -134,20 +139,8 @@ impl TryFrom<pb::Rollout> for Rollout {
             .enumerate()
             .map(|(i, t)| test_from_pb(t, i))
             .collect::<Result<Vec<_>, _>>()?;
-        let extra = if r.extra.trim().is_empty() {
-            serde_json::Map::new()
-        } else {
-            match json_value(&r.extra, "extra")? {
-                serde_json::Value::Object(map) => map,
-                _ => return Err(ConvertError::new("extra", "must be a JSON object")),
-            }
-        };
-        if let Some(key) = extra.keys().find(|k| ROLLOUT_FIELDS.contains(&k.as_str())) {
-            return Err(ConvertError::new(
-                "extra",
-                format!("key `{key}` is a field of Rollout; set the field instead"),
-            ));
-        }
+        let extra = extra_from(&r.extra)?;
+        let limits = r.limits.map(limits_from).transpose()?;
         Ok(Rollout {
             id: r.id,
             problem_id: r.problem_id,
@@ -157,16 +150,52 @@ impl TryFrom<pb::Rollout> for Rollout {
             setup: r.setup,
             entry_point: r.entry_point,
             reference: r.reference,
-            limits: r.limits.map(|l| Limits {
-                time_ms: l.time_ms,
-                memory_mb: l.memory_mb,
-                output_kb: l.output_kb,
-            }),
+            limits,
             compare: compare_from(&r.compare, "compare")?,
             answer: r.answer,
             extra,
         })
     }
+}
+
+/// `extra` from its JSON text: an object (empty or `null`: none) that does not repeat a field of
+/// the rollout, except with `null`, which means absent there as anywhere.
+fn extra_from(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, ConvertError> {
+    if absent(text) {
+        return Ok(serde_json::Map::new());
+    }
+    let serde_json::Value::Object(mut extra) = json_value(text, "extra")? else {
+        return Err(ConvertError::new("extra", "must be a JSON object"));
+    };
+    extra.retain(|k, v| !(v.is_null() && ROLLOUT_FIELDS.contains(&k.as_str())));
+    if let Some(key) = extra.keys().find(|k| ROLLOUT_FIELDS.contains(&k.as_str())) {
+        return Err(ConvertError::new(
+            "extra",
+            format!("key `{key}` is a field of Rollout; set the field instead"),
+        ));
+    }
+    Ok(extra)
+}
+
+/// A rollout's limits, each at least 1 as in JSON (`docs/openapi.yaml`).
+fn limits_from(l: pb::Limits) -> Result<Limits, ConvertError> {
+    for (name, value) in [
+        ("time_ms", l.time_ms),
+        ("memory_mb", l.memory_mb),
+        ("output_kb", l.output_kb),
+    ] {
+        if value == Some(0) {
+            return Err(ConvertError::new(
+                format!("limits.{name}"),
+                "must be a whole number of at least 1, got 0",
+            ));
+        }
+    }
+    Ok(Limits {
+        time_ms: l.time_ms,
+        memory_mb: l.memory_mb,
+        output_kb: l.output_kb,
+    })
 }
 
 fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, ConvertError> {
@@ -491,6 +520,43 @@ mod tests {
     }
 
     #[test]
+    fn null_json_text_is_absent_but_stays_a_call_tests_value() {
+        let mut wire = pb::Rollout::from(&sample_rollout());
+        wire.compare = "null".into();
+        wire.extra =
+            r#"{"prompt": null, "tests": null, "test": "def check(c): pass", "n": null}"#.into();
+        let mut expected_null = None;
+        for t in &mut wire.tests {
+            match &mut t.kind {
+                Some(pb::test_case::Kind::Stdio(s)) => s.compare = " null ".into(),
+                Some(pb::test_case::Kind::Call(c)) => {
+                    c.compare = "null".into();
+                    c.expected = "null".into();
+                    expected_null = Some(());
+                }
+                _ => {}
+            }
+        }
+        assert!(expected_null.is_some());
+        let r = Rollout::try_from(wire).unwrap();
+        assert_eq!(r.compare, None);
+        assert_eq!(
+            r.prompt, "p",
+            "a null in `extra` does not override the field"
+        );
+        assert!(!r.extra.contains_key("prompt") && !r.extra.contains_key("tests"));
+        // Dataset fields keep what they hold, `null` included, as in JSONL.
+        assert_eq!(r.extra.get("n"), Some(&serde_json::Value::Null));
+        assert!(matches!(&r.tests[1], TestCase::Stdio { compare: None, .. }));
+        assert!(
+            matches!(&r.tests[2], TestCase::Call { expected, compare: None, .. } if expected.is_null())
+        );
+        let mut wire = pb::Rollout::from(&sample_rollout());
+        wire.extra = "null".into();
+        assert!(Rollout::try_from(wire).unwrap().extra.is_empty());
+    }
+
+    #[test]
     fn invalid_rollouts_name_the_field() {
         let mut wire = pb::Rollout::from(&sample_rollout());
         wire.id.clear();
@@ -517,6 +583,14 @@ mod tests {
         let mut wire = pb::Rollout::from(&sample_rollout());
         wire.extra = r#"{"id": "other"}"#.into();
         assert_eq!(Rollout::try_from(wire).unwrap_err().field, "extra");
+
+        let mut wire = pb::Rollout::from(&sample_rollout());
+        wire.limits = Some(pb::Limits {
+            memory_mb: Some(0),
+            ..Default::default()
+        });
+        let err = Rollout::try_from(wire).unwrap_err();
+        assert_eq!(err.field, "limits.memory_mb");
 
         let mut wire = pb::Rollout::from(&sample_rollout());
         wire.extra = "[1]".into();

@@ -84,6 +84,11 @@ const CLOSE: &str = "</think>";
 /// the parse gate reports as `not_code`.
 pub const MAX_COMPLETION_BYTES: usize = 4 << 20;
 
+/// Most untagged fences asked whether they are Python, from the last one back: each ask is a
+/// parse, so a completion of many tiny fences costs at most this many (extraction stays linear
+/// in the completion, whatever its shape).
+pub const MAX_UNTAGGED_TRIED: usize = 64;
+
 /// Split a completion into reasoning and answer and find the code candidate.
 ///
 /// `parses_as_python` decides whether an untagged fence is Python; the chain passes [`crate::pysource::parses_as_python`]. This is [`extract_within`]
@@ -117,11 +122,14 @@ pub fn extract_within(
     };
 
     let python = blocks.iter().rev().find(|b| is_python_tag(&b.lang));
+    // Each try is a parse; a completion of 400,000 tiny untagged fences must not buy 400,000.
     let untagged = || {
         blocks
             .iter()
             .rev()
-            .find(|b| b.lang.is_empty() && parses_as_python(&b.code))
+            .filter(|b| b.lang.is_empty() && !b.code.trim().is_empty())
+            .take(MAX_UNTAGGED_TRIED)
+            .find(|b| parses_as_python(&b.code))
     };
     if let Some(b) = python {
         answer.code = Some(b.code.clone());
@@ -463,6 +471,23 @@ mod tests {
             (a.think, a.code.as_deref()),
             (ThinkTags::Malformed, Some("x = 1\n"))
         );
+    }
+
+    #[test]
+    fn many_tiny_untagged_fences_cost_a_bounded_number_of_parses() {
+        let completion = "```\nx\n```\n".repeat(300_000);
+        let asked = std::cell::Cell::new(0usize);
+        let a = extract(&completion, |_| {
+            asked.set(asked.get() + 1);
+            false
+        });
+        assert_eq!(a.blocks, 300_000);
+        assert_eq!(asked.get(), MAX_UNTAGGED_TRIED);
+        assert_eq!(a.source, CodeSource::OtherFence);
+        // Blank fences are never asked; the last Python one among the tried is still found.
+        let a = extract("```\nprint(1)\n```\n```\n\n```\n", |c| c.contains("print"));
+        assert_eq!(a.source, CodeSource::UntaggedFence);
+        assert_eq!(a.code.as_deref(), Some("print(1)\n"));
     }
 
     #[test]

@@ -35,19 +35,18 @@ pub mod columns;
 pub mod config;
 pub mod convert;
 pub mod extract;
-pub mod json;
 pub mod metrics;
 pub mod pb;
 pub mod plugins;
 pub mod pysource;
 pub mod registry;
-pub mod rollout;
-pub mod sandbox;
-pub mod score;
 pub mod server;
 pub mod service;
 pub mod testgen;
 pub mod verifiers;
+
+pub use verdict_contract::{json, rollout, score};
+pub use verdict_sandbox as sandbox;
 
 pub use chain::Chain;
 pub use config::{Config, ConfigError};

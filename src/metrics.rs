@@ -2,9 +2,11 @@
 //! the server's HTTP listener).
 //!
 //! Each server owns a [`Metrics`] (its own registry, so tests can run several servers in one
-//! process). Process-wide series — the process collector (RSS, CPU, open fds), cache lookups and
-//! sandbox gauges, which other modules update without a handle — live in the default registry
-//! and are appended to every scrape.
+//! process). The sandbox gauges are read from the chain's [`Sandbox`] at each scrape
+//! ([`Metrics::watch_sandbox`]; the sandbox crate keeps no metrics of its own). Process-wide
+//! series — the process collector (RSS, CPU, open fds), cache lookups and test generation, which
+//! other modules update without a handle — live in the default registry and are appended to
+//! every scrape.
 //!
 //! | series | kind | labels |
 //! |---|---|---|
@@ -21,7 +23,9 @@
 //! | `verdict_testgen_tests_total` | counter | `fate` (`kept`, or the drop reason) |
 //! | `process_resident_memory_bytes`, … | process collector | – |
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use crate::sandbox::Sandbox;
 
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
@@ -56,6 +60,14 @@ pub struct Metrics {
     pub utilisation: Gauge,
     /// Work refused or abandoned, by reason.
     pub rejected: IntCounterVec,
+    /// Sandbox runs waiting for a slot, read from the watched sandbox at each scrape.
+    sandbox_queue_depth: IntGauge,
+    /// Sandbox slots running a program, read at each scrape.
+    sandbox_busy: IntGauge,
+    /// Sandbox slots, read at each scrape.
+    sandbox_slots: IntGauge,
+    /// The sandbox whose load the gauges show.
+    sandbox: Mutex<Option<Sandbox>>,
 }
 
 impl Default for Metrics {
@@ -117,6 +129,16 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let sandbox_queue_depth = IntGauge::new(
+            "verdict_sandbox_queue_depth",
+            "Sandbox runs waiting for a slot.",
+        )
+        .expect("valid");
+        let sandbox_busy =
+            IntGauge::new("verdict_sandbox_busy", "Sandbox slots running a program.")
+                .expect("valid");
+        let sandbox_slots =
+            IntGauge::new("verdict_sandbox_slots", "Sandbox slots.").expect("valid");
         // Every outcome is a series from the start, so `error` reads 0 rather than absent.
         for outcome in crate::score::Outcome::ALL {
             rollouts.with_label_values(&[outcome.as_str()]);
@@ -131,6 +153,9 @@ impl Metrics {
             Box::new(slots.clone()),
             Box::new(utilisation.clone()),
             Box::new(rejected.clone()),
+            Box::new(sandbox_queue_depth.clone()),
+            Box::new(sandbox_busy.clone()),
+            Box::new(sandbox_slots.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -145,6 +170,10 @@ impl Metrics {
             slots,
             utilisation,
             rejected,
+            sandbox_queue_depth,
+            sandbox_busy,
+            sandbox_slots,
+            sandbox: Mutex::new(None),
         }
     }
 
@@ -157,10 +186,23 @@ impl Metrics {
         self.rollout_seconds.observe(score.cost.wall_ms / 1000.0);
     }
 
+    /// Shows `sandbox`'s load in the `verdict_sandbox_*` gauges from now on (read at each
+    /// scrape), and counts its component cache lookup.
+    pub fn watch_sandbox(&self, sandbox: &Sandbox) {
+        record_cache_lookup("component", sandbox.load().component_cached);
+        *self.sandbox.lock().unwrap_or_else(PoisonError::into_inner) = Some(sandbox.clone());
+    }
+
     /// Everything in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let slots = self.slots.get().max(1) as f64;
         self.utilisation.set(self.in_flight.get() as f64 / slots);
+        if let Some(sandbox) = &*self.sandbox.lock().unwrap_or_else(PoisonError::into_inner) {
+            let load = sandbox.load();
+            self.sandbox_queue_depth.set(load.waiting as i64);
+            self.sandbox_busy.set(load.busy as i64);
+            self.sandbox_slots.set(load.slots as i64);
+        }
         LazyLock::force(&GLOBAL);
         let mut families = self.registry.gather();
         families.extend(prometheus::gather());
@@ -175,9 +217,6 @@ impl Metrics {
 /// Process-wide series other modules update without a handle to the server.
 struct Global {
     cache_lookups: IntCounterVec,
-    sandbox_queue_depth: IntGauge,
-    sandbox_busy: IntGauge,
-    sandbox_slots: IntGauge,
     testgen_requests: IntCounterVec,
     testgen_seconds: Histogram,
     testgen_tests: IntCounterVec,
@@ -192,14 +231,6 @@ static GLOBAL: LazyLock<Global> = LazyLock::new(|| {
         &["cache", "result"],
     )
     .expect("valid metric");
-    let sandbox_queue_depth = IntGauge::new(
-        "verdict_sandbox_queue_depth",
-        "Sandbox runs waiting for a slot.",
-    )
-    .expect("valid");
-    let sandbox_busy =
-        IntGauge::new("verdict_sandbox_busy", "Sandbox slots running a program.").expect("valid");
-    let sandbox_slots = IntGauge::new("verdict_sandbox_slots", "Sandbox slots.").expect("valid");
     let testgen_requests = IntCounterVec::new(
         Opts::new(
             "verdict_testgen_requests_total",
@@ -230,14 +261,8 @@ static GLOBAL: LazyLock<Global> = LazyLock::new(|| {
     let _ = r.register(Box::new(testgen_tests.clone()));
     // Registration only fails for a duplicate name, which this one-time initialiser rules out.
     let _ = r.register(Box::new(cache_lookups.clone()));
-    let _ = r.register(Box::new(sandbox_queue_depth.clone()));
-    let _ = r.register(Box::new(sandbox_busy.clone()));
-    let _ = r.register(Box::new(sandbox_slots.clone()));
     Global {
         cache_lookups,
-        sandbox_queue_depth,
-        sandbox_busy,
-        sandbox_slots,
         testgen_requests,
         testgen_seconds,
         testgen_tests,
@@ -264,13 +289,6 @@ pub fn record_cache_lookup(cache: &str, hit: bool) {
         .cache_lookups
         .with_label_values(&[cache, if hit { "hit" } else { "miss" }])
         .inc();
-}
-
-/// Report the sandbox pool's state: runs waiting, slots busy, slots in all.
-pub fn set_sandbox_load(queue_depth: usize, busy: usize, slots: usize) {
-    GLOBAL.sandbox_queue_depth.set(queue_depth as i64);
-    GLOBAL.sandbox_busy.set(busy as i64);
-    GLOBAL.sandbox_slots.set(slots as i64);
 }
 
 /// The `GET /metrics` route, served by the server's HTTP listener beside the JSON gateway.

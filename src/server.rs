@@ -104,6 +104,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr().ok();
+    if let Some(sandbox) = chain.sandbox() {
+        opts.metrics.watch_sandbox(sandbox);
+    }
     let service = RewardService::new(
         chain,
         opts.config_origin.clone(),

@@ -112,7 +112,9 @@ impl Scorer {
             (None, Some(text)) => Config::parse(&text, "toml argument"),
         }
         .map_err(verdict_error)?;
-        if config.sandbox.workers.unwrap_or(0) > 0 && config.sandbox.worker_exe.is_none() {
+        if config.sandbox.engine.workers.unwrap_or(0) > 0
+            && config.sandbox.engine.worker_exe.is_none()
+        {
             return Err(PyValueError::new_err(
                 "sandbox.workers needs sandbox.worker_exe (a `verdict` binary) in the Python \
                  package: the running executable is Python, not verdict",

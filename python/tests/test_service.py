@@ -176,7 +176,7 @@ def test_http_shares_the_grpc_admission_bound():
                     break
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        req = urllib.request.Request(s.http + "/v1/score", data=json.dumps(add_rollout("more")).encode(), method="POST")
+        req = urllib.request.Request(s.http + "/v1/score", data=json.dumps(add_rollout("more")).encode(), method="POST", headers={"Content-Type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=30)
         assert e.value.code == 429

@@ -8,10 +8,17 @@
 //! | `POST /v1/openrlhf` | OpenRLHF's remote reward request: `{"query": […], "prompts": […], "labels": […]}` | `{"rewards": […], "scores": […], "extra_logs": {…}}` |
 //!
 //! The description is `docs/openapi.yaml`. Errors are JSON,
-//! `{"error": {"code": …, "field": …, "message": …}}`: a malformed body is `400` naming the
-//! field (`rollouts[2].tests[0].stdout`), a full server `429` (with `Retry-After`), an expired
-//! deadline `504`, a server shutting down `503`. Inside a batch, a rollout that does not decode
-//! gets an `invalid_input` score in its own slot and the rest is scored, as in gRPC.
+//! `{"error": {"code": …, "field": …, "message": …}}`, whatever the status: a malformed body is
+//! `400` naming the field (`rollouts[2].tests[0].stdout`), a body over the size limit `413`, a
+//! body declared as something other than JSON (`Content-Type`) `415`, a full server `429` (with
+//! `Retry-After`), an expired deadline `504`, a server shutting down `503`. Inside a batch, a
+//! rollout that does not decode gets an `invalid_input` score in its own slot and the rest is
+//! scored, as in gRPC.
+//!
+//! **Bodies** are JSON: `Content-Type: application/json` (or another `application/*+json`
+//! type); a body sent without a `Content-Type` is read as JSON too. `null` means absent as in
+//! the JSONL format, also for OpenRLHF's `prompts` and `labels` (OpenRLHF sends `labels: None`
+//! when no `--label_key` is set).
 //!
 //! **Deadlines**: `X-Verdict-Timeout-Ms: N` plays the part of `grpc-timeout`: the server gives
 //! up slightly before N ms ([`super::deadline_margin`]) and answers `504`; without it, the
@@ -23,6 +30,7 @@
 
 use std::time::Duration;
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -63,6 +71,22 @@ struct HttpError {
 }
 
 impl HttpError {
+    /// A failure that names no field.
+    fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        grpc: tonic::Code,
+    ) -> Self {
+        HttpError {
+            status,
+            code,
+            field: None,
+            message: message.into(),
+            grpc,
+        }
+    }
+
     fn bad(field: impl Into<String>, message: impl Into<String>) -> Self {
         let field = field.into();
         let message = message.into();
@@ -154,21 +178,24 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
-/// Run one call of `method`: parse the deadline, run `call` within it, record the metrics.
+/// Run one call of `method`: check the body and parse the deadline, run `call` on the body
+/// within it, record the metrics.
 async fn handle<T, F, Fut>(
     service: &RewardService,
     method: &'static str,
     headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
     call: F,
 ) -> Response
 where
     T: Serialize,
-    F: FnOnce(Duration) -> Fut,
+    F: FnOnce(Duration, Bytes) -> Fut,
     Fut: std::future::Future<Output = Result<T, HttpError>>,
 {
     let record = CallRecord::new(service.metrics(), method);
-    let result = match timeout(headers) {
-        Ok(t) => call(service.budget_for(t)).await,
+    let checked = timeout(headers).and_then(|t| Ok((t, json_body(headers, body)?)));
+    let result = match checked {
+        Ok((t, body)) => call(service.budget_for(t), body).await,
         Err(e) => Err(e),
     };
     match result {
@@ -181,6 +208,56 @@ where
             e.into_response()
         }
     }
+}
+
+/// The request body, when it is declared as JSON (or not declared) and was read within the
+/// size limit; otherwise the JSON error for it (`415`, `413`).
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, HttpError> {
+    if let Some(value) = headers.get(header::CONTENT_TYPE) {
+        let media = value.to_str().unwrap_or("");
+        if !is_json_media_type(media) {
+            return Err(HttpError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "the body is declared as `{}`; send JSON with `Content-Type: application/json`",
+                    media.chars().take(100).collect::<String>()
+                ),
+                tonic::Code::InvalidArgument,
+            ));
+        }
+    }
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => HttpError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is over the server's size limit (`verdict serve \
+             --max-message-bytes`); send fewer rollouts per call",
+            tonic::Code::ResourceExhausted,
+        ),
+        status => HttpError {
+            status,
+            ..HttpError::bad(
+                "",
+                format!("the request body could not be read: {rejection}"),
+            )
+        },
+    })
+}
+
+/// Whether a `Content-Type` value names JSON: `application/json` or `application/*+json`, any
+/// parameters (`charset=utf-8`) aside, in any case.
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
 }
 
 /// The deadline a caller set with [`TIMEOUT_HEADER`], if any.
@@ -235,16 +312,26 @@ fn batch_rollout(value: Value, position: usize, field: &str) -> Result<Rollout, 
     }
 }
 
-async fn score(State(service): State<RewardService>, headers: HeaderMap, body: Bytes) -> Response {
-    let (svc, body) = (&service, &body);
-    handle(&service, "POST /v1/score", &headers, |budget| async move {
-        let service = svc;
-        let rollout: Rollout = parse_body(body, 0)?;
-        if rollout.id.is_empty() {
-            return Err(HttpError::bad("id", "is empty"));
-        }
-        Ok(service.score_rollout(rollout, budget).await?)
-    })
+async fn score(
+    State(service): State<RewardService>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let svc = &service;
+    handle(
+        &service,
+        "POST /v1/score",
+        &headers,
+        body,
+        |budget, body| async move {
+            let service = svc;
+            let rollout: Rollout = parse_body(&body, 0)?;
+            if rollout.id.is_empty() {
+                return Err(HttpError::bad("id", "is empty"));
+            }
+            Ok(service.score_rollout(rollout, budget).await?)
+        },
+    )
     .await
 }
 
@@ -262,16 +349,17 @@ struct BatchResponse {
 async fn score_batch(
     State(service): State<RewardService>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let (svc, body) = (&service, &body);
+    let svc = &service;
     handle(
         &service,
         "POST /v1/score_batch",
         &headers,
-        |budget| async move {
+        body,
+        |budget, body| async move {
             let service = svc;
-            let request: BatchRequest = parse_body(body, 2)?;
+            let request: BatchRequest = parse_body(&body, 2)?;
             service.check_batch_size(request.rollouts.len(), "rollouts")?;
             let items = request
                 .rollouts
@@ -287,8 +375,10 @@ async fn score_batch(
 }
 
 /// OpenRLHF's remote reward request (`--remote_rm_url`): `query` holds prompt and response
-/// decoded together, `prompts` the prompts, `labels` the `--label_key` column.
-#[derive(Deserialize)]
+/// decoded together, `prompts` the prompts, `labels` the `--label_key` column. `prompts` and
+/// `labels` may be absent or `null` (OpenRLHF sends `labels: None` without a `--label_key`):
+/// then no prompt is cut off the queries and no query has tests.
+#[derive(Debug, Deserialize)]
 struct OpenRlhfRequest {
     query: Vec<String>,
     #[serde(default)]
@@ -319,16 +409,17 @@ struct ExtraLogs {
 async fn openrlhf(
     State(service): State<RewardService>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let (svc, body) = (&service, &body);
+    let svc = &service;
     handle(
         &service,
         "POST /v1/openrlhf",
         &headers,
-        |budget| async move {
+        body,
+        |budget, body| async move {
             let service = svc;
-            let request: OpenRlhfRequest = parse_body(body, 2)?;
+            let request: OpenRlhfRequest = parse_body(&body, 2)?;
             let n = request.query.len();
             service.check_batch_size(n, "query")?;
             for (name, len) in [
@@ -427,6 +518,47 @@ mod tests {
         assert!(e.message.contains("nested deeper"), "{}", e.message);
         let e = parse_body::<BatchRequest>(br#"{"rollout": []}"#, 2).unwrap_err();
         assert!(e.message.contains("rollout"), "{}", e.message);
+    }
+
+    #[test]
+    fn bodies_must_be_declared_as_json_and_within_the_limit() {
+        for json in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/vnd.api+json",
+        ] {
+            assert!(is_json_media_type(json), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+            "",
+        ] {
+            assert!(!is_json_media_type(other), "{other}");
+        }
+        let mut h = HeaderMap::new();
+        assert!(
+            json_body(&h, Ok(Bytes::from_static(b"{}"))).is_ok(),
+            "undeclared"
+        );
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let e = json_body(&h, Ok(Bytes::from_static(b"{}"))).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(e.code, "unsupported_media_type");
+        assert!(e.message.contains("application/json"), "{}", e.message);
+    }
+
+    #[test]
+    fn openrlhf_prompts_and_labels_may_be_null() {
+        let r: OpenRlhfRequest =
+            parse_body(br#"{"query": ["q"], "prompts": null, "labels": null}"#, 2).unwrap();
+        assert_eq!((r.prompts, r.labels), (None, None));
+        let e = parse_body::<OpenRlhfRequest>(br#"{"query": null}"#, 2).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("query"));
     }
 
     #[test]

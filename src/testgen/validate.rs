@@ -9,7 +9,7 @@
 //!   whose result changes on any rollout is `nondeterministic`, and the others are judged by
 //!   dual agreement.
 //!
-//! The seeds come from the run's id (see [`crate::sandbox::seed_for`]); a config that fixes
+//! The seeds come from the run's id (see the sandbox's `seed_for`); a config that fixes
 //! `sandbox.seed` makes both runs use the same seed, and then only non-determinism that does
 //! not come from `random` (hash order of objects, say) can show.
 

@@ -9,9 +9,13 @@
 //! [`crate::adapters`] (HumanEval, MBPP, verl/PRIME, open-r1, LiveCodeBench).
 //!
 //! ## Reward
-//! The fraction of tests passed; with `all_or_nothing = true`, 1 only when all pass. Skipped
-//! (counts for nothing) when the rollout has no tests. Sets the context's test report and adds
-//! the candidate's fuel to its cost.
+//! The fraction of tests passed; with `all_or_nothing = true`, 1 only when all pass. Sets the
+//! context's test report and adds the candidate's fuel to its cost.
+//!
+//! A rollout with no tests (none of its own, none from dataset fields) is not judged: its
+//! outcome is `tests_unavailable`, never `passed`, and the step counts for nothing in the
+//! reward (`unavailable = "skip"`, the default) or scores 0 (`unavailable = "zero"`). A later
+//! step that runs tests for it (`generated`) decides its outcome instead.
 //!
 //! ## Failure modes
 //! The outcome is that of the first test that did not pass: `failed` (wrong answer or failed
@@ -26,12 +30,14 @@
 //! [[verifier]]
 //! kind = "tests"
 //! all_or_nothing = false
+//! unavailable = "skip"   # no tests: the outcome is tests_unavailable; "zero": the step scores 0
 //! ```
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::generated::Unavailable;
 use super::{Context, Verdict, Verifier};
 use crate::adapters;
 use crate::rollout::Rollout;
@@ -54,6 +60,9 @@ pub struct TestsConfig {
     /// Do not read tests from dataset fields when the rollout's `tests` is empty. By default
     /// `false` (adapters on).
     pub no_adapters: bool,
+    /// What a rollout with no tests scores: `skip` (default: the step counts for nothing) or
+    /// `zero`. Its outcome is `tests_unavailable` either way.
+    pub unavailable: Unavailable,
 }
 
 impl TestsConfig {
@@ -64,13 +73,14 @@ impl TestsConfig {
                 "tests.max_tests must be positive".into(),
             ));
         }
-        let cap = sandbox.config().max_tests;
+        let cap = sandbox.config().limits.max_tests;
         Ok(TestsVerifier {
             sandbox: sandbox.clone(),
             all_or_nothing: self.all_or_nothing,
             max_tests: self.max_tests.unwrap_or(cap).min(cap),
             stop_on_failure: self.stop_on_failure.unwrap_or(self.all_or_nothing),
             adapters: !self.no_adapters,
+            unavailable: self.unavailable,
         })
     }
 }
@@ -153,6 +163,20 @@ pub struct TestsVerifier {
     max_tests: usize,
     stop_on_failure: bool,
     adapters: bool,
+    unavailable: Unavailable,
+}
+
+impl TestsVerifier {
+    /// The verdict on a rollout with no tests: `tests_unavailable`, the step skipped or 0.
+    fn no_tests(&self) -> Verdict {
+        let mut v = Verdict::fail(
+            Outcome::TestsUnavailable,
+            0.0,
+            json!({"reason": "the rollout has no tests"}),
+        );
+        v.skipped = self.unavailable == Unavailable::Skip;
+        v
+    }
 }
 
 #[async_trait]
@@ -170,7 +194,7 @@ impl Verifier for TestsVerifier {
             }
         };
         if adapted.tests.is_empty() {
-            return Verdict::skip(json!({"reason": "the rollout has no tests"}));
+            return self.no_tests();
         }
         let setup = adapted.setup.clone();
         let n = adapted.tests.len().min(self.max_tests);
@@ -204,7 +228,7 @@ impl Verifier for TestsVerifier {
 
     fn describe(&self) -> String {
         format!(
-            "reward = {}, at most {} tests, stop on failure: {}, dataset adapters: {}",
+            "reward = {}, at most {} tests, stop on failure: {}, dataset adapters: {}, no tests: {}",
             if self.all_or_nothing {
                 "all-or-nothing"
             } else {
@@ -212,7 +236,11 @@ impl Verifier for TestsVerifier {
             },
             self.max_tests,
             self.stop_on_failure,
-            if self.adapters { "on" } else { "off" }
+            if self.adapters { "on" } else { "off" },
+            match self.unavailable {
+                Unavailable::Skip => "skip",
+                Unavailable::Zero => "score 0",
+            }
         )
     }
 }
@@ -227,5 +255,8 @@ mod unit {
         let c: TestsConfig = toml::from_str("all_or_nothing = true").unwrap();
         assert!(c.all_or_nothing);
         assert_eq!(c.stop_on_failure, None);
+        assert_eq!(c.unavailable, Unavailable::Skip);
+        let c: TestsConfig = toml::from_str("unavailable = \"zero\"").unwrap();
+        assert_eq!(c.unavailable, Unavailable::Zero);
     }
 }

@@ -17,9 +17,9 @@ async fn a_worker_killed_mid_run_gives_the_error_outcome_and_a_masked_reward() {
         "test",
     )
     .unwrap();
-    config.sandbox.workers = Some(1);
-    config.sandbox.worker_exe = Some(env!("CARGO_BIN_EXE_verdict").into());
-    config.sandbox.seed = Some(SEED);
+    config.sandbox.engine.workers = Some(1);
+    config.sandbox.engine.worker_exe = Some(env!("CARGO_BIN_EXE_verdict").into());
+    config.sandbox.limits.seed = Some(SEED);
     let chain = std::sync::Arc::new(config.build().unwrap());
     let line = |id: &str, code: &str| {
         serde_json::json!({

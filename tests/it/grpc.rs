@@ -850,6 +850,109 @@ async fn metrics_are_served_in_the_prometheus_text_format() {
     server.shutdown().await.unwrap();
 }
 
+/// What the HTTP gateway answers, status and JSON body.
+async fn post_json(
+    url: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().post(url).body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let declared = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(declared, "application/json", "status {status}");
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_http_gateway_answers_as_its_openapi_description_says() {
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", http_listener.local_addr().unwrap());
+    let (chain, _) = slow_chain();
+    let server = TestServer::start(
+        chain,
+        ServeOptions {
+            http_listener: Some(http_listener),
+            max_message_bytes: 4096,
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let json = Some("application/json");
+    let score = format!("{base}/v1/score");
+    let rollout = |limits: serde_json::Value| {
+        json!({"id": "h", "completion": "x = 1", "prompt": null, "limits": limits,
+               "tests": [{"kind": "assert", "code": "assert x == 1", "expected": null,
+                          "timing": null, "stdin": null, "compare": null}]})
+        .to_string()
+    };
+
+    // An integral float is an integer, as JSON Schema's `integer` says; nulls are absent.
+    let (status, body) = post_json(&score, json, rollout(json!({"time_ms": 1000.0}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "passed", "{body}");
+    let (status, body) = post_json(
+        &score,
+        Some("application/json; charset=utf-8"),
+        rollout(json!({"time_ms": null, "memory_mb": 64.0})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // `minimum: 1`.
+    let (status, body) = post_json(&score, json, rollout(json!({"memory_mb": 0}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "limits.memory_mb", "{body}");
+
+    // A body declared as something else is refused; an undeclared one is read as JSON.
+    let (status, body) = post_json(
+        &score,
+        Some("application/x-www-form-urlencoded"),
+        rollout(json!(null)),
+    )
+    .await;
+    assert_eq!(status, 415, "{body}");
+    assert_eq!(body["error"]["code"], "unsupported_media_type", "{body}");
+    let (status, body) = post_json(&score, None, rollout(json!(null))).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Over the size limit: the same JSON error shape as every other status.
+    let big = json!({"id": "big", "completion": "x".repeat(8192)}).to_string();
+    let (status, body) = post_json(&score, json, big).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-message-bytes"),
+        "{body}"
+    );
+    let too_large = server
+        .metrics
+        .requests
+        .with_label_values(&["POST /v1/score", "ResourceExhausted"])
+        .get();
+    assert_eq!(too_large, 1);
+
+    // OpenRLHF without a label key sends `labels: None`.
+    let (status, body) = post_json(
+        &format!("{base}/v1/openrlhf"),
+        json,
+        json!({"query": ["x = 1"], "prompts": null, "labels": null}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rewards"].as_array().unwrap().len(), 1, "{body}");
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn score_remote_writes_what_local_scoring_writes() {
     let server = TestServer::start(default_chain(), ServeOptions::default()).await;

@@ -123,6 +123,12 @@ fn test_set(name: &str) -> Value {
         "stdio_123" => json!([{"kind": "stdio", "stdin": "", "stdout": "1\n2\n3\n"}]),
         "stdio_x" => json!([{"kind": "stdio", "stdin": "", "stdout": "x\n"}]),
         "stdio_root" => json!([{"kind": "stdio", "stdin": "", "stdout": "/root\n"}]),
+        "call_items_any_order" => json!([{"kind": "call", "fn": "items", "args": [],
+            "expected": [1, 2, 3], "compare": {"unordered": true}}]),
+        "stdio_int_checker" => json!([{"kind": "stdio", "stdin": "2 2\n", "stdout": "4\n",
+            "checker": "def check(i, o, e):\n    return int(o) == int(e)\n"}]),
+        "stdio_costly_checker" => json!([{"kind": "stdio", "stdin": "", "stdout": "3\n",
+            "checker": "def check(i, o, e):\n    t = 0\n    for k in range(int(o.split()[0])):\n        t += k\n    return t == sum(range(int(e)))\n"}]),
         other => panic!("unknown test set {other:?}"),
     }
 }

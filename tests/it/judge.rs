@@ -342,3 +342,29 @@ async fn dataset_records_score_as_their_harnesses_mean() {
     let v = verify(record, floats).await;
     assert_eq!((v.outcome, v.score), (Outcome::Failed, 0.5), "{v:?}");
 }
+
+#[tokio::test]
+async fn a_checker_that_passes_the_expected_output_and_breaks_on_the_programs_fails_it() {
+    // The README's kind of checker: it parses numbers. Text it cannot parse is a wrong output.
+    let ints = "def check(i, o, e):\n    return int(o) == int(e)\n";
+    let t = |checker: &str, stdout: &str| json!([{"kind": "stdio", "stdin": "2 2\n", "stdout": stdout, "checker": checker}]);
+    for program in ["print('2 and 2')\n", "pass\n", "print('4.5')\n"] {
+        let (o, r) = outcome(program, t(ints, "4\n")).await;
+        assert_eq!(o, Outcome::Failed, "{program}\n{r}");
+        assert!(r.contains("checker_raised"), "{r}");
+    }
+    passes("print(4)\n", t(ints, "4\n")).await;
+    // Its fuel on the program's output is bounded by ten times its cost on the expected one.
+    let loops = "def check(i, o, e):\n    t = 0\n    for k in range(int(o)):\n        t += k\n    return t == sum(range(int(e)))\n";
+    let (o, r) = outcome("print(10 ** 15)\n", t(loops, "3\n")).await;
+    assert_eq!(o, Outcome::Failed, "{r}");
+    assert!(r.contains("fuel"), "{r}");
+    // A checker that cannot judge the expected output is the dataset's bug: `error`, named.
+    let (o, r) = outcome("print(4)\n", t(ints, "four\n")).await;
+    assert_eq!(o, Outcome::Error, "{r}");
+    assert!(r.contains("expected output"), "{r}");
+    let rejects = "def check(i, o, e):\n    return o.strip() == 'never'\n";
+    let (o, r) = outcome("print(5)\n", t(rejects, "4\n")).await;
+    assert_eq!(o, Outcome::Error, "{r}");
+    assert!(r.contains("rejects the expected output"), "{r}");
+}

@@ -12,9 +12,12 @@ pub(crate) fn shared() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
     SANDBOX.get_or_init(|| {
         let config = SandboxConfig {
-            time_ms: 5_000,
-            memory_mb: 256,
-            output_kb: 256,
+            limits: verdict::sandbox::LimitsConfig {
+                time_ms: 5_000,
+                memory_mb: 256,
+                output_kb: 256,
+                ..Default::default()
+            },
             ..SandboxConfig::default()
         };
         Sandbox::new(&config).expect("the sandbox runtime builds and passes its self-test")
@@ -416,9 +419,12 @@ async fn livecodebench_functional_calls_solution_methods() {
 #[tokio::test]
 async fn worker_processes_give_the_same_reports_and_survive_cancellation() {
     let config = SandboxConfig {
-        workers: Some(2),
-        max_instances: 1,
-        worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
+        engine: verdict::sandbox::EngineConfig {
+            workers: Some(2),
+            max_instances: 1,
+            worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
+            ..Default::default()
+        },
         ..SandboxConfig::default()
     };
     let pool = Sandbox::new(&config).expect("a sandbox with worker processes");
@@ -507,9 +513,15 @@ pub(crate) fn worker_pids(seed: u64) -> Vec<u32> {
 #[tokio::test]
 async fn a_worker_that_dies_fails_its_run_and_is_replaced() {
     let config = SandboxConfig {
-        workers: Some(1),
-        worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
-        seed: Some(424_242),
+        engine: verdict::sandbox::EngineConfig {
+            workers: Some(1),
+            worker_exe: Some(env!("CARGO_BIN_EXE_verdict").into()),
+            ..Default::default()
+        },
+        limits: verdict::sandbox::LimitsConfig {
+            seed: Some(424_242),
+            ..Default::default()
+        },
         ..SandboxConfig::default()
     };
     let pool = Sandbox::new(&config).expect("a sandbox with a worker process");

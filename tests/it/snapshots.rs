@@ -35,7 +35,7 @@ fn without_wall_times(value: &mut Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn class_fixture_records_match_their_snapshots() {
     let mut config = Config::default_config();
-    config.sandbox.workers = Some(0);
+    config.sandbox.engine.workers = Some(0);
     let chain = Arc::new(config.build().unwrap());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/classes");
     let mut files: Vec<_> = std::fs::read_dir(&dir)

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::SandboxError;
-use crate::rollout::{Compare, CompareMode, Limits};
+use crate::SandboxError;
+use verdict_contract::rollout::{Compare, CompareMode, Limits};
 
-/// Settings of the shared [`Sandbox`](super::Sandbox).
+/// Settings of the shared [`Sandbox`](crate::Sandbox).
 ///
 /// In `verdict.toml` they come in four parts, by concern: limits in `[sandbox]`, the runtime
 /// install in `[sandbox.runtime]`, engine sizing and worker processes in `[sandbox.engine]`,
@@ -36,19 +36,24 @@ use crate::rollout::{Compare, CompareMode, Limits};
 /// The runtime and engine keys are still accepted directly under `[sandbox]` (as before the
 /// split), and so are `float_rel_tol`/`float_abs_tol` (now `[sandbox.judge]` `rel_tol`/
 /// `abs_tol`); setting one in both places is an error that names the right one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "SandboxToml", into = "SandboxToml")]
 pub struct SandboxConfig {
-    /// Where the runtime lives: the componentize-py virtual environment, the built component
-    /// and its compiled form. By default `$VERDICT_CACHE_DIR`, else `$XDG_CACHE_HOME/verdict`,
-    /// else `~/.cache/verdict`.
-    pub cache_dir: Option<PathBuf>,
-    /// The Python interpreter used to create the virtual environment that runs componentize-py
-    /// at build time (programs never run on it). By default `python3`.
-    pub python: String,
-    /// Whether [`Sandbox::new`](super::Sandbox::new) may install and build the runtime when it
-    /// is missing (this takes a minute and needs PyPI). By default `true`.
-    pub auto_install: bool,
+    /// `[sandbox]`: the limits of every run (defaults and caps) and the seed.
+    pub limits: LimitsConfig,
+    /// `[sandbox.judge]`: how results are compared unless a rollout or test says otherwise,
+    /// and the checkers' budget.
+    pub judge: JudgeConfig,
+    /// `[sandbox.engine]`: engine sizing and worker processes.
+    pub engine: EngineConfig,
+    /// `[sandbox.runtime]`: where the runtime lives and how it is installed.
+    pub runtime: RuntimeConfig,
+}
+
+/// `[sandbox]`: the limits of every run. Each is the default *and* the cap of a rollout's own
+/// `limits`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LimitsConfig {
     /// Wall-clock budget for all the tests of one rollout, in milliseconds. By default `10000`.
     pub time_ms: u64,
     /// Linear-memory cap of one interpreter, in MiB. By default `512`.
@@ -60,6 +65,29 @@ pub struct SandboxConfig {
     pub fuel: u64,
     /// Most tests run per rollout; further tests are ignored (and not counted). By default `100`.
     pub max_tests: usize,
+    /// Seed for Python's `random` in every run. By default unset: each rollout's seed is derived
+    /// from its id (the first 8 bytes of `sha256("verdict-seed:" + id)`), so reruns of a rollout
+    /// see the same random numbers and different rollouts see different ones.
+    pub seed: Option<u64>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            time_ms: 10_000,
+            memory_mb: 512,
+            output_kb: 1024,
+            fuel: 20_000_000_000,
+            max_tests: 100,
+            seed: None,
+        }
+    }
+}
+
+/// `[sandbox.engine]`: how many interpreters, where they run. Read by the process that builds
+/// the [`Sandbox`](crate::Sandbox); a worker process gets the rest of the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
     /// Most interpreters alive at once across all concurrent runs; further runs wait for a
     /// slot. Sizes the pooling allocator. By default `32`.
     pub max_instances: u32,
@@ -84,13 +112,43 @@ pub struct SandboxConfig {
     /// Turning it off is slower; it exists for hosts with little virtual address space.
     /// By default `true`.
     pub pooling: bool,
-    /// Seed for Python's `random` in every run. By default unset: each rollout's seed is derived
-    /// from its id (the first 8 bytes of `sha256("verdict-seed:" + id)`), so reruns of a rollout
-    /// see the same random numbers and different rollouts see different ones.
-    pub seed: Option<u64>,
-    /// `[sandbox.judge]`: how results are compared unless a rollout or test says otherwise,
-    /// and the checkers' budget.
-    pub judge: JudgeConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_instances: 32,
+            prewarm: 2,
+            workers: None,
+            worker_exe: None,
+            pooling: true,
+        }
+    }
+}
+
+/// `[sandbox.runtime]`: where the runtime lives and how it is installed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    /// Where the runtime lives: the componentize-py virtual environment, the built component
+    /// and its compiled form. By default `$VERDICT_CACHE_DIR`, else `$XDG_CACHE_HOME/verdict`,
+    /// else `~/.cache/verdict`.
+    pub cache_dir: Option<PathBuf>,
+    /// The Python interpreter used to create the virtual environment that runs componentize-py
+    /// at build time (programs never run on it). By default `python3`.
+    pub python: String,
+    /// Whether [`Sandbox::new`](crate::Sandbox::new) may install and build the runtime when it
+    /// is missing (this takes a minute and needs PyPI). By default `true`.
+    pub auto_install: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            python: "python3".to_string(),
+            auto_install: true,
+        }
+    }
 }
 
 /// `[sandbox.judge]`: the comparison defaults (every rule a rollout's or a test's `compare`
@@ -140,28 +198,6 @@ impl JudgeConfig {
             case_insensitive: Some(self.case_insensitive),
             unordered: Some(self.unordered),
             unwrap_single: None,
-        }
-    }
-}
-
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        SandboxConfig {
-            cache_dir: None,
-            python: "python3".to_string(),
-            auto_install: true,
-            time_ms: 10_000,
-            memory_mb: 512,
-            output_kb: 1024,
-            fuel: 20_000_000_000,
-            max_tests: 100,
-            max_instances: 32,
-            prewarm: 2,
-            workers: None,
-            worker_exe: None,
-            pooling: true,
-            seed: None,
-            judge: JudgeConfig::default(),
         }
     }
 }
@@ -250,11 +286,15 @@ impl TryFrom<SandboxToml> for SandboxConfig {
     type Error = String;
 
     fn try_from(t: SandboxToml) -> Result<SandboxConfig, String> {
-        let d = SandboxConfig::default();
+        let (dl, de, dr) = (
+            LimitsConfig::default(),
+            EngineConfig::default(),
+            RuntimeConfig::default(),
+        );
         let mut problems = Vec::new();
         let p = &mut problems;
         let (r, lr, e, le) = (t.runtime, t.legacy_runtime, t.engine, t.legacy_engine);
-        let config = SandboxConfig {
+        let runtime = RuntimeConfig {
             cache_dir: one_of(
                 "cache_dir",
                 "runtime",
@@ -263,29 +303,34 @@ impl TryFrom<SandboxToml> for SandboxConfig {
                 None,
                 p,
             ),
-            python: one_of("python", "runtime", r.python, lr.python, d.python, p),
+            python: one_of("python", "runtime", r.python, lr.python, dr.python, p),
             auto_install: one_of(
                 "auto_install",
                 "runtime",
                 r.auto_install,
                 lr.auto_install,
-                d.auto_install,
+                dr.auto_install,
                 p,
             ),
-            time_ms: t.time_ms.unwrap_or(d.time_ms),
-            memory_mb: t.memory_mb.unwrap_or(d.memory_mb),
-            output_kb: t.output_kb.unwrap_or(d.output_kb),
-            fuel: t.fuel.unwrap_or(d.fuel),
-            max_tests: t.max_tests.unwrap_or(d.max_tests),
+        };
+        let limits = LimitsConfig {
+            time_ms: t.time_ms.unwrap_or(dl.time_ms),
+            memory_mb: t.memory_mb.unwrap_or(dl.memory_mb),
+            output_kb: t.output_kb.unwrap_or(dl.output_kb),
+            fuel: t.fuel.unwrap_or(dl.fuel),
+            max_tests: t.max_tests.unwrap_or(dl.max_tests),
+            seed: t.seed,
+        };
+        let engine = EngineConfig {
             max_instances: one_of(
                 "max_instances",
                 "engine",
                 e.max_instances,
                 le.max_instances,
-                d.max_instances,
+                de.max_instances,
                 p,
             ),
-            prewarm: one_of("prewarm", "engine", e.prewarm, le.prewarm, d.prewarm, p),
+            prewarm: one_of("prewarm", "engine", e.prewarm, le.prewarm, de.prewarm, p),
             workers: one_of(
                 "workers",
                 "engine",
@@ -302,34 +347,36 @@ impl TryFrom<SandboxToml> for SandboxConfig {
                 None,
                 p,
             ),
-            pooling: one_of("pooling", "engine", e.pooling, le.pooling, d.pooling, p),
-            seed: t.seed,
-            judge: {
-                let mut judge = t.judge.unwrap_or_default();
-                for (old, new, value, slot) in [
-                    (
-                        "float_rel_tol",
-                        "rel_tol",
-                        t.float_rel_tol,
-                        &mut judge.rel_tol,
-                    ),
-                    (
-                        "float_abs_tol",
-                        "abs_tol",
-                        t.float_abs_tol,
-                        &mut judge.abs_tol,
-                    ),
-                ] {
-                    match value {
-                        Some(_) if t.judge.is_some() => p.push(format!(
-                            "`{old}` under [sandbox] is the old name of `{new}` under [sandbox.judge]; set it there only"
-                        )),
-                        Some(v) => *slot = v,
-                        None => {}
-                    }
-                }
-                judge
-            },
+            pooling: one_of("pooling", "engine", e.pooling, le.pooling, de.pooling, p),
+        };
+        let mut judge = t.judge.unwrap_or_default();
+        for (old, new, value, slot) in [
+            (
+                "float_rel_tol",
+                "rel_tol",
+                t.float_rel_tol,
+                &mut judge.rel_tol,
+            ),
+            (
+                "float_abs_tol",
+                "abs_tol",
+                t.float_abs_tol,
+                &mut judge.abs_tol,
+            ),
+        ] {
+            match value {
+                Some(_) if t.judge.is_some() => p.push(format!(
+                    "`{old}` under [sandbox] is the old name of `{new}` under [sandbox.judge]; set it there only"
+                )),
+                Some(v) => *slot = v,
+                None => {}
+            }
+        }
+        let config = SandboxConfig {
+            limits,
+            judge,
+            engine,
+            runtime,
         };
         if problems.is_empty() {
             Ok(config)
@@ -341,27 +388,33 @@ impl TryFrom<SandboxToml> for SandboxConfig {
 
 impl From<SandboxConfig> for SandboxToml {
     fn from(c: SandboxConfig) -> SandboxToml {
+        let SandboxConfig {
+            limits: l,
+            judge,
+            engine: e,
+            runtime: r,
+        } = c;
         SandboxToml {
-            time_ms: Some(c.time_ms),
-            memory_mb: Some(c.memory_mb),
-            output_kb: Some(c.output_kb),
-            fuel: Some(c.fuel),
-            max_tests: Some(c.max_tests),
-            seed: c.seed,
+            time_ms: Some(l.time_ms),
+            memory_mb: Some(l.memory_mb),
+            output_kb: Some(l.output_kb),
+            fuel: Some(l.fuel),
+            max_tests: Some(l.max_tests),
+            seed: l.seed,
             float_rel_tol: None,
             float_abs_tol: None,
-            judge: Some(c.judge),
+            judge: Some(judge),
             runtime: RuntimeToml {
-                cache_dir: c.cache_dir,
-                python: Some(c.python),
-                auto_install: Some(c.auto_install),
+                cache_dir: r.cache_dir,
+                python: Some(r.python),
+                auto_install: Some(r.auto_install),
             },
             engine: EngineToml {
-                max_instances: Some(c.max_instances),
-                prewarm: Some(c.prewarm),
-                workers: c.workers,
-                worker_exe: c.worker_exe,
-                pooling: Some(c.pooling),
+                max_instances: Some(e.max_instances),
+                prewarm: Some(e.prewarm),
+                workers: e.workers,
+                worker_exe: e.worker_exe,
+                pooling: Some(e.pooling),
             },
             legacy_runtime: RuntimeToml::default(),
             legacy_engine: EngineToml::default(),
@@ -386,31 +439,31 @@ impl SandboxConfig {
     /// Checks the values; every problem is reported at once.
     pub fn validate(&self) -> Result<(), SandboxError> {
         let mut problems = Vec::new();
-        if self.time_ms == 0 {
+        if self.limits.time_ms == 0 {
             problems.push("time_ms must be positive");
         }
-        if self.memory_mb < 64 {
+        if self.limits.memory_mb < 64 {
             problems.push("memory_mb must be at least 64 (the interpreter itself needs ~40 MiB)");
         }
-        if self.memory_mb > 16 * 1024 {
+        if self.limits.memory_mb > 16 * 1024 {
             problems.push("memory_mb must be at most 16384");
         }
-        if self.output_kb == 0 {
+        if self.limits.output_kb == 0 {
             problems.push("output_kb must be positive");
         }
-        if self.fuel == 0 {
+        if self.limits.fuel == 0 {
             problems.push("fuel must be positive");
         }
-        if self.max_tests == 0 {
+        if self.limits.max_tests == 0 {
             problems.push("max_tests must be positive");
         }
-        if self.max_instances == 0 || self.max_instances > 4096 {
+        if self.engine.max_instances == 0 || self.engine.max_instances > 4096 {
             problems.push("max_instances must be between 1 and 4096");
         }
-        if self.prewarm > 64 {
+        if self.engine.prewarm > 64 {
             problems.push("prewarm must be at most 64");
         }
-        if self.workers.is_some_and(|w| w > 256) {
+        if self.engine.workers.is_some_and(|w| w > 256) {
             problems.push("workers must be at most 256");
         }
         let bad_tol = |t: f64| !(t.is_finite() && t >= 0.0);
@@ -432,17 +485,17 @@ impl SandboxConfig {
         let asked = asked.copied().unwrap_or_default();
         let cap = |ask: Option<u64>, max: u64| ask.map_or(max, |a| a.clamp(1, max));
         EffectiveLimits {
-            time_ms: cap(asked.time_ms, self.time_ms),
-            memory_bytes: (cap(asked.memory_mb, self.memory_mb) as usize) << 20,
-            output_bytes: (cap(asked.output_kb, self.output_kb) as usize) << 10,
-            fuel: self.fuel,
+            time_ms: cap(asked.time_ms, self.limits.time_ms),
+            memory_bytes: (cap(asked.memory_mb, self.limits.memory_mb) as usize) << 20,
+            output_bytes: (cap(asked.output_kb, self.limits.output_kb) as usize) << 10,
+            fuel: self.limits.fuel,
         }
     }
 
     /// The cache directory: the configured one, else `$VERDICT_CACHE_DIR`, else
     /// `$XDG_CACHE_HOME/verdict`, else `$HOME/.cache/verdict`.
     pub fn resolved_cache_dir(&self) -> Result<PathBuf, SandboxError> {
-        if let Some(dir) = &self.cache_dir {
+        if let Some(dir) = &self.runtime.cache_dir {
             return Ok(dir.clone());
         }
         let env = |k: &str| {
@@ -494,10 +547,14 @@ mod tests {
                 .unwrap();
         assert_eq!(split, flat);
         assert_eq!(
-            (split.time_ms, split.workers, split.prewarm),
+            (
+                split.limits.time_ms,
+                split.engine.workers,
+                split.engine.prewarm
+            ),
             (5000, Some(3), 0)
         );
-        assert!(!split.auto_install);
+        assert!(!split.runtime.auto_install);
         let err = toml::from_str::<SandboxConfig>("workers = 1\n[engine]\nworkers = 2\n")
             .unwrap_err()
             .to_string();

@@ -5,11 +5,11 @@
 
 use serde_json::Value;
 
-use super::compare::{self, Rule};
-use super::engine::{first_line, phase_name, Ended, Failure, Loaded, Observed, Phase, Status};
-use super::EffectiveLimits;
-use crate::json::Json;
-use crate::score::Outcome;
+use crate::compare::{self, Rule};
+use crate::engine::{first_line, phase_name, Ended, Failure, Loaded, Observed, Phase, Status};
+use crate::EffectiveLimits;
+use verdict_contract::json::Json;
+use verdict_contract::score::Outcome;
 
 /// Whose code a failure comes from. A failure of the program itself (while it was loaded,
 /// before any test code ran) is the same for every assert and call test of the rollout, so it

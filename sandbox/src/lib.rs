@@ -35,24 +35,26 @@
 //! `random` per test from [`SandboxConfig::seed`] or, by default, from the rollout id. A test's
 //! fuel is everything its candidate instance burnt for it (loading the program, every call)
 //! minus the calibrated cost of an empty program making the same calls, read from the store by
-//! the host, so [`TestResult::fuel`](crate::score::TestResult) is the candidate's own work and
+//! the host, so [`TestResult::fuel`](verdict_contract::score::TestResult) is the candidate's own work and
 //! is the same on every run.
+
+#![deny(missing_docs)]
 
 mod calibrate;
 mod checker;
 pub mod cli;
 pub mod compare;
 pub mod config;
-pub(crate) mod engine;
+mod engine;
 pub mod error;
 mod judging;
-pub(crate) mod limits;
-pub(crate) mod output;
+mod limits;
+mod output;
 mod pool;
 mod run;
 pub mod runtime;
-pub(crate) mod stdin;
-pub mod workers;
+mod stdin;
+mod workers;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -61,12 +63,15 @@ use sha2::{Digest, Sha256};
 
 pub use calibrate::Baselines;
 pub use compare::{Rule, Tolerance};
-pub use config::{EffectiveLimits, JudgeConfig, SandboxConfig};
+pub use config::{
+    EffectiveLimits, EngineConfig, JudgeConfig, LimitsConfig, RuntimeConfig, SandboxConfig,
+};
 pub use error::SandboxError;
+pub use workers::serve as serve_worker;
 
-use crate::rollout::{Limits, TestCase};
-use crate::score::{Outcome, TestReport};
 use pool::Pool;
+use verdict_contract::rollout::{Limits, TestCase};
+use verdict_contract::score::{Outcome, TestReport};
 
 /// The shared sandbox: cheap to clone, `Send + Sync`. Build one per process.
 ///
@@ -84,6 +89,8 @@ enum Mode {
     Workers {
         config: SandboxConfig,
         pool: workers::WorkerPool,
+        /// Whether the parent found the compiled component in the cache.
+        component_cached: bool,
     },
 }
 
@@ -163,7 +170,7 @@ impl RunReport {
 }
 
 /// The seed for a rollout: the first 8 bytes of `sha256("verdict-seed:" + id)`.
-pub fn seed_for(id: &str) -> u64 {
+pub(crate) fn seed_for(id: &str) -> u64 {
     let d = Sha256::digest(format!("verdict-seed:{id}").as_bytes());
     u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
@@ -251,9 +258,7 @@ impl Local {
 
     async fn run(&self, job: &RunJob<'_>) -> Result<RunReport, SandboxError> {
         let start = Instant::now();
-        let report = run::Rollout::start(self, job, start).await.run(start).await;
-        self.pool.report_load();
-        report
+        run::Rollout::start(self, job, start).await.run(start).await
     }
 }
 
@@ -264,13 +269,14 @@ impl Sandbox {
     /// runtime is ready; each worker calibrates its own.
     pub fn new(config: &SandboxConfig) -> Result<Sandbox, SandboxError> {
         config.validate()?;
-        let mode = match config.workers {
+        let mode = match config.engine.workers {
             Some(n) if n > 0 => {
                 // Build and compile once here, not in every worker at once.
-                runtime::load(config, &engine::engine(config)?)?;
+                let (_, component_cached) = runtime::load(config, &engine::engine(config)?)?;
                 Mode::Workers {
                     config: config.clone(),
                     pool: workers::WorkerPool::new(config, n)?,
+                    component_cached,
                 }
             }
             _ => Mode::Local(Local::new(config, true)?),
@@ -284,12 +290,16 @@ impl Sandbox {
     /// made ahead only when it calls [`Sandbox::refill`], between runs.
     pub(crate) fn for_worker(config: &SandboxConfig) -> Result<Sandbox, SandboxError> {
         config.validate()?;
-        let config = SandboxConfig {
-            workers: Some(0),
-            ..config.clone()
-        };
         Ok(Sandbox {
-            mode: Arc::new(Mode::Local(Local::new(&config, false)?)),
+            mode: Arc::new(Mode::Local(Local::new(config, false)?)),
+        })
+    }
+
+    /// An in-process sandbox whatever `engine.workers` says (`verdict runtime`'s self-test).
+    pub(crate) fn in_process(config: &SandboxConfig) -> Result<Sandbox, SandboxError> {
+        config.validate()?;
+        Ok(Sandbox {
+            mode: Arc::new(Mode::Local(Local::new(config, true)?)),
         })
     }
 
@@ -309,19 +319,28 @@ impl Sandbox {
         }
     }
 
-    /// Interpreters in use and ready (made ahead), for an in-process sandbox; workers alive
-    /// for one with worker processes.
+    /// How busy it is now: the numbers a server's `/metrics` reads at each scrape.
     pub fn load(&self) -> SandboxLoad {
         match &*self.mode {
             Mode::Local(local) => SandboxLoad {
-                in_use: local.pool.in_use(),
+                waiting: local.pool.waiting(),
+                busy: local.pool.in_use(),
+                slots: local.pool.capacity(),
                 ready: local.pool.ready(),
                 workers: 0,
+                component_cached: local.pool.component_cached(),
             },
-            Mode::Workers { pool, .. } => SandboxLoad {
-                in_use: 0,
+            Mode::Workers {
+                pool,
+                component_cached,
+                ..
+            } => SandboxLoad {
+                waiting: 0,
+                busy: pool.busy(),
+                slots: pool.capacity(),
                 ready: 0,
                 workers: pool.alive(),
+                component_cached: *component_cached,
             },
         }
     }
@@ -346,12 +365,19 @@ impl Sandbox {
 /// How busy a sandbox is (see [`Sandbox::load`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SandboxLoad {
-    /// Interpreters running tests now.
-    pub in_use: usize,
-    /// Interpreters made ahead of demand, waiting.
+    /// Rollouts waiting for interpreter slots (in-process; 0 with workers).
+    pub waiting: usize,
+    /// Interpreters running tests now, or with workers: runs in flight across them.
+    pub busy: usize,
+    /// Interpreter slots: `max_instances`, or with workers `workers × max_instances`.
+    pub slots: usize,
+    /// Interpreters made ahead of demand, waiting (in-process).
     pub ready: usize,
     /// Worker processes alive.
     pub workers: usize,
+    /// Whether the compiled component came from the cache when the sandbox was built (false:
+    /// it was compiled, or built, for this one).
+    pub component_cached: bool,
 }
 
 #[cfg(test)]

@@ -44,8 +44,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::json::{normalize_int, Exact};
-use crate::rollout::{Compare, CompareMode};
+use verdict_contract::json::{normalize_int, Exact};
+use verdict_contract::rollout::{Compare, CompareMode};
 
 /// Float tolerance: two floats match when `|a - b| <= max(rel * max(|a|, |b|), abs)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -309,14 +309,14 @@ pub fn stdout_matches(actual: &str, expected: &str, rule: &Rule) -> Result<(), S
     }
 }
 
-/// Most JSON nesting levels of an answer: the harness's own cap ([`crate::sandbox`] values are
+/// Most JSON nesting levels of an answer: the harness's own cap ([the sandbox](crate) values are
 /// at most 200 levels deep) times the three JSON levels of its deepest tag (`{"dict": [[k, v]]}`).
 pub const MAX_ANSWER_DEPTH: usize = 640;
 
 /// Parses a candidate's answer (see `sandbox/PROTOCOL.md`). Its depth is checked first, so the
 /// parse, the comparison and the drop of the value recurse at most [`MAX_ANSWER_DEPTH`] levels.
 pub fn parse_answer(text: &str) -> Result<Value, String> {
-    if crate::rollout::deeper_than(text.as_bytes(), MAX_ANSWER_DEPTH).is_some() {
+    if verdict_contract::rollout::deeper_than(text.as_bytes(), MAX_ANSWER_DEPTH).is_some() {
         return Err(format!(
             "the value is nested more than the {MAX_ANSWER_DEPTH} levels that are judged"
         ));
@@ -475,58 +475,104 @@ fn actual_num(v: &Value) -> Option<Num<'_>> {
     }
 }
 
-/// The exact integer digits of a float, when it is integral.
-fn float_digits(f: f64) -> Option<String> {
-    (f.is_finite() && f.fract() == 0.0).then(|| normalize_int(&format!("{f:.0}")))
+/// An integer as its significant digits and a count of trailing zeros (`-1500` is
+/// `("-15", 2)`, zero is `("0", 0)`). It is never expanded, so an exponent the candidate chose
+/// (`Decimal('1E+999999999999')`) sizes nothing on the host: building one is linear in the text
+/// it came from, and two are equal exactly when their integers are.
+#[derive(Debug, PartialEq, Eq)]
+struct Integral {
+    /// The sign and the digits without leading or trailing zeros (`"0"` for zero).
+    digits: String,
+    /// How many zeros follow them.
+    zeros: u64,
 }
 
-/// A `Decimal`'s value as an integer's digits, when it is integral (`"1.50E+2"` → `150`).
-/// Linear in the text; `None` for NaN, infinities and non-integers.
-fn decimal_digits(text: &str, at_most: usize) -> Option<String> {
-    let t = text.trim();
-    let (neg, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let (mantissa, exp) = match t.find(['e', 'E']) {
-        Some(i) => (&t[..i], t[i + 1..].parse::<i64>().ok()?),
-        None => (t, 0),
-    };
-    let (int_part, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if !(int_part
-        .bytes()
-        .chain(frac.bytes())
-        .all(|b| b.is_ascii_digit()))
-        || int_part.len() + frac.len() == 0
-    {
-        return None;
+impl Integral {
+    /// From an integer's decimal digits, with an optional sign.
+    fn of_int(text: &str) -> Integral {
+        let normal = normalize_int(text);
+        let body = normal.trim_end_matches('0');
+        if body.is_empty() || body == "-" {
+            return Integral {
+                digits: "0".into(),
+                zeros: 0,
+            };
+        }
+        Integral {
+            zeros: (normal.len() - body.len()) as u64,
+            digits: body.to_string(),
+        }
     }
-    let digits = format!("{int_part}{frac}");
-    let mut exp = exp.checked_sub(frac.len() as i64)?;
-    let mut digits = digits.trim_start_matches('0');
-    while exp < 0 && digits.ends_with('0') {
-        digits = &digits[..digits.len() - 1];
-        exp += 1;
+
+    /// A float's value, when it is integral.
+    fn of_float(f: f64) -> Option<Integral> {
+        (f.is_finite() && f.fract() == 0.0).then(|| Integral::of_int(&format!("{f:.0}")))
     }
-    if digits.is_empty() {
-        return Some("0".into());
+
+    /// A `Decimal`'s value, when it is integral (`"1.50E+2"` → `("15", 1)`): linear in the text
+    /// with checked exponent arithmetic; `None` for NaN, infinities, non-integers and exponents
+    /// beyond `i64`.
+    fn of_decimal(text: &str) -> Option<Integral> {
+        let t = text.trim();
+        let (neg, t) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            _ => (false, t),
+        };
+        let (mantissa, exp) = match t.find(['e', 'E']) {
+            Some(i) => (&t[..i], t[i + 1..].parse::<i64>().ok()?),
+            None => (t, 0),
+        };
+        let (int_part, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if !(int_part
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit()))
+            || int_part.len() + frac.len() == 0
+        {
+            return None;
+        }
+        let all = format!("{int_part}{frac}");
+        let significant = all.trim_start_matches('0');
+        let body = significant.trim_end_matches('0');
+        if body.is_empty() {
+            return Some(Integral::of_int("0"));
+        }
+        // value = body × 10^(exp − len(frac) + trailing zeros of the significant digits)
+        let trailing = i64::try_from(significant.len() - body.len()).ok()?;
+        let frac_len = i64::try_from(frac.len()).ok()?;
+        let zeros = exp.checked_sub(frac_len)?.checked_add(trailing)?;
+        let zeros = u64::try_from(zeros).ok()?;
+        Some(Integral {
+            digits: if neg {
+                format!("-{body}")
+            } else {
+                body.to_string()
+            },
+            zeros,
+        })
     }
-    if exp < 0 || digits.len() as i64 + exp > at_most as i64 + 1 {
-        return None;
+
+    /// A spelling shared exactly by equal integers: the digits, then `e` and the zeros when
+    /// there are any (never expanded).
+    fn spell(&self, out: &mut String) {
+        out.push_str(&self.digits);
+        if self.zeros > 0 {
+            out.push('e');
+            out.push_str(&self.zeros.to_string());
+        }
     }
-    let body = format!("{digits}{}", "0".repeat(exp as usize));
-    Some(if neg { format!("-{body}") } else { body })
 }
 
 /// An answer number against an expected integer: exact, always.
 fn matches_int(actual: &Num<'_>, digits: &str) -> bool {
-    match actual {
-        Num::Int(a) => a == digits,
-        Num::Float(f) => float_digits(*f).is_some_and(|d| d == digits),
-        Num::Ratio(n, d) => d == "1" && n == digits,
-        Num::Decimal(s) => decimal_digits(s, digits.len()).is_some_and(|d| d == digits),
-    }
+    let integral = match actual {
+        Num::Int(a) => return a == digits,
+        Num::Float(f) => Integral::of_float(*f),
+        Num::Ratio(n, d) => return d == "1" && n == digits,
+        Num::Decimal(s) => Integral::of_decimal(s),
+    };
+    integral.is_some_and(|a| a == Integral::of_int(digits))
 }
 
 /// An answer number against an expected float: within the tolerance (exactly equal counts
@@ -534,7 +580,7 @@ fn matches_int(actual: &Num<'_>, digits: &str) -> bool {
 fn matches_float(actual: &Num<'_>, e: f64, tol: Tolerance) -> bool {
     let a = match actual {
         Num::Int(digits) => {
-            if float_digits(e).is_some_and(|d| d == *digits) {
+            if Integral::of_float(e).is_some_and(|d| d == Integral::of_int(digits)) {
                 return true;
             }
             if tol.is_exact() {
@@ -702,7 +748,7 @@ fn spell_exact(v: &Exact, out: &mut String, depth: usize) -> bool {
         Exact::Null => out.push_str("null"),
         Exact::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Exact::Str(s) => out.push_str(&Value::String(s.clone()).to_string()),
-        Exact::Int(d) => out.push_str(d),
+        Exact::Int(d) => Integral::of_int(d).spell(out),
         Exact::Float(f) => return spell_num(Some(Num::Float(*f)), out),
         Exact::Array(items) => return spell_seq(items.iter().map(Spellable::Expected), out, depth),
         Exact::Object(pairs) => {
@@ -777,23 +823,23 @@ fn spell_pairs(p: &Value, out: &mut String, depth: usize) -> bool {
 }
 
 fn spell_num(n: Option<Num<'_>>, out: &mut String) -> bool {
-    let digits = match n {
-        Some(Num::Int(d)) => Some(d),
-        Some(Num::Float(f)) => match float_digits(f) {
-            Some(d) => Some(d),
+    let integral = match n {
+        Some(Num::Int(d)) => Some(Integral::of_int(&d)),
+        Some(Num::Float(f)) => match Integral::of_float(f) {
+            Some(i) => Some(i),
             None if f.is_finite() => {
                 out.push_str(&format!("{f:?}"));
                 return true;
             }
             None => None,
         },
-        Some(Num::Ratio(n, d)) if d == "1" => Some(n),
-        Some(Num::Decimal(s)) => decimal_digits(s, 1 << 20),
+        Some(Num::Ratio(n, d)) if d == "1" => Some(Integral::of_int(&n)),
+        Some(Num::Decimal(s)) => Integral::of_decimal(s),
         _ => None,
     };
-    match digits {
-        Some(d) => {
-            out.push_str(&d);
+    match integral {
+        Some(i) => {
+            i.spell(out);
             true
         }
         None => false,
@@ -803,7 +849,7 @@ fn spell_num(n: Option<Num<'_>>, out: &mut String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::Compare;
+    use verdict_contract::rollout::Compare;
 
     const TOL: Tolerance = Tolerance {
         rel: 1e-6,
@@ -1089,5 +1135,81 @@ mod tests {
         assert!(value_matches(&answer, &e, &any_order).is_ok());
         assert!(value_matches(&answer, &wrong, &any_order).is_err());
         assert!(start.elapsed().as_secs_f64() < 3.0, "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn decimal_exponents_size_nothing_on_the_host() {
+        // Exponents at and past i64's ends: no overflow, no expansion, no match.
+        for text in [
+            "1E+9223372036854775807",
+            "9E+9223372036854775806",
+            "1.5E+9223372036854775807",
+            "-1E-9223372036854775808",
+            "1E+99999999999999999999",
+            "100E-9223372036854775808",
+        ] {
+            let answer = format!(r#"{{"decimal":"{text}"}}"#);
+            assert!(!ok(&answer, "1"), "{text}");
+            assert!(!ok(&answer, "10"), "{text}");
+            let mut spelled = String::new();
+            spell(&parse_answer(&answer).unwrap(), &mut spelled, 1);
+            assert!(spelled.len() <= text.len() + 21, "{text}: {spelled:.80}");
+        }
+        // Integral decimals still equal their integers, whatever their spelling.
+        assert!(ok(r#"{"decimal":"1.50E+2"}"#, "150"));
+        assert!(ok(r#"{"decimal":"1500E-1"}"#, "150"));
+        assert!(ok(r#"{"decimal":"-0.0"}"#, "0"));
+        assert!(ok(
+            r#"{"decimal":"1E+30"}"#,
+            &format!("1{}", "0".repeat(30))
+        ));
+        assert!(!ok(r#"{"decimal":"1.5"}"#, "1"));
+        assert!(!ok(
+            r#"{"decimal":"1E+30"}"#,
+            &format!("1{}", "0".repeat(29))
+        ));
+    }
+
+    #[test]
+    fn unordered_decimals_are_compared_without_spelling_their_zeros() {
+        // 25 bytes of answer per item used to become a MiB of digits on the host.
+        let n = 20_000;
+        let item = r#"{"decimal":"1E+1048000"}"#;
+        let answer = parse_answer(&format!(r#"{{"set":[{}]}}"#, vec![item; n].join(","))).unwrap();
+        let any_order = with(Compare {
+            unordered: Some(true),
+            ..Compare::default()
+        });
+        let ones = Exact::parse(&serde_json::to_string(&vec![1; n]).unwrap()).unwrap();
+        let start = std::time::Instant::now();
+        assert!(value_matches(&answer, &ones, &any_order).is_err());
+        assert!(start.elapsed().as_secs_f64() < 3.0, "{:?}", start.elapsed());
+        // And the same values, spelled out, are equal to them.
+        let big = format!("1{}", "0".repeat(1000));
+        let answer =
+            parse_answer(r#"{"set":[{"decimal":"1E+1000"},{"decimal":"10E+999"}]}"#).unwrap();
+        let expected = Exact::parse(&format!("[{big}, {big}]")).unwrap();
+        assert!(value_matches(&answer, &expected, &any_order).is_ok());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_decimal_text_is_read_in_bounded_space(
+            mantissa in "[+-]?[0-9]{0,40}(\\.[0-9]{0,40})?",
+            exp in proptest::option::of(proptest::prelude::any::<i64>()),
+            junk in "[0-9eE+.-]{0,12}",
+        ) {
+            let text = match exp {
+                Some(e) => format!("{mantissa}E{e:+}{junk}"),
+                None => format!("{mantissa}{junk}"),
+            };
+            if let Some(i) = Integral::of_decimal(&text) {
+                let mut out = String::new();
+                i.spell(&mut out);
+                proptest::prop_assert!(out.len() <= text.len() + 21);
+            }
+            let answer = serde_json::json!({ "decimal": text });
+            let _ = value_matches(&answer, &Exact::parse("123").unwrap(), &rule());
+        }
     }
 }

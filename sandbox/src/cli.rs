@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{runtime, Sandbox, SandboxConfig, SandboxError};
+use crate::{runtime, Sandbox, SandboxConfig, SandboxError};
 
 /// What `verdict runtime` should do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,10 +26,8 @@ pub fn runtime_command(
     let w = |out: &mut dyn Write, line: String| {
         writeln!(out, "{line}").map_err(|e| SandboxError::io("write", "output", e))
     };
-    let config = SandboxConfig {
-        auto_install: action == RuntimeAction::Install,
-        ..config.clone()
-    };
+    let mut config = config.clone();
+    config.runtime.auto_install = action == RuntimeAction::Install;
     let dir = runtime::runtime_dir(&config)?;
     w(out, format!("runtime directory: {}", dir.display()))?;
     w(
@@ -44,12 +42,8 @@ pub fn runtime_command(
         return Ok(());
     }
     // In this process, so the self-test runs here (it builds, calibrates and self-tests).
-    let config = SandboxConfig {
-        workers: Some(0),
-        ..config
-    };
-    Sandbox::new(&config)?;
-    let info = runtime::info(&config, &super::engine::engine(&config)?)?;
+    Sandbox::in_process(&config)?;
+    let info = runtime::info(&config, &crate::engine::engine(&config)?)?;
     let sha = runtime::verify(&config)?;
     w(
         out,

@@ -47,6 +47,11 @@ impl Json {
         self.0.get()
     }
 
+    /// Whether the value is JSON `null` (Python's `None`).
+    pub fn is_null(&self) -> bool {
+        self.text() == "null"
+    }
+
     /// The value with exact integers. Fails only on nesting beyond [`MAX_DEPTH`].
     pub fn exact(&self) -> Result<Exact, String> {
         Exact::parse(self.text())

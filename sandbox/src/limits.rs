@@ -7,7 +7,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::engine::{Ended, Live};
+use crate::engine::{Ended, Live};
 
 /// Caps linear-memory growth and remembers whether the cap was hit, so a `MemoryError` (or the
 /// trap that follows an allocation failure) can be reported as `memory_limit`.

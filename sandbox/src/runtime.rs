@@ -25,14 +25,14 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use super::{SandboxConfig, SandboxError};
+use crate::{SandboxConfig, SandboxError};
 
 /// `sandbox/runtime.lock`: the pinned componentize-py version and wheel hashes.
-pub const RUNTIME_LOCK: &str = include_str!("../../sandbox/runtime.lock");
+pub const RUNTIME_LOCK: &str = include_str!("../runtime.lock");
 /// `sandbox/wit/harness.wit`: the host–guest contract.
-pub const HARNESS_WIT: &str = include_str!("../../sandbox/wit/harness.wit");
+pub const HARNESS_WIT: &str = include_str!("../wit/harness.wit");
 /// `sandbox/harness.py`: what runs inside the sandbox.
-pub const HARNESS_PY: &str = include_str!("../../sandbox/harness.py");
+pub const HARNESS_PY: &str = include_str!("../harness.py");
 
 /// Serializes installs within one process (tests build concurrently); across processes the
 /// final renames are atomic, so a concurrent build costs time, never correctness.
@@ -165,14 +165,15 @@ fn progress(msg: &str) {
 }
 
 /// Makes sure the runtime is installed and built (installing it when allowed), and returns
-/// the compiled component for `engine`, compiling and caching it on first use.
-pub fn load(config: &SandboxConfig, engine: &Engine) -> Result<Component, SandboxError> {
+/// the compiled component for `engine`, compiling and caching it on first use, with whether it
+/// came from the cache.
+pub fn load(config: &SandboxConfig, engine: &Engine) -> Result<(Component, bool), SandboxError> {
     let dir = runtime_dir(config)?;
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let compiled = compiled_path(&dir, engine);
     let wasm_sha = match verify(config) {
         Ok(sha) => sha,
-        Err(SandboxError::NotInstalled { .. }) if config.auto_install => {
+        Err(SandboxError::NotInstalled { .. }) if config.runtime.auto_install => {
             install(config)?;
             verify(config)?
         }
@@ -183,16 +184,12 @@ pub fn load(config: &SandboxConfig, engine: &Engine) -> Result<Component, Sandbo
         // SAFETY: the file was written by `Component::serialize` for an engine with the same
         // compatibility hash (part of its name), in a directory only verdict writes.
         match unsafe { Component::deserialize_file(engine, &compiled) } {
-            Ok(c) => {
-                crate::metrics::record_cache_lookup("component", true);
-                return Ok(c);
-            }
+            Ok(c) => return Ok((c, true)),
             Err(e) => {
                 tracing::warn!(error = %e, "Cached compiled component unusable; recompiling.")
             }
         }
     }
-    crate::metrics::record_cache_lookup("component", false);
     progress("compiling the Python component for this machine (once; about 15 s)…");
     let start = std::time::Instant::now();
     let wasm = dir.join("harness.wasm");
@@ -208,16 +205,19 @@ pub fn load(config: &SandboxConfig, engine: &Engine) -> Result<Component, Sandbo
         start.elapsed().as_secs_f64(),
         compiled.display()
     ));
-    Ok(component)
+    Ok((component, false))
 }
 
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
+/// Writes `bytes` to `path` through a temporary file beside it and a rename, so a reader never
+/// sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| SandboxError::io("write", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| SandboxError::io("rename", path, e))
 }
 
-pub(crate) fn run(cmd: &mut Command) -> Result<(), SandboxError> {
+/// Runs a set-up command (pip, componentize-py), its output kept for the error when it fails.
+pub fn run(cmd: &mut Command) -> Result<(), SandboxError> {
     let command = format!("{cmd:?}");
     tracing::debug!(%command, "Running a runtime set-up command.");
     let out = cmd.output().map_err(|e| SandboxError::Tool {
@@ -264,7 +264,7 @@ pub fn componentize_py(config: &SandboxConfig) -> Result<PathBuf, SandboxError> 
             "installing componentize-py {version} (pinned, hash-checked) into {}…",
             venv.display()
         ));
-        run(Command::new(&config.python)
+        run(Command::new(&config.runtime.python)
             .arg("-m")
             .arg("venv")
             .arg(&venv))?;

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::Engine;
 
-use super::engine::{self, HarnessPre, Live, Ticker};
-use super::limits::RunState;
-use super::{runtime, SandboxConfig, SandboxError};
+use crate::engine::{self, HarnessPre, Live, Ticker};
+use crate::limits::RunState;
+use crate::{runtime, SandboxConfig, SandboxError};
 
 /// Fresh instances of the harness, for either role.
 pub(crate) struct Pool {
@@ -30,6 +30,8 @@ pub(crate) struct Pool {
     /// Whether taking a ready instance starts making the next one (else the owner calls
     /// [`Pool::refill`] when it is idle: a single-threaded worker process).
     refill_when_taken: bool,
+    /// Whether the compiled component came from the cache (read by [`crate::SandboxLoad`]).
+    component_cached: bool,
     _ticker: Ticker,
 }
 
@@ -40,19 +42,20 @@ impl Pool {
         refill_when_taken: bool,
     ) -> Result<Pool, SandboxError> {
         let engine = engine::engine(config)?;
-        let component = runtime::load(config, &engine)?;
+        let (component, component_cached) = runtime::load(config, &engine)?;
         let pre = Arc::new(engine::instance_pre(&engine, &component)?);
         let ticker = Ticker::start(engine.clone());
         Ok(Pool {
             engine,
             pre,
-            slots: Semaphore::new(config.max_instances as usize),
-            capacity: config.max_instances,
+            slots: Semaphore::new(config.engine.max_instances as usize),
+            capacity: config.engine.max_instances,
             waiting: AtomicUsize::new(0),
-            prewarm: config.prewarm as usize,
+            prewarm: config.engine.prewarm as usize,
             ready: Arc::default(),
             refilling: Arc::default(),
             refill_when_taken,
+            component_cached,
             _ticker: ticker,
         })
     }
@@ -61,24 +64,28 @@ impl Pool {
     /// together so that concurrent rollouts cannot deadlock holding one each).
     pub(crate) async fn slots(&self, n: u32) -> SemaphorePermit<'_> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        self.report_load();
         let permit = self
             .slots
             .acquire_many(n.min(self.capacity))
             .await
             .expect("semaphore never closed");
         self.waiting.fetch_sub(1, Ordering::Relaxed);
-        self.report_load();
         permit
     }
 
-    /// Sets the sandbox gauges of `/metrics` (rollouts waiting for slots, slots busy, slots).
-    pub(crate) fn report_load(&self) {
-        crate::metrics::set_sandbox_load(
-            self.waiting.load(Ordering::Relaxed),
-            self.in_use(),
-            self.capacity as usize,
-        );
+    /// How many rollouts are waiting for slots.
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// How many interpreter slots there are.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Whether the compiled component came from the cache.
+    pub(crate) fn component_cached(&self) -> bool {
+        self.component_cached
     }
 
     /// How many interpreter slots are in use.

@@ -1,7 +1,7 @@
 //! [`SandboxError`]: failures of the sandbox service itself.
 //!
 //! A misbehaving *program* never produces one of these: its timeouts, traps and wrong answers
-//! are verdicts in a [`RunReport`](super::RunReport).
+//! are verdicts in a [`RunReport`](crate::RunReport).
 
 use std::path::PathBuf;
 
@@ -67,11 +67,8 @@ pub enum SandboxError {
 }
 
 impl SandboxError {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
+    /// An I/O failure: `action` (a verb) on `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         SandboxError::Io {
             action,
             path: path.into(),

@@ -56,7 +56,9 @@ pub struct Rollout {
 
 /// Reads a rollout field by field, without serde's buffering of `#[serde(flatten)]` (which
 /// would read numbers through `f64` before the tests see them): known fields go to their
-/// types, every other field to `extra`.
+/// types, every other field to `extra`. A known field that is `null` is absent (Arrow and
+/// Hugging Face `datasets` write `null` for every field a row lacks): a required one
+/// (`id`, `completion`) is then missing, an optional one takes its default.
 impl<'de> Deserialize<'de> for Rollout {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rollout, D::Error> {
         d.deserialize_map(RolloutVisitor)
@@ -85,11 +87,11 @@ impl<'de> Visitor<'de> for RolloutVisitor {
         let mut extra = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "id" => once(&mut id, &key, map.next_value::<String>()?)?,
+                "id" => once(&mut id, &key, map.next_value::<Option<String>>()?)?,
                 "problem_id" => once(&mut problem_id, &key, map.next_value::<Option<String>>()?)?,
-                "prompt" => once(&mut prompt, &key, map.next_value::<String>()?)?,
-                "completion" => once(&mut completion, &key, map.next_value::<String>()?)?,
-                "tests" => once(&mut tests, &key, map.next_value::<Vec<TestCase>>()?)?,
+                "prompt" => once(&mut prompt, &key, map.next_value::<Option<String>>()?)?,
+                "completion" => once(&mut completion, &key, map.next_value::<Option<String>>()?)?,
+                "tests" => once(&mut tests, &key, map.next_value::<Option<Vec<TestCase>>>()?)?,
                 "setup" => once(&mut setup, &key, map.next_value::<Option<String>>()?)?,
                 "entry_point" => once(&mut entry_point, &key, map.next_value::<Option<String>>()?)?,
                 "reference" => once(&mut reference, &key, map.next_value::<Option<String>>()?)?,
@@ -107,11 +109,13 @@ impl<'de> Visitor<'de> for RolloutVisitor {
             }
         }
         Ok(Rollout {
-            id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+            id: id.flatten().ok_or_else(|| de::Error::missing_field("id"))?,
             problem_id: problem_id.flatten(),
-            prompt: prompt.unwrap_or_default(),
-            completion: completion.ok_or_else(|| de::Error::missing_field("completion"))?,
-            tests: tests.unwrap_or_default(),
+            prompt: prompt.flatten().unwrap_or_default(),
+            completion: completion
+                .flatten()
+                .ok_or_else(|| de::Error::missing_field("completion"))?,
+            tests: tests.flatten().unwrap_or_default(),
             setup: setup.flatten(),
             entry_point: entry_point.flatten(),
             reference: reference.flatten(),
@@ -290,10 +294,14 @@ pub enum TestCase {
 
 /// A test as written, before its fields are checked against its kind. Read by serde_json's
 /// own deserializer (no buffering), so `args` and `expected` keep their exact text.
+///
+/// `null` means absent, in every field but a call test's `expected`, where it is the value
+/// `None`: datasets stored as Arrow give every test every field any test of the column has,
+/// `null` where a test lacks it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTest {
-    kind: String,
+    kind: Option<String>,
     code: Option<String>,
     stdin: Option<String>,
     stdout: Option<String>,
@@ -302,8 +310,7 @@ struct RawTest {
     args: Option<Vec<Json>>,
     #[serde(default, deserialize_with = "present")]
     expected: Option<Json>,
-    #[serde(default)]
-    timing: bool,
+    timing: Option<bool>,
     compare: Option<Compare>,
     checker: Option<String>,
 }
@@ -317,7 +324,12 @@ impl TryFrom<RawTest> for TestCase {
     type Error = String;
 
     fn try_from(t: RawTest) -> Result<TestCase, String> {
-        let kind = t.kind.as_str();
+        // serde's own wording, which callers read to name the field (`columns::decode`).
+        let missing = |field: &str| format!("missing field `{field}`");
+        let kind = t.kind.as_deref().ok_or_else(|| missing("kind"))?;
+        // `expected` is a value only to a call test; to the others `null` is no `expected`.
+        let has_expected = t.expected.as_ref().is_some_and(|e| !e.is_null());
+        let timing = t.timing.unwrap_or(false);
         let not_for = |present: bool, field: &str| -> Result<(), String> {
             if present {
                 Err(format!("field `{field}` does not belong to a {kind} test"))
@@ -325,15 +337,13 @@ impl TryFrom<RawTest> for TestCase {
                 Ok(())
             }
         };
-        // serde's own wording, which callers read to name the field (`columns::decode`).
-        let missing = |field: &str| format!("missing field `{field}`");
         match kind {
             "assert" => {
                 not_for(t.stdin.is_some(), "stdin")?;
                 not_for(t.stdout.is_some(), "stdout")?;
                 not_for(t.function.is_some(), "fn")?;
                 not_for(t.args.is_some(), "args")?;
-                not_for(t.expected.is_some(), "expected")?;
+                not_for(has_expected, "expected")?;
                 not_for(t.checker.is_some(), "checker")?;
                 not_for(
                     t.compare.is_some(),
@@ -341,18 +351,18 @@ impl TryFrom<RawTest> for TestCase {
                 )?;
                 Ok(TestCase::Assert {
                     code: t.code.ok_or_else(|| missing("code"))?,
-                    timing: t.timing,
+                    timing,
                 })
             }
             "stdio" => {
                 not_for(t.code.is_some(), "code")?;
                 not_for(t.function.is_some(), "fn")?;
                 not_for(t.args.is_some(), "args")?;
-                not_for(t.expected.is_some(), "expected")?;
+                not_for(has_expected, "expected")?;
                 Ok(TestCase::Stdio {
                     stdin: t.stdin.unwrap_or_default(),
                     stdout: t.stdout.ok_or_else(|| missing("stdout"))?,
-                    timing: t.timing,
+                    timing,
                     compare: t.compare,
                     checker: t.checker,
                 })
@@ -366,7 +376,7 @@ impl TryFrom<RawTest> for TestCase {
                     function: t.function.ok_or_else(|| missing("fn"))?,
                     args: t.args.unwrap_or_default(),
                     expected: t.expected.ok_or_else(|| missing("expected"))?,
-                    timing: t.timing,
+                    timing,
                     compare: t.compare,
                 })
             }
@@ -505,18 +515,57 @@ impl TestCase {
 }
 
 /// Resource limits a rollout may ask for. Each is capped by the configured maximum.
+///
+/// In JSON each is a whole number of at least 1, also when written as a float (`1000.0`, as
+/// JSON libraries and Arrow may write an integer); `null` means absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Wall-clock budget for the whole sandbox run, in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "limit",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub time_ms: Option<u64>,
     /// Linear-memory cap for the interpreter, in MiB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "limit",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub memory_mb: Option<u64>,
     /// Cap on captured stdout + stderr, in KiB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "limit",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output_kb: Option<u64>,
+}
+
+/// One of [`Limits`]' fields: `null` is absent, otherwise [`whole_at_least_one`].
+fn limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Option::<serde_json::Number>::deserialize(d)?
+        .map(|n| {
+            whole_at_least_one(&n).ok_or_else(|| {
+                de::Error::custom(format_args!(
+                    "must be a whole number of at least 1, got {n}"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// `n` as a whole number of at least 1: an integer, or a float with no fractional part
+/// (`1000.0`) within `u64`'s range.
+fn whole_at_least_one(n: &serde_json::Number) -> Option<u64> {
+    if let Some(u) = n.as_u64() {
+        return (u >= 1).then_some(u);
+    }
+    let f = n.as_f64()?;
+    // 2^64 is the first float past u64::MAX.
+    (f.fract() == 0.0 && (1.0..18_446_744_073_709_551_616.0).contains(&f)).then_some(f as u64)
 }
 
 #[cfg(test)]
@@ -680,6 +729,136 @@ mod tests {
             "]".repeat(n)
         );
         assert_eq!(readable_id(&deep).as_deref(), Some("after-deep"));
+    }
+
+    #[test]
+    fn null_is_absent_except_for_a_call_tests_expected_value() {
+        // As `datasets.Dataset.from_list` writes a column of mixed tests: every test has every
+        // field that any test has, `null` where it has none.
+        let line = r#"{"id": "n", "completion": "x", "prompt": null, "problem_id": null,
+            "setup": null, "entry_point": null, "reference": null, "answer": null,
+            "compare": null, "limits": {"time_ms": null, "memory_mb": 64, "output_kb": null},
+            "tests": [
+              {"kind": "assert", "code": "assert f() is None", "stdin": null, "stdout": null,
+               "fn": null, "args": null, "expected": null, "timing": null, "compare": null,
+               "checker": null},
+              {"kind": "stdio", "code": null, "stdin": null, "stdout": "1\n", "fn": null,
+               "args": null, "expected": null, "timing": null, "compare": {"mode": null,
+               "rel_tol": null, "unordered": true}, "checker": null},
+              {"kind": "call", "code": null, "stdin": null, "stdout": null, "fn": "f",
+               "args": null, "expected": null, "timing": true, "compare": null,
+               "checker": null}]}"#;
+        let r = Rollout::from_json(line).unwrap();
+        assert_eq!(r.prompt, "");
+        assert_eq!(r.compare, None);
+        assert_eq!(
+            r.limits,
+            Some(Limits {
+                time_ms: None,
+                memory_mb: Some(64),
+                output_kb: None
+            })
+        );
+        assert!(r.extra.is_empty(), "{:?}", r.extra);
+        assert_eq!(
+            r.tests[0],
+            TestCase::Assert {
+                code: "assert f() is None".into(),
+                timing: false
+            }
+        );
+        let TestCase::Stdio {
+            stdin,
+            timing,
+            compare,
+            checker,
+            ..
+        } = &r.tests[1]
+        else {
+            panic!("{:?}", r.tests[1])
+        };
+        assert_eq!((stdin.as_str(), *timing, checker), ("", false, &None));
+        assert_eq!(
+            *compare,
+            Some(Compare {
+                unordered: Some(true),
+                ..Compare::default()
+            })
+        );
+        // A call test's `expected: null` is the value `None`, not a missing `expected`.
+        let TestCase::Call {
+            expected,
+            args,
+            timing,
+            ..
+        } = &r.tests[2]
+        else {
+            panic!("{:?}", r.tests[2])
+        };
+        assert!(expected.is_null() && args.is_empty() && *timing);
+
+        let null_tests = Rollout::from_json(r#"{"id": "t", "completion": "x", "tests": null}"#);
+        assert!(null_tests.unwrap().tests.is_empty());
+        // A required field that is null is missing, as serde says it.
+        for (line, field) in [
+            (r#"{"id": null, "completion": "x"}"#, "id"),
+            (r#"{"id": "a", "completion": null}"#, "completion"),
+            (
+                r#"{"id": "a", "completion": "x", "tests": [{"kind": null, "code": "x"}]}"#,
+                "kind",
+            ),
+            (
+                r#"{"id": "a", "completion": "x", "tests": [{"kind": "stdio", "stdout": null}]}"#,
+                "stdout",
+            ),
+        ] {
+            let err = Rollout::from_json(line).unwrap_err().to_string();
+            assert!(err.contains(&format!("missing field `{field}`")), "{err}");
+        }
+        // A value that is not null still has to belong to the test's kind.
+        let err = Rollout::from_json(
+            r#"{"id": "a", "completion": "x", "tests": [{"kind": "assert", "code": "x", "expected": 0}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`expected`"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_whole_numbers_of_at_least_one_written_either_way() {
+        let limits = |text: &str| {
+            Rollout::from_json(&format!(
+                r#"{{"id": "l", "completion": "x", "limits": {text}}}"#
+            ))
+            .map(|r| r.limits.unwrap())
+            .map_err(|e| e.to_string())
+        };
+        let read = limits(r#"{"time_ms": 1000.0, "memory_mb": 64, "output_kb": 2e3}"#).unwrap();
+        assert_eq!(
+            read,
+            Limits {
+                time_ms: Some(1000),
+                memory_mb: Some(64),
+                output_kb: Some(2000)
+            }
+        );
+        for bad in [
+            r#"{"time_ms": 0}"#,
+            r#"{"memory_mb": 0.0}"#,
+            r#"{"output_kb": -3}"#,
+            r#"{"time_ms": 1.5}"#,
+            r#"{"time_ms": 1e300}"#,
+            r#"{"time_ms": "1000"}"#,
+        ] {
+            let err = limits(bad).unwrap_err();
+            assert!(
+                err.contains("whole number of at least 1") || err.contains("invalid type"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(limits(r#"{"time_ms": 0}"#).unwrap_err().contains("got 0"));
+        // What is serialized reads back.
+        let text = serde_json::to_string(&read).unwrap();
+        assert_eq!(serde_json::from_str::<Limits>(&text).unwrap(), read);
     }
 
     #[test]

@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::engine::{InstanceLimits, Live, Status};
-use super::pool::Pool;
-use super::SandboxError;
-use crate::rollout::TestCase;
+use crate::engine::{InstanceLimits, Live, Status};
+use crate::pool::Pool;
+use crate::SandboxError;
+use verdict_contract::rollout::TestCase;
 
 /// The kinds of test, for fuel baselines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub(crate) async fn measure(pool: &Pool) -> Result<Baselines, SandboxError> {
     live.begin("", CALIBRATION_FUEL)?;
     let reply = live
         .serve(
-            &super::run::call_request("f", &[]).map_err(|e| bad(&e))?,
+            &crate::run::call_request("f", &[]).map_err(|e| bad(&e))?,
             1 << 20,
         )
         .await

@@ -20,16 +20,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::SemaphorePermit;
 
-use super::calibrate::TestKind;
-use super::checker;
-use super::compare::Rule;
-use super::engine::{self, Ended, InstanceLimits, Live, Loaded, Status};
-use super::judging::{self, Blame, Context, Judged};
-use super::limits::Peer;
-use super::{seed_for, EffectiveLimits, Local, RunJob, RunReport, SandboxError};
-use crate::json::Exact;
-use crate::rollout::TestCase;
-use crate::score::{Outcome, TestReport, TestResult};
+use crate::calibrate::TestKind;
+use crate::checker;
+use crate::compare::Rule;
+use crate::engine::{self, Ended, InstanceLimits, Live, Loaded, Status};
+use crate::judging::{self, Blame, Context, Judged};
+use crate::limits::Peer;
+use crate::{seed_for, EffectiveLimits, Local, RunJob, RunReport, SandboxError};
+use verdict_contract::json::Exact;
+use verdict_contract::rollout::TestCase;
+use verdict_contract::score::{Outcome, TestReport, TestResult};
 
 /// One test's result with what the run needs besides it.
 struct Tested {
@@ -68,7 +68,7 @@ impl<'a> Rollout<'a> {
     ) -> Rollout<'a> {
         let config = &local.config;
         let limits = config.effective(job.limits);
-        let tests = &job.tests[..job.tests.len().min(config.max_tests)];
+        let tests = &job.tests[..job.tests.len().min(config.limits.max_tests)];
         let has_assert = tests.iter().any(|t| {
             matches!(
                 t,
@@ -88,7 +88,7 @@ impl<'a> Rollout<'a> {
             job,
             limits,
             deadline: start + Duration::from_millis(limits.time_ms),
-            seed: config.seed.unwrap_or_else(|| seed_for(job.id)),
+            seed: config.limits.seed.unwrap_or_else(|| seed_for(job.id)),
             split_timing,
             candidates: [None, None],
             judge: None,
@@ -139,7 +139,7 @@ impl<'a> Rollout<'a> {
     /// Runs every test (see the module docs) and sums up.
     pub(crate) async fn run(mut self, start: Instant) -> Result<RunReport, SandboxError> {
         let job = self.job;
-        let n = job.tests.len().min(self.local.config.max_tests);
+        let n = job.tests.len().min(self.local.config.limits.max_tests);
         let mut results: Vec<TestResult> = Vec::with_capacity(n);
         let (mut fuel, mut overhead) = (0u64, 0u64);
         // A failure of the program while it was loaded is the same for every assert and call
@@ -274,8 +274,9 @@ impl<'a> Rollout<'a> {
         }
     }
 
-    /// Runs a stdio test's checker in a judge instance, under the checker's own fuel and
-    /// wall-clock budget: its verdict, its partial score, and the judge's fuel (overhead).
+    /// Judges a stdio test's output with its checker (see `checker.rs` for the rule): first on
+    /// the expected output, where there is one and it differs from the program's, then on the
+    /// program's. Its verdict, its partial score, and the judge's fuel (overhead).
     async fn check(
         &mut self,
         checker: &str,
@@ -283,6 +284,50 @@ impl<'a> Rollout<'a> {
         output: &[u8],
         expected: &str,
     ) -> Result<(Judged, Option<f64>, u64), SandboxError> {
+        let cap = self.local.config.judge.checker_fuel;
+        let output = String::from_utf8_lossy(output);
+        if !expected.is_empty() && output == expected {
+            // One run is both the validation and the verdict.
+            let (run, _, overhead) = self
+                .run_checker(checker, input, expected, expected, cap)
+                .await?;
+            let (judged, score) = match checker::broken_on_expected(run.clone()) {
+                Some(broken) => (broken, None),
+                None => checker::judged(run, true),
+            };
+            return Ok((judged, score, overhead));
+        }
+        let mut overhead = 0;
+        let mut fuel = cap;
+        let validated = !expected.is_empty();
+        if validated {
+            let (run, used, spent) = self
+                .run_checker(checker, input, expected, expected, cap)
+                .await?;
+            overhead += spent;
+            if let Some(broken) = checker::broken_on_expected(run) {
+                return Ok((broken, None, overhead));
+            }
+            fuel = checker::budget_after_validation(used, cap);
+        }
+        let (run, _, spent) = self
+            .run_checker(checker, input, &output, expected, fuel)
+            .await?;
+        overhead += spent;
+        let (judged, score) = checker::judged(run, validated);
+        Ok((judged, score, overhead))
+    }
+
+    /// One run of a checker in a judge instance, under `fuel` and the checker's wall-clock
+    /// budget: how it ended, the fuel it burnt, and the judge's fuel in all (overhead).
+    async fn run_checker(
+        &mut self,
+        checker: &str,
+        input: &str,
+        output: &str,
+        expected: &str,
+        fuel: u64,
+    ) -> Result<(checker::CheckerRun, u64, u64), SandboxError> {
         let judge_config = self.local.config.judge;
         let budget = Duration::from_millis(judge_config.checker_time_ms);
         let limits = InstanceLimits {
@@ -295,34 +340,23 @@ impl<'a> Rollout<'a> {
         };
         judge.configure(limits);
         let mut overhead = judge.take_overhead();
-        judge.begin("", judge_config.checker_fuel)?;
-        let code = checker::driver(checker, input, &String::from_utf8_lossy(output), expected);
+        judge.begin("", fuel)?;
+        let code = checker::driver(checker, input, output, expected);
         let run = judge.judge("", &code, "{}", self.seed, self.value_limit());
         let status = match tokio::time::timeout(budget + engine::EPOCH_TICK, run).await {
             Ok(status) => status,
             Err(_) => Err(Ended::Deadline),
         };
-        overhead += judge.fuel_used();
+        let used = judge.fuel_used();
+        overhead += used;
         let obs = judge.observe(status.as_ref().err());
-        if status.is_ok() && !obs.output_overflow && !obs.memory_hit {
+        let capped = obs.memory_hit || obs.output_overflow;
+        if status.is_ok() && !capped {
             judge.configure(self.instance_limits());
             self.judge = Some(judge);
         }
-        let (judged, score) = if obs.memory_hit || obs.output_overflow {
-            let judged = Judged {
-                outcome: Outcome::Error,
-                message: Some("the checker failed: it hit the memory or output cap".into()),
-                blame: None,
-            };
-            (judged, None)
-        } else {
-            checker::judged(
-                &status,
-                judge_config.checker_fuel,
-                judge_config.checker_time_ms,
-            )
-        };
-        Ok((judged, score, overhead))
+        let run = checker::CheckerRun::of(&status, capped, fuel, judge_config.checker_time_ms);
+        Ok((run, used, overhead))
     }
 
     async fn test_inner(&mut self, test: &TestCase) -> Result<Tested, SandboxError> {
@@ -543,7 +577,10 @@ fn judged_ended(ended: &Ended) -> Judged {
 
 /// A call test's operation: `["call", {"global": name}, [args…], {"dict": []}]`, the arguments
 /// in tagged form (JSON objects become dicts, integers of any size stay exact).
-pub(crate) fn call_request(function: &str, args: &[crate::json::Json]) -> Result<String, String> {
+pub(crate) fn call_request(
+    function: &str,
+    args: &[verdict_contract::json::Json],
+) -> Result<String, String> {
     let mut out = String::from("[\"call\",{\"global\":");
     out.push_str(&serde_json::Value::String(function.to_string()).to_string());
     out.push_str("},[");
@@ -571,7 +608,7 @@ mod tests {
                 json!(1).into(),
                 json!({"a": [1, {"b": null}]}).into(),
                 json!("x").into(),
-                crate::json::Json::from_text("123456789012345678901234567890").unwrap(),
+                verdict_contract::json::Json::from_text("123456789012345678901234567890").unwrap(),
             ],
         )
         .unwrap();

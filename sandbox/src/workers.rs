@@ -27,11 +27,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::{RunJob, RunReport, Sandbox, SandboxConfig, SandboxError};
-use crate::rollout::{Limits, TestCase};
+use crate::{RunJob, RunReport, Sandbox, SandboxConfig, SandboxError};
+use verdict_contract::rollout::{Limits, TestCase};
 
 /// The environment variable that carries a worker's configuration (JSON).
-pub const CONFIG_ENV: &str = "VERDICT_SANDBOX_WORKER_CONFIG";
+pub(crate) const CONFIG_ENV: &str = "VERDICT_SANDBOX_WORKER_CONFIG";
 
 /// A [`RunJob`] that owns its data, as sent to a worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -85,7 +85,7 @@ fn frame<T: Serialize>(seq: u64, message: &T) -> Result<Vec<u8>, serde_json::Err
 fn unframe<T: serde::de::DeserializeOwned>(line: &str) -> Option<(u64, Result<T, String>)> {
     let (seq, json) = line.split_once(' ')?;
     let seq = seq.parse().ok()?;
-    if crate::rollout::deeper_than(json.as_bytes(), MAX_REQUEST_DEPTH).is_some() {
+    if verdict_contract::rollout::deeper_than(json.as_bytes(), MAX_REQUEST_DEPTH).is_some() {
         return Some((
             seq,
             Err(format!(
@@ -136,7 +136,7 @@ struct Slot {
     load: AtomicUsize,
 }
 
-/// The worker processes of one [`Sandbox`](super::Sandbox).
+/// The worker processes of one [`Sandbox`](crate::Sandbox).
 pub(crate) struct WorkerPool {
     config: SandboxConfig,
     exe: PathBuf,
@@ -148,16 +148,13 @@ pub(crate) struct WorkerPool {
 impl WorkerPool {
     /// A pool of `n` workers, each started on first use.
     pub(crate) fn new(config: &SandboxConfig, n: u32) -> Result<WorkerPool, SandboxError> {
-        let exe = match &config.worker_exe {
+        let exe = match &config.engine.worker_exe {
             Some(exe) => exe.clone(),
             None => std::env::current_exe()
                 .map_err(|e| SandboxError::io("find", "the verdict executable", e))?,
         };
-        let worker_config = SandboxConfig {
-            workers: Some(0),
-            ..config.clone()
-        };
-        let config_json = serde_json::to_string(&worker_config)
+        // The child builds an in-process sandbox whatever `engine.workers` says.
+        let config_json = serde_json::to_string(config)
             .map_err(|e| SandboxError::Config(format!("serializing the worker config: {e}")))?;
         let slots = (0..n)
             .map(|_| Slot {
@@ -225,16 +222,17 @@ impl WorkerPool {
         })
     }
 
-    /// Sets the sandbox gauges of `/metrics`: runs in flight across the workers as busy, and
-    /// the workers' slots (`workers × max_instances`) as slots.
-    fn report_load(&self) {
-        let busy = self
-            .slots
+    /// Runs in flight across the workers.
+    pub(crate) fn busy(&self) -> usize {
+        self.slots
             .iter()
             .map(|s| s.load.load(Ordering::Relaxed))
-            .sum();
-        let slots = self.slots.len() * self.config.max_instances as usize;
-        crate::metrics::set_sandbox_load(0, busy, slots);
+            .sum()
+    }
+
+    /// The workers' interpreter slots: `workers × max_instances`.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len() * self.config.engine.max_instances as usize
     }
 
     /// How many worker processes are running.
@@ -296,7 +294,6 @@ impl WorkerPool {
             Arc::clone(&w.pending)
         };
         slot.load.fetch_add(1, Ordering::Relaxed);
-        self.report_load();
         let guard = InFlight {
             slot,
             seq,
@@ -314,7 +311,6 @@ impl WorkerPool {
             }
         };
         guard.finish();
-        self.report_load();
         match answer {
             Ok(Ok(report)) => Ok(report),
             Ok(Err(message)) => Err(SandboxError::Worker(message)),

@@ -11,15 +11,15 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime::{Trap, UpdateDeadline};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
-use super::limits::{MemoryLimiter, Peer, RunState};
-use super::output::{TestOutput, OVERFLOW};
-use super::stdin::TestStdin;
-use super::{SandboxConfig, SandboxError};
+use crate::limits::{MemoryLimiter, Peer, RunState};
+use crate::output::{TestOutput, OVERFLOW};
+use crate::stdin::TestStdin;
+use crate::{SandboxConfig, SandboxError};
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
-        path: "sandbox/wit",
+        path: "wit",
         world: "harness",
         exports: { default: async },
     });
@@ -58,9 +58,9 @@ pub(crate) fn engine(config: &SandboxConfig) -> Result<Engine, SandboxError> {
     c.wasm_backtrace_max_frames(None);
     c.max_wasm_stack(8 << 20);
     c.async_stack_size(10 << 20);
-    if config.pooling {
+    if config.engine.pooling {
         // Running instances plus those instantiated ahead of demand.
-        let n = config.max_instances + config.prewarm;
+        let n = config.engine.max_instances + config.engine.prewarm;
         let mut p = PoolingAllocationConfig::new();
         p.total_component_instances(n);
         p.total_core_instances(n * 32);
@@ -73,7 +73,7 @@ pub(crate) fn engine(config: &SandboxConfig) -> Result<Engine, SandboxError> {
         p.max_tables_per_module(2);
         p.table_elements(64 * 1024);
         p.total_stacks(n);
-        p.max_memory_size((config.memory_mb as usize) << 20);
+        p.max_memory_size((config.limits.memory_mb as usize) << 20);
         p.max_component_instance_size(1 << 20);
         p.max_core_instance_size(4 << 20);
         // Reset slots by restoring only the pages a run dirtied (PAGEMAP_SCAN, Linux ≥ 6.7) and
