@@ -17,6 +17,7 @@ genuine builtin object in an interpreter the candidate never touched, so its `==
 instance, this file included: what it sends is a claim about its answer, never a verdict.
 """
 
+import ast
 import builtins
 import gc
 import importlib.machinery
@@ -982,38 +983,114 @@ def _names_in(codes):
     return names
 
 
-def _bind(g, names, referenced):
-    """Binds the names the test refers to and the program defines: stdlib modules to the
-    judge's own import of them, builtins never (they stay the judge's), the rest to proxies."""
+def _plain_imports(program):
+    """What the program's source says of its stdlib names: ({name: dotted}, functions). The
+    first maps each name a top-level `import m`, `import m as a` or `from p import x` binds to
+    a stdlib module or object, and that is never rebound anywhere (no `def`, `class`,
+    assignment, `del`, `global`, other import, `except … as`, pattern capture of that name); the
+    second holds the names of the program's top-level functions. What the candidate says of
+    its globals is not read here."""
+    try:
+        tree = ast.parse(program)
+    except BaseException:
+        return {}, set()
+    functions = {node.name for node in tree.body
+                 if type(node) in (ast.FunctionDef, ast.AsyncFunctionDef)}
+    found = {}
+    rebound = set()
+    top = set()
+    for node in tree.body:
+        if type(node) is ast.Import:
+            pairs = [(a.asname or a.name.partition(".")[0], a.name if a.asname else
+                      a.name.partition(".")[0]) for a in node.names]
+        elif type(node) is ast.ImportFrom and not node.level and node.module:
+            pairs = [(a.asname or a.name, node.module + "." + a.name)
+                     for a in node.names if a.name != "*"]
+        else:
+            continue
+        top.add(id(node))
+        for name, module in pairs:
+            if found.get(name, module) != module:
+                rebound.add(name)
+            found[name] = module
+    if not found:
+        return {}, functions
+    for node in ast.walk(tree):
+        t = type(node)
+        if t is ast.Name and type(node.ctx) is not ast.Load:
+            rebound.add(node.id)
+        elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+            rebound.add(node.name)
+        elif t in (ast.Global, ast.Nonlocal):
+            rebound.update(node.names)
+        elif t in (ast.ExceptHandler, ast.MatchAs, ast.MatchStar) and node.name:
+            rebound.add(node.name)
+        elif t is ast.MatchMapping and node.rest:
+            rebound.add(node.rest)
+        elif t in (ast.Import, ast.ImportFrom) and id(node) not in top:
+            rebound.update(a.asname or a.name.partition(".")[0] for a in node.names)
+    return {name: m for name, m in found.items()
+            if name not in rebound and m.partition(".")[0] in _STDLIB}, functions
+
+
+_MISSING = object()
+
+
+def _stdlib_object(dotted):
+    """The judge's own import of a stdlib module or of an object of one (`datetime.datetime`),
+    or `_MISSING`."""
+    try:
+        __import__(dotted)
+        return sys.modules[dotted]
+    except BaseException:
+        pass
+    parent, _, attr = dotted.rpartition(".")
+    try:
+        __import__(parent)
+        return getattr(sys.modules[parent], attr)
+    except BaseException:
+        return _MISSING
+
+
+def _bind(g, names, referenced, program):
+    """Binds the names the test refers to and the program defines: what the program plainly
+    imports from the stdlib to the judge's own import of it, a stdlib module's name to the
+    judge's module unless the program defines a function of that name, builtins never (they
+    stay the judge's), the rest to proxies of the candidate's objects."""
+    source = None
     for name in sorted(referenced):
         kind = names.get(name)
         if type(kind) is not str or name.startswith("__") or name in _BUILTIN_NAMES:
             continue
-        module = kind[2:] if kind.startswith("m:") else (name if name in _STDLIB else None)
-        if module is not None:
-            if module.partition(".")[0] in _STDLIB:
-                try:
-                    __import__(module)
-                    g[name] = sys.modules[module]
-                except BaseException:
-                    pass
-            continue
+        if kind == "m" or name in _STDLIB:
+            if source is None:
+                source = _plain_imports(program)
+            imports, functions = source
+            obj = _stdlib_object(imports[name]) if name in imports else _MISSING
+            if obj is _MISSING and name in _STDLIB and name not in functions:
+                obj = _stdlib_object(name)
+            if obj is not _MISSING:
+                g[name] = obj
+                continue
         target = '{"global":' + _encode_str(name) + "}"
-        if kind == "f":
-            g[name] = _Handle(target, name)
-        else:
+        if kind == "d":
             g[name] = _forward(["global", _Handle(target, name)])
+        else:
+            g[name] = _Handle(target, name)
 
 
 def _judge(setup, test, names_json, seed, limit):
     _JUDGE.__init__()
     _JUDGE.limit = limit
+    # Written by the host: the candidate's names, checked there, and the program's source.
     try:
-        names = json.loads(names_json)
+        report = json.loads(names_json) if names_json else {}
     except (ValueError, RecursionError):
-        names = {}
-    if type(names) is not dict:
-        names = {}
+        report = {}
+    names = report.get("names") if type(report) is dict else None
+    names = names if type(names) is dict else {}
+    program = report.get("program") if type(report) is dict else None
+    program = program if type(program) is str else ""
     codes = []
     for phase, source, name in ((wit_world.Phase.SETUP, setup, "<setup>"),
                                 (wit_world.Phase.TEST, test, "<test>")):
@@ -1033,7 +1110,7 @@ def _judge(setup, test, names_json, seed, limit):
         random.seed(seed)
     phase = wit_world.Phase.SETUP
     try:
-        _bind(g, names, _names_in([c for _, c in codes]))
+        _bind(g, names, _names_in([c for _, c in codes]), program)
         for phase, code in codes:
             exec(code, g)
         status = wit_world.Status_Ok()

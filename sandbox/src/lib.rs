@@ -49,6 +49,7 @@ mod engine;
 pub mod error;
 mod judging;
 mod limits;
+mod names;
 mod output;
 mod pool;
 mod run;

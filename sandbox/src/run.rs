@@ -26,6 +26,7 @@ use crate::compare::Rule;
 use crate::engine::{self, Ended, InstanceLimits, Live, Loaded, Status};
 use crate::judging::{self, Blame, Context, Judged};
 use crate::limits::Peer;
+use crate::names;
 use crate::{seed_for, EffectiveLimits, Local, RunJob, RunReport, SandboxError};
 use verdict_contract::json::Exact;
 use verdict_contract::rollout::TestCase;
@@ -454,7 +455,7 @@ impl<'a> Rollout<'a> {
             }
             TestCase::Assert { code, .. } => {
                 let names = match &loaded {
-                    Ok(Loaded { names, .. }) => names.clone(),
+                    Ok(Loaded { names, .. }) => names::for_judge(names, self.job.program),
                     Err(_) => String::new(),
                 };
                 self.assertion(slot, cand, code, &names, overhead).await

@@ -123,6 +123,7 @@ fn test_set(name: &str) -> Value {
         "stdio_123" => json!([{"kind": "stdio", "stdin": "", "stdout": "1\n2\n3\n"}]),
         "stdio_x" => json!([{"kind": "stdio", "stdin": "", "stdout": "x\n"}]),
         "stdio_root" => json!([{"kind": "stdio", "stdin": "", "stdout": "/root\n"}]),
+        "class_sqrt" => assert("assert Solution.sqrt(16) == 4 and Solution.floor(2.5) == 2"),
         "call_items_any_order" => json!([{"kind": "call", "fn": "items", "args": [],
             "expected": [1, 2, 3], "compare": {"unordered": true}}]),
         "stdio_int_checker" => json!([{"kind": "stdio", "stdin": "2 2\n", "stdout": "4\n",

@@ -368,3 +368,28 @@ async fn a_checker_that_passes_the_expected_output_and_breaks_on_the_programs_fa
     assert_eq!(o, Outcome::Error, "{r}");
     assert!(r.contains("rejects the expected output"), "{r}");
 }
+
+#[tokio::test]
+async fn names_like_stdlib_modules_are_the_programs_unless_it_plainly_imports_them() {
+    let t = |code: &str| json!([{"kind": "assert", "code": code}]);
+    // A class imported under a module's name is the program's class.
+    passes(
+        "from datetime import datetime\n\ndef day(s):\n    return datetime.strptime(s, '%Y-%m-%d').day\n",
+        t("assert day('2020-01-05') == 5 and datetime(2020, 1, 5).day == 5"),
+    )
+    .await;
+    // A function named like a stdlib module is the program's function.
+    passes(
+        "def trace(m):\n    return sum(m[i][i] for i in range(len(m)))\n",
+        t("assert trace([[1, 2], [3, 4]]) == 5"),
+    )
+    .await;
+    // A module the program plainly imports is the judge's own.
+    passes(
+        "import math\nimport collections.abc\n\ndef f(x):\n    return math.sqrt(x)\n",
+        t("assert f(16) == math.sqrt(16) == 4 and collections.abc.Sized"),
+    )
+    .await;
+    // A class named like a module loses to the module (stricter than native Python).
+    fails("class math:\n    pi = 3\n", t("assert math.pi == 3")).await;
+}
