@@ -165,6 +165,76 @@ fn verifiers_prints_the_effective_chain() {
     assert!(parse_line.contains("yes"), "{parse_line}");
 }
 
+#[test]
+fn a_config_without_steps_keeps_the_default_chain_and_no_tests_is_not_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("verdict.toml");
+    std::fs::write(&cfg, "[sandbox]\ntime_ms = 5000\n").unwrap();
+    let out = verdict()
+        .args(["verifiers", "--config"])
+        .arg(&cfg)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout);
+    for kind in [" format ", " parse ", " tests ", " timing "] {
+        assert!(stdout.contains(kind), "{kind}: {stdout}");
+    }
+
+    // Correct code in R1 form: one line without tests, one with a test whose unused fields are
+    // null, as a Hugging Face dataset writes it.
+    let completion = "<think>Add them.</think>\n```python\ndef add(a, b):\n    return a + b\n```";
+    let input = dir.path().join("in.jsonl");
+    let lines = [
+        serde_json::json!({"id": "untested", "completion": completion}),
+        serde_json::json!({"id": "tested", "completion": completion, "tests": [
+            {"kind": "assert", "code": "assert add(1, 2) == 3", "stdin": null, "stdout": null,
+             "expected": null, "timing": null, "compare": null, "checker": null}]}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&input, text).unwrap();
+    let score = |config: &Path| {
+        let out = verdict()
+            .args(["score", "--config"])
+            .arg(config)
+            .arg(&input)
+            .assert()
+            .success();
+        records(&out.get_output().stdout)
+    };
+    let recs = score(&cfg);
+    let (untested, tested) = (&recs[0], &recs[1]);
+    assert_eq!(tested["outcome"], "passed", "{tested}");
+    assert_eq!(untested["outcome"], "tests_unavailable", "{untested}");
+    let step = |r: &Value, name: &str| {
+        r["verifiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} step: {r}"))
+    };
+    let tests_step = step(untested, "tests");
+    assert_eq!(tests_step["skipped"], true, "{untested}");
+    // The reward is the other checks' (format's), never a test verdict.
+    assert_eq!(
+        untested["reward"],
+        step(untested, "format")["score"],
+        "{untested}"
+    );
+
+    std::fs::write(
+        &cfg,
+        "[[verifier]]\nkind = \"parse\"\ngate = true\nweight = 0.0\n\
+         [[verifier]]\nkind = \"tests\"\nunavailable = \"zero\"\n",
+    )
+    .unwrap();
+    let recs = score(&cfg);
+    assert_eq!(recs[0]["outcome"], "tests_unavailable", "{}", recs[0]);
+    assert_eq!(recs[0]["reward"], 0.0, "{}", recs[0]);
+    assert_eq!(recs[1]["reward"], 1.0, "{}", recs[1]);
+}
+
 /// A large input so that a run can be killed part-way.
 fn big_input(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join("big.jsonl");
