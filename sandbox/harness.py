@@ -79,7 +79,7 @@ import struct  # noqa: F401
 import traceback  # noqa: F401
 import urllib.parse  # noqa: F401
 import uuid  # noqa: F401
-import warnings  # noqa: F401
+import warnings
 
 # componentize-py snapshots the interpreter after this module is imported, and the instance has
 # no filesystem: a module not imported by then could not be imported at all. So every other
@@ -170,6 +170,25 @@ _PRISTINE_BUILTINS = dict(builtins.__dict__)
 _BUILTIN_NAMES = frozenset(_PRISTINE_BUILTINS)
 _STDLIB = frozenset(sys.stdlib_module_names)
 _recursion_limit = sys.getrecursionlimit()
+_PRISTINE_DECIMAL_CONTEXT = decimal.getcontext().copy()
+_PRISTINE_WARNING_FILTERS = list(warnings.filters)
+
+
+def _reset_interpreter():
+    """Interpreter-wide settings code may change, back to the snapshot's, so that one test's
+    changes (a decimal precision, a recursion limit, warning filters, the int digit limit) never
+    reach the next test's judge."""
+    sys.setrecursionlimit(_recursion_limit)
+    sys.set_int_max_str_digits(0)
+    decimal.setcontext(_PRISTINE_DECIMAL_CONTEXT.copy())
+    warnings.filters[:] = _PRISTINE_WARNING_FILTERS
+    mutated = getattr(warnings, "_filters_mutated_lock_held", None) or \
+        getattr(warnings, "_filters_mutated", None)
+    if mutated is not None:
+        try:
+            mutated()
+        except BaseException:
+            pass
 _stdout = sys.stdout
 _stderr = sys.stderr
 _stdin = sys.stdin
@@ -1103,6 +1122,7 @@ def _judge(setup, test, names_json, seed, limit):
         except (ValueError, RecursionError, MemoryError) as exc:
             return wit_world.Status_Raised(_failure(phase, exc))
     # Tests are trusted, but one test's changes to builtins must not reach the next.
+    _reset_interpreter()
     builtins.__dict__.clear()
     builtins.__dict__.update(_PRISTINE_BUILTINS)
     g = {"__name__": "__main__", "__builtins__": dict(_PRISTINE_BUILTINS)}

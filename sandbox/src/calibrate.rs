@@ -59,7 +59,7 @@ fn bad(what: &str) -> SandboxError {
 }
 
 async fn load_empty(live: &mut Live, main: bool) -> Result<u64, SandboxError> {
-    live.begin("", CALIBRATION_FUEL)?;
+    live.begin("", CALIBRATION_FUEL, 0)?;
     let loaded = live
         .load("", "", main, 0)
         .await
@@ -80,7 +80,7 @@ pub(crate) async fn measure(pool: &Pool) -> Result<Baselines, SandboxError> {
     });
     let load_module = load_empty(&mut live, false).await?;
     let load_main = load_empty(&mut live, true).await?;
-    live.begin("", CALIBRATION_FUEL)?;
+    live.begin("", CALIBRATION_FUEL, 0)?;
     let loaded = live
         .load("def f(): pass", "", false, 0)
         .await
@@ -88,7 +88,7 @@ pub(crate) async fn measure(pool: &Pool) -> Result<Baselines, SandboxError> {
     if !matches!(loaded.status, Status::Ok) {
         return Err(bad("loading `def f(): pass`"));
     }
-    live.begin("", CALIBRATION_FUEL)?;
+    live.begin("", CALIBRATION_FUEL, 0)?;
     let reply = live
         .serve(
             &crate::run::call_request("f", &[]).map_err(|e| bad(&e))?,

@@ -11,6 +11,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime::{Trap, UpdateDeadline};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
+use crate::entropy::Entropy;
+
 use crate::limits::{MemoryLimiter, Peer, RunState};
 use crate::output::{TestOutput, OVERFLOW};
 use crate::stdin::TestStdin;
@@ -78,12 +80,25 @@ pub(crate) fn engine(config: &SandboxConfig) -> Result<Engine, SandboxError> {
         p.max_core_instance_size(4 << 20);
         // Reset slots by restoring only the pages a run dirtied (PAGEMAP_SCAN, Linux ≥ 6.7) and
         // keep them mapped, so the next instance in the slot takes no page faults on them.
-        p.pagemap_scan(wasmtime::Enabled::Auto);
+        // With swap on, a dirty page that was swapped out is neither reset nor decommitted by
+        // the scan (it asks for PRESENT pages): the next instance in the slot could read the
+        // last rollout's bytes (wasmtime PR #14357). Then every slot is reset in full.
+        p.pagemap_scan(if swap_is_on() {
+            wasmtime::Enabled::No
+        } else {
+            wasmtime::Enabled::Auto
+        });
         p.linear_memory_keep_resident(64 << 20);
         p.table_keep_resident(1 << 20);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     Engine::new(&c).map_err(|e| SandboxError::wasm("engine configuration", e))
+}
+
+/// Whether `/proc/swaps` lists a swap device (unreadable: assumed on).
+pub(crate) fn swap_is_on() -> bool {
+    std::fs::read_to_string("/proc/swaps")
+        .map_or(true, |s| s.lines().skip(1).any(|l| !l.trim().is_empty()))
 }
 
 /// The WIT instance the judge imports `forward` from.
@@ -242,12 +257,19 @@ pub(crate) struct Live {
     fuel_start: u64,
     /// Fuel spent on instantiation, charged once as overhead.
     pending_overhead: u64,
-    /// Whether any call has run in this instance yet.
-    used: bool,
+    /// Its WASI randomness and clocks, restarted from the job's seed at every test.
+    entropy: Entropy,
 }
 
 /// Fuel loaded into a store before it is configured; far above any per-test limit.
 const FUEL_RESERVE: u64 = u64::MAX / 4;
+
+/// Most bytes one guest-to-host call may carry (wasmtime's `hostcall_fuel`, 128 MiB by
+/// default): the largest answer or forwarded operation (1 MiB) with room for its encoding.
+const HOSTCALL_FUEL: usize = 4 << 20;
+
+/// Most random bytes one WASI call may ask for (64 MiB by default).
+const MAX_RANDOM_BYTES: u64 = 1 << 20;
 
 impl Live {
     /// Instantiates the pre-initialized component with no filesystem, environment or network.
@@ -260,7 +282,14 @@ impl Live {
         let stdout = TestOutput::default();
         let stderr = TestOutput::default();
         let stdin = TestStdin::default();
+        let entropy = Entropy::default();
         let wasi = WasiCtxBuilder::new()
+            .secure_random(entropy.clone())
+            .insecure_random(entropy.clone())
+            .insecure_random_seed(0)
+            .max_random_size(MAX_RANDOM_BYTES)
+            .wall_clock(entropy.clone())
+            .monotonic_clock(entropy.clone())
             .stdin(stdin.clone())
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -282,6 +311,7 @@ impl Live {
             },
         );
         store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(HOSTCALL_FUEL);
         store
             .set_fuel(FUEL_RESERVE)
             .map_err(|e| SandboxError::wasm("setting fuel", e))?;
@@ -316,7 +346,7 @@ impl Live {
             output_bytes: 0,
             fuel_start: 0,
             pending_overhead,
-            used: false,
+            entropy,
         })
     }
 
@@ -329,13 +359,9 @@ impl Live {
         self.store.set_epoch_deadline(1);
     }
 
-    /// Whether no call has run in this instance since it was made.
-    pub(crate) fn is_fresh(&self) -> bool {
-        !self.used
-    }
-
     /// Starts a test: refills stdin, empties the captured output, loads `fuel`.
-    pub(crate) fn begin(&mut self, stdin: &str, fuel: u64) -> Result<(), SandboxError> {
+    pub(crate) fn begin(&mut self, stdin: &str, fuel: u64, seed: u64) -> Result<(), SandboxError> {
+        self.entropy.reset(seed);
         self.stdin.set(stdin);
         self.stdout.begin(self.output_bytes);
         self.stderr.begin(self.output_bytes);
@@ -388,7 +414,6 @@ impl Live {
         main: bool,
         seed: u64,
     ) -> Result<Loaded, Ended> {
-        self.used = true;
         let r = self
             .harness
             .call_load(&mut self.store, program, setup, main, seed)
@@ -398,7 +423,6 @@ impl Live {
 
     /// Candidate role: one operation on the loaded program.
     pub(crate) async fn serve(&mut self, request: &str, limit: usize) -> Result<String, Ended> {
-        self.used = true;
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let r = self
             .harness
@@ -416,7 +440,6 @@ impl Live {
         seed: u64,
         limit: usize,
     ) -> Result<Status, Ended> {
-        self.used = true;
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let r = self
             .harness

@@ -46,6 +46,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 mod engine;
+mod entropy;
 pub mod error;
 mod judging;
 mod limits;

@@ -52,10 +52,6 @@ pub(crate) struct Rollout<'a> {
     limits: EffectiveLimits,
     deadline: Instant,
     seed: u64,
-    /// Whether timing tests get a candidate instance of their own.
-    split_timing: bool,
-    /// Candidate instances: `[0]` for untimed tests, `[1]` for timing tests (when split).
-    candidates: [Option<Live>; 2],
     judge: Option<Live>,
     _permit: SemaphorePermit<'a>,
 }
@@ -80,9 +76,8 @@ impl<'a> Rollout<'a> {
                     }
             )
         });
-        let split_timing =
-            tests.iter().any(TestCase::is_timing) && tests.iter().any(|t| !t.is_timing());
-        let needed = 1 + u32::from(has_assert) + u32::from(split_timing);
+        // One candidate at a time (a fresh one per test), and the judge.
+        let needed = 1 + u32::from(has_assert);
         let permit = local.pool.slots(needed).await;
         Rollout {
             local,
@@ -90,8 +85,6 @@ impl<'a> Rollout<'a> {
             limits,
             deadline: start + Duration::from_millis(limits.time_ms),
             seed: config.limits.seed.unwrap_or_else(|| seed_for(job.id)),
-            split_timing,
-            candidates: [None, None],
             judge: None,
             _permit: permit,
         }
@@ -255,7 +248,6 @@ impl<'a> Rollout<'a> {
             }
             Ok(Err(e)) => Err(e),
             Err(_) => {
-                self.candidates = [None, None];
                 self.judge = None;
                 Ok(Tested {
                     judged: Judged {
@@ -341,7 +333,7 @@ impl<'a> Rollout<'a> {
         };
         judge.configure(limits);
         let mut overhead = judge.take_overhead();
-        judge.begin("", fuel)?;
+        judge.begin("", fuel, self.seed)?;
         let code = checker::driver(checker, input, output, expected);
         let run = judge.judge("", &code, "{}", self.seed, self.value_limit());
         let status = match tokio::time::timeout(budget + engine::EPOCH_TICK, run).await {
@@ -361,7 +353,6 @@ impl<'a> Rollout<'a> {
     }
 
     async fn test_inner(&mut self, test: &TestCase) -> Result<Tested, SandboxError> {
-        let slot = usize::from(self.split_timing && test.is_timing());
         let (stdin, main, setup) = match test {
             TestCase::Stdio { stdin, .. } => (stdin.as_str(), true, self.job.setup.unwrap_or("")),
             TestCase::Call { .. } => ("", false, self.job.setup.unwrap_or("")),
@@ -370,23 +361,11 @@ impl<'a> Rollout<'a> {
         };
         let fuel_limit = self.limits.fuel;
         let mut overhead = 0;
-        // Load the program; an instance an earlier test spent (it closed fd 0 or 1) refuses,
-        // and the test runs again in a fresh one (which is never spent).
-        let (mut cand, loaded) = loop {
-            let mut cand = match self.candidates[slot].take() {
-                Some(c) => c,
-                None => Self::fresh(self.local, self.instance_limits()).await?,
-            };
-            let fresh = cand.is_fresh();
-            overhead += cand.take_overhead();
-            cand.begin(stdin, fuel_limit)?;
-            let loaded = cand.load(self.job.program, setup, main, self.seed).await;
-            if !fresh && is_spent(&loaded) {
-                overhead += cand.fuel_used();
-                continue;
-            }
-            break (cand, loaded);
-        };
+        // A fresh interpreter per test: nothing an earlier test left behind reaches this one.
+        let mut cand = Self::fresh(self.local, self.instance_limits()).await?;
+        overhead += cand.take_overhead();
+        cand.begin(stdin, fuel_limit, self.seed)?;
+        let loaded = cand.load(self.job.program, setup, main, self.seed).await;
         let cx = self.cx();
         let load_obs = cand.observe(loaded.as_ref().err());
         let stdio = main;
@@ -395,9 +374,8 @@ impl<'a> Rollout<'a> {
             Ok(l) => judging::loaded(l, &load_obs, cx, stdio),
         };
         let kind = TestKind::of(test);
-        let loaded_ok = load_failure.is_none() && loaded.is_ok();
         if let Some(judged) = load_failure {
-            return Ok(self.finish(slot, cand, loaded.is_err(), judged, overhead, kind, 0));
+            return Ok(self.finish(cand, judged, overhead, kind, 0));
         }
         match test {
             TestCase::Stdio {
@@ -409,7 +387,7 @@ impl<'a> Rollout<'a> {
                     Some(_) => (Judged::passed(), Some(load_obs.stdout.clone())),
                     None => (judging::stdout(stdout, &load_obs, &self.rule(test)), None),
                 };
-                let mut tested = self.finish(slot, cand, !loaded_ok, judged, overhead, kind, 0);
+                let mut tested = self.finish(cand, judged, overhead, kind, 0);
                 tested.to_check = to_check;
                 Ok(tested)
             }
@@ -427,7 +405,7 @@ impl<'a> Rollout<'a> {
                             message: Some(format!("the arguments cannot be read: {m}")),
                             blame: None,
                         };
-                        return Ok(self.finish(slot, cand, false, judged, overhead, kind, 0));
+                        return Ok(self.finish(cand, judged, overhead, kind, 0));
                     }
                 };
                 let reply = cand.serve(&request, self.value_limit()).await;
@@ -451,14 +429,14 @@ impl<'a> Rollout<'a> {
                     },
                     Ok(r) => judging::answer(r, expected, &self.rule(test)),
                 };
-                Ok(self.finish(slot, cand, reply.is_err(), judged, overhead, kind, 1))
+                Ok(self.finish(cand, judged, overhead, kind, 1))
             }
             TestCase::Assert { code, .. } => {
                 let names = match &loaded {
                     Ok(Loaded { names, .. }) => names::for_judge(names, self.job.program),
                     Err(_) => String::new(),
                 };
-                self.assertion(slot, cand, code, &names, overhead).await
+                self.assertion(cand, code, &names, overhead).await
             }
         }
     }
@@ -466,7 +444,6 @@ impl<'a> Rollout<'a> {
     /// An assert test: the judge runs it against the loaded candidate.
     async fn assertion(
         &mut self,
-        slot: usize,
         cand: Live,
         code: &str,
         names: &str,
@@ -477,7 +454,7 @@ impl<'a> Rollout<'a> {
             None => Self::fresh(self.local, self.instance_limits()).await?,
         };
         overhead += judge.take_overhead();
-        judge.begin("", self.limits.fuel)?;
+        judge.begin("", self.limits.fuel, self.seed)?;
         judge.attach(Peer {
             live: cand,
             ended: None,
@@ -516,27 +493,18 @@ impl<'a> Rollout<'a> {
                 })
             })
             .unwrap_or_else(|| judging::assertion(&status, peer.refused.as_deref(), cx));
-        let spent = peer.ended.is_some();
         let calls = peer.calls;
-        Ok(self.finish(
-            slot,
-            peer.live,
-            spent,
-            judged,
-            overhead,
-            TestKind::Assert,
-            calls,
-        ))
+        Ok(self.finish(peer.live, judged, overhead, TestKind::Assert, calls))
     }
 
-    /// Charges the candidate's fuel, keeps its instance for the next test when it is still
-    /// sound, and builds the test's result.
-    #[allow(clippy::too_many_arguments)]
+    /// Charges the candidate's fuel and builds the test's result. The candidate's instance is
+    /// dropped: every test gets a fresh interpreter, so no state the program left behind (in
+    /// `sys`, a module, a cache) can reach the next test — a reset inside one interpreter cannot
+    /// be complete. The judge's instance is kept: no candidate code runs in it, and its
+    /// interpreter-wide settings are reset per test (`_reset_interpreter` in `harness.py`).
     fn finish(
-        &mut self,
-        slot: usize,
+        &self,
         cand: Live,
-        ended: bool,
         judged: Judged,
         overhead: u64,
         kind: TestKind,
@@ -545,10 +513,7 @@ impl<'a> Rollout<'a> {
         let used = cand.fuel_used();
         let baseline = self.local.baselines.of(kind, calls);
         let fuel = used.saturating_sub(baseline);
-        let obs = cand.observe(None);
-        if !ended && !obs.output_overflow && !obs.memory_hit {
-            self.candidates[slot] = Some(cand);
-        }
+        drop(cand);
         Tested {
             judged,
             fuel,
@@ -558,15 +523,6 @@ impl<'a> Rollout<'a> {
         }
     }
 }
-
-/// Whether a `load` was refused because an earlier test closed fd 0 or 1.
-fn is_spent(loaded: &Result<Loaded, Ended>) -> bool {
-    matches!(loaded, Ok(Loaded { status: Status::Raised(f), .. }) if f.kind == SPENT_KIND)
-}
-
-/// The failure kind `load` reports when an earlier test closed fd 0 or 1 (see
-/// `sandbox/PROTOCOL.md`).
-const SPENT_KIND: &str = "VerdictInstanceSpent";
 
 fn judged_ended(ended: &Ended) -> Judged {
     Judged {

@@ -742,3 +742,59 @@ async fn a_program_that_recovers_from_the_memory_cap_is_still_judged_on_its_answ
     let right = program.replace("return 0", "return a + b");
     assert_eq!(run(&right, &t).await.outcome, Outcome::Passed);
 }
+
+/// The message of test `i` of a run of `program` under rollout id `id`.
+async fn message_of(id: &str, program: &str, t: &[TestCase], i: usize) -> String {
+    let job = RunJob {
+        id,
+        program,
+        setup: None,
+        tests: t,
+        limits: None,
+        stop_on_failure: false,
+    };
+    let report = shared().run(&job).await.expect("the sandbox runs");
+    report.tests.results[i].message.clone().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn randomness_and_clocks_depend_only_on_the_rollout() {
+    // Each value is printed and compared with "no": the failure message shows it.
+    let program = "import os, time, uuid, secrets\nprint(os.urandom(8).hex(), uuid.uuid4(), secrets.token_hex(4), time.time(), time.perf_counter())\n";
+    let stdio = json!({"kind": "stdio", "stdin": "", "stdout": "no\n"});
+    let alone = tests(json!([stdio]));
+    let after = tests(json!([{"kind": "stdio", "stdin": "", "stdout": "x\n"}, stdio]));
+    let first = message_of("rollout-a", program, &alone, 0).await;
+    assert!(first.contains("1735689600"), "{first}");
+    assert_eq!(message_of("rollout-a", program, &alone, 0).await, first);
+    assert_eq!(message_of("rollout-a", program, &after, 1).await, first);
+    assert_ne!(message_of("rollout-b", program, &alone, 0).await, first);
+}
+
+#[tokio::test]
+async fn a_test_sees_neither_the_programs_state_nor_the_judges_settings_from_earlier_tests() {
+    // A program that answers by counting its calls in `sys` gets each test's first call.
+    let counting = "import sys\n\ndef f(x):\n    n = getattr(sys, 'calls', 0)\n    sys.calls = n + 1\n    return x if n == 0 else -1\n";
+    let r = run(
+        counting,
+        &tests(json!([
+            {"kind": "call", "fn": "f", "args": [1], "expected": 1},
+            {"kind": "call", "fn": "f", "args": [2], "expected": 2},
+            {"kind": "assert", "code": "assert f(3) == 3"},
+            {"kind": "assert", "code": "assert f(4) == 4"},
+        ])),
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    // A test's decimal precision, recursion limit and int digit limit end with it.
+    let r = run(
+        "def f():\n    return 1\n",
+        &tests(json!([
+            {"kind": "assert", "code": "import decimal, sys\ndecimal.getcontext().prec = 3\nsys.setrecursionlimit(50)\nsys.set_int_max_str_digits(640)\nassert f() == 1"},
+            {"kind": "assert", "code": "from decimal import Decimal\nassert str(Decimal(1) / Decimal(3)) == '0.' + '3' * 28"},
+            {"kind": "assert", "code": "def depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\nassert depth(200) == 200 and len(str(10 ** 5000)) == 5001 and f() == 1"},
+        ])),
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+}
