@@ -674,6 +674,23 @@ def _load(program, setup, main, seed):
     return None, g
 
 
+def _raised_answer(exc, limit):
+    """`{"raised": [type name, message, [builtin bases], args]}`: the builtin exception classes
+    the type derives from (so the judge's `except ValueError` catches a program's own subclass)
+    and its `args` as data where they are (`KeyError('b').args`, `UnicodeDecodeError`'s five)."""
+    t = type(exc)
+    bases = [c.__name__ for c in t.__mro__[1:]
+             if _EXCEPTIONS.get(c.__name__) is c][:16]
+    try:
+        w = _Writer(min(limit, 1 << 16), _handle_of)
+        _enc(w, list(exc.args))
+        args = w.text()
+    except BaseException:
+        args = "null"
+    return ('{"raised":[' + _encode_str(t.__name__) + "," + _encode_str(_message(exc)) + ",[" +
+            ",".join(_encode_str(b) for b in bases) + "]," + args + "]}")
+
+
 def _serve(request, limit):
     """One operation of the judge on the loaded program; always answers with JSON."""
     try:
@@ -720,8 +737,7 @@ def _serve(request, limit):
     except SystemExit as exc:
         return '{"exit":' + str(_exit_code(exc)) + "}"
     except BaseException as exc:
-        return '{"raised":[' + _encode_str(type(exc).__name__) + "," + \
-            _encode_str(_message(exc)) + "]}"
+        return _raised_answer(exc, limit)
     try:
         w = _Writer(limit, _handle_of)
         w.put('{"ok":')
@@ -827,22 +843,7 @@ def _forward(op, args=None):
                   f"the program raised SystemExit({raw['exit']!r}) inside a call")
         raise _Gone("exit")
     if "raised" in raw:
-        kind, message = raw["raised"] if type(raw["raised"]) is list and \
-            len(raw["raised"]) == 2 else ("?", "")
-        kind, message = str(kind)[:100], str(message)[:_MESSAGE_CAP]
-        if kind.startswith("Verdict"):
-            _incident("VerdictBadAnswer", f"{kind}: {message}")
-            raise _Gone(kind)
-        # Exceptions that steer control flow (a StopIteration from a mapped function ends a
-        # `map` early, so `all(map(...))` would hold) cross as a plain error instead.
-        cls = None if kind in _CONTROL_FLOW else _EXCEPTIONS.get(kind)
-        if cls is not None:
-            try:
-                exc = cls(message)
-            except BaseException:
-                exc = CandidateError(f"{kind}: {message}")
-            raise exc
-        raise CandidateError(f"{kind}: {message}")
+        raise _candidate_exception(raw["raised"])
     if "ok" not in raw:
         _incident("VerdictBadAnswer", "the candidate sent a malformed answer")
         raise _Gone("malformed answer")
@@ -857,6 +858,53 @@ def _forward(op, args=None):
         _incident("VerdictBadAnswer", f"malformed value: {type(exc).__name__}: {exc}")
         raise _Gone("malformed answer")
     return value
+
+
+_SUBCLASSES = {}
+
+
+def _candidate_exception(raised):
+    """The exception the candidate raised, as the judge raises it: a builtin one by name, a
+    program's own class as a class of that name deriving from the first builtin exception among
+    its bases (so `except ValueError` catches it, `type(e).__name__` is its name), with its
+    `args` rebuilt where they are data. Exceptions that steer control flow (a StopIteration from
+    a mapped function would end a `map` early, so `all(map(...))` would hold) never cross as
+    themselves: they become the next builtin base, or `CandidateError`."""
+    if type(raised) is not list or len(raised) not in (2, 4) or \
+            type(raised[0]) is not str or type(raised[1]) is not str:
+        _incident("VerdictBadAnswer", "the candidate sent a malformed exception")
+        return _Gone("malformed answer")
+    kind, message = raised[0][:100], raised[1][:_MESSAGE_CAP]
+    if kind.startswith("Verdict"):
+        _incident("VerdictBadAnswer", f"{kind}: {message}")
+        return _Gone(kind)
+    bases = raised[2] if len(raised) == 4 and type(raised[2]) is list else []
+    names = [kind] + [b for b in bases[:16] if type(b) is str]
+    base = next((_EXCEPTIONS[n] for n in names
+                 if n in _EXCEPTIONS and n not in _CONTROL_FLOW), None)
+    if base is None:
+        return CandidateError(f"{kind}: {message}")
+    cls = base
+    if base.__name__ != kind:
+        cls = _SUBCLASSES.get((kind, base))
+        if cls is None:
+            if len(_SUBCLASSES) > 256:
+                _SUBCLASSES.clear()
+            cls = _SUBCLASSES[(kind, base)] = type(kind, (base,), {"__module__": "candidate"})
+    args = None
+    if len(raised) == 4 and raised[3] is not None:
+        try:
+            args = _rebuild(raised[3], _resolve_judge)
+        except BaseException:
+            args = None
+    for make in ((lambda: cls(*args)) if type(args) is list else None, lambda: cls(message)):
+        if make is None:
+            continue
+        try:
+            return make()
+        except BaseException:
+            pass
+    return CandidateError(f"{kind}: {message}")
 
 
 def _answer_fits(what, raw, copies_back):

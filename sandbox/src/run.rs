@@ -5,7 +5,7 @@
 //!   the host compares what reached the WASI stdout.
 //! - **call** tests: the candidate loads the program (and setup) and serves one call; the host
 //!   compares the answer with the expected value.
-//! - **assert** tests: the candidate loads the program; a judge instance, which never runs
+//! - **assert** tests: the candidate loads the program and the setup; a judge instance, which never runs
 //!   candidate code, runs the setup and the test with proxies for the program's names; each use
 //!   of a proxy is forwarded through the host to the candidate.
 //!
@@ -353,11 +353,12 @@ impl<'a> Rollout<'a> {
     }
 
     async fn test_inner(&mut self, test: &TestCase) -> Result<Tested, SandboxError> {
-        let (stdin, main, setup) = match test {
-            TestCase::Stdio { stdin, .. } => (stdin.as_str(), true, self.job.setup.unwrap_or("")),
-            TestCase::Call { .. } => ("", false, self.job.setup.unwrap_or("")),
-            // The setup of an assert test is trusted code: it runs in the judge.
-            TestCase::Assert { .. } => ("", false, ""),
+        // The setup is vocabulary both sides need (imports, shared classes): it runs after the
+        // program in the candidate for every kind, and in the judge before an assert test.
+        let setup = self.job.setup.unwrap_or("");
+        let (stdin, main) = match test {
+            TestCase::Stdio { stdin, .. } => (stdin.as_str(), true),
+            TestCase::Call { .. } | TestCase::Assert { .. } => ("", false),
         };
         let fuel_limit = self.limits.fuel;
         let mut overhead = 0;

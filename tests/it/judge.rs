@@ -393,3 +393,50 @@ async fn names_like_stdlib_modules_are_the_programs_unless_it_plainly_imports_th
     // A class named like a module loses to the module (stricter than native Python).
     fails("class math:\n    pi = 3\n", t("assert math.pi == 3")).await;
 }
+
+#[tokio::test]
+async fn the_programs_exceptions_keep_their_hierarchy_and_args() {
+    let t = |code: &str| json!([{"kind": "assert", "code": code}]);
+    // A program's own subclass of ValueError is caught as a ValueError, under its own name.
+    passes(
+        "class BadInput(ValueError):\n    pass\n\ndef parse(s):\n    if not s.isdigit():\n        raise BadInput(s)\n    return int(s)\n",
+        t("try:\n    parse('x')\n    assert False\nexcept ValueError as e:\n    assert type(e).__name__ == 'BadInput' and e.args == ('x',)"),
+    )
+    .await;
+    // A stdlib subclass (json.JSONDecodeError) expected as ValueError.
+    passes(
+        "import json\n\ndef load(s):\n    return json.loads(s)\n",
+        t("try:\n    load('{')\n    assert False\nexcept ValueError:\n    pass"),
+    )
+    .await;
+    // args survive: KeyError('b').args, UnicodeDecodeError's five.
+    passes(
+        "def get(d, k):\n    return d[k]\n\ndef dec(b):\n    return b.decode('utf-8')\n",
+        t("try:\n    get({'a': 1}, 'b')\n    assert False\nexcept KeyError as e:\n    assert e.args == ('b',)\ntry:\n    dec(b'\\xff')\n    assert False\nexcept UnicodeDecodeError as e:\n    assert e.start == 0 and e.encoding == 'utf-8'"),
+    )
+    .await;
+    // A StopIteration from a call still never ends a map early: it is the program's error.
+    let (o, r) = outcome(
+        "def f(x):\n    raise StopIteration\n",
+        t("assert all(map(f, [1, 2]))"),
+    )
+    .await;
+    assert_eq!(o, Outcome::RuntimeError, "{r}");
+}
+
+#[tokio::test]
+async fn the_setup_is_vocabulary_the_program_sees_in_assert_tests_too() {
+    // LeetCode pre-imports heapq and defaultdict; a correct program relies on them.
+    let program = "def k_smallest(xs, k):\n    return heapq.nsmallest(k, xs)\n\ndef counts(xs):\n    d = defaultdict(int)\n    for x in xs:\n        d[x] += 1\n    return dict(d)\n";
+    let r = crate::sandbox::run_setup(
+        program,
+        "import heapq\nfrom collections import defaultdict\n",
+        &tests(json!([
+            {"kind": "assert", "code": "assert k_smallest([5, 1, 4], 2) == [1, 4]"},
+            {"kind": "assert", "code": "assert counts('aab') == {'a': 2, 'b': 1}"},
+            {"kind": "call", "fn": "k_smallest", "args": [[3, 2, 1], 1], "expected": [1]},
+        ])),
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+}

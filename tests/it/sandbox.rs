@@ -32,6 +32,19 @@ pub(crate) async fn run(program: &str, tests: &[TestCase]) -> RunReport {
     run_with(program, tests, None).await
 }
 
+/// [`run`] with a setup.
+pub(crate) async fn run_setup(program: &str, setup: &str, tests: &[TestCase]) -> RunReport {
+    let job = RunJob {
+        id: "it",
+        program,
+        setup: Some(setup),
+        tests,
+        limits: None,
+        stop_on_failure: false,
+    };
+    shared().run(&job).await.expect("the sandbox runs")
+}
+
 pub(crate) async fn run_with(
     program: &str,
     tests: &[TestCase],
@@ -797,4 +810,108 @@ async fn a_test_sees_neither_the_programs_state_nor_the_judges_settings_from_ear
     )
     .await;
     assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+}
+
+/// Scores `rollout` with the `tests` verifier of the shared sandbox (5 s wall-clock cap) and
+/// `code` as the answer.
+async fn verify_tests(rollout: &Rollout, code: &str) -> (verdict::Verdict, Context) {
+    let verifier = TestsConfig::default().build(shared()).unwrap();
+    let mut ctx = Context::default();
+    ctx.answer.code = Some(code.into());
+    let v = verifier.verify(rollout, &mut ctx).await;
+    (v, ctx)
+}
+
+#[tokio::test]
+async fn a_datasets_time_limit_is_the_runs_budget() {
+    let spin = "while True:\n    pass\n";
+    let message = |ctx: &Context| {
+        let results = &ctx.tests.as_ref().unwrap().results;
+        results[0].message.clone().unwrap_or_default()
+    };
+    // TACO: `time_limit` as text, one stdio test → a 1 s budget (not the 5 s cap).
+    let taco: Rollout = serde_json::from_value(json!({
+        "id": "taco-1", "completion": "", "question": "Print nothing, fast.",
+        "input_output": "{\"inputs\": [\"\"], \"outputs\": [\"\"]}",
+        "time_limit": "1 second", "memory_limit": "256 megabytes"
+    }))
+    .unwrap();
+    let start = std::time::Instant::now();
+    let (v, ctx) = verify_tests(&taco, spin).await;
+    assert_eq!(v.outcome, Outcome::Timeout, "{v:?}");
+    assert_eq!(v.details["time_limit_ms"], 1000, "{}", v.details);
+    assert!(message(&ctx).contains("1000 ms"), "{}", message(&ctx));
+    assert!(start.elapsed().as_millis() < 4_000, "{:?}", start.elapsed());
+    assert_eq!(ctx.resolved.unwrap().limits.unwrap().time_ms, Some(1000));
+
+    // CodeContests: `{seconds, nanos}` per test, two tests → 2 × 300 ms.
+    let cc: Rollout = serde_json::from_value(json!({
+        "id": "cc-1", "completion": "",
+        "inputs": ["", ""], "outputs": ["", ""],
+        "time_limit": {"seconds": 0, "nanos": 300_000_000}
+    }))
+    .unwrap();
+    let (v, ctx) = verify_tests(&cc, spin).await;
+    assert_eq!(v.outcome, Outcome::Timeout, "{v:?}");
+    assert!(message(&ctx).contains("600 ms"), "{}", message(&ctx));
+
+    // The rollout's own limit wins over the data's; a right program passes within the data's.
+    let mut own = cc.clone();
+    own.limits = Some(verdict::Limits {
+        time_ms: Some(200),
+        ..Default::default()
+    });
+    let (v, ctx) = verify_tests(&own, spin).await;
+    assert!(message(&ctx).contains("200 ms"), "{}", message(&ctx));
+    assert!(v.details.get("time_limit_ms").is_none(), "{}", v.details);
+    let (v, _) = verify_tests(&taco, "print(end='')\n").await;
+    assert_eq!(v.outcome, Outcome::Passed, "{v:?}");
+}
+
+#[tokio::test]
+async fn a_tolerance_stated_in_the_prompt_judges_expected_values_from_data() {
+    let rollout = |prompt: &str| -> Rollout {
+        serde_json::from_value(json!({
+            "id": "tol", "completion": "",
+            "prompt": prompt,
+            "tests": [
+                {"kind": "stdio", "stdin": "", "stdout": "3.14159265\n"},
+                {"kind": "call", "fn": "pi", "args": [], "expected": 3.14159265},
+                {"kind": "assert", "code": "assert pi() == 3.14159265"}
+            ]
+        }))
+        .unwrap()
+    };
+    let program = "def pi():\n    return 3.14\n\nprint(pi())\n";
+    let stated = "Print pi. Your answer is considered correct if its absolute or relative \
+                  error does not exceed $10^{-2}$.";
+    let (v, ctx) = verify_tests(&rollout(stated), program).await;
+    let passed: Vec<bool> = ctx.tests.unwrap().results.iter().map(|r| r.passed).collect();
+    // The data's values within 10^-2; the assert's literal compares with its own `==`.
+    assert_eq!(passed, [true, true, false], "{v:?}");
+    assert_eq!(v.details["tolerance"]["rel_tol"], 0.01, "{}", v.details);
+    assert_eq!(v.details["tolerance"]["abs_tol"], 0.01, "{}", v.details);
+    assert_eq!(v.details["tolerance"]["from"], "prompt", "{}", v.details);
+    assert_eq!(v.details["tolerance"]["tests"], 2, "{}", v.details);
+    assert!(v.details["tolerance"]["stated"]
+        .as_str()
+        .unwrap()
+        .starts_with("absolute or relative error"));
+
+    // Without the statement, the default tolerance (1e-6) fails both.
+    let (v, ctx) = verify_tests(&rollout("Print pi."), program).await;
+    let passed: Vec<bool> = ctx.tests.unwrap().results.iter().map(|r| r.passed).collect();
+    assert_eq!(passed, [false, false, false], "{v:?}");
+    assert!(v.details.get("tolerance").is_none());
+
+    // A rollout that sets its own tolerance keeps it.
+    let mut own = rollout(stated);
+    own.compare = Some(verdict::Compare {
+        abs_tol: Some(1e-9),
+        ..Default::default()
+    });
+    let (v, ctx) = verify_tests(&own, program).await;
+    let passed: Vec<bool> = ctx.tests.unwrap().results.iter().map(|r| r.passed).collect();
+    assert_eq!(passed, [false, false, false], "{v:?}");
+    assert!(v.details.get("tolerance").is_none());
 }
