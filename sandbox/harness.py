@@ -706,7 +706,8 @@ def _serve(request, limit):
     mutable = ()
     try:
         if what == "call" and len(op) == 4 and type(op[2]) is list and type(op[3]) is dict:
-            mutable = op[2]
+            # Positional, then keyword arguments, in order: the judge copies both back.
+            mutable = op[2] + list(op[3].values())
             result = op[1](*op[2], **op[3])
         elif what == "getattr" and len(op) == 3 and type(op[2]) is str:
             result = getattr(op[1], op[2])
@@ -951,7 +952,7 @@ class _Handle:
         object.__setattr__(self, "_type", type_name)
 
     def __call__(self, *args, **kwargs):
-        return _forward(["call", self, list(args), kwargs], args)
+        return _forward(["call", self, list(args), kwargs], list(args) + list(kwargs.values()))
 
     def __getattr__(self, name):
         if name.startswith("__"):

@@ -440,3 +440,12 @@ async fn the_setup_is_vocabulary_the_program_sees_in_assert_tests_too() {
     .await;
     assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
 }
+
+#[tokio::test]
+async fn arguments_changed_in_place_travel_back_through_keywords_too() {
+    passes(
+        "def fill(grid=None, value=0):\n    grid.append(value)\n    grid.sort()\n",
+        json!([{"kind": "assert", "code": "g = [3, 1]\nfill(grid=g, value=2)\nassert g == [1, 2, 3]\nh = [5]\nfill(h, value=4)\nassert h == [4, 5]"}]),
+    )
+    .await;
+}
