@@ -334,6 +334,10 @@ def _enc(w, value, depth=0):
         w.put('{"range":')
         _seq(w, (value.start, value.stop, value.step), depth)
         w.put("}")
+    elif t is slice:
+        w.put('{"slice":')
+        _seq(w, (value.start, value.stop, value.step), depth)
+        w.put("}")
     elif t is _Counter or t is _OrderedDict:
         w.put('{"counter":' if t is _Counter else '{"ordereddict":')
         _items(w, dict.items(value), depth)
@@ -462,6 +466,11 @@ def _rebuild(raw, resolve, depth=0):
         if len(args) != 3 or any(type(a) is not int for a in args):
             raise _Refused("malformed value: range")
         return range(*args)
+    if tag == "slice":
+        args = [_rebuild(x, resolve, depth) for x in _need_list(v)]
+        if len(args) != 3:
+            raise _Refused("malformed value: slice")
+        return slice(*args)
     if tag == "counter":
         return _Counter(dict(_pairs(v, resolve, depth)))
     if tag == "ordereddict":
@@ -771,6 +780,9 @@ class _Judge:
     def __init__(self):
         self.incident = None
         self.handles = {}
+        # Whether the operation being encoded goes to an object the program returned (not to
+        # one of its top-level names).
+        self.to_returned = False
         self.limit = 1 << 20
 
 
@@ -800,6 +812,13 @@ def _opaque(handle, what):
 def _judge_handle(value):
     if type(value) is _Handle:
         return value._target
+    if _JUDGE.to_returned:
+        # The program returned an object where data would do (a list subclass), and the test
+        # uses it with a value that cannot cross: the program's choice, so its failure.
+        _incident("VerdictOpaque",
+                  f"the test passes a value of type {type(value).__name__} to an object the "
+                  "program returned instead of data, which cannot cross to it")
+        raise _Gone("uncrossable argument")
     _incident("VerdictUnjudgeable",
               f"the test passes a value of type {type(value).__name__} to the candidate, which "
               "cannot cross to it (only data and the candidate's own objects can)")
@@ -823,6 +842,8 @@ def _resolve_judge(tag, v):
 def _forward(op, args=None):
     """Sends one operation to the candidate through the host and returns the answer's value."""
     w = _Writer(_JUDGE.limit, _judge_handle)
+    target = op[1] if len(op) > 1 else None
+    _JUDGE.to_returned = type(target) is _Handle and target._target.startswith('{"handle"')
     _enc(w, op)
     try:
         reply = peer.forward(w.text())
@@ -1120,11 +1141,26 @@ def _stdlib_object(dotted):
         return _MISSING
 
 
-def _bind(g, names, referenced, program):
+def _attribute_bases(sources):
+    """The names the trusted code reads an attribute of (`math` in `math.isclose(...)`)."""
+    found = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except BaseException:
+            continue
+        for node in ast.walk(tree):
+            if type(node) is ast.Attribute and type(node.value) is ast.Name:
+                found.add(node.value.id)
+    return found
+
+
+def _bind(g, names, referenced, program, trusted):
     """Binds the names the test refers to and the program defines: what the program plainly
-    imports from the stdlib to the judge's own import of it, a stdlib module's name to the
-    judge's module unless the program defines a function of that name, builtins never (they
-    stay the judge's), the rest to proxies of the candidate's objects."""
+    imports from the stdlib to the judge's own import of it; a stdlib module's name to the
+    judge's module unless the program defines a function of that name that the test does not
+    use as a module (`trace(m)` is the program's, `math.isclose` never is); builtins never
+    (they stay the judge's); the rest to proxies of the candidate's objects."""
     source = None
     for name in sorted(referenced):
         kind = names.get(name)
@@ -1135,16 +1171,47 @@ def _bind(g, names, referenced, program):
                 source = _plain_imports(program)
             imports, functions = source
             obj = _stdlib_object(imports[name]) if name in imports else _MISSING
-            if obj is _MISSING and name in _STDLIB and name not in functions:
+            if obj is _MISSING and name in _STDLIB and (
+                    name not in functions or name in _attribute_bases(trusted)):
                 obj = _stdlib_object(name)
             if obj is not _MISSING:
                 g[name] = obj
                 continue
-        target = '{"global":' + _encode_str(name) + "}"
-        if kind == "d":
-            g[name] = _forward(["global", _Handle(target, name)])
-        else:
-            g[name] = _Handle(target, name)
+        g[name] = _program_global(name, kind)
+
+
+def _program_global(name, kind):
+    """A global of the program in the judge: data fetched once and rebuilt, else a proxy."""
+    target = '{"global":' + _encode_str(name) + "}"
+    if kind == "d":
+        return _forward(["global", _Handle(target, name)])
+    return _Handle(target, name)
+
+
+def _run_test(codes, names, referenced, program, trusted, seed, shadowed):
+    """One run of the setup and test codes in fresh globals, with the program's names bound
+    (and, for `shadowed`, the program's objects in place of the builtins of those names)."""
+    # Tests are trusted, but one test's changes to builtins must not reach the next.
+    _reset_interpreter()
+    builtins.__dict__.clear()
+    builtins.__dict__.update(_PRISTINE_BUILTINS)
+    g = {"__name__": "__main__", "__builtins__": dict(_PRISTINE_BUILTINS)}
+    if any("random" in source for source in trusted):
+        random.seed(seed)
+    phase = wit_world.Phase.SETUP
+    try:
+        _bind(g, names, referenced, program, trusted)
+        for name in shadowed:
+            g[name] = _program_global(name, names[name])
+        for phase, code in codes:
+            exec(code, g)
+        status = wit_world.Status_Ok()
+    except SystemExit as exc:
+        status = wit_world.Status_Exit(_exit_code(exc))
+    except BaseException as exc:
+        status = wit_world.Status_Raised(_failure(phase, exc))
+    _flush()
+    return status
 
 
 def _judge(setup, test, names_json, seed, limit):
@@ -1170,24 +1237,17 @@ def _judge(setup, test, names_json, seed, limit):
             return wit_world.Status_Raised(_syntax_failure(phase, exc))
         except (ValueError, RecursionError, MemoryError) as exc:
             return wit_world.Status_Raised(_failure(phase, exc))
-    # Tests are trusted, but one test's changes to builtins must not reach the next.
-    _reset_interpreter()
-    builtins.__dict__.clear()
-    builtins.__dict__.update(_PRISTINE_BUILTINS)
-    g = {"__name__": "__main__", "__builtins__": dict(_PRISTINE_BUILTINS)}
-    if "random" in setup or "random" in test:
-        random.seed(seed)
-    phase = wit_world.Phase.SETUP
-    try:
-        _bind(g, names, _names_in([c for _, c in codes]), program)
-        for phase, code in codes:
-            exec(code, g)
-        status = wit_world.Status_Ok()
-    except SystemExit as exc:
-        status = wit_world.Status_Exit(_exit_code(exc))
-    except BaseException as exc:
-        status = wit_world.Status_Raised(_failure(phase, exc))
-    _flush()
+    referenced = _names_in([c for _, c in codes])
+    status = _run_test(codes, names, referenced, program, (setup, test), seed, ())
+    # A name the program defines that is also a builtin (`def max`, tested as `check(max)` or
+    # `max([1, 2]) == 2`): the builtin cannot stand in for the program's code, nor the
+    # program's for the builtin the test relies on. So the test passes only if it passes both
+    # ways: with the builtin, then with the program's object.
+    shadowed = tuple(sorted(n for n in referenced
+                            if n in _BUILTIN_NAMES and not n.startswith("__")
+                            and names.get(n) in ("f", "d", "m")))
+    if shadowed and type(status) is wit_world.Status_Ok and _JUDGE.incident is None:
+        status = _run_test(codes, names, referenced, program, (setup, test), seed, shadowed)
     if _JUDGE.incident is not None:
         kind, message = _JUDGE.incident
         return wit_world.Status_Raised(wit_world.Failure(phase=wit_world.Phase.TEST, kind=kind,

@@ -14,8 +14,10 @@
 //! A checker that passed the expected output and then raises, exits, runs out of fuel (budget:
 //! [`budget_after_validation`]) or memory, or returns something other than a bool or a score
 //! in [0, 1] on the program's output, has found the output wrong: the test fails, and its
-//! message starts with `checker_raised`. A wall-clock overrun depends on host load and stays
-//! `error`; so does every failure of a checker that has no expected output to be checked on.
+//! message starts with `checker_raised`. A checker with no expected output to be validated on
+//! that breaks on the program's output fails it the same way (a checker broken for every output
+//! then fails a whole GRPO group alike: no signal, not a wrong one). A wall-clock overrun
+//! depends on host load and stays `error`.
 
 use crate::engine::{first_line, Ended, Phase, Status};
 use crate::judging::{Blame, Judged};
@@ -170,8 +172,9 @@ pub(crate) fn broken_on_expected(run: CheckerRun) -> Option<Judged> {
 }
 
 /// The verdict on the program's output and the partial score it gave (a score below 1).
-/// `validated`: the checker passed the expected output, so a checker that breaks on this
-/// output has found it wrong (`checker_raised`); otherwise that is the checker's failure.
+/// `validated`: the checker judged the expected output normally first. Either way a checker
+/// that breaks on this output has found it wrong (`checker_raised`); only a wall-clock overrun
+/// is `error`.
 pub(crate) fn judged(run: CheckerRun, validated: bool) -> (Judged, Option<f64>) {
     match run {
         CheckerRun::Passed => (Judged::passed(), None),
@@ -186,7 +189,16 @@ pub(crate) fn judged(run: CheckerRun, validated: bool) -> (Judged, Option<f64>) 
             )),
             None,
         ),
-        CheckerRun::Broke(m) | CheckerRun::Overran(m) => (error(m), None),
+        // Nothing to validate it on: the output the program chose is still what broke it. A
+        // checker broken for every output fails every rollout of a group alike, which gives a
+        // GRPO group no signal rather than a wrong one.
+        CheckerRun::Broke(m) => (
+            failed(format!(
+                "checker_raised: wrong output: the checker failed on it (the test has no expected output to validate the checker on): {m}"
+            )),
+            None,
+        ),
+        CheckerRun::Overran(m) => (error(m), None),
     }
 }
 

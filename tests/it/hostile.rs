@@ -75,7 +75,8 @@ fn fixtures() -> Vec<Fixture> {
 
 /// The test sets a fixture's cases name. Every one would pass for an honest `add(a, b)` that
 /// returns `a + b` (and `hypot`, printing the expected output for the stdio sets, and `pairs(a,
-/// b)` returning `{"a": a, "b": b}`).
+/// b)` returning `{"a": a, "b": b}`, `items()` returning `[1, 2, 3]`, `max(xs)` returning the
+/// largest item, and printing the sum of the two input numbers for `stdio_checker_no_expected`).
 fn test_set(name: &str) -> Value {
     let assert = |code: &str| json!([{"kind": "assert", "code": code}]);
     match name {
@@ -130,13 +131,29 @@ fn test_set(name: &str) -> Value {
             "checker": "def check(i, o, e):\n    return int(o) == int(e)\n"}]),
         "stdio_costly_checker" => json!([{"kind": "stdio", "stdin": "", "stdout": "3\n",
             "checker": "def check(i, o, e):\n    t = 0\n    for k in range(int(o.split()[0])):\n        t += k\n    return t == sum(range(int(e)))\n"}]),
+        // An honest `items()` returns the list `[1, 2, 3]`: the judge slices and sorts it.
+        "slice_items" => assert("assert items()[:2] == [1, 2]"),
+        "sort_key_items" => assert("xs = items()\nxs.sort(key=lambda v: -v)\nassert xs == [3, 2, 1]"),
+        // An entry point named like a builtin (an honest `max(xs)` returns the largest item).
+        "humaneval_max" => assert(
+            "def check(candidate):\n    assert candidate([3, 1, 2]) == 3\n    assert candidate([-5]) == -5\n\ncheck(max)\n",
+        ),
+        // A table of cases in the rollout's setup (an honest `add` returns `a + b`).
+        "table_add" => assert("for a, b, c in CASES:\n    assert add(a, b) == c\n"),
+        // No expected output: the checker alone decides (an honest program prints 4).
+        "stdio_checker_no_expected" => json!([{"kind": "stdio", "stdin": "2 2\n", "stdout": "",
+            "checker": "def check(i, o, e):\n    a, b = map(int, i.split())\n    return int(o) == a + b\n"}]),
         other => panic!("unknown test set {other:?}"),
     }
 }
 
-/// Setup code some test sets need (trusted helpers the test calls).
+/// Setup code some test sets need (trusted helpers the test calls, a table of cases).
 fn setup_for(set: &str) -> Option<&'static str> {
-    (set == "helper_add").then_some("def near(a, b):\n    return abs(a - b) < 1e-9\n")
+    match set {
+        "helper_add" => Some("def near(a, b):\n    return abs(a - b) < 1e-9\n"),
+        "table_add" => Some("CASES = [(1, 2, 3), (20, 22, 42), (5, -5, 0)]\n"),
+        _ => None,
+    }
 }
 
 const SHORT: Limits = Limits {
