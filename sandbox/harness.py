@@ -49,9 +49,9 @@ import hashlib  # noqa: F401
 import heapq  # noqa: F401
 import io
 import itertools  # noqa: F401
-import math  # noqa: F401
+import math
 import numbers  # noqa: F401
-import operator  # noqa: F401
+import operator
 import queue  # noqa: F401
 import random
 import re  # noqa: F401
@@ -180,6 +180,10 @@ def _reset_interpreter():
     reach the next test's judge."""
     sys.setrecursionlimit(_recursion_limit)
     sys.set_int_max_str_digits(0)
+    # The types rebuilt for the last test's answers (namedtuples, dataclasses, exceptions).
+    _NAMEDTUPLES.clear()
+    _DATACLASSES.clear()
+    _SUBCLASSES.clear()
     decimal.setcontext(_PRISTINE_DECIMAL_CONTEXT.copy())
     warnings.filters[:] = _PRISTINE_WARNING_FILTERS
     mutated = getattr(warnings, "_filters_mutated_lock_held", None) or \
@@ -357,7 +361,10 @@ def _enc(w, value, depth=0):
         w.put(",")
         _seq(w, value, depth)
         w.put("]}")
-    elif t is _Fraction:
+    elif t is _Fraction and value.denominator > 0 and \
+            math.gcd(value.numerator, value.denominator) == 1:
+        # Only a reduced Fraction: the judge's rebuild reduces, and an unreduced one (built
+        # with private constructors) compares otherwise, so it stays the program's object.
         w.put('{"fraction":')
         _seq(w, (value.numerator, value.denominator), depth)
         w.put("}")
@@ -371,7 +378,7 @@ def _enc(w, value, depth=0):
         w.put(",")
         _seq(w, tuple.__iter__(value), depth)
         w.put("]}")
-    elif dataclasses.is_dataclass(t):
+    elif _plain_dataclass(t):
         w.put('{"dataclass":[')
         _enc(w, t.__name__, depth)
         w.put(",")
@@ -379,6 +386,16 @@ def _enc(w, value, depth=0):
         w.put("]}")
     else:
         w.put(w.handle(value))
+
+
+def _plain_dataclass(t):
+    """A dataclass whose `==` is the generated field equality, which the judge's rebuild
+    reproduces; one with `eq=False`, an `__eq__` of the program's, or an inherited one stays the
+    program's object (a copy would compare otherwise)."""
+    params = t.__dict__.get("__dataclass_params__")
+    eq = getattr(t.__dict__.get("__eq__"), "__code__", None)
+    return (params is not None and params.eq and eq is not None
+            and eq.co_filename not in ("<program>", "<setup>"))
 
 
 def _is_namedtuple(t):
@@ -730,6 +747,9 @@ def _serve(request, limit):
                 result = next(op[1])
             except StopIteration:
                 return '{"stop":true}'
+        elif what in _COMPARISONS and len(op) == 3:
+            # Two of the program's objects: the program's own comparison decides, as natively.
+            result = bool(_COMPARISONS[what](op[1], op[2]))
         elif what == "bool" and len(op) == 2:
             result = bool(op[1])
         elif what == "len" and len(op) == 2:
@@ -883,6 +903,8 @@ def _forward(op, args=None):
 
 
 _SUBCLASSES = {}
+_COMPARISONS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
+                "gt": operator.gt, "ge": operator.ge}
 
 
 def _candidate_exception(raised):
@@ -912,7 +934,11 @@ def _candidate_exception(raised):
         if cls is None:
             if len(_SUBCLASSES) > 256:
                 _SUBCLASSES.clear()
-            cls = _SUBCLASSES[(kind, base)] = type(kind, (base,), {"__module__": "candidate"})
+            try:
+                cls = type(kind, (base,), {"__module__": "candidate"})
+            except BaseException:  # a name `type` refuses (a NUL): the class cannot be named
+                return CandidateError(f"{kind!r}: {message}")
+            _SUBCLASSES[(kind, base)] = cls
     args = None
     if len(raised) == 4 and raised[3] is not None:
         try:
@@ -960,11 +986,25 @@ def _copy_back(args, raw):
             arg.update(value)
 
 
+def _compare(handle, other, op, symbol):
+    """A comparison with a program's object: between two of them the program's own comparison
+    decides (as natively); against the judge's data it is an incident (the test fails), so an
+    always-equal object gains nothing against an expected value."""
+    if type(other) is not _Handle:
+        _opaque(handle, symbol)
+    value = _forward([op, handle, other])
+    if type(value) is not bool:
+        _incident("VerdictBadAnswer", f"{symbol} is not a bool")
+        raise _Gone("bad comparison")
+    return value
+
+
 class _Handle:
     """A proxy in the judge for an object living in the candidate instance (a function, a
     class, an instance, a generator). Calls, attribute reads, iteration, truth, `len`, `str`
-    and indexing are forwarded, and their results come back as data; a handle never decides an
-    equality or an ordering (that is an incident: the test fails)."""
+    and indexing are forwarded, and their results come back as data. Two handles compare by
+    the program's own comparison; a handle never decides an equality or an ordering against
+    the judge's data (that is an incident: the test fails)."""
 
     __slots__ = ("_target", "_type")
 
@@ -1019,24 +1059,24 @@ class _Handle:
     def __eq__(self, other):
         if other is self:
             return True
-        _opaque(self, "==")
+        return _compare(self, other, "eq", "==")
 
     def __ne__(self, other):
         if other is self:
             return False
-        _opaque(self, "!=")
+        return _compare(self, other, "ne", "!=")
 
     def __lt__(self, other):
-        _opaque(self, "<")
+        return _compare(self, other, "lt", "<")
 
     def __le__(self, other):
-        _opaque(self, "<=")
+        return _compare(self, other, "le", "<=")
 
     def __gt__(self, other):
-        _opaque(self, ">")
+        return _compare(self, other, "gt", ">")
 
     def __ge__(self, other):
-        _opaque(self, ">=")
+        return _compare(self, other, "ge", ">=")
 
     __hash__ = object.__hash__
 

@@ -449,3 +449,29 @@ async fn arguments_changed_in_place_travel_back_through_keywords_too() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn copies_keep_equality_or_stay_the_programs_objects() {
+    let t = |code: &str| json!([{"kind": "assert", "code": code}]);
+    // A dataclass with eq=False compares by identity, natively and here.
+    fails(
+        "from dataclasses import dataclass\n\n@dataclass(eq=False)\nclass P:\n    x: int\n\ndef make(x):\n    return P(x)\n",
+        t("assert make(1) == make(1)"),
+    )
+    .await;
+    // One with its own __eq__ keeps it: between two of the program's objects it decides, as
+    // natively; against the judge's data it never does.
+    let own_eq = "from dataclasses import dataclass\n\n@dataclass\nclass P:\n    x: int\n    def __eq__(self, other):\n        return isinstance(other, P) and self.x % 2 == other.x % 2\n\ndef make(x):\n    return P(x)\n";
+    passes(
+        own_eq,
+        t("assert make(1) == make(3) and make(1) != make(2)"),
+    )
+    .await;
+    fails(own_eq, t("assert make(1) == 1")).await;
+    // A plain dataclass and a reduced Fraction still cross as data.
+    passes(
+        "from dataclasses import dataclass\nfrom fractions import Fraction\n\n@dataclass\nclass P:\n    x: int\n\ndef make(x):\n    return P(x)\n\ndef half():\n    return Fraction(2, 4)\n",
+        t("from fractions import Fraction\nassert make(1).x == 1 and make(2) == make(2) and half() == Fraction(1, 2)"),
+    )
+    .await;
+}
