@@ -13,6 +13,10 @@
 //! | open-r1 | `verification_info.test_cases[]` (object or JSON string) with `input`, `output`, `type` | `type` `stdin_stdout` (or absent) → `stdio`; `function_call` with `fn_name` → `call` with `input` as the JSON argument list |
 //! | LiveCodeBench | `public_test_cases` / `private_test_cases`: arrays, JSON strings, or (private) base64 of zlib of the pickle of a JSON string; `{input, output, testtype}`; `metadata.func_name` | `testtype: stdin` → `stdio`; `testtype: functional` → `call` of `func_name` with the newline-separated JSON arguments of `input`, expected `json(output)`; a method of `class Solution` is called as `Solution().func_name(...)` |
 //!
+//! Whatever the tests' source, a problem's per-test time limit is read from its `time_limit`
+//! field ([`time_limit_ms`]): TACO's text (`"1 second"`, `"2.5 seconds"`, `"1000 ms"`),
+//! CodeContests' `{"seconds": 2, "nanos": 500000000}`, or a number of seconds.
+//!
 //! Values in JSON strings are read exactly (integers of any size, [`Exact`]); a dataset field
 //! that is already a JSON object went through `serde_json::Value` when the line was read.
 //! The compressed LiveCodeBench tests are decoded without running any pickle code: only the
@@ -24,7 +28,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::json::{Exact, Json};
-use crate::rollout::{Compare, Rollout, TestCase};
+use crate::rollout::{Compare, Limits, Rollout, TestCase};
 
 /// Why a rollout's dataset fields could not be turned into tests.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +57,29 @@ pub struct Adapted {
     /// `tests` (the rollout's own), `humaneval`, `mbpp`, `apps` (APPS, TACO, verl, PRIME),
     /// `open-r1`, `livecodebench`, or `none`.
     pub source: &'static str,
+    /// The problem's time limit per test from its data ([`time_limit_ms`]), in milliseconds;
+    /// set by [`crate::verifiers::tests::resolve_tests`].
+    pub time_limit_ms: Option<u64>,
+    /// The tolerance stated in the problem's text, where tests took it; set by
+    /// [`crate::verifiers::tests::resolve_tests`].
+    pub tolerance: Option<crate::tolerance::AppliedTolerance>,
+}
+
+impl Adapted {
+    /// The limits of a run of `tests_run` of these tests: the rollout's own `limits`, with the
+    /// time budget of the whole run (`time_ms`) taken from the data's per-test time limit —
+    /// that limit times `tests_run` — where the rollout sets none. The sandbox caps it by
+    /// `[sandbox] time_ms` as every rollout limit.
+    pub fn limits_for(&self, own: Option<&Limits>, tests_run: usize) -> Option<Limits> {
+        match (own, self.time_limit_ms) {
+            (Some(l), _) if l.time_ms.is_some() => Some(*l),
+            (own, Some(per_test)) => Some(Limits {
+                time_ms: Some(per_test.saturating_mul(tests_run.max(1) as u64)),
+                ..own.copied().unwrap_or_default()
+            }),
+            (own, None) => own.copied(),
+        }
+    }
 }
 
 /// The tests for a rollout: its own `tests`, else those an adapter finds in `extra`.
@@ -62,6 +89,7 @@ pub fn tests_for(rollout: &Rollout) -> Result<Adapted, AdapterError> {
             tests: rollout.tests.clone(),
             setup: None,
             source: "tests",
+            ..Adapted::default()
         });
     }
     let x = &rollout.extra;
@@ -115,6 +143,7 @@ pub fn tests_for(rollout: &Rollout) -> Result<Adapted, AdapterError> {
         tests: Vec::new(),
         setup: None,
         source: "none",
+        ..Adapted::default()
     })
 }
 
@@ -171,6 +200,7 @@ fn humaneval(test: &str, entry: &str) -> Result<Adapted, AdapterError> {
         }],
         setup: None,
         source: "humaneval",
+        ..Adapted::default()
     })
 }
 
@@ -206,6 +236,7 @@ fn mbpp(
         tests,
         setup: None,
         source: "mbpp",
+        ..Adapted::default()
     })
 }
 
@@ -310,6 +341,7 @@ fn apps(obj: &Exact, field: &str) -> Result<Adapted, AdapterError> {
         tests,
         setup: None,
         source: "apps",
+        ..Adapted::default()
     })
 }
 
@@ -371,6 +403,7 @@ fn open_r1(info: &Value) -> Result<Adapted, AdapterError> {
         tests,
         setup: None,
         source: "open-r1",
+        ..Adapted::default()
     })
 }
 
@@ -553,7 +586,55 @@ fn livecodebench(x: &Map<String, Value>) -> Result<Adapted, AdapterError> {
         tests,
         setup,
         source: "livecodebench",
+        ..Adapted::default()
     })
+}
+
+/// The most milliseconds a dataset's time limit is read as (a day): past it, it is no limit
+/// verdict could honour anyway, and the configured cap applies.
+const MAX_TIME_LIMIT_MS: f64 = 86_400_000.0;
+
+/// A problem's time limit per test, in milliseconds, from the dataset field `time_limit`:
+///
+/// - TACO (and APPS-style scrapes): text, a number and a unit — `"1 second"`, `"2 seconds"`,
+///   `"0.5 seconds"`, `"1.5 s"`, `"1000 ms"`, `"2 sec"`, `"3 milliseconds"`; a bare number in
+///   text is seconds (`"2"`);
+/// - CodeContests: `{"seconds": 2, "nanos": 500000000}` (either part may be absent or null);
+/// - a JSON number: seconds.
+///
+/// Anything else (`null`, `"None"`, `"-"`, text in another shape, a limit of 0 or below) is no
+/// time limit; a limit under a millisecond is one millisecond.
+pub fn time_limit_ms(x: &Map<String, Value>) -> Option<u64> {
+    let seconds = match dataset_field(x, "time_limit")? {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => seconds_of_text(s)?,
+        Value::Object(o) => {
+            let part = |k: &str| match o.get(k) {
+                None | Some(Value::Null) => Some(0.0),
+                Some(v) => v.as_f64(),
+            };
+            part("seconds")? + part("nanos")? / 1e9
+        }
+        _ => return None,
+    };
+    let ms = seconds * 1000.0;
+    (ms.is_finite() && ms > 0.0).then(|| ms.clamp(1.0, MAX_TIME_LIMIT_MS).ceil() as u64)
+}
+
+/// `"1 second"`, `"2.5 seconds"`, `"1000 ms"`, `"2"` as seconds.
+fn seconds_of_text(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let per_unit = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "ms" | "msec" | "millisecond" | "milliseconds" => 1e-3,
+        _ => return None,
+    };
+    Some(value * per_unit)
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -865,6 +946,43 @@ mod tests {
         assert_eq!(a.source, "livecodebench");
         let a = columns(json!({}));
         assert_eq!(a.source, "none");
+    }
+
+    #[test]
+    fn time_limits_of_taco_and_codecontests_records() {
+        let limit = |v: Value| time_limit_ms(&rollout(json!({ "time_limit": v })).extra);
+        // TACO: text with a unit.
+        assert_eq!(limit(json!("1 second")), Some(1000));
+        assert_eq!(limit(json!("2 seconds")), Some(2000));
+        assert_eq!(limit(json!("0.5 seconds")), Some(500));
+        assert_eq!(limit(json!(" 1.5 s ")), Some(1500));
+        assert_eq!(limit(json!("1000 ms")), Some(1000));
+        assert_eq!(limit(json!("2")), Some(2000));
+        // CodeContests: a protobuf Duration.
+        assert_eq!(limit(json!({"seconds": 2, "nanos": 0})), Some(2000));
+        assert_eq!(limit(json!({"seconds": 1, "nanos": 500000000})), Some(1500));
+        assert_eq!(
+            limit(json!({"seconds": null, "nanos": 250000000})),
+            Some(250)
+        );
+        // A number of seconds.
+        assert_eq!(limit(json!(3)), Some(3000));
+        assert_eq!(limit(json!(0.0001)), Some(1));
+        // No limit.
+        for none in [
+            json!(null),
+            json!("None"),
+            json!("-"),
+            json!("1 minute"),
+            json!(0),
+            json!(-1),
+            json!({"seconds": 0, "nanos": 0}),
+            json!({"seconds": "x"}),
+            json!([1]),
+        ] {
+            assert_eq!(limit(none.clone()), None, "{none}");
+        }
+        assert_eq!(time_limit_ms(&Map::new()), None);
     }
 
     #[test]

@@ -353,6 +353,7 @@ impl Chain {
                 } else {
                     outcome
                 },
+                semantics: crate::score::REWARD_SEMANTICS,
                 verifiers,
                 tests: ctx.tests,
                 cost,

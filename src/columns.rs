@@ -9,7 +9,8 @@
 //! - everything else is kept in [`Rollout::extra`], where the dataset adapters
 //!   ([`crate::adapters`]) find `test` + `entry_point` (HumanEval), `test_list` (MBPP),
 //!   `input_output` or `inputs`/`outputs` (verl/PRIME/APPS), `verification_info` (open-r1),
-//!   `public_test_cases` (LiveCodeBench). Their decoding is the adapters' business, not this
+//!   `public_test_cases` (LiveCodeBench), and a problem's `time_limit` (TACO, CodeContests;
+//!   [`crate::adapters::time_limit_ms`]). Their decoding is the adapters' business, not this
 //!   module's: a JSON-text column is passed on as text, and the adapters are asked once, so a
 //!   field they cannot read is an error here, naming it.
 //!
@@ -465,6 +466,37 @@ mod tests {
             .unwrap_err()
             .reason
             .starts_with("not JSON"));
+    }
+
+    #[test]
+    fn a_time_limit_column_reaches_the_runs_limits() {
+        // A CodeContests row as TRL passes it: `time_limit` a struct column, no `limits`.
+        let r = rollout_from_fields(
+            "c",
+            "Print the sum.",
+            "print(3)",
+            &obj(json!({
+                "inputs": ["1 2\n", "2 2\n"], "outputs": ["3\n", "4\n"],
+                "time_limit": {"seconds": 2, "nanos": 0}, "memory_limit_bytes": 256000000
+            })),
+        )
+        .unwrap();
+        let adapted = crate::verifiers::tests::resolve_tests(&r, true).unwrap();
+        assert_eq!(adapted.time_limit_ms, Some(2000));
+        let limits = adapted.limits_for(r.limits.as_ref(), adapted.tests.len());
+        assert_eq!(limits.and_then(|l| l.time_ms), Some(4000));
+        // A `limits` column with its own time wins; one without keeps the data's.
+        let own = crate::rollout::Limits {
+            time_ms: Some(700),
+            ..Default::default()
+        };
+        assert_eq!(adapted.limits_for(Some(&own), 2), Some(own));
+        let memory = crate::rollout::Limits {
+            memory_mb: Some(128),
+            ..Default::default()
+        };
+        let both = adapted.limits_for(Some(&memory), 2).unwrap();
+        assert_eq!((both.time_ms, both.memory_mb), (Some(4000), Some(128)));
     }
 
     #[test]

@@ -359,6 +359,7 @@ impl From<&Score> for pb::Score {
                 wall_ms: s.cost.wall_ms,
             }),
             error: s.error.clone(),
+            semantics: s.semantics,
         }
     }
 }
@@ -431,6 +432,11 @@ impl TryFrom<pb::Score> for Score {
             id: s.id,
             reward: s.reward,
             error: s.error,
+            // 0 is a server from before versioning, whose scores were version 1.
+            semantics: match s.semantics {
+                0 => crate::score::UNVERSIONED_SEMANTICS,
+                v => v,
+            },
         })
     }
 }
@@ -472,6 +478,7 @@ mod tests {
             id: "a".into(),
             reward: Some(0.8),
             outcome: Outcome::Failed,
+            semantics: crate::score::REWARD_SEMANTICS,
             verifiers: vec![VerifierScore {
                 name: "format".into(),
                 score: 1.0,
@@ -500,8 +507,17 @@ mod tests {
             },
             error: None,
         };
-        let back = Score::try_from(pb::Score::from(&s)).unwrap();
+        let wire = pb::Score::from(&s);
+        assert_eq!(wire.semantics, crate::score::REWARD_SEMANTICS);
+        let back = Score::try_from(wire.clone()).unwrap();
         assert_eq!(back, s);
+        // A server from before versioning sends no version: its scores are version 1.
+        let old = Score::try_from(pb::Score {
+            semantics: 0,
+            ..wire
+        })
+        .unwrap();
+        assert_eq!(old.semantics, crate::score::UNVERSIONED_SEMANTICS);
         assert_eq!(
             serde_json::to_string(&back).unwrap(),
             serde_json::to_string(&s).unwrap()

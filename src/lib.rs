@@ -10,6 +10,7 @@
 //! - [`sandbox`]: sandboxed Python (wasmtime + pre-initialized CPython): runs code against tests.
 //! - [`columns`]: trainer fields (TRL columns, verl `ground_truth`, OpenRLHF labels) → [`Rollout`].
 //! - [`adapters`]: dataset fields (HumanEval, verl, open-r1, LiveCodeBench) → tests.
+//! - [`tolerance`]: a float tolerance stated in a problem's text → its tests' rule.
 //! - [`testgen`]: LLM-generated tests: OpenAI-compatible client, extraction, validation, cache.
 //! - [`chain`]: runs verifiers in order, gates, weighs, aggregates.
 //! - [`registry`]: the verifier kinds a chain may name; library users add their own.
@@ -43,6 +44,7 @@ pub mod registry;
 pub mod server;
 pub mod service;
 pub mod testgen;
+pub mod tolerance;
 pub mod verifiers;
 
 pub use verdict_contract::{json, rollout, score};

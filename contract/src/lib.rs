@@ -13,4 +13,7 @@ pub mod score;
 
 pub use json::Json;
 pub use rollout::{Compare, CompareMode, Limits, Rollout, TestCase};
-pub use score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
+pub use score::{
+    Cost, Outcome, Score, TestReport, TestResult, VerifierScore, REWARD_SEMANTICS,
+    UNVERSIONED_SEMANTICS,
+};

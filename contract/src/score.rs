@@ -84,6 +84,25 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// The version of the reward semantics this build computes scores under: the rules that decide
+/// a reward for the same data. It goes up whenever a change can give the same rollout another
+/// reward or outcome; `CHANGELOG.md` (at the repository root) says what changed in each. Every
+/// [`Score`] carries the version it was computed under, so a run that mixes versions shows it.
+///
+/// - 1: the rules before versioning (a record without a version was computed under them).
+/// - 2: checkers validated on the expected output (`checker_raised`), a forged `stop` is a
+///   failed test, Decimal/float comparison without exponent expansion, stdlib bindings only
+///   where the program imports them, `null` means absent, a config without steps keeps the
+///   default chain, a rollout without tests is `tests_unavailable`.
+pub const REWARD_SEMANTICS: u32 = 2;
+
+/// The version of a record that carries none: it predates versioning (version 1).
+pub const UNVERSIONED_SEMANTICS: u32 = 1;
+
+fn unversioned() -> u32 {
+    UNVERSIONED_SEMANTICS
+}
+
 /// The scored result of one rollout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -94,6 +113,10 @@ pub struct Score {
     pub reward: Option<f64>,
     /// The single-word verdict.
     pub outcome: Outcome,
+    /// The reward-semantics version the score was computed under ([`REWARD_SEMANTICS`] for a
+    /// score of this build; a record without one reads as [`UNVERSIONED_SEMANTICS`]).
+    #[serde(default = "unversioned")]
+    pub semantics: u32,
     /// One entry per verifier that ran (or was skipped), in chain order.
     #[serde(default)]
     pub verifiers: Vec<VerifierScore>,
@@ -124,6 +147,7 @@ impl Score {
             id,
             reward: Some(0.0),
             outcome: Outcome::InvalidInput,
+            semantics: REWARD_SEMANTICS,
             verifiers: Vec::new(),
             tests: None,
             cost: Cost::default(),
@@ -140,6 +164,7 @@ impl Score {
             id: id.into(),
             reward: None,
             outcome: Outcome::Error,
+            semantics: REWARD_SEMANTICS,
             verifiers: Vec::new(),
             tests: None,
             cost: Cost::default(),
@@ -211,4 +236,23 @@ pub struct Cost {
     pub fuel: u64,
     /// Wall time of the whole chain, in milliseconds.
     pub wall_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_carries_its_semantics_version() {
+        let line = serde_json::to_value(Score::invalid(Some("r"), 1, "bad")).unwrap();
+        assert_eq!(line["semantics"], REWARD_SEMANTICS);
+        let line = serde_json::to_value(Score::verdict_failure("r", "down")).unwrap();
+        assert_eq!(line["semantics"], 2);
+        // A record written before versioning reads as version 1.
+        let old: Score = serde_json::from_str(
+            r#"{"id": "r", "reward": 1.0, "outcome": "passed", "verifiers": [], "cost": {"fuel": 0, "wall_ms": 0.0}}"#,
+        )
+        .unwrap();
+        assert_eq!(old.semantics, UNVERSIONED_SEMANTICS);
+    }
 }

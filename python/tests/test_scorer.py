@@ -114,3 +114,14 @@ def test_configuration_errors_are_clear():
         verdict.Scorer(toml='[[verifier]]\nkind = "bogus"\n')
     with pytest.raises(ValueError, match="worker_exe"):
         verdict.Scorer(toml="[sandbox]\nworkers = 2\n")
+
+
+def test_every_score_dict_carries_its_reward_semantics(scorer, broken_scorer):
+    # What CHANGELOG.md calls the current version; a record of version 1 had no such field.
+    scores = [
+        scorer.score(add_rollout("ok")),
+        scorer.score_batch([add_rollout("p", "I would add them."), {"id": "bad"}])[1],  # invalid_input
+        broken_scorer.score(add_rollout("e")),  # error
+    ]
+    assert [s["outcome"] for s in scores] == ["passed", "invalid_input", "error"]
+    assert [s["semantics"] for s in scores] == [2, 2, 2]

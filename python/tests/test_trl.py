@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import json
 import math
+import pathlib
 import time
 import types
 import warnings
@@ -178,3 +179,78 @@ def test_through_a_service_and_a_dead_one(server):
     assert rewards == [None, None]
     assert any("could not score" in str(w.message) for w in caught)
     assert hooks.extra["verdict_outcome"] == ["error", "error"]
+
+
+def test_import_verdict_gives_trl_and_verl_lazily_without_trainer_libraries():
+    # A fresh interpreter: this module has imported verdict.trl already.
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import verdict
+assert "verdict.trl" not in sys.modules and "verdict.verl" not in sys.modules, "eager"
+assert "trl" in dir(verdict) and "verl" in dir(verdict)
+assert callable(verdict.trl.reward_function)
+assert callable(verdict.verl.compute_score)
+assert verdict.trl is sys.modules["verdict.trl"]
+for heavy in ("trl", "torch", "transformers"):
+    assert heavy not in sys.modules, heavy
+try:
+    verdict.no_such_thing
+except AttributeError as e:
+    assert "no_such_thing" in str(e)
+else:
+    raise AssertionError("an unknown attribute must raise AttributeError")
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_outcome_shares_are_logged_for_every_outcome_in_every_batch(scorer):
+    # TRL averages a metric over the values logged in a logging window: a batch without
+    # failures must log a 0 share, else the mean reads as the share in the batches with one.
+    reward = verdict.trl.reward_function(scorer)
+    hooks = FakeTrainerHooks()
+    rows = [{"prompt": "Write add(a, b).", "tests": ["assert add(1, 2) == 3"]}]
+    call_like_trl(reward, rows, [ADD, WRONG_ADD], hooks)
+    call_like_trl(reward, rows, [ADD, ADD], hooks)
+    failed = hooks.metrics["verdict/outcome/failed"]
+    assert failed == [0.5, 0.0]
+    assert sum(failed) / len(failed) == 0.25  # 1 failure in 4 completions
+    assert hooks.metrics["verdict/outcome/passed"] == [0.5, 1.0]
+    for outcome in verdict.trl.OUTCOMES:
+        assert len(hooks.metrics[f"verdict/outcome/{outcome}"]) == 2, outcome
+    schema = json.loads((pathlib.Path(__file__).resolve().parents[2] / "schema" / "score.schema.json").read_text())
+    assert list(verdict.trl.OUTCOMES) == schema["properties"]["outcome"]["enum"]
+
+
+def test_max_failed_batches_stops_a_run_verdict_cannot_judge(broken_scorer):
+    rows = [{"prompt": "Write add.", "tests": ["assert add(1, 2) == 3"]}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # Off by default: batches of `error` go on returning None.
+        reward = verdict.trl.reward_function(broken_scorer)
+        for _ in range(3):
+            assert call_like_trl(reward, rows, [ADD, ADD])[0] == [None, None]
+        reward = verdict.trl.reward_function(broken_scorer, max_failed_batches=2)
+        assert call_like_trl(reward, rows, [ADD, ADD])[0] == [None, None]
+        # A batch with a judged completion (prose fails the parse gate) starts the count again.
+        assert call_like_trl(reward, rows, [ADD, "no code here"])[0] == [None, 0.0]
+        assert call_like_trl(reward, rows, [ADD, ADD])[0] == [None, None]
+        with pytest.raises(verdict.VerdictError, match="2 batch\\(es\\) in a row"):
+            call_like_trl(reward, rows, [ADD, ADD])
+        with pytest.raises(ValueError):
+            verdict.trl.reward_function(broken_scorer, max_failed_batches=0)
+
+
+def test_max_failed_batches_with_a_dead_service():
+    dead = verdict.Client("127.0.0.1:9", timeout=2.0, connect_timeout=0.5)
+    rows = [{"prompt": "Write add.", "tests": ["assert add(1, 2) == 3"]}]
+    reward = verdict.trl.reward_function(dead, max_failed_batches=1, asynchronous=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(verdict.VerdictError, match="could not be scored") as raised:
+            call_like_trl(reward, rows, [ADD, WRONG_ADD])
+    assert isinstance(raised.value.__cause__, verdict.ServiceError)

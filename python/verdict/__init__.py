@@ -14,7 +14,9 @@ rollout (a dead sandbox worker, an internal failure). Mask it out; it is not a w
 
 - :class:`Scorer` runs the whole chain in this process, sandbox included.
 - :class:`Client` calls ``verdict serve`` replicas over gRPC, with retries and load balancing.
-- :mod:`verdict.trl` and :mod:`verdict.verl` adapt either to those trainers.
+- :mod:`verdict.trl` and :mod:`verdict.verl` adapt either to those trainers. Both are
+  attributes of the package, loaded on first use (``import verdict; verdict.trl``): ``import
+  verdict`` itself imports neither them nor any trainer library (no ``trl``, no ``torch``).
 
 Both classes release the GIL while Rust works, and both have asyncio variants of their calls
 (``ascore``, ``ascore_batch``), which run the call on a worker thread.
@@ -23,6 +25,7 @@ Both classes release the GIL while Rust works, and both have asyncio variants of
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -40,6 +43,21 @@ __all__ = [
     "ScoreDict",
 ]
 __version__: str = _native.__version__
+
+#: The submodules loaded on first attribute access (PEP 562): the trainer adapters.
+_LAZY_SUBMODULES = frozenset({"trl", "verl"})
+
+
+def __getattr__(name: str) -> Any:
+    """``verdict.trl`` and ``verdict.verl`` without importing them up front."""
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | _LAZY_SUBMODULES)
+
 
 #: A rollout: a mapping shaped like a JSONL input line.
 Rollout = Mapping[str, Any]

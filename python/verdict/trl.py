@@ -16,7 +16,10 @@ the rest to its dataset adapters (``test`` + ``entry_point``, ``test_list``, ``i
 ``verification_info``, ``public_test_cases``…). Completions may be strings or chat messages.
 
 The result is one reward per completion, ``None`` where verdict could not judge it (outcome
-``error``), which TRL turns into NaN and leaves out of the group's statistics.
+``error``), which TRL turns into NaN and leaves out of the group's statistics. A service that
+stays down would make every reward ``None`` and the run would go on learning nothing:
+``reward_function(max_failed_batches=N)`` raises :class:`verdict.VerdictError` after N batches
+in a row that verdict could not judge at all.
 """
 
 from __future__ import annotations
@@ -27,15 +30,32 @@ import logging
 import warnings
 from typing import Any, Callable, Optional, Sequence, Union
 
-from . import Client, Scorer, ServiceError, _jsonable, _native
+from . import Client, Scorer, ServiceError, VerdictError, _jsonable, _native
 
-__all__ = ["reward_function", "rollouts_from_trl"]
+__all__ = ["reward_function", "rollouts_from_trl", "OUTCOMES"]
 
 log = logging.getLogger(__name__)
 
 #: Keyword arguments TRL passes that are not dataset columns.
 TRL_ARGUMENTS = frozenset(
     {"completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
+)
+
+#: Every outcome a score may have (``schema/score.schema.json``), in the order of verdict's
+#: ``Outcome`` enum. Each batch logs a share for every one of them, 0 included.
+OUTCOMES = (
+    "passed",
+    "failed",
+    "not_code",
+    "not_python",
+    "syntax_error",
+    "timeout",
+    "memory_limit",
+    "output_limit",
+    "runtime_error",
+    "invalid_input",
+    "error",
+    "tests_unavailable",
 )
 
 
@@ -106,13 +126,42 @@ def _report(scores: list, log_metric: Optional[Callable], log_extra: Optional[Ca
                     per_verifier.setdefault(v["name"], []).append(v["score"])
         for verifier, values in per_verifier.items():
             log_metric(f"{name}/{verifier}", sum(values) / len(values))
-        outcomes: dict = {}
+        # TRL averages each metric over the values logged in its logging window, so an
+        # outcome logged only by the batches that have it would read as its share in those
+        # batches alone: every outcome is logged every batch, 0 where the batch has none.
+        outcomes = dict.fromkeys(OUTCOMES, 0)
         for s in scores:
             outcomes[s["outcome"]] = outcomes.get(s["outcome"], 0) + 1
         for outcome, count in outcomes.items():
-            log_metric(f"{name}/outcome/{outcome}", count / len(scores))
+            log_metric(f"{name}/outcome/{outcome}", count / len(scores) if scores else 0.0)
     if log_extra is not None:
         log_extra(f"{name}_outcome", [s["outcome"] for s in scores])
+
+
+class _FailedBatches:
+    """Counts batches in a row that verdict could not judge at all; raises at the limit."""
+
+    def __init__(self, limit: Optional[int]) -> None:
+        self.limit = limit
+        self.in_a_row = 0
+
+    def record(self, scored: list, service_error: Optional[BaseException]) -> None:
+        """One batch's scores (of the completions sent to verdict) and the service's error, if
+        its call failed."""
+        failed = service_error is not None or (
+            bool(scored) and all(s["outcome"] == "error" for s in scored)
+        )
+        if not failed:
+            self.in_a_row = 0
+            return
+        self.in_a_row += 1
+        if self.limit is not None and self.in_a_row >= self.limit:
+            cause = service_error if service_error is not None else scored[-1].get("error")
+            self.in_a_row = 0
+            raise VerdictError(
+                f"verdict: {self.limit} batch(es) in a row could not be scored "
+                f"(max_failed_batches={self.limit}); last cause: {cause}"
+            ) from service_error
 
 
 def reward_function(
@@ -121,6 +170,7 @@ def reward_function(
     name: str = "verdict",
     log: bool = True,
     asynchronous: bool = False,
+    max_failed_batches: Optional[int] = None,
 ) -> Callable[..., Any]:
     """A reward function for TRL's ``GRPOTrainer``.
 
@@ -134,7 +184,18 @@ def reward_function(
     A completion whose columns are malformed gets reward 0 (outcome ``invalid_input``) with a
     warning naming the column; verdict's own failures give ``None``, and so does a service that
     fails or does not answer within the Client's ``timeout`` (with a warning).
+
+    ``max_failed_batches``: off (``None``) by default. With N, the call that makes N batches in
+    a row that verdict could not judge at all (the service failed, or every completion sent to
+    it came back ``error``) raises :class:`verdict.VerdictError`, which stops the training run
+    instead of letting it go on with no reward. Any batch with a judged completion starts the
+    count again.
     """
+    if max_failed_batches is not None and (
+        isinstance(max_failed_batches, bool) or not isinstance(max_failed_batches, int) or max_failed_batches < 1
+    ):
+        raise ValueError(f"max_failed_batches must be a positive integer or None, not {max_failed_batches!r}")
+    failures = _FailedBatches(max_failed_batches)
     if scorer is None:
         scorer = Scorer()
     elif isinstance(scorer, str):
@@ -156,7 +217,8 @@ def reward_function(
             for t in rollouts
         ]
 
-    def finish(items, scored, kwargs):
+    def finish(items, scored, kwargs, service_error=None):
+        failures.record(scored, service_error)
         scored = iter(scored)
         scores = [next(scored) if isinstance(i, str) else i for i in items]
         for s in scores:
@@ -170,21 +232,25 @@ def reward_function(
 
         async def reward(prompts, completions, **kwargs):
             items, rollouts = prepare(prompts, completions, kwargs)
+            service_error = None
             try:
                 scored = await backend._ascore_texts(rollouts)
             except ServiceError as e:
+                service_error = e
                 scored = failed(rollouts, e)
-            return finish(items, scored, kwargs)
+            return finish(items, scored, kwargs, service_error)
 
     else:
 
         def reward(prompts, completions, **kwargs):
             items, rollouts = prepare(prompts, completions, kwargs)
+            service_error = None
             try:
                 scored = backend._score_texts(rollouts)
             except ServiceError as e:
+                service_error = e
                 scored = failed(rollouts, e)
-            return finish(items, scored, kwargs)
+            return finish(items, scored, kwargs, service_error)
 
     reward.__name__ = name
     reward.__qualname__ = name

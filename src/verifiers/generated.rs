@@ -349,6 +349,7 @@ impl Verifier for GeneratedVerifier {
             tests: kept.clone(),
             setup,
             source: "generated",
+            limits: rollout.limits,
         };
         let details = with(json!({
             "validation": "reference",

@@ -40,9 +40,10 @@ use serde_json::json;
 use super::generated::Unavailable;
 use super::{Context, Verdict, Verifier};
 use crate::adapters;
-use crate::rollout::Rollout;
+use crate::rollout::{Limits, Rollout};
 use crate::sandbox::{RunJob, Sandbox, SandboxError};
 use crate::score::Outcome;
+use crate::tolerance;
 
 /// Settings of the `tests` verifier.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,23 +88,51 @@ impl TestsConfig {
 
 /// The tests a rollout is run against and the setup before them: the rollout's own `tests`, or
 /// (with `adapters`) those read from dataset fields; the setup is the rollout's `setup` followed
-/// by the adapter's; the rollout's `compare` goes under each test's own. Shared by the `tests` and `timing` verifiers so both see the same tests.
+/// by the adapter's; the rollout's `compare` goes under each test's own, and where neither sets
+/// a float tolerance, the one the problem's text states ([`crate::tolerance`]). With
+/// `adapters`, the data's per-test time limit ([`adapters::time_limit_ms`]) is kept for
+/// [`adapters::Adapted::limits_for`]. Shared by the verifiers that run tests so all see the
+/// same tests.
 pub fn resolve_tests(
     rollout: &Rollout,
     adapters: bool,
 ) -> Result<adapters::Adapted, adapters::AdapterError> {
     let mut adapted = if adapters {
-        adapters::tests_for(rollout)?
+        adapters::Adapted {
+            time_limit_ms: adapters::time_limit_ms(&rollout.extra),
+            ..adapters::tests_for(rollout)?
+        }
     } else {
         adapters::Adapted {
             tests: rollout.tests.clone(),
             setup: None,
             source: "tests",
+            ..adapters::Adapted::default()
         }
     };
+    // Only stdio and call tests compare expected values from data.
+    let compares_values = adapted
+        .tests
+        .iter()
+        .any(|t| !matches!(t, crate::rollout::TestCase::Assert { .. }));
+    let stated = compares_values
+        .then(|| tolerance::stated_for(rollout))
+        .flatten();
+    let mut tolerated = 0;
     for test in &mut adapted.tests {
         test.inherit_compare(rollout.compare);
+        if let Some((t, _)) = &stated {
+            tolerated += usize::from(tolerance::applies(t, test));
+        }
     }
+    adapted.tolerance =
+        stated
+            .filter(|_| tolerated > 0)
+            .map(|(tolerance, from)| tolerance::AppliedTolerance {
+                tolerance,
+                from,
+                tests: tolerated,
+            });
     adapted.setup = match (&rollout.setup, adapted.setup.take()) {
         (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
         (a, b) => a.clone().or(b),
@@ -121,6 +150,8 @@ pub struct ResolvedTests {
     pub setup: Option<String>,
     /// Where they came from (`tests`, or the adapter's name).
     pub source: &'static str,
+    /// The limits they ran under (the rollout's, with the data's time limit).
+    pub limits: Option<Limits>,
 }
 
 /// The verdict on a sandbox run of `resolved`, for the verifiers that run tests: records the run
@@ -199,12 +230,13 @@ impl Verifier for TestsVerifier {
         let setup = adapted.setup.clone();
         let n = adapted.tests.len().min(self.max_tests);
         let code = ctx.answer.code.as_deref().unwrap_or("");
+        let limits = adapted.limits_for(rollout.limits.as_ref(), n);
         let job = RunJob {
             id: &rollout.id,
             program: code,
             setup: setup.as_deref(),
             tests: &adapted.tests[..n],
-            limits: rollout.limits.as_ref(),
+            limits: limits.as_ref(),
             stop_on_failure: self.stop_on_failure,
         };
         let report = match self.sandbox.run(&job).await {
@@ -218,11 +250,22 @@ impl Verifier for TestsVerifier {
             tests: adapted.tests[..n].to_vec(),
             setup,
             source: adapted.source,
+            limits,
         };
-        let details = json!({
+        let mut details = json!({
             "source": adapted.source,
             "ignored": adapted.tests.len() - n,
         });
+        // What the problem's data or text set, said where it did.
+        if let Some(per_test) = adapted
+            .time_limit_ms
+            .filter(|_| rollout.limits.is_none_or(|l| l.time_ms.is_none()))
+        {
+            details["time_limit_ms"] = json!(per_test);
+        }
+        if let Some(t) = &adapted.tolerance {
+            details["tolerance"] = json!(t);
+        }
         verdict_of_run(ctx, &report, resolved, self.all_or_nothing, details)
     }
 

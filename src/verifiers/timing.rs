@@ -53,7 +53,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Context, GroupInput, GroupMember, Verdict, Verifier};
-use crate::rollout::{Rollout, TestCase};
+use crate::rollout::{Limits, Rollout, TestCase};
 use crate::sandbox::{RunJob, Sandbox};
 use crate::score::Outcome;
 
@@ -145,6 +145,7 @@ impl TimingVerifier {
         reference: &str,
         tests: &[TestCase],
         setup: Option<&str>,
+        limits: Option<&Limits>,
         counted: &[usize],
     ) -> Result<u64, ReferenceFailure> {
         let mut h = Sha256::new();
@@ -165,7 +166,7 @@ impl TimingVerifier {
             program: reference,
             setup,
             tests,
-            limits: rollout.limits.as_ref(),
+            limits,
             stop_on_failure: true,
         };
         let result = match self.sandbox.run(&job).await {
@@ -268,6 +269,7 @@ impl Verifier for TimingVerifier {
                             reference,
                             tests,
                             resolved.setup.as_deref(),
+                            resolved.limits.as_ref(),
                             &counted,
                         )
                         .await

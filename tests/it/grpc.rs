@@ -218,6 +218,8 @@ async fn every_rpc_gives_the_same_scores_as_the_library() {
             .into_inner()
             .score
             .unwrap();
+        // Every score says which reward semantics it was computed under.
+        assert_eq!(got.semantics, verdict::score::REWARD_SEMANTICS, "{}", r.id);
         let got = Score::try_from(got).unwrap();
         assert_eq!(timeless(got), timeless(chain.score(&r).await), "{}", r.id);
     }
@@ -236,6 +238,7 @@ async fn every_rpc_gives_the_same_scores_as_the_library() {
     let ids: Vec<&str> = scores.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["good", "prose", "bad", "broken", "with-tests"]);
     assert_eq!(scores[2].outcome, pb::Outcome::InvalidInput as i32);
+    assert!(scores.iter().all(|s| s.semantics == 2), "{scores:?}");
     assert!(
         scores[2]
             .error
@@ -897,6 +900,11 @@ async fn the_http_gateway_answers_as_its_openapi_description_says() {
     let (status, body) = post_json(&score, json, rollout(json!({"time_ms": 1000.0}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["outcome"], "passed", "{body}");
+    assert_eq!(
+        body["semantics"],
+        verdict::score::REWARD_SEMANTICS,
+        "{body}"
+    );
     let (status, body) = post_json(
         &score,
         Some("application/json; charset=utf-8"),

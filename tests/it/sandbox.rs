@@ -226,10 +226,15 @@ async fn objects_that_are_not_data_never_decide_a_comparison() {
     ]));
     let r = run(eq_all, &t).await;
     assert_eq!(r.tests.passed, 0, "{r:#?}");
+    // Against the judge's data a handle never decides; between two of the program's objects
+    // the program's own comparison does, as natively (A has no `<`: a TypeError).
     assert!(
-        r.tests.results.iter().all(|t| t.outcome == Outcome::Failed),
+        r.tests.results[..3]
+            .iter()
+            .all(|t| t.outcome == Outcome::Failed),
         "{r:#?}"
     );
+    assert_eq!(r.tests.results[3].outcome, Outcome::RuntimeError, "{r:#?}");
     assert!(
         r.message.as_deref().unwrap_or("").contains("not data"),
         "{r:#?}"
@@ -875,18 +880,24 @@ async fn a_tolerance_stated_in_the_prompt_judges_expected_values_from_data() {
             "id": "tol", "completion": "",
             "prompt": prompt,
             "tests": [
-                {"kind": "stdio", "stdin": "", "stdout": "3.14159265\n"},
-                {"kind": "call", "fn": "pi", "args": [], "expected": 3.14159265},
-                {"kind": "assert", "code": "assert pi() == 3.14159265"}
+                {"kind": "stdio", "stdin": "", "stdout": "12.3456789\n"},
+                {"kind": "call", "fn": "g", "args": [], "expected": 12.3456789},
+                {"kind": "assert", "code": "assert g() == 12.3456789"}
             ]
         }))
         .unwrap()
     };
-    let program = "def pi():\n    return 3.14\n\nprint(pi())\n";
-    let stated = "Print pi. Your answer is considered correct if its absolute or relative \
+    let program = "def g():\n    return 12.34\n\nprint(g())\n";
+    let stated = "Print g. Your answer is considered correct if its absolute or relative \
                   error does not exceed $10^{-2}$.";
     let (v, ctx) = verify_tests(&rollout(stated), program).await;
-    let passed: Vec<bool> = ctx.tests.unwrap().results.iter().map(|r| r.passed).collect();
+    let passed: Vec<bool> = ctx
+        .tests
+        .unwrap()
+        .results
+        .iter()
+        .map(|r| r.passed)
+        .collect();
     // The data's values within 10^-2; the assert's literal compares with its own `==`.
     assert_eq!(passed, [true, true, false], "{v:?}");
     assert_eq!(v.details["tolerance"]["rel_tol"], 0.01, "{}", v.details);
@@ -899,8 +910,14 @@ async fn a_tolerance_stated_in_the_prompt_judges_expected_values_from_data() {
         .starts_with("absolute or relative error"));
 
     // Without the statement, the default tolerance (1e-6) fails both.
-    let (v, ctx) = verify_tests(&rollout("Print pi."), program).await;
-    let passed: Vec<bool> = ctx.tests.unwrap().results.iter().map(|r| r.passed).collect();
+    let (v, ctx) = verify_tests(&rollout("Print g."), program).await;
+    let passed: Vec<bool> = ctx
+        .tests
+        .unwrap()
+        .results
+        .iter()
+        .map(|r| r.passed)
+        .collect();
     assert_eq!(passed, [false, false, false], "{v:?}");
     assert!(v.details.get("tolerance").is_none());
 
@@ -911,7 +928,13 @@ async fn a_tolerance_stated_in_the_prompt_judges_expected_values_from_data() {
         ..Default::default()
     });
     let (v, ctx) = verify_tests(&own, program).await;
-    let passed: Vec<bool> = ctx.tests.unwrap().results.iter().map(|r| r.passed).collect();
+    let passed: Vec<bool> = ctx
+        .tests
+        .unwrap()
+        .results
+        .iter()
+        .map(|r| r.passed)
+        .collect();
     assert_eq!(passed, [false, false, false], "{v:?}");
     assert!(v.details.get("tolerance").is_none());
 }
