@@ -44,6 +44,7 @@ const ROLLOUT_FIELDS: &[&str] = &[
     "completion",
     "tests",
     "setup",
+    "judge_setup",
     "entry_point",
     "reference",
     "limits",
@@ -148,6 +149,7 @@ impl TryFrom<pb::Rollout> for Rollout {
             completion: r.completion,
             tests,
             setup: r.setup,
+            judge_setup: r.judge_setup,
             entry_point: r.entry_point,
             reference: r.reference,
             limits,
@@ -289,6 +291,7 @@ impl From<&Rollout> for pb::Rollout {
                 })
                 .collect(),
             setup: r.setup.clone(),
+            judge_setup: r.judge_setup.clone(),
             entry_point: r.entry_point.clone(),
             reference: r.reference.clone(),
             limits: r.limits.map(|l| pb::Limits {

@@ -28,9 +28,14 @@ pub struct Rollout {
     /// Tests the extracted code must pass. Empty means "no tests shipped".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<TestCase>,
-    /// Code run after the solution and before the tests (imports, helpers).
+    /// Code both sides see, run after the solution and before the tests: imports, helpers,
+    /// shared classes (`ListNode`). The program can read what it defines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup: Option<String>,
+    /// Code only the judge sees, run after `setup` before each assert test: test tables and
+    /// expected data the program must never read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_setup: Option<String>,
     /// The function the problem asks for, where there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_point: Option<String>,
@@ -83,7 +88,7 @@ impl<'de> Visitor<'de> for RolloutVisitor {
         }
         let (mut id, mut problem_id, mut prompt, mut completion) = (None, None, None, None);
         let (mut tests, mut setup, mut entry_point, mut reference) = (None, None, None, None);
-        let (mut limits, mut compare, mut answer) = (None, None, None);
+        let (mut limits, mut compare, mut answer, mut judge_setup) = (None, None, None, None);
         let mut extra = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
@@ -93,6 +98,7 @@ impl<'de> Visitor<'de> for RolloutVisitor {
                 "completion" => once(&mut completion, &key, map.next_value::<Option<String>>()?)?,
                 "tests" => once(&mut tests, &key, map.next_value::<Option<Vec<TestCase>>>()?)?,
                 "setup" => once(&mut setup, &key, map.next_value::<Option<String>>()?)?,
+                "judge_setup" => once(&mut judge_setup, &key, map.next_value::<Option<String>>()?)?,
                 "entry_point" => once(&mut entry_point, &key, map.next_value::<Option<String>>()?)?,
                 "reference" => once(&mut reference, &key, map.next_value::<Option<String>>()?)?,
                 "limits" => once(&mut limits, &key, map.next_value::<Option<Limits>>()?)?,
@@ -117,6 +123,7 @@ impl<'de> Visitor<'de> for RolloutVisitor {
                 .ok_or_else(|| de::Error::missing_field("completion"))?,
             tests: tests.flatten().unwrap_or_default(),
             setup: setup.flatten(),
+            judge_setup: judge_setup.flatten(),
             entry_point: entry_point.flatten(),
             reference: reference.flatten(),
             limits: limits.flatten(),
@@ -416,6 +423,12 @@ pub struct Compare {
     /// a function's expected value in a list; their harness accepts either).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unwrap_single: Option<bool>,
+    /// call: a returned dict's keys match the expected object's only when they are strings.
+    /// Unset or `false` (the default), JSON's spelling of keys is read as datasets mean it: an
+    /// `int` key also matches its canonical decimal spelling (`{1: 1}` matches `{"1": 1}`, never
+    /// `{"01": 1}`). Only for expected values from data; assert tests use Python's `==`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_keys: Option<bool>,
 }
 
 /// How stdout is cut into what is compared.
@@ -441,6 +454,7 @@ struct CompareFields {
     case_insensitive: Option<bool>,
     unordered: Option<bool>,
     unwrap_single: Option<bool>,
+    strict_keys: Option<bool>,
 }
 
 impl TryFrom<CompareFields> for Compare {
@@ -461,6 +475,7 @@ impl TryFrom<CompareFields> for Compare {
             case_insensitive: c.case_insensitive,
             unordered: c.unordered,
             unwrap_single: c.unwrap_single,
+            strict_keys: c.strict_keys,
         })
     }
 }
@@ -475,6 +490,7 @@ impl Compare {
             case_insensitive: self.case_insensitive.or(fallback.case_insensitive),
             unordered: self.unordered.or(fallback.unordered),
             unwrap_single: self.unwrap_single.or(fallback.unwrap_single),
+            strict_keys: self.strict_keys.or(fallback.strict_keys),
         }
     }
 }
@@ -868,5 +884,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("fuzz"), "{err}");
+    }
+
+    #[test]
+    fn strict_keys_is_a_compare_field_layered_like_the_others() {
+        let r = Rollout::from_json(
+            r#"{"id": "k", "completion": "x", "compare": {"strict_keys": true},
+                "tests": [{"kind": "call", "fn": "f", "expected": {"1": 1}},
+                          {"kind": "call", "fn": "f", "expected": {"1": 1}, "compare": {"strict_keys": false}}]}"#,
+        )
+        .unwrap();
+        let rule = r.compare.unwrap();
+        assert_eq!(rule.strict_keys, Some(true));
+        let own = |t: &TestCase| match t {
+            TestCase::Call { compare, .. } => compare.unwrap_or_default(),
+            _ => unreachable!(),
+        };
+        assert_eq!(own(&r.tests[0]).or(rule).strict_keys, Some(true));
+        assert_eq!(own(&r.tests[1]).or(rule).strict_keys, Some(false));
+        assert_eq!(Compare::default().or(Compare::default()).strict_keys, None);
+        let text = serde_json::to_string(&rule).unwrap();
+        assert_eq!(text, r#"{"strict_keys":true}"#);
+        assert_eq!(serde_json::from_str::<Compare>(&text).unwrap(), rule);
+        assert!(serde_json::from_str::<Compare>(r#"{"strict_keys": 1}"#).is_err());
     }
 }

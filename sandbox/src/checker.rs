@@ -18,6 +18,10 @@
 //! that breaks on the program's output fails it the same way (a checker broken for every output
 //! then fails a whole GRPO group alike: no signal, not a wrong one). A wall-clock overrun
 //! depends on host load and stays `error`.
+//!
+//! A checker that is not valid Python or defines no `check` is found before anything runs by
+//! verdict's `tests` verifier (tree-sitter, on the host): the rollout is `invalid_input`, naming
+//! `tests[i].checker`. Run here directly, such a checker is `error`, as any checker that breaks.
 
 use crate::engine::{first_line, Ended, Phase, Status};
 use crate::judging::{Blame, Judged};

@@ -28,8 +28,12 @@
 //! - a tuple (and a deque, a namedtuple) matches an array (JSON has no tuples);
 //! - `bool` only matches `true`/`false`, never `1`/`0` (a count of `True` must fail);
 //! - dict-likes (`dict`, `Counter`, `OrderedDict`, `defaultdict`, a dataclass's fields) match
-//!   an object with exactly the same keys, each a **string** (`{1: "a"}` does not match
-//!   `{"1": "a"}`: JSON keys are strings);
+//!   an object with exactly the same keys. JSON spells every key as a string, so a returned key
+//!   that is an `int` matches its canonical decimal spelling (Python's `str(k)`: `{1: "a"}`
+//!   matches `{"1": "a"}`, never `{"01": "a"}` or `{"+1": "a"}`), as the JSON round trip of
+//!   LiveCodeBench's and PRIME's harnesses has it; any other key (`bool`, `float`, a tuple)
+//!   matches nothing. Two returned keys with one spelling (`{1: "a", "1": "a"}`) never match:
+//!   one key is never counted twice. With `strict_keys`, only string keys match ([`Keys`]);
 //! - a `set` or `frozenset` never matches an array (as in Python: `{1, 2} != [1, 2]`), unless
 //!   `unordered` is set: then a returned list, tuple or set matches the expected array as a
 //!   multiset, elements compared exactly.
@@ -40,6 +44,7 @@
 //! arithmetic (digits are compared as text), so every comparison is linear in the values' size
 //! (O(n log n) for `unordered`).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
@@ -89,6 +94,9 @@ pub struct Rule {
     pub unordered: bool,
     /// call: an expected one-element array also matches its element.
     pub unwrap_single: bool,
+    /// call: a returned dict's keys match the expected object's only when they are strings
+    /// (an `int` key never matches its decimal spelling).
+    pub strict_keys: bool,
 }
 
 impl Rule {
@@ -111,6 +119,7 @@ impl Rule {
             case_insensitive: c.case_insensitive.unwrap_or(false),
             unordered: c.unordered.unwrap_or(false),
             unwrap_single: c.unwrap_single.unwrap_or(false),
+            strict_keys: c.strict_keys.unwrap_or(false),
         }
     }
 
@@ -122,7 +131,41 @@ impl Rule {
             case_insensitive: false,
             unordered: false,
             unwrap_single: false,
+            strict_keys: false,
         }
+    }
+
+    /// How a returned dict's keys meet the expected object's.
+    fn keys(&self) -> Keys {
+        if self.strict_keys {
+            Keys::Strict
+        } else {
+            Keys::IntsAsDecimal
+        }
+    }
+}
+
+/// How a returned dict's keys meet the expected object's, whose keys JSON spells as strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// Only string keys match (`strict_keys`): `{1: "a"}` does not match `{"1": "a"}`.
+    Strict,
+    /// An `int` key also matches its canonical decimal spelling (`str(k)` in Python): `{1: "a"}`
+    /// matches `{"1": "a"}`, never `{"01": "a"}`. The default.
+    IntsAsDecimal,
+}
+
+/// A returned dict's key as the expected object would spell it: a string as itself; under
+/// [`Keys::IntsAsDecimal`], an `int` (a JSON integer or `{"int": digits}`) as its canonical
+/// decimal digits. `None` for a key no expected key can match.
+fn answer_key(k: &Value, keys: Keys) -> Option<Cow<'_, str>> {
+    match (k, keys) {
+        (Value::String(s), _) => Some(Cow::Borrowed(s.as_str())),
+        (_, Keys::Strict) => None,
+        (_, Keys::IntsAsDecimal) => match actual_num(k) {
+            Some(Num::Int(digits)) => Some(Cow::Owned(digits)),
+            _ => None,
+        },
     }
 }
 
@@ -331,11 +374,12 @@ pub fn parse_answer(text: &str) -> Result<Value, String> {
 
 /// Compares a call test's answer (tagged JSON from the candidate) with the expected value.
 pub fn value_matches(actual: &Value, expected: &Exact, rule: &Rule) -> Result<(), String> {
+    let keys = rule.keys();
     let one = |expected: &Exact| {
         if rule.unordered {
-            unordered_matches(actual, expected)
+            unordered_matches(actual, expected, keys)
         } else {
-            matches(actual, expected, rule.tol, 0)
+            matches(actual, expected, rule.tol, keys, 0)
         }
     };
     let ok = one(expected)
@@ -598,7 +642,16 @@ fn matches_float(actual: &Num<'_>, e: f64, tol: Tolerance) -> bool {
     a.is_some_and(|a| tol.close(a, e))
 }
 
-fn pairs_match(pairs: &Value, expected: &[(String, Exact)], tol: Tolerance, depth: usize) -> bool {
+/// A returned dict's pairs against the expected object: as many pairs as expected keys, each
+/// key spelled as an expected one ([`answer_key`]) and spelled by no other pair (so one key
+/// is never counted twice), each value matching.
+fn pairs_match(
+    pairs: &Value,
+    expected: &[(String, Exact)],
+    tol: Tolerance,
+    keys: Keys,
+    depth: usize,
+) -> bool {
     let Some(pairs) = pairs.as_array() else {
         return false;
     };
@@ -606,24 +659,30 @@ fn pairs_match(pairs: &Value, expected: &[(String, Exact)], tol: Tolerance, dept
         return false;
     }
     let wanted: HashMap<&str, &Exact> = expected.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let mut seen: HashSet<&str> = HashSet::with_capacity(pairs.len());
+    let mut seen: HashSet<Cow<'_, str>> = HashSet::with_capacity(pairs.len());
     pairs.iter().all(|p| match p.as_array().map(Vec::as_slice) {
-        Some([Value::String(k), v]) => {
-            seen.insert(k.as_str())
-                && wanted
-                    .get(k.as_str())
-                    .is_some_and(|ev| matches(v, ev, tol, depth + 1))
-        }
+        Some([k, v]) => answer_key(k, keys).is_some_and(|k| {
+            wanted
+                .get(k.as_ref())
+                .is_some_and(|ev| matches(v, ev, tol, keys, depth + 1))
+                && seen.insert(k)
+        }),
         _ => false,
     })
 }
 
-fn seq_matches(items: &[Value], expected: &[Exact], tol: Tolerance, depth: usize) -> bool {
+fn seq_matches(
+    items: &[Value],
+    expected: &[Exact],
+    tol: Tolerance,
+    keys: Keys,
+    depth: usize,
+) -> bool {
     items.len() == expected.len()
         && items
             .iter()
             .zip(expected)
-            .all(|(x, y)| matches(x, y, tol, depth + 1))
+            .all(|(x, y)| matches(x, y, tol, keys, depth + 1))
 }
 
 /// The items of an answer that is a sequence of any kind (list, tuple, deque, namedtuple, set,
@@ -641,7 +700,7 @@ fn any_sequence(actual: &Value) -> Option<&[Value]> {
     }
 }
 
-fn matches(actual: &Value, expected: &Exact, tol: Tolerance, depth: usize) -> bool {
+fn matches(actual: &Value, expected: &Exact, tol: Tolerance, keys: Keys, depth: usize) -> bool {
     if depth > MAX_ANSWER_DEPTH {
         return false;
     }
@@ -651,22 +710,22 @@ fn matches(actual: &Value, expected: &Exact, tol: Tolerance, depth: usize) -> bo
         (Value::String(a), Exact::Str(e)) => a == e,
         (_, Exact::Int(digits)) => actual_num(actual).is_some_and(|a| matches_int(&a, digits)),
         (_, Exact::Float(e)) => actual_num(actual).is_some_and(|a| matches_float(&a, *e, tol)),
-        (Value::Array(a), Exact::Array(e)) => seq_matches(a, e, tol, depth),
+        (Value::Array(a), Exact::Array(e)) => seq_matches(a, e, tol, keys, depth),
         (Value::Object(o), Exact::Array(e)) => match tag(o) {
-            Some(("tuple", Value::Array(items))) => seq_matches(items, e, tol, depth),
+            Some(("tuple", Value::Array(items))) => seq_matches(items, e, tol, keys, depth),
             Some(("deque", Value::Array(p))) if p.len() == 2 => p[1]
                 .as_array()
-                .is_some_and(|items| seq_matches(items, e, tol, depth)),
+                .is_some_and(|items| seq_matches(items, e, tol, keys, depth)),
             Some(("namedtuple", Value::Array(p))) if p.len() == 3 => p[2]
                 .as_array()
-                .is_some_and(|items| seq_matches(items, e, tol, depth)),
+                .is_some_and(|items| seq_matches(items, e, tol, keys, depth)),
             // A set is not an ordered list (only `unordered` compares it with one).
             _ => false,
         },
         (Value::Object(o), Exact::Object(e)) => match tag(o) {
-            Some(("dict" | "counter" | "ordereddict", p)) => pairs_match(p, e, tol, depth),
+            Some(("dict" | "counter" | "ordereddict", p)) => pairs_match(p, e, tol, keys, depth),
             Some(("defaultdict" | "dataclass", Value::Array(p))) if p.len() == 2 => {
-                pairs_match(&p[1], e, tol, depth)
+                pairs_match(&p[1], e, tol, keys, depth)
             }
             _ => false,
         },
@@ -676,7 +735,7 @@ fn matches(actual: &Value, expected: &Exact, tol: Tolerance, depth: usize) -> bo
 
 /// `unordered`: a returned sequence of any kind against the expected array, as multisets of
 /// exact spellings (O(n log n)).
-fn unordered_matches(actual: &Value, expected: &Exact) -> bool {
+fn unordered_matches(actual: &Value, expected: &Exact, keys: Keys) -> bool {
     let (Some(items), Exact::Array(wanted)) = (any_sequence(actual), expected) else {
         return false;
     };
@@ -686,7 +745,7 @@ fn unordered_matches(actual: &Value, expected: &Exact) -> bool {
     let mut a = Vec::with_capacity(items.len());
     for x in items {
         let mut out = String::new();
-        if !spell(x, &mut out, 1) {
+        if !spell(x, &mut out, keys, 1) {
             return false;
         }
         a.push(out);
@@ -706,9 +765,10 @@ fn unordered_matches(actual: &Value, expected: &Exact) -> bool {
 
 /// Appends a spelling that an answer value and an expected value share exactly when they are
 /// equal without tolerance (under the rules of [`matches`]): sequences as arrays, dict-likes as
-/// objects with sorted keys, integral floats as integers. `false` for what has no spelling (a
-/// handle, a set, a NaN, a non-integral `Fraction` or `Decimal`).
-fn spell(v: &Value, out: &mut String, depth: usize) -> bool {
+/// objects with sorted keys (spelled by [`answer_key`]), integral floats as integers. `false` for
+/// what has no spelling (a handle, a set, a NaN, a non-integral `Fraction` or `Decimal`, a dict
+/// with a key no expected key can match or with two keys of one spelling).
+fn spell(v: &Value, out: &mut String, keys: Keys, depth: usize) -> bool {
     if depth > MAX_ANSWER_DEPTH {
         return false;
     }
@@ -717,22 +777,26 @@ fn spell(v: &Value, out: &mut String, depth: usize) -> bool {
             out.push_str(&v.to_string());
             true
         }
-        Value::Array(items) => spell_seq(items.iter().map(Spellable::Answer), out, depth),
+        Value::Array(items) => spell_seq(items.iter().map(Spellable::Answer), out, keys, depth),
         Value::Number(_) => spell_num(actual_num(v), out),
         Value::Object(o) => match tag(o) {
             Some(("int" | "float" | "decimal" | "fraction", _)) => spell_num(actual_num(v), out),
             Some(("tuple", Value::Array(items))) => {
-                spell_seq(items.iter().map(Spellable::Answer), out, depth)
+                spell_seq(items.iter().map(Spellable::Answer), out, keys, depth)
             }
-            Some(("deque", Value::Array(p))) if p.len() == 2 => p[1]
-                .as_array()
-                .is_some_and(|items| spell_seq(items.iter().map(Spellable::Answer), out, depth)),
-            Some(("namedtuple", Value::Array(p))) if p.len() == 3 => p[2]
-                .as_array()
-                .is_some_and(|items| spell_seq(items.iter().map(Spellable::Answer), out, depth)),
-            Some(("dict" | "counter" | "ordereddict", p)) => spell_pairs(p, out, depth),
+            Some(("deque", Value::Array(p))) if p.len() == 2 => {
+                p[1].as_array().is_some_and(|items| {
+                    spell_seq(items.iter().map(Spellable::Answer), out, keys, depth)
+                })
+            }
+            Some(("namedtuple", Value::Array(p))) if p.len() == 3 => {
+                p[2].as_array().is_some_and(|items| {
+                    spell_seq(items.iter().map(Spellable::Answer), out, keys, depth)
+                })
+            }
+            Some(("dict" | "counter" | "ordereddict", p)) => spell_pairs(p, out, keys, depth),
             Some(("defaultdict" | "dataclass", Value::Array(p))) if p.len() == 2 => {
-                spell_pairs(&p[1], out, depth)
+                spell_pairs(&p[1], out, keys, depth)
             }
             _ => false,
         },
@@ -750,7 +814,15 @@ fn spell_exact(v: &Exact, out: &mut String, depth: usize) -> bool {
         Exact::Str(s) => out.push_str(&Value::String(s.clone()).to_string()),
         Exact::Int(d) => Integral::of_int(d).spell(out),
         Exact::Float(f) => return spell_num(Some(Num::Float(*f)), out),
-        Exact::Array(items) => return spell_seq(items.iter().map(Spellable::Expected), out, depth),
+        Exact::Array(items) => {
+            // `keys` only applies to an answer's dicts; the expected side has none.
+            return spell_seq(
+                items.iter().map(Spellable::Expected),
+                out,
+                Keys::Strict,
+                depth,
+            );
+        }
         Exact::Object(pairs) => {
             let mut parts = Vec::with_capacity(pairs.len());
             for (k, x) in pairs {
@@ -777,6 +849,7 @@ enum Spellable<'a> {
 fn spell_seq<'a>(
     items: impl Iterator<Item = Spellable<'a>>,
     out: &mut String,
+    keys: Keys,
     depth: usize,
 ) -> bool {
     out.push('[');
@@ -785,7 +858,7 @@ fn spell_seq<'a>(
             out.push(',');
         }
         let ok = match x {
-            Spellable::Answer(v) => spell(v, out, depth + 1),
+            Spellable::Answer(v) => spell(v, out, keys, depth + 1),
             Spellable::Expected(v) => spell_exact(v, out, depth + 1),
         };
         if !ok {
@@ -796,21 +869,24 @@ fn spell_seq<'a>(
     true
 }
 
-fn spell_pairs(p: &Value, out: &mut String, depth: usize) -> bool {
+fn spell_pairs(p: &Value, out: &mut String, keys: Keys, depth: usize) -> bool {
     let Some(pairs) = p.as_array() else {
         return false;
     };
     let mut parts = Vec::with_capacity(pairs.len());
-    let mut keys = HashSet::with_capacity(pairs.len());
+    let mut seen = HashSet::with_capacity(pairs.len());
     for pair in pairs {
-        let Some([Value::String(k), x]) = pair.as_array().map(Vec::as_slice) else {
+        let Some([k, x]) = pair.as_array().map(Vec::as_slice) else {
             return false;
         };
-        if !keys.insert(k.as_str()) {
+        let Some(k) = answer_key(k, keys) else {
+            return false;
+        };
+        let mut part = format!("{:?}:", k.as_ref());
+        if !seen.insert(k) {
             return false;
         }
-        let mut part = format!("{k:?}:");
-        if !spell(x, &mut part, depth + 1) {
+        if !spell(x, &mut part, keys, depth + 1) {
             return false;
         }
         parts.push(part);
@@ -1005,13 +1081,22 @@ mod tests {
         assert!(!ok(r#""2""#, "2"));
     }
 
+    fn strict_keys() -> Rule {
+        with(Compare {
+            strict_keys: Some(true),
+            ..Compare::default()
+        })
+    }
+
     #[test]
     fn dict_keys_are_exact_and_all_required() {
+        let strict = strict_keys();
         assert!(
-            !ok(r#"{"dict":[[1,"x"]]}"#, r#"{"1": "x"}"#),
-            "1 is not \"1\""
+            !ok_with(r#"{"dict":[[1,"x"]]}"#, r#"{"1": "x"}"#, &strict),
+            "strictly, 1 is not \"1\""
         );
         assert!(ok(r#"{"dict":[["1","x"]]}"#, r#"{"1": "x"}"#));
+        assert!(ok_with(r#"{"dict":[["1","x"]]}"#, r#"{"1": "x"}"#, &strict));
         assert!(!ok(r#"{"dict":[["a",1]]}"#, r#"{"a": 1, "b": 2}"#));
         assert!(!ok(r#"{"dict":[["a",1],["b",2]]}"#, r#"{"a": 1}"#));
         // A forged answer repeating a key cannot stand in for a missing one.
@@ -1024,6 +1109,95 @@ mod tests {
         assert!(ok(
             r#"{"dataclass":["P",[["x",1],["y",2]]]}"#,
             r#"{"x": 1, "y": 2}"#
+        ));
+    }
+
+    #[test]
+    fn int_keys_match_their_json_spelling_unless_strict() {
+        let strict = strict_keys();
+        // {1: 1, 2: 4} as a JSON dataset writes it.
+        let squares = r#"{"dict":[[1,{"int":"1"}],[2,4]]}"#;
+        assert!(ok(squares, r#"{"1": 1, "2": 4}"#));
+        assert!(!ok_with(squares, r#"{"1": 1, "2": 4}"#, &strict));
+        assert!(!ok(squares, r#"{"1": 1, "2": 5}"#), "values still compare");
+        assert!(!ok(squares, r#"{"1": 1, "3": 4}"#));
+        // The canonical decimal spelling only (Python's `str(k)`), at any size.
+        for spelled in ["01", "+1", "1.0", " 1", "1 ", "0x1", "True", "true"] {
+            let expected = format!(r#"{{"{spelled}": "a"}}"#);
+            assert!(!ok(r#"{"dict":[[1,"a"]]}"#, &expected), "{spelled}");
+        }
+        assert!(ok(r#"{"dict":[[-7,"a"]]}"#, r#"{"-7": "a"}"#));
+        assert!(ok(r#"{"dict":[[0,"a"]]}"#, r#"{"0": "a"}"#));
+        assert!(!ok(r#"{"dict":[[0,"a"]]}"#, r#"{"-0": "a"}"#));
+        let big = "123456789012345678901234567890";
+        assert!(ok(
+            &format!(r#"{{"dict":[[{{"int":"{big}"}},"a"]]}}"#),
+            &format!(r#"{{"{big}": "a"}}"#)
+        ));
+        assert!(ok(r#"{"dict":[[{"int":"007"}, "a"]]}"#, r#"{"7": "a"}"#));
+        // Only ints: a bool, a float or a tuple key is not its spelling.
+        for key in [
+            "true",
+            "1.0",
+            "1.5",
+            r#"{"float":"inf"}"#,
+            r#"{"tuple":[1]}"#,
+        ] {
+            let answer = format!(r#"{{"dict":[[{key},"a"]]}}"#);
+            for spelled in ["1", "True", "true", "1.0", "1.5", "inf", "(1,)"] {
+                let expected = format!(r#"{{"{spelled}": "a"}}"#);
+                assert!(!ok(&answer, &expected), "{key} against {spelled}");
+            }
+        }
+        // One key is never counted twice: {1: 'a', '1': 'a'} has two keys, the expected one
+        // of them and one too many, or a repeat standing in for a missing key.
+        let twice = r#"{"dict":[[1,"a"],["1","a"]]}"#;
+        assert!(!ok(twice, r#"{"1": "a"}"#));
+        assert!(!ok(twice, r#"{"1": "a", "2": "a"}"#));
+        assert!(!ok(
+            r#"{"dict":[["1","a"],[1,"a"]]}"#,
+            r#"{"1": "a", "2": "a"}"#
+        ));
+        assert!(!ok(
+            r#"{"dict":[[1,"a"],[{"int":"01"},"a"]]}"#,
+            r#"{"1": "a", "2": "a"}"#
+        ));
+        // Nested, and in every dict-like.
+        assert!(ok(
+            r#"[{"dict":[[1,{"counter":[[2,3]]}]]},{"defaultdict":["list",[[5,[]]]]}]"#,
+            r#"[{"1": {"2": 3}}, {"5": []}]"#
+        ));
+        assert!(ok(
+            r#"{"ordereddict":[[3,"c"],["x",1]]}"#,
+            r#"{"x": 1, "3": "c"}"#
+        ));
+        // And in any order, under the same rules.
+        let any_order = with(Compare {
+            unordered: Some(true),
+            ..Compare::default()
+        });
+        let any_order_strict = with(Compare {
+            unordered: Some(true),
+            strict_keys: Some(true),
+            ..Compare::default()
+        });
+        let dicts = r#"[{"dict":[[2,"b"]]},{"dict":[[1,"a"]]}]"#;
+        assert!(ok_with(dicts, r#"[{"1": "a"}, {"2": "b"}]"#, &any_order));
+        assert!(!ok_with(
+            dicts,
+            r#"[{"1": "a"}, {"2": "b"}]"#,
+            &any_order_strict
+        ));
+        assert!(!ok_with(dicts, r#"[{"01": "a"}, {"2": "b"}]"#, &any_order));
+        assert!(!ok_with(
+            &format!("[{twice}]"),
+            r#"[{"1": "a", "2": "a"}]"#,
+            &any_order
+        ));
+        assert!(!ok_with(
+            r#"[{"dict":[[true,"a"]]}]"#,
+            r#"[{"1": "a"}]"#,
+            &any_order
         ));
     }
 
@@ -1152,7 +1326,12 @@ mod tests {
             assert!(!ok(&answer, "1"), "{text}");
             assert!(!ok(&answer, "10"), "{text}");
             let mut spelled = String::new();
-            spell(&parse_answer(&answer).unwrap(), &mut spelled, 1);
+            spell(
+                &parse_answer(&answer).unwrap(),
+                &mut spelled,
+                Keys::IntsAsDecimal,
+                1,
+            );
             assert!(spelled.len() <= text.len() + 21, "{text}: {spelled:.80}");
         }
         // Integral decimals still equal their integers, whatever their spelling.

@@ -167,6 +167,10 @@ pub struct JudgeConfig {
     pub case_insensitive: bool,
     /// Lines (stdio) or a returned sequence (call) in any order. By default `false`.
     pub unordered: bool,
+    /// A returned dict's keys match the expected object's only when they are strings (call).
+    /// By default `false`: an `int` key also matches its canonical decimal spelling, as JSON
+    /// datasets write keys (`{1: 1}` matches `{"1": 1}`).
+    pub strict_keys: bool,
     /// Fuel a checker may burn per test. By default `5000000000`.
     pub checker_fuel: u64,
     /// Wall-clock budget of a checker per test, in milliseconds (apart from the rollout's own
@@ -182,6 +186,7 @@ impl Default for JudgeConfig {
             mode: CompareMode::Lines,
             case_insensitive: false,
             unordered: false,
+            strict_keys: false,
             checker_fuel: 5_000_000_000,
             checker_time_ms: 10_000,
         }
@@ -198,6 +203,7 @@ impl JudgeConfig {
             case_insensitive: Some(self.case_insensitive),
             unordered: Some(self.unordered),
             unwrap_single: None,
+            strict_keys: Some(self.strict_keys),
         }
     }
 }
@@ -567,6 +573,10 @@ mod tests {
         assert_eq!(judge.judge.rel_tol, 1e-9);
         assert_eq!(judge.judge.mode, CompareMode::Tokens);
         assert_eq!(judge.judge.abs_tol, 1e-6);
+        assert!(!judge.judge.strict_keys);
+        assert_eq!(judge.judge.compare().strict_keys, Some(false));
+        let strict: SandboxConfig = toml::from_str("[judge]\nstrict_keys = true\n").unwrap();
+        assert_eq!(strict.judge.compare().strict_keys, Some(true));
         let old: SandboxConfig = toml::from_str("float_rel_tol = 1e-9\n").unwrap();
         assert_eq!(old.judge.rel_tol, 1e-9);
         let err = toml::from_str::<SandboxConfig>("float_rel_tol = 1e-9\n[judge]\nabs_tol = 0.0\n")

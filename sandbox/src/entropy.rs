@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(HostMonotonicClock::now(&e), t0);
         assert_eq!(HostWallClock::now(&e), w);
-        assert_eq!(w, Duration::from_secs(WALL_START_SECS) + Duration::from_nanos(TICK_NS));
+        assert_eq!(
+            w,
+            Duration::from_secs(WALL_START_SECS) + Duration::from_nanos(TICK_NS)
+        );
         e.reset(8);
         assert_ne!(e.try_next_u64().unwrap(), a[0]);
         // The clocks only move forward between resets.

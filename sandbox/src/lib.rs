@@ -121,8 +121,12 @@ pub struct RunJob<'a> {
     pub id: &'a str,
     /// The candidate's code.
     pub program: &'a str,
-    /// Trusted code run after the program and before each test.
+    /// Trusted code both sides see: run after the program in the candidate (imports, shared
+    /// classes), and in the judge before each assert test.
     pub setup: Option<&'a str>,
+    /// Trusted code only the judge sees, run after `setup` before each assert test: test
+    /// tables and expected data the program must never read.
+    pub judge_setup: Option<&'a str>,
     /// The tests; at most `max_tests` of them run.
     pub tests: &'a [TestCase],
     /// The rollout's own limits, capped by the configuration.
@@ -244,6 +248,7 @@ impl Local {
             id: "self-test",
             program: "def f(x):\n    return x + 1\n\nif __name__ == '__main__':\n    print(f(int(input())))\n",
             setup: None,
+            judge_setup: None,
             tests: &tests,
             limits: None,
             stop_on_failure: false,

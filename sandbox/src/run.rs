@@ -463,14 +463,12 @@ impl<'a> Rollout<'a> {
             calls: 0,
             limit: self.value_limit(),
         });
+        let judge_setup = match (self.job.setup, self.job.judge_setup) {
+            (Some(shared), Some(own)) => format!("{shared}\n{own}"),
+            (shared, own) => shared.or(own).unwrap_or("").to_string(),
+        };
         let status = judge
-            .judge(
-                self.job.setup.unwrap_or(""),
-                code,
-                names,
-                self.seed,
-                self.value_limit(),
-            )
+            .judge(&judge_setup, code, names, self.seed, self.value_limit())
             .await;
         let peer = judge
             .detach()

@@ -399,6 +399,56 @@ fn syntax_error(lines: &[&str], prose_rows: &[bool], site: syntax::ErrorSite) ->
 /// The longest snippet reported, in characters.
 const SNIPPET_CHARS: usize = 200;
 
+/// What makes `code`, trusted Python that must define `function` for verdict to call (a stdio
+/// test's checker and its `check`), unusable, as a sentence: a syntax error (line, column, what
+/// is wrong and the line), or no top-level binding of `function` ([`syntax::binds_at_top_level`]).
+/// `None` when it parses and binds it, and when `budget` does not allow deciding (the code is
+/// larger than its `max_bytes`, the parse runs past its `max_parse_ms`): the sandbox then runs
+/// it as before. Only a syntax error that tree-sitter or this module's CPython checks see
+/// counts (`syntax.rs` lists the known gaps); what CPython finds beyond them still surfaces
+/// when the code runs.
+pub(crate) fn definition_problem(code: &str, function: &str, budget: &Budget) -> Option<String> {
+    if code.len() > budget.max_bytes {
+        return None;
+    }
+    let deadline = (budget.max_parse_ms > 0)
+        .then(|| Instant::now() + Duration::from_millis(budget.max_parse_ms));
+    let scan = syntax::scan(code, deadline);
+    if scan.gave_up {
+        return None;
+    }
+    if let Some(site) = scan.first_error {
+        let lines: Vec<&str> = code
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect();
+        let no_prose = vec![false; lines.len()];
+        if let Classification::SyntaxError {
+            line,
+            column,
+            snippet,
+            message,
+        } = syntax_error(&lines, &no_prose, site)
+        {
+            return Some(format!(
+                "not valid Python: line {line}, column {column}: {message}: {snippet:?}"
+            ));
+        }
+    }
+    // No limit stands for one far beyond any parse.
+    let tree = syntax::parse_until(
+        code,
+        deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+    )?;
+    if syntax::binds_at_top_level(tree.root_node(), code.as_bytes(), function) {
+        None
+    } else {
+        Some(format!(
+            "it defines no `{function}` at top level (expected `def {function}(...)`)"
+        ))
+    }
+}
+
 /// Whether `code` parses as Python without errors (used by extraction for untagged fences).
 pub fn parses_as_python(code: &str) -> bool {
     matches!(classify(code, None), Classification::Python)
@@ -789,5 +839,47 @@ mod tests {
         // Also when tree-sitter wraps the whole `def` in an ERROR node.
         let wrapped = "def f(n):\n    \"\"\"Sum below n.\n\n    We loop once. This is the simple way.\n    It runs in linear time, which is fine.\n    Nothing else is needed here.\n    \"\"\"\n    for (i = 0; i < n; i++):\n        pass\n";
         assert_eq!(syntax_error(wrapped).0, 8);
+    }
+
+    #[test]
+    fn a_checker_must_parse_and_define_check_at_top_level() {
+        let problem = |code: &str| definition_problem(code, "check", &Budget::default());
+        for good in [
+            "def check(i, o, e):\n    return o == e\n",
+            "import math\n\n@staticmethod\ndef check(i, o, e):\n    return True\n",
+            "async def check(i, o, e):\n    return True\n",
+            "try:\n    import numpy\nexcept ImportError:\n    def check(i, o, e):\n        return True\n",
+            "check = lambda i, o, e: o.split() == e.split()\n",
+            "from operator import eq as check\n",
+            "class check:\n    def __init__(self, i, o, e):\n        pass\n",
+        ] {
+            assert_eq!(problem(good), None, "{good}");
+        }
+        let broken = problem("def check(:\n    return True\n").unwrap();
+        assert!(broken.starts_with("not valid Python: line 1"), "{broken}");
+        assert!(broken.contains("def check(:"), "{broken}");
+        let py2 = problem("def check(i, o, e):\n    print 'x'\n    return True\n").unwrap();
+        assert!(py2.contains("line 2") && py2.contains("print"), "{py2}");
+        for missing in [
+            "",
+            "# no code\n",
+            "def checker(i, o, e):\n    return True\n",
+            "def outer():\n    def check(i, o, e):\n        return True\n",
+            "class Judge:\n    def check(self, i, o, e):\n        return True\n",
+            "f = lambda check: check\n",
+            "import check\n",
+        ] {
+            let p = problem(missing).unwrap_or_else(|| panic!("{missing:?}"));
+            assert!(
+                p.contains("defines no `check` at top level"),
+                "{missing:?}: {p}"
+            );
+        }
+        // Too large to decide on the host: left to the sandbox.
+        let tiny = Budget {
+            max_bytes: 4,
+            max_parse_ms: 0,
+        };
+        assert_eq!(definition_problem("def check(:", "check", &tiny), None);
     }
 }

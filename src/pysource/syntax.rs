@@ -680,3 +680,46 @@ fn python_weight(node: Node<'_>) -> u32 {
         _ => 0,
     }
 }
+
+/// Whether the module `root` (parsed from `src`) binds `name` at its top level: by a `def`
+/// (decorated or not, `async` too), a `class`, an assignment to the bare name or a
+/// `from … import … [as] name`, anywhere outside a function, a class or a lambda (so in the
+/// body of a top-level `if`, `try`, `with` or loop too). An explicit stack: linear, whatever the
+/// nesting.
+pub(crate) fn binds_at_top_level(root: Node<'_>, src: &[u8], name: &str) -> bool {
+    let is_name = |n: Option<Node<'_>>| {
+        n.is_some_and(|n| n.kind() == "identifier" && n.utf8_text(src) == Ok(name))
+    };
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        match node.kind() {
+            "function_definition" | "class_definition" => {
+                if is_name(node.child_by_field_name("name")) {
+                    return true;
+                }
+                // Names bound inside are not the module's.
+                continue;
+            }
+            "lambda" => continue,
+            "assignment" if is_name(node.child_by_field_name("left")) => return true,
+            "import_from_statement" => {
+                let mut cursor = node.walk();
+                let imported =
+                    node.children_by_field_name("name", &mut cursor)
+                        .any(|n| match n.kind() {
+                            "dotted_name" => n.utf8_text(src) == Ok(name),
+                            "aliased_import" => is_name(n.child_by_field_name("alias")),
+                            _ => false,
+                        });
+                if imported {
+                    return true;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let mut cursor = node.walk();
+        stack.extend(node.named_children(&mut cursor));
+    }
+    false
+}

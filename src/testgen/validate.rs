@@ -44,6 +44,7 @@ pub async fn twice(
         id,
         program,
         setup,
+        judge_setup: None,
         tests,
         limits,
         stop_on_failure: false,

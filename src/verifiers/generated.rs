@@ -337,6 +337,7 @@ impl Verifier for GeneratedVerifier {
             id: &rollout.id,
             program: code,
             setup: setup.as_deref(),
+            judge_setup: None,
             tests: kept,
             limits: rollout.limits.as_ref(),
             stop_on_failure: self.config.all_or_nothing,

@@ -21,9 +21,11 @@
 //! The outcome is that of the first test that did not pass: `failed` (wrong answer or failed
 //! assertion, with the test and the difference), `runtime_error` (exception type and message, or
 //! a trap), `syntax_error`, `timeout` (fuel or wall clock), `memory_limit`, `output_limit`;
-//! `invalid_input` when dataset fields are malformed. When the sandbox itself fails (a dead
-//! worker, a runtime that failed its self-test), the verdict is [`Verdict::error`]: verdict
-//! could not judge, and the rollout's reward is masked rather than 0.
+//! `invalid_input` when dataset fields are malformed or a stdio test's checker is not valid
+//! Python or defines no `check` (decided on the host, before the sandbox runs). When the
+//! sandbox itself fails (a dead worker, a runtime that failed its self-test), the verdict is
+//! [`Verdict::error`]: verdict could not judge, and the rollout's reward is masked rather
+//! than 0.
 //!
 //! ## Example
 //! ```toml
@@ -186,6 +188,41 @@ pub(crate) fn verdict_of_run(
     }
 }
 
+/// The `invalid_input` verdict on the first stdio test whose checker cannot be run: it is not
+/// valid Python, or it defines no top-level `check` ([`crate::pysource::definition_problem`],
+/// decided on the host before anything runs). A dataset bug, named by its field; never the
+/// program's failure nor verdict's `error`.
+fn invalid_checker(tests: &[crate::rollout::TestCase]) -> Option<Verdict> {
+    let mut sound = std::collections::HashSet::new();
+    tests.iter().enumerate().find_map(|(i, test)| {
+        let crate::rollout::TestCase::Stdio {
+            checker: Some(checker),
+            ..
+        } = test
+        else {
+            return None;
+        };
+        if sound.contains(checker.as_str()) {
+            return None;
+        }
+        let budget = crate::pysource::Budget::default();
+        match crate::pysource::definition_problem(checker, "check", &budget) {
+            None => {
+                sound.insert(checker.as_str());
+                None
+            }
+            Some(problem) => Some(Verdict::fail(
+                Outcome::InvalidInput,
+                0.0,
+                json!({
+                    "error": format!("`tests[{i}].checker`: {problem}"),
+                    "field": format!("tests[{i}].checker"),
+                }),
+            )),
+        }
+    })
+}
+
 /// Runs code against tests in the sandbox.
 #[derive(Debug, Clone)]
 pub struct TestsVerifier {
@@ -229,12 +266,16 @@ impl Verifier for TestsVerifier {
         }
         let setup = adapted.setup.clone();
         let n = adapted.tests.len().min(self.max_tests);
+        if let Some(invalid) = invalid_checker(&adapted.tests[..n]) {
+            return invalid;
+        }
         let code = ctx.answer.code.as_deref().unwrap_or("");
         let limits = adapted.limits_for(rollout.limits.as_ref(), n);
         let job = RunJob {
             id: &rollout.id,
             program: code,
             setup: setup.as_deref(),
+            judge_setup: rollout.judge_setup.as_deref(),
             tests: &adapted.tests[..n],
             limits: limits.as_ref(),
             stop_on_failure: self.stop_on_failure,

@@ -153,6 +153,8 @@ impl TimingVerifier {
         h.update([0]);
         h.update(setup.unwrap_or("").as_bytes());
         h.update([0]);
+        h.update(rollout.judge_setup.as_deref().unwrap_or("").as_bytes());
+        h.update([0]);
         h.update(serde_json::to_vec(tests).expect("tests serialize"));
         let key: [u8; 32] = h.finalize().into();
         if let Some(hit) = self.reference_cost.lock().expect("not poisoned").get(&key) {
@@ -165,6 +167,7 @@ impl TimingVerifier {
             id: &seed_id,
             program: reference,
             setup,
+            judge_setup: rollout.judge_setup.as_deref(),
             tests,
             limits,
             stop_on_failure: true,

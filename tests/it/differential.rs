@@ -3,8 +3,11 @@
 //! with str and int keys), `value_matches` under the `exact` rule decides exactly what
 //! CPython's `==` decides, with the host's `python3` as the oracle. The documented exceptions
 //! (README, "Comparison rules") are applied to both sides of the oracle's comparison: a tuple
-//! compares as a list, and a bool never equals an int. (Float tolerance is the third; the
-//! `exact` rule has none.)
+//! compares as a list, and a bool never equals an int. (Float tolerance is another; the
+//! `exact` rule has none.) The last, an `int` dict key matching its decimal spelling (JSON's
+//! only way to write it), is judged both ways: with `strict_keys`, against `==` as it is; by
+//! default, against `==` with int keys spelled as `str(k)`, a dict whose keys then collide
+//! equal to nothing.
 //!
 //! Cases come from the fixed seed of [`config`], all judged by one `python3` process.
 
@@ -310,19 +313,26 @@ fn expected(v: &Py, mutate: &mut Option<usize>, out: &mut String) {
 /// The oracle: CPython's `==` after the documented exceptions are applied to both sides.
 const ORACLE: &str = r#"
 import json, sys
-def plain(v):
+def plain(v, spell_keys):
     if type(v) is bool:
         return ("BOOL", int(v))
     if type(v) in (list, tuple):
-        return [plain(x) for x in v]
+        return [plain(x, spell_keys) for x in v]
     if type(v) is dict:
-        return {k: plain(x) for k, x in v.items()}
+        if not spell_keys:
+            return {k: plain(x, spell_keys) for k, x in v.items()}
+        keys = {str(k) if type(k) is int else k for k in v}
+        if len(keys) < len(v):
+            return object()
+        return {str(k) if type(k) is int else k: plain(x, spell_keys) for k, x in v.items()}
     return v
 for line in sys.stdin:
     case = json.loads(line)
     a = eval(case["a"])
     e = json.loads(case["e"])
-    print(1 if plain(a) == plain(e) else 0)
+    strict = plain(a, False) == plain(e, False)
+    spelled = plain(a, True) == plain(e, True)
+    print(int(strict), int(spelled))
 "#;
 
 #[test]
@@ -362,29 +372,42 @@ fn host_judgement_equals_cpython_equality_on_plain_values() {
     }
     let out = oracle.wait_with_output().unwrap();
     assert!(out.status.success(), "the oracle failed");
-    let verdicts: Vec<bool> = String::from_utf8(out.stdout)
+    let verdicts: Vec<(bool, bool)> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .map(|l| l == "1")
+        .map(|l| (l.starts_with('1'), l.ends_with('1')))
         .collect();
     assert_eq!(verdicts.len(), cases.len());
-    let exact = Rule::from_compare(Compare {
-        mode: Some(CompareMode::Exact),
-        ..Compare::default()
-    });
-    let mut equal = 0;
-    for ((v, source, e), python_says) in cases.iter().zip(verdicts) {
+    let rule = |strict_keys| {
+        Rule::from_compare(Compare {
+            mode: Some(CompareMode::Exact),
+            strict_keys: Some(strict_keys),
+            ..Compare::default()
+        })
+    };
+    let (strict, spelled) = (rule(true), rule(false));
+    let (mut equal, mut only_spelled) = (0, 0);
+    for ((v, source, e), (python_strict, python_spelled)) in cases.iter().zip(verdicts) {
         let mut answer = String::new();
         tagged(v, &mut answer);
         let actual = parse_answer(&answer).unwrap();
-        let host_says = value_matches(&actual, &Exact::parse(e).unwrap(), &exact).is_ok();
+        let e_exact = Exact::parse(e).unwrap();
+        let host_strict = value_matches(&actual, &e_exact, &strict).is_ok();
         assert_eq!(
-            host_says, python_says,
-            "python value {source}, expected JSON {e}: the host says {host_says}, CPython {python_says}"
+            host_strict, python_strict,
+            "strict_keys: python value {source}, expected JSON {e}: the host says {host_strict}, CPython {python_strict}"
         );
-        equal += usize::from(python_says);
+        let host_spelled = value_matches(&actual, &e_exact, &spelled).is_ok();
+        assert_eq!(
+            host_spelled, python_spelled,
+            "int keys spelled: python value {source}, expected JSON {e}: the host says {host_spelled}, CPython {python_spelled}"
+        );
+        equal += usize::from(python_strict);
+        only_spelled += usize::from(python_spelled && !python_strict);
     }
-    // Both verdicts occur often enough for the comparison to mean something.
+    // Both verdicts occur often enough for the comparison to mean something, and the int keys'
+    // spelling decides some cases.
     let n = cases.len();
     assert!(equal > n / 5 && equal < n * 4 / 5, "{equal} of {n} equal");
+    assert!(only_spelled > 0, "no case where int keys decided");
 }

@@ -151,9 +151,13 @@ fn test_set(name: &str) -> Value {
 fn setup_for(set: &str) -> Option<&'static str> {
     match set {
         "helper_add" => Some("def near(a, b):\n    return abs(a - b) < 1e-9\n"),
-        "table_add" => Some("CASES = [(1, 2, 3), (20, 22, 42), (5, -5, 0)]\n"),
         _ => None,
     }
+}
+
+/// Judge-only setup some test sets need (test tables the program must never read).
+fn judge_setup_for(set: &str) -> Option<&'static str> {
+    (set == "table_add").then_some("CASES = [(1, 2, 3), (20, 22, 42), (5, -5, 0)]\n")
 }
 
 const SHORT: Limits = Limits {
@@ -185,11 +189,12 @@ async fn run_case(f: &Fixture, set: &str, outcome: Outcome) -> Result<(), String
         id: "hostile",
         program: &f.source,
         setup: setup_for(set),
+        judge_setup: judge_setup_for(set),
         tests: &t,
         limits: limits.as_ref(),
         stop_on_failure: false,
     };
-    let r = if setup_for(set).is_some() {
+    let r = if setup_for(set).is_some() || judge_setup_for(set).is_some() {
         crate::sandbox::shared()
             .run(&job)
             .await
@@ -276,6 +281,9 @@ fn corpus_file(dir: &Path) -> (PathBuf, Vec<(String, Outcome)>) {
             });
             if let Some(setup) = setup_for(set) {
                 rollout["setup"] = json!(setup);
+            }
+            if let Some(judge_setup) = judge_setup_for(set) {
+                rollout["judge_setup"] = json!(judge_setup);
             }
             lines.push(rollout.to_string());
             expected.push((id, *outcome));

@@ -165,12 +165,53 @@ async fn sets_lists_dict_keys_and_bools_on_both_paths() {
         json!([{"kind": "call", "fn": "f", "expected": [3, 2, 1], "compare": {"unordered": true}}]);
     passes(set, any.clone()).await;
     fails("def f():\n    return {1, 2}\n", any).await;
-    // Dict keys: exactly the expected keys, strings not aliased by ints.
+    // Dict keys: exactly the expected keys. JSON spells an int key as its decimal string, so a
+    // returned int key matches that spelling (and only it) unless `strict_keys` is set.
     let t = json!([{"kind": "call", "fn": "f", "expected": {"1": "a", "2": "b"}}]);
     passes("def f():\n    return {'1': 'a', '2': 'b'}\n", t.clone()).await;
-    fails("def f():\n    return {1: 'a', 2: 'b'}\n", t.clone()).await;
     fails("def f():\n    return {'1': 'a'}\n", t.clone()).await;
     fails("def f():\n    return {'1': 'a', '2': 'b', '3': 'c'}\n", t).await;
+    let squares = "def f(n):\n    return {i: i * i for i in range(1, n + 1)}\n";
+    let t = |expected: Value, compare: Value| json!([{"kind": "call", "fn": "f", "args": [3], "expected": expected, "compare": compare}]);
+    let json_keys = json!({"1": 1, "2": 4, "3": 9});
+    passes(squares, t(json_keys.clone(), Value::Null)).await;
+    passes(squares, t(json_keys.clone(), json!({"strict_keys": false}))).await;
+    fails(squares, t(json_keys.clone(), json!({"strict_keys": true}))).await;
+    fails(squares, t(json!({"01": 1, "2": 4, "3": 9}), Value::Null)).await;
+    fails(squares, t(json!({"1": 1, "2": 4, "3": 10}), Value::Null)).await;
+    fails(
+        "def f(n):\n    return {True: 1, 2: 4, 3: 9}\n",
+        t(json_keys.clone(), Value::Null),
+    )
+    .await;
+    // One key is never counted twice: `1` and `'1'` are two keys of the answer.
+    let twice = json!({"1": "a", "2": "a"});
+    fails(
+        "def f(n):\n    return {1: 'a', '1': 'a'}\n",
+        t(twice, Value::Null),
+    )
+    .await;
+    // The rollout's `compare` and `[sandbox.judge]` set it like every rule.
+    let record = |compare: Value| {
+        json!({"id": "squares", "completion": "", "compare": compare,
+               "tests": [{"kind": "call", "fn": "f", "args": [3], "expected": json_keys}]})
+    };
+    assert_eq!(
+        verify(record(Value::Null), squares).await.outcome,
+        Outcome::Passed
+    );
+    assert_eq!(
+        verify(record(json!({"strict_keys": true})), squares)
+            .await
+            .outcome,
+        Outcome::Failed
+    );
+    // Literals in Python test code are Python's: `{1: 1} != {'1': 1}`.
+    fails(
+        squares,
+        json!([{"kind": "assert", "code": "assert f(3) == {'1': 1, '2': 4, '3': 9}"}]),
+    )
+    .await;
     // bool is not int: a count of True fails.
     let t = json!([{"kind": "call", "fn": "count", "args": [[1, 0, 1]], "expected": 2}]);
     passes(
@@ -311,6 +352,66 @@ async fn checkers_judge_in_the_judge_and_their_failures_are_verdicts_own() {
     // The candidate's own failures are still its own.
     let (o, _) = outcome("raise ValueError('x')\n", t(checker)).await;
     assert_eq!(o, Outcome::RuntimeError);
+}
+
+#[tokio::test]
+async fn a_checker_that_does_not_compile_or_defines_no_check_is_invalid_input() {
+    let record = |checker: &str| {
+        json!({"id": "halves", "completion": "", "tests": [
+            {"kind": "stdio", "stdin": "10\n", "stdout": "5 5\n"},
+            {"kind": "stdio", "stdin": "10\n", "stdout": "5 5\n", "checker": checker}]})
+    };
+    let program = "n = int(input())\nprint(n // 2, n - n // 2)\n";
+    let sound = "def check(i, o, e):\n    return o.split() == e.split()\n";
+    let v = verify(record(sound), program).await;
+    assert_eq!(v.outcome, Outcome::Passed, "{v:?}");
+    // A dataset bug, decided on decoding: named by its field and what is wrong, whatever the
+    // program.
+    for (checker, said) in [
+        (
+            "def check(i, o, e):\n    return o ==\n",
+            "not valid Python: line 2",
+        ),
+        ("def check(:\n    return True\n", "not valid Python: line 1"),
+        (
+            "def check(i, o, e):\n    print 'checking'\n    return True\n",
+            "Python 2 print",
+        ),
+        (
+            "def judge(i, o, e):\n    return True\n",
+            "defines no `check` at top level",
+        ),
+        ("", "defines no `check` at top level"),
+    ] {
+        for program in [program, "print(1, 9)\n", "raise ValueError('x')\n"] {
+            let v = verify(record(checker), program).await;
+            assert_eq!(v.outcome, Outcome::InvalidInput, "{checker}\n{v:?}");
+            let error = v.details["error"].as_str().unwrap();
+            assert!(
+                error.starts_with("`tests[1].checker`: ") && error.contains(said),
+                "{checker}: {error}"
+            );
+            assert_eq!(v.details["field"], "tests[1].checker");
+        }
+    }
+    // The score names it too.
+    let chain = verdict::chain::Chain::new(vec![verdict::chain::Step {
+        name: "tests".into(),
+        verifier: Box::new(TestsConfig::default().build(shared()).unwrap()),
+        weight: 1.0,
+        gate: false,
+        min_score: 1.0,
+    }]);
+    let mut rollout: Rollout =
+        serde_json::from_str(&record("def check(i, o, e)\n    return True\n").to_string()).unwrap();
+    rollout.completion = format!("```python\n{program}```");
+    let score = chain.score(&rollout).await;
+    assert_eq!(score.outcome, Outcome::InvalidInput, "{score:?}");
+    let error = score.error.unwrap_or_default();
+    assert!(
+        error.contains("tests[1].checker") && error.contains("line 1"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -474,4 +575,17 @@ async fn copies_keep_equality_or_stay_the_programs_objects() {
         t("from fractions import Fraction\nassert make(1).x == 1 and make(2) == make(2) and half() == Fraction(1, 2)"),
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_judge_setup_is_seen_by_the_tests_and_never_by_the_program() {
+    let record = json!({"id": "table", "completion": "",
+        "setup": "from typing import List\n",
+        "judge_setup": "CASES = [((1, 2), 3), ((20, 22), 42)]\n",
+        "tests": [{"kind": "assert", "code": "for args, want in CASES:\n    assert add(*args) == want"}]});
+    let right = "def add(a: int, b: int) -> int:\n    return a + b\n";
+    assert_eq!(verify(record.clone(), right).await.outcome, Outcome::Passed);
+    // The program can use what `setup` defines, never what `judge_setup` does.
+    let peeks = "def add(a, b):\n    return dict((k, v) for k, v in CASES)[(a, b)]\n";
+    assert_eq!(verify(record, peeks).await.outcome, Outcome::RuntimeError);
 }

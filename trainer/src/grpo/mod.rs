@@ -23,6 +23,7 @@
 pub mod objective;
 pub mod rewards;
 pub mod server;
+mod step;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,29 +31,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::record::{BinFileRecorder, FullPrecisionSettings};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::batches::{right_padded, Batch};
 use crate::checkpoint::{self, CheckpointError, TrainerState};
 use crate::config::{GrpoInit, RewardConfig, TrainConfig};
 use crate::data::Problem;
 use crate::eval::{self, RewardEval};
-use crate::generate::{generate, SamplingConfig};
+use crate::generate::SamplingConfig;
 use crate::metrics::{self, MetricsError, MetricsLog};
 use crate::model::MoeTransformer;
 use crate::tokenizer::{Tokenizer, TokenizerError};
 use crate::train::{self, TrainError};
-use objective::{group_advantages, grpo_loss, LossInputs};
-use rewards::{quantile, GroupOutcome, Reading, RewardError, RewardSummary, Rewards};
+use rewards::{quantile, RewardError, RewardSummary, Rewards};
 use server::{LocalServer, ServerError};
+use step::{Generation, StepContext, StepRewards};
 
 /// How long a local `verdict serve` may take to print its address.
 const SERVER_START: Duration = Duration::from_secs(120);
@@ -340,93 +336,6 @@ pub fn reward_service(
     Ok((rewards, Some(server)))
 }
 
-/// Log-probs of a batch's targets at temperature `T`, and what the forward reports.
-struct PolicyPass<B: Backend> {
-    /// `log softmax(z / T)[target]`, `[batch, seq]`.
-    log_probs: Tensor<B, 2>,
-    /// The full `log softmax(z / T)`, `[batch, seq, vocab]`.
-    all: Tensor<B, 3>,
-    loads: Vec<Vec<usize>>,
-    balance: Option<Tensor<B, 1>>,
-}
-
-fn policy_pass<B: Backend>(
-    model: &MoeTransformer<B>,
-    batch: &Batch<B>,
-    temperature: f32,
-) -> PolicyPass<B> {
-    let out = model.forward_masked(batch.inputs.clone(), &batch.valid);
-    let loads = out.loads();
-    let balance = out.balance_loss();
-    let [rows, seq, _] = out.logits.dims();
-    let all = log_softmax(out.logits.div_scalar(temperature), 2);
-    let log_probs = all
-        .clone()
-        .gather(2, batch.targets.clone().reshape([rows, seq, 1]))
-        .reshape([rows, seq]);
-    PolicyPass {
-        log_probs,
-        all,
-        loads,
-        balance,
-    }
-}
-
-/// Mean over MoE blocks of (max load / mean load, min load / mean load).
-fn load_spread(loads: &[Vec<usize>]) -> Option<(f64, f64)> {
-    let ratios: Vec<(f64, f64)> = loads
-        .iter()
-        .filter(|l| l.iter().sum::<usize>() > 0)
-        .map(|l| {
-            let mean = l.iter().sum::<usize>() as f64 / l.len() as f64;
-            let max = *l.iter().max().unwrap_or(&0) as f64;
-            let min = *l.iter().min().unwrap_or(&0) as f64;
-            (max / mean, min / mean)
-        })
-        .collect();
-    let n = ratios.len() as f64;
-    (!ratios.is_empty()).then(|| {
-        (
-            ratios.iter().map(|r| r.0).sum::<f64>() / n,
-            ratios.iter().map(|r| r.1).sum::<f64>() / n,
-        )
-    })
-}
-
-fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec().unwrap_or_default()
-}
-
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
-    t.into_scalar().elem::<f64>()
-}
-
-/// A group as generated: the prompt, the samples, and its pending rewards.
-struct Generated {
-    prompt: Vec<u32>,
-    /// The rollout ids, in the order of `samples`.
-    ids: Vec<String>,
-    samples: Vec<crate::generate::Sample>,
-    pending: rewards::Pending,
-}
-
-/// Turn a sample into the rollout verdict scores.
-fn rollout_of(
-    problem: &Problem,
-    id: String,
-    tokens: &[u32],
-    tokenizer: &Tokenizer,
-) -> Result<verdict::Rollout, GrpoError> {
-    let kept: Vec<u32> = tokens
-        .iter()
-        .copied()
-        .filter(|t| *t != tokenizer.eos())
-        .collect();
-    let completion = tokenizer.decode(&kept)?;
-    serde_json::from_value(problem.rollout_json(&id, &completion))
-        .map_err(|source| GrpoError::Rollout { id, source })
-}
-
 /// Score the held-out problems with the current policy: `grpo.eval_samples` answers per problem
 /// at `grpo.eval_temperature` (and, when that is positive, the greedy answers too, returned
 /// second), with the rollouts' token budget.
@@ -478,6 +387,163 @@ pub fn heldout_eval<B: Backend>(
     Ok((main, greedy))
 }
 
+/// The checkpoint GRPO starts from in `stage_dir`: the one `reference.json` names, else the
+/// one `init` names, recorded there so that a resume keeps the same reference policy.
+fn reference_init(init: &GrpoInit, run_dir: &Path, stage_dir: &Path) -> Result<PathBuf, GrpoError> {
+    let reference_path = stage_dir.join("reference.json");
+    match std::fs::read_to_string(&reference_path) {
+        Ok(text) => Ok(serde_json::from_str::<Reference>(&text)
+            .map_err(|e| GrpoError::Io {
+                path: reference_path.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .init),
+        Err(_) => {
+            let init = resolve_init(init, run_dir)?;
+            let json =
+                serde_json::to_string_pretty(&Reference { init: init.clone() }).unwrap_or_default();
+            std::fs::write(&reference_path, json).map_err(io(&reference_path))?;
+            Ok(init)
+        }
+    }
+}
+
+/// The held-out evaluation during GRPO: each result logged to the metrics (`heldout`, and
+/// `heldout_greedy` when sampling), the time it takes summed.
+struct Heldout<'a> {
+    config: &'a TrainConfig,
+    tokenizer: &'a Tokenizer,
+    problems: Vec<Problem>,
+    rewards: &'a Rewards,
+    /// Seconds spent evaluating.
+    seconds: f64,
+}
+
+impl Heldout<'_> {
+    /// Score the held-out problems with `model` after `step` steps and log the result.
+    fn evaluate<B: AutodiffBackend>(
+        &mut self,
+        model: &MoeTransformer<B>,
+        step: usize,
+        log: &mut MetricsLog,
+        device: &B::Device,
+    ) -> Result<RewardEval, GrpoError> {
+        let t0 = Instant::now();
+        let policy = model.valid();
+        let (result, greedy) = heldout_eval(
+            &policy,
+            self.config,
+            self.tokenizer,
+            &self.problems,
+            self.rewards,
+            device,
+        )?;
+        self.seconds += t0.elapsed().as_secs_f64();
+        log.write(&HeldoutRecord {
+            stage: "grpo".into(),
+            split: "heldout".into(),
+            step,
+            eval: result.clone(),
+        })?;
+        if let Some(greedy) = greedy {
+            log.write(&HeldoutRecord {
+                stage: "grpo".into(),
+                split: "heldout_greedy".into(),
+                step,
+                eval: greedy,
+            })?;
+        }
+        Ok(result)
+    }
+}
+
+/// What the run's steps add up to, for the report.
+#[derive(Debug, Default)]
+struct Totals {
+    generate_s: f64,
+    reward_wait_s: f64,
+    update_s: f64,
+    latencies: Vec<f64>,
+    groups: usize,
+    groups_skipped: usize,
+    groups_zero_signal: usize,
+    rollouts_masked: usize,
+    max_ratio_deviation: f64,
+    max_generation_diff: f64,
+}
+
+impl Totals {
+    /// Add a step: its record and its rewards.
+    fn add(&mut self, record: &StepRecord, rewards: StepRewards) {
+        self.generate_s += record.generate_s;
+        self.reward_wait_s += record.reward_wait_s;
+        self.update_s += record.update_s;
+        self.latencies.extend(rewards.latencies);
+        self.groups += record.groups;
+        self.groups_skipped += rewards.skipped;
+        self.groups_zero_signal += rewards.zero_signal;
+        self.rollouts_masked += rewards.masked;
+        if let Some(dev) = record.first_epoch_max_ratio_deviation {
+            self.max_ratio_deviation = self.max_ratio_deviation.max(dev);
+        }
+        if let Some(diff) = record.generation_log_prob_max_diff {
+            self.max_generation_diff = self.max_generation_diff.max(diff);
+        }
+    }
+}
+
+/// The record of a step's rewards, before the update.
+fn step_record(step: usize, lr: f64, groups: usize, rewards: &StepRewards) -> StepRecord {
+    StepRecord {
+        stage: "grpo".into(),
+        split: "train".into(),
+        step: step + 1,
+        lr,
+        groups,
+        groups_skipped: rewards.skipped,
+        zero_signal_share: rewards.zero_signal as f64 / rewards.scored_groups.max(1) as f64,
+        rollouts_masked: rewards.masked,
+        response_len: rewards.response_tokens as f64 / rewards.responses.max(1) as f64,
+        ..StepRecord::default()
+    }
+}
+
+/// Phase 5: the step's reward summary and timings into `record`.
+fn complete_record(
+    record: &mut StepRecord,
+    rewards: &StepRewards,
+    generate_s: f64,
+    generated_tokens: usize,
+    update_s: f64,
+) {
+    let summary = RewardSummary::of(&rewards.readings);
+    record.mean_reward = summary.mean_reward;
+    record.pass_rate = summary.pass_rate;
+    record.format_score = summary.format_score;
+    record.verifiers = summary.verifiers;
+    record.generate_s = generate_s;
+    record.reward_wait_s = rewards.wait_s;
+    record.update_s = update_s;
+    record.gen_tokens_per_s = generated_tokens as f64 / generate_s.max(1e-9);
+    record.reward_latency_p50_s = quantile(&rewards.latencies, 0.5);
+    record.reward_latency_p99_s = quantile(&rewards.latencies, 0.99);
+}
+
+/// The progress bar over `steps` steps, hidden unless `visible`.
+fn progress_bar(visible: bool, steps: usize) -> ProgressBar {
+    let bar = if visible {
+        ProgressBar::new(steps as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix("grpo");
+    bar
+}
+
 /// Run (or resume) GRPO in `run_dir/grpo`.
 pub fn run_grpo<B: AutodiffBackend>(
     config: &TrainConfig,
@@ -502,24 +568,7 @@ pub fn run_grpo<B: AutodiffBackend>(
     }
 
     // The reference policy: the checkpoint the stage started from, kept across resumes.
-    let reference_path = stage_dir.join("reference.json");
-    let init = match std::fs::read_to_string(&reference_path) {
-        Ok(text) => {
-            serde_json::from_str::<Reference>(&text)
-                .map_err(|e| GrpoError::Io {
-                    path: reference_path.clone(),
-                    source: std::io::Error::other(e),
-                })?
-                .init
-        }
-        Err(_) => {
-            let init = resolve_init(&grpo.init, run_dir)?;
-            let json =
-                serde_json::to_string_pretty(&Reference { init: init.clone() }).unwrap_or_default();
-            std::fs::write(&reference_path, json).map_err(io(&reference_path))?;
-            init
-        }
-    };
+    let init = reference_init(&grpo.init, run_dir, &stage_dir)?;
     let load_init = || {
         checkpoint::load_weights(
             MoeTransformer::<B>::new(&config.policy, device),
@@ -558,40 +607,15 @@ pub fn run_grpo<B: AutodiffBackend>(
 
     let metrics_path = stage_dir.join("metrics.jsonl");
     let mut log = MetricsLog::open(&metrics_path)?;
-    let mut eval_s = 0.0;
-    let mut evaluate = |model: &MoeTransformer<B>,
-                        step: usize,
-                        log: &mut MetricsLog|
-     -> Result<RewardEval, GrpoError> {
-        let t0 = Instant::now();
-        let policy = model.valid();
-        let (result, greedy) = heldout_eval(
-            &policy,
-            config,
-            tokenizer,
-            &heldout_problems,
-            &rewards,
-            device,
-        )?;
-        eval_s += t0.elapsed().as_secs_f64();
-        log.write(&HeldoutRecord {
-            stage: "grpo".into(),
-            split: "heldout".into(),
-            step,
-            eval: result.clone(),
-        })?;
-        if let Some(greedy) = greedy {
-            log.write(&HeldoutRecord {
-                stage: "grpo".into(),
-                split: "heldout_greedy".into(),
-                step,
-                eval: greedy,
-            })?;
-        }
-        Ok(result)
+    let mut heldout = Heldout {
+        config,
+        tokenizer,
+        problems: heldout_problems,
+        rewards: &rewards,
+        seconds: 0.0,
     };
     if resume.is_none() {
-        let before = evaluate(&model, 0, &mut log)?;
+        let before = heldout.evaluate(&model, 0, &mut log, device)?;
         tracing::info!(
             pass_rate = before.summary.pass_rate,
             parse_rate = before.summary.parse_rate,
@@ -604,28 +628,20 @@ pub fn run_grpo<B: AutodiffBackend>(
     let end_step = options
         .stop_after
         .map_or(total, |n| (start_step + n).min(total));
-    let bar = if options.progress {
-        ProgressBar::new(end_step.saturating_sub(start_step) as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_prefix("grpo");
+    let bar = progress_bar(options.progress, end_step.saturating_sub(start_step));
 
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
     let clock_offset = state.elapsed_s;
-    let (mut generate_s, mut reward_wait_s, mut update_s) = (0.0, 0.0, 0.0);
-    let mut latencies: Vec<f64> = Vec::new();
-    let (mut groups_total, mut groups_skipped, mut groups_zero, mut masked_total) = (0, 0, 0, 0);
-    let (mut max_ratio_dev, mut max_gen_diff) = (0.0f64, 0.0f64);
+    let mut totals = Totals::default();
     let mut steps_without_rewards = 0;
     let mut last_checkpoint = resume.clone().unwrap_or_default();
     let mut interrupted = false;
-    let pad = tokenizer.eos();
-    let temperature = grpo.temperature;
+    let ctx = StepContext {
+        grpo,
+        problems: &prepared.train,
+        tokenizer,
+        rewards: &rewards,
+    };
 
     for step in start_step..end_step {
         if interrupt.load(Ordering::SeqCst) {
@@ -633,110 +649,24 @@ pub fn run_grpo<B: AutodiffBackend>(
             break;
         }
         let lr = grpo.optim.lr_at(step, total);
-        let mut rng = StdRng::seed_from_u64(
-            config.data.seed ^ 0x27d4_eb2f_1656_67c5 ^ (step as u64).wrapping_mul(0x9e37_79b9),
-        );
+        let mut rng = step::step_rng(config.data.seed, step);
         let policy = model.valid();
 
         // 1–2. Generate each group and send it for scoring at once.
-        let mut generated: Vec<Generated> = Vec::with_capacity(grpo.prompts_per_step);
-        let mut step_generate = 0.0;
-        let mut generated_tokens = 0usize;
-        for g in 0..grpo.prompts_per_step {
-            let problem = &prepared.train[rng.random_range(0..prepared.train.len())];
-            let prompt = tokenizer.encode(&problem.prompt())?;
-            let sampling = SamplingConfig {
-                temperature,
-                top_p: 1.0,
-                max_new_tokens: grpo.max_new_tokens,
-                stop_tokens: vec![pad],
-                seed: rng.random(),
-            };
-            let t0 = Instant::now();
-            let prompts = vec![prompt.clone(); grpo.group_size];
-            let samples = generate(&policy, &prompts, &sampling, pad, device);
-            step_generate += t0.elapsed().as_secs_f64();
-            generated_tokens += samples.iter().map(|s| s.tokens.len()).sum::<usize>();
-            let rollouts = samples
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let id = format!("{}#{step}.{g}.{i}", problem.id);
-                    rollout_of(problem, id, &s.tokens, tokenizer)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            generated.push(Generated {
-                ids: rollouts.iter().map(|r| r.id.clone()).collect(),
-                pending: rewards.send(rollouts),
-                prompt,
-                samples,
-            });
-        }
+        let Generation {
+            groups,
+            seconds: step_generate,
+            tokens: generated_tokens,
+        } = step::generate_groups(&policy, &ctx, step, &mut rng, device)?;
 
         // 3. Collect the rewards; advantages per group.
-        let t0 = Instant::now();
-        let mut readings: Vec<Reading> = Vec::new();
-        let mut step_latencies = Vec::new();
-        let (mut skipped, mut zero_signal, mut scored_groups, mut masked) = (0, 0, 0, 0);
-        let mut last_skip = String::new();
-        // (prompt length, tokens, advantage, generation log-probs)
-        let mut rows: Vec<(usize, Vec<u32>, f64, Vec<f32>)> = Vec::new();
-        let mut response_tokens = 0usize;
-        let mut responses = 0usize;
-        for (g, group) in generated.into_iter().enumerate() {
-            response_tokens += group.samples.iter().map(|s| s.tokens.len()).sum::<usize>();
-            responses += group.samples.len();
-            let outcome = match rewards.wait(group.pending) {
-                GroupOutcome::Scored { scores, latency } => {
-                    match rewards::in_sent_order(scores, &group.ids) {
-                        Ok(scores) => GroupOutcome::Scored { scores, latency },
-                        Err(reason) => GroupOutcome::Skipped { reason },
-                    }
-                }
-                skipped => skipped,
-            };
-            match outcome {
-                GroupOutcome::Skipped { reason } => {
-                    tracing::warn!(step = step + 1, group = g, %reason, "Group skipped.");
-                    skipped += 1;
-                    last_skip = reason;
-                }
-                GroupOutcome::Scored { scores, latency } => {
-                    scored_groups += 1;
-                    step_latencies.push(latency.as_secs_f64());
-                    let group_readings: Vec<Reading> = scores.iter().map(Reading::of).collect();
-                    let group_rewards: Vec<Option<f64>> =
-                        group_readings.iter().map(|r| r.reward).collect();
-                    masked += group_rewards.iter().filter(|r| r.is_none()).count();
-                    for score in scores
-                        .iter()
-                        .filter(|s| s.outcome == verdict::Outcome::Error)
-                    {
-                        tracing::warn!(id = %score.id, error = ?score.error, "Reward masked: verdict could not judge the rollout.");
-                    }
-                    readings.extend(group_readings);
-                    let adv = group_advantages(&group_rewards, grpo.adv_eps);
-                    if !adv.signal {
-                        zero_signal += 1;
-                        continue;
-                    }
-                    for (sample, a) in group.samples.iter().zip(&adv.advantages) {
-                        if let Some(a) = a {
-                            let tokens: Vec<u32> =
-                                group.prompt.iter().chain(&sample.tokens).copied().collect();
-                            rows.push((group.prompt.len(), tokens, *a, sample.log_probs.clone()));
-                        }
-                    }
-                }
-            }
-        }
-        let step_wait = t0.elapsed().as_secs_f64();
-        if scored_groups == 0 {
+        let scored = step::collect_rewards(groups, &rewards, grpo.adv_eps, step);
+        if scored.scored_groups == 0 {
             steps_without_rewards += 1;
             if steps_without_rewards >= MAX_STEPS_WITHOUT_REWARDS {
                 return Err(GrpoError::NoRewards {
                     steps: steps_without_rewards,
-                    reason: last_skip,
+                    reason: scored.last_skip,
                 });
             }
         } else {
@@ -745,129 +675,35 @@ pub fn run_grpo<B: AutodiffBackend>(
 
         // 4. The update.
         let t0 = Instant::now();
-        let mut record = StepRecord {
-            stage: "grpo".into(),
-            split: "train".into(),
-            step: step + 1,
-            lr,
-            groups: grpo.prompts_per_step,
-            groups_skipped: skipped,
-            zero_signal_share: zero_signal as f64 / scored_groups.max(1) as f64,
-            rollouts_masked: masked,
-            response_len: response_tokens as f64 / responses.max(1) as f64,
-            ..StepRecord::default()
-        };
-        if !rows.is_empty() {
-            let host_rows: Vec<(usize, Vec<u32>)> =
-                rows.iter().map(|(p, t, _, _)| (*p, t.clone())).collect();
-            let host = right_padded(&host_rows, usize::MAX, pad);
-            let inner_batch = host.to_device::<B::InnerBackend>(device);
-            let old = policy_pass(&policy, &inner_batch, temperature);
-            let mask_inner = inner_batch.mask.clone();
-            let counted = host.counted_tokens().max(1) as f64;
-            // Entropy of π_old per completion token: −Σ_v p log p.
-            let entropy = (old.all.clone().exp() * old.all.clone())
-                .sum_dim(2)
-                .neg()
-                .reshape([host.batch, host.seq])
-                * mask_inner.clone();
-            record.entropy = Some(scalar(entropy.sum()) / counted);
-            // Diagnostic: the training path's log-probs against generation's cached ones.
-            let old_host = to_vec(old.log_probs.clone());
-            let mut gen_diff = 0.0f64;
-            for (r, (prompt_len, _, _, cached)) in rows.iter().enumerate() {
-                for (i, lp) in cached.iter().enumerate() {
-                    let t = prompt_len - 1 + i;
-                    if t < host.seq {
-                        let d = (old_host[r * host.seq + t] - lp).abs();
-                        gen_diff = gen_diff.max(f64::from(d));
-                    }
-                }
-            }
-            record.generation_log_prob_max_diff = Some(gen_diff);
-            max_gen_diff = max_gen_diff.max(gen_diff);
-            let ref_log_probs = reference
-                .as_ref()
-                .map(|r| policy_pass(r, &inner_batch, temperature).log_probs);
-
-            let batch = host.to_device::<B>(device);
-            let advantages: Vec<f32> = rows.iter().map(|r| r.2 as f32).collect();
-            let advantages =
-                Tensor::<B, 2>::from_data(TensorData::new(advantages, [rows.len(), 1]), device);
-            let old_log_probs = Tensor::<B, 2>::from_inner(old.log_probs);
-            let ref_log_probs = ref_log_probs.map(Tensor::<B, 2>::from_inner);
-            let mut clip_sum = 0.0;
-            for epoch in 0..grpo.epochs {
-                let pass = policy_pass(&model, &batch, temperature);
-                let loss = grpo_loss(
-                    LossInputs {
-                        log_probs: pass.log_probs,
-                        old_log_probs: old_log_probs.clone(),
-                        ref_log_probs: ref_log_probs.clone(),
-                        advantages: advantages.clone(),
-                        mask: batch.mask.clone(),
-                    },
-                    grpo.clip_eps,
-                    grpo.kl_beta,
-                );
-                let objective = match pass.balance {
-                    Some(balance) => loss.loss.clone() + balance,
-                    None => loss.loss.clone(),
-                };
-                let grads = GradientsParams::from_grads(objective.backward(), &model);
-                let (grads, grad_norm) = crate::grad_norm::clip_global_norm(
-                    &model,
-                    grads,
-                    f64::from(grpo.optim.grad_clip),
-                );
-                clip_sum += scalar(loss.clip_fraction);
-                if epoch == 0 {
-                    let value = scalar(loss.loss);
-                    if !value.is_finite() {
-                        return Err(GrpoError::NonFinite(step + 1));
-                    }
-                    record.loss = Some(value);
-                    record.kl = loss.kl.map(scalar);
-                    record.grad_norm = Some(grad_norm);
-                    let dev = scalar(loss.max_ratio_deviation);
-                    record.first_epoch_max_ratio_deviation = Some(dev);
-                    max_ratio_dev = max_ratio_dev.max(dev);
-                    if let Some((max, min)) = load_spread(&pass.loads) {
-                        record.expert_load_max = Some(max);
-                        record.expert_load_min = Some(min);
-                    }
-                }
-                model = optim.step(lr, model, grads);
-                model.update_router_biases(&pass.loads);
-            }
-            record.clip_fraction = Some(clip_sum / grpo.epochs as f64);
-            let real_tokens = host.valid.iter().filter(|v| **v).count();
+        let mut record = step_record(step, lr, grpo.prompts_per_step, &scored);
+        if !scored.rows.is_empty() {
+            let batch = step::old_policy_pass::<B>(
+                &policy,
+                reference.as_ref(),
+                &scored.rows,
+                grpo.temperature,
+                tokenizer.eos(),
+                &mut record,
+                device,
+            );
+            let real_tokens = batch.real_tokens;
+            model = step::optimize(model, &mut optim, batch, grpo, lr, &mut record)?;
             let secs = t0.elapsed().as_secs_f64();
             record.train_tokens_per_s = Some((real_tokens * grpo.epochs) as f64 / secs.max(1e-9));
         }
         let step_update = t0.elapsed().as_secs_f64();
 
-        let summary = RewardSummary::of(&readings);
-        record.mean_reward = summary.mean_reward;
-        record.pass_rate = summary.pass_rate;
-        record.format_score = summary.format_score;
-        record.verifiers = summary.verifiers;
-        record.generate_s = step_generate;
-        record.reward_wait_s = step_wait;
-        record.update_s = step_update;
-        record.gen_tokens_per_s = generated_tokens as f64 / step_generate.max(1e-9);
-        record.reward_latency_p50_s = quantile(&step_latencies, 0.5);
-        record.reward_latency_p99_s = quantile(&step_latencies, 0.99);
+        // 5. Log the step.
+        complete_record(
+            &mut record,
+            &scored,
+            step_generate,
+            generated_tokens,
+            step_update,
+        );
         log.write(&record)?;
-
-        generate_s += step_generate;
-        reward_wait_s += step_wait;
-        update_s += step_update;
-        latencies.extend(step_latencies);
-        groups_total += grpo.prompts_per_step;
-        groups_skipped += skipped;
-        groups_zero += zero_signal;
-        masked_total += masked;
+        let (zero_signal, scored_groups) = (scored.zero_signal, scored.scored_groups);
+        totals.add(&record, scored);
         state.step = step + 1;
         state.tokens += generated_tokens as u64;
         state.elapsed_s = clock_offset + started.elapsed().as_secs_f64();
@@ -877,10 +713,11 @@ pub fn run_grpo<B: AutodiffBackend>(
         ));
         bar.inc(1);
 
+        // 6. Evaluate and checkpoint when due.
         let last = state.step == end_step;
         let stopping = interrupt.load(Ordering::SeqCst);
         if (grpo.eval_every > 0 && state.step % grpo.eval_every == 0) || last {
-            let point = evaluate(&model, state.step, &mut log)?;
+            let point = heldout.evaluate(&model, state.step, &mut log, device)?;
             bar.println(format!(
                 "grpo step {}: held-out pass rate {:.3}, parse rate {:.3}, mean reward {:.3}",
                 state.step,
@@ -896,27 +733,27 @@ pub fn run_grpo<B: AutodiffBackend>(
         }
     }
     bar.finish_and_clear();
-    let heldout = plot(&metrics_path, &stage_dir)?;
+    let curve = plot(&metrics_path, &stage_dir)?;
     Ok(GrpoReport {
         start_step,
         end_step: state.step,
         interrupted,
         init,
         endpoints,
-        heldout,
-        generate_s,
-        reward_wait_s,
-        update_s,
-        eval_s,
+        heldout: curve,
+        generate_s: totals.generate_s,
+        reward_wait_s: totals.reward_wait_s,
+        update_s: totals.update_s,
+        eval_s: heldout.seconds,
         wall_s: started.elapsed().as_secs_f64(),
-        reward_latency_p50_s: quantile(&latencies, 0.5),
-        reward_latency_p99_s: quantile(&latencies, 0.99),
-        groups: groups_total,
-        groups_skipped,
-        groups_zero_signal: groups_zero,
-        rollouts_masked: masked_total,
-        first_epoch_max_ratio_deviation: max_ratio_dev,
-        generation_log_prob_max_diff: max_gen_diff,
+        reward_latency_p50_s: quantile(&totals.latencies, 0.5),
+        reward_latency_p99_s: quantile(&totals.latencies, 0.99),
+        groups: totals.groups,
+        groups_skipped: totals.groups_skipped,
+        groups_zero_signal: totals.groups_zero_signal,
+        rollouts_masked: totals.rollouts_masked,
+        first_epoch_max_ratio_deviation: totals.max_ratio_deviation,
+        generation_log_prob_max_diff: totals.max_generation_diff,
         checkpoint: last_checkpoint,
     })
 }
@@ -983,13 +820,6 @@ pub fn plot(metrics_path: &Path, stage_dir: &Path) -> Result<Vec<HeldoutPoint>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn load_spread_is_max_and_min_over_the_mean() {
-        let (max, min) = load_spread(&[vec![4, 2, 2, 0], vec![2, 2, 2, 2]]).unwrap();
-        assert!((max - 1.5).abs() < 1e-12 && (min - 0.5).abs() < 1e-12);
-        assert_eq!(load_spread(&[vec![0, 0]]), None);
-    }
 
     #[test]
     fn init_names_the_newest_sft_checkpoint_or_the_one_of_a_step() {
