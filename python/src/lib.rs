@@ -112,14 +112,8 @@ impl Scorer {
             (None, Some(text)) => Config::parse(&text, "toml argument"),
         }
         .map_err(verdict_error)?;
-        if config.sandbox.engine.workers.unwrap_or(0) > 0
-            && config.sandbox.engine.worker_exe.is_none()
-        {
-            return Err(PyValueError::new_err(
-                "sandbox.workers needs sandbox.worker_exe (a `verdict` binary) in the Python \
-                 package: the running executable is Python, not verdict",
-            ));
-        }
+        let mut config = config;
+        in_worker_processes(py, &mut config.sandbox.engine)?;
         let origin = config.origin.clone();
         let runtime = runtime()?;
         // Building may install the sandbox runtime (first use): no GIL held meanwhile.
@@ -354,6 +348,40 @@ fn error_score(id: &str, reason: &str) -> String {
     to_json(&Score::verdict_failure(id, reason))
 }
 
+/// The caller survives any answer: unless the configuration says otherwise
+/// (`[sandbox.engine] workers = 0` runs rollouts in this process), the sandbox runs in worker
+/// processes — one per core — started as `python -m verdict._worker` with this interpreter, so
+/// a rollout that brings a worker down costs that rollout (`error`), never the trainer.
+fn in_worker_processes(
+    py: Python<'_>,
+    engine: &mut verdict::sandbox::EngineConfig,
+) -> PyResult<()> {
+    if engine.workers == Some(0) || engine.worker_exe.is_some() {
+        return Ok(());
+    }
+    let python: String = py.import("sys")?.getattr("executable")?.extract()?;
+    if python.is_empty() {
+        return Err(PyValueError::new_err(
+            "no Python executable to start sandbox workers with (sys.executable is empty): set \
+             [sandbox.engine] worker_exe to a `verdict` binary, or workers = 0 to run rollouts \
+             in this process",
+        ));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    engine.workers.get_or_insert(cores as u32);
+    engine.worker_exe = Some(python.into());
+    engine.worker_args = Some(vec!["-m".into(), "verdict._worker".into()]);
+    Ok(())
+}
+
+/// Serves sandbox runs for a parent process over stdin/stdout until it closes them: the body of
+/// `python -m verdict._worker` (what `verdict sandbox-worker` does in the binary).
+#[pyfunction]
+fn serve_sandbox_worker(py: Python<'_>) -> PyResult<()> {
+    py.detach(verdict::sandbox::serve_worker)
+        .map_err(|e| VerdictError::new_err(e.to_string()))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Scorer>()?;
@@ -362,6 +390,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verl_fields, m)?)?;
     m.add_function(wrap_pyfunction!(invalid_score, m)?)?;
     m.add_function(wrap_pyfunction!(error_score, m)?)?;
+    m.add_function(wrap_pyfunction!(serve_sandbox_worker, m)?)?;
     m.add("VerdictError", m.py().get_type::<VerdictError>())?;
     m.add("ServiceError", m.py().get_type::<ServiceError>())?;
     m.add("DeadlineExceeded", m.py().get_type::<DeadlineExceeded>())?;

@@ -112,8 +112,6 @@ def test_configuration_errors_are_clear():
         verdict.Scorer("/nonexistent/verdict.toml")
     with pytest.raises(verdict.VerdictError, match="bogus"):
         verdict.Scorer(toml='[[verifier]]\nkind = "bogus"\n')
-    with pytest.raises(ValueError, match="worker_exe"):
-        verdict.Scorer(toml="[sandbox]\nworkers = 2\n")
 
 
 def test_every_score_dict_carries_its_reward_semantics(scorer, broken_scorer):
@@ -125,3 +123,41 @@ def test_every_score_dict_carries_its_reward_semantics(scorer, broken_scorer):
     ]
     assert [s["outcome"] for s in scores] == ["passed", "invalid_input", "error"]
     assert [s["semantics"] for s in scores] == [2, 2, 2]
+
+
+def _workers_of(pid):
+    """The pids of `python -m verdict._worker` children of `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and b"verdict._worker" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_the_sandbox_runs_in_worker_processes_so_the_caller_survives(scorer):
+    assert scorer.score(add_rollout(id="w1"))["outcome"] == "passed"
+    workers = _workers_of(os.getpid())
+    assert workers, "the scorer runs its sandbox in `python -m verdict._worker` processes"
+    # A worker that dies (what an abort in the sandbox would do) costs at most the rollouts in
+    # flight on it; this process goes on, and the next runs get a fresh worker.
+    for pid in workers:
+        os.kill(pid, 9)
+    outcomes = [scorer.score(add_rollout(id=f"after-{i}"))["outcome"] for i in range(4)]
+    assert outcomes[-1] == "passed", outcomes
+    assert set(outcomes) <= {"passed", "error"}, outcomes
+
+
+def test_workers_0_runs_the_sandbox_in_this_process_with_the_same_scores(scorer):
+    here = verdict.Scorer(toml="[sandbox.engine]\nworkers = 0\n")
+    assert without_times(here.score(add_rollout(id="same"))) == without_times(
+        scorer.score(add_rollout(id="same"))
+    )

@@ -33,7 +33,7 @@
 //!   matches `{"1": "a"}`, never `{"01": "a"}` or `{"+1": "a"}`), as the JSON round trip of
 //!   LiveCodeBench's and PRIME's harnesses has it; any other key (`bool`, `float`, a tuple)
 //!   matches nothing. Two returned keys with one spelling (`{1: "a", "1": "a"}`) never match:
-//!   one key is never counted twice. With `strict_keys`, only string keys match ([`Keys`]);
+//!   one key is never counted twice. With `strict_keys`, only string keys match (`Keys`);
 //! - a `set` or `frozenset` never matches an array (as in Python: `{1, 2} != [1, 2]`), unless
 //!   `unordered` is set: then a returned list, tuple or set matches the expected array as a
 //!   multiset, elements compared exactly.

@@ -108,6 +108,9 @@ pub struct EngineConfig {
     /// executable, which is right for `verdict score` and `verdict serve`; programs that embed
     /// the library must point this at a `verdict` binary.
     pub worker_exe: Option<PathBuf>,
+    /// The arguments the worker executable is started with. By default `["sandbox-worker"]`
+    /// (`verdict sandbox-worker`); the Python package starts `python -m verdict._worker`.
+    pub worker_args: Option<Vec<String>>,
     /// Use wasmtime's pooling allocator (pre-reserved slots, copy-on-write memory images).
     /// Turning it off is slower; it exists for hosts with little virtual address space.
     /// By default `true`.
@@ -121,6 +124,7 @@ impl Default for EngineConfig {
             prewarm: 2,
             workers: None,
             worker_exe: None,
+            worker_args: None,
             pooling: true,
         }
     }
@@ -232,6 +236,8 @@ struct EngineToml {
     workers: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     worker_exe: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker_args: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pooling: Option<bool>,
 }
@@ -353,6 +359,14 @@ impl TryFrom<SandboxToml> for SandboxConfig {
                 None,
                 p,
             ),
+            worker_args: one_of(
+                "worker_args",
+                "engine",
+                e.worker_args.map(Some),
+                le.worker_args.map(Some),
+                None,
+                p,
+            ),
             pooling: one_of("pooling", "engine", e.pooling, le.pooling, de.pooling, p),
         };
         let mut judge = t.judge.unwrap_or_default();
@@ -420,6 +434,7 @@ impl From<SandboxConfig> for SandboxToml {
                 prewarm: Some(e.prewarm),
                 workers: e.workers,
                 worker_exe: e.worker_exe,
+                worker_args: e.worker_args,
                 pooling: Some(e.pooling),
             },
             legacy_runtime: RuntimeToml::default(),

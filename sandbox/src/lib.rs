@@ -26,13 +26,16 @@
 //! - [`compare`]: host-side comparison of stdout and returned values.
 //! - `limits`: memory limiter and per-instance store state.
 //! - `stdin`/`output`: the instance's stdin (refilled per test) and capped stdout/stderr.
-//! - [`workers`]: worker processes (`sandbox.workers`), one guest thread each.
-//! - [`cli`]: the `verdict runtime` subcommand.
+//! - `workers`: worker processes (`engine.workers`), one guest thread each; the child's loop is
+//!   [`serve_worker`].
+//! - `names`: the candidate's names report, checked before the judge sees it.
+//! - `entropy`: WASI randomness and clocks seeded from the job.
+//! - `checker`: a stdio test's checker, validated on the expected output first.
 //! - [`error`]: [`SandboxError`], failures of the service (never of the program).
 //!
 //! # Determinism
 //! The snapshot freezes CPython's hash seed and the state of `random`; the harness reseeds
-//! `random` per test from [`SandboxConfig::seed`] or, by default, from the rollout id. A test's
+//! `random` per test from [`LimitsConfig::seed`] or, by default, from the rollout id. A test's
 //! fuel is everything its candidate instance burnt for it (loading the program, every call)
 //! minus the calibrated cost of an empty program making the same calls, read from the store by
 //! the host, so [`TestResult::fuel`](verdict_contract::score::TestResult) is the candidate's own work and
@@ -42,7 +45,6 @@
 
 mod calibrate;
 mod checker;
-pub mod cli;
 pub mod compare;
 pub mod config;
 mod engine;
@@ -302,8 +304,9 @@ impl Sandbox {
         })
     }
 
-    /// An in-process sandbox whatever `engine.workers` says (`verdict runtime`'s self-test).
-    pub(crate) fn in_process(config: &SandboxConfig) -> Result<Sandbox, SandboxError> {
+    /// An in-process sandbox whatever `engine.workers` says: calibrated and self-tested here
+    /// (`verdict runtime` uses it to show that the runtime works in this process).
+    pub fn in_process(config: &SandboxConfig) -> Result<Sandbox, SandboxError> {
         config.validate()?;
         Ok(Sandbox {
             mode: Arc::new(Mode::Local(Local::new(config, true)?)),

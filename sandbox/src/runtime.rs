@@ -112,8 +112,10 @@ pub fn runtime_dir(config: &SandboxConfig) -> Result<PathBuf, SandboxError> {
         .join(format!("runtime-{}", &inputs_hash()[..16])))
 }
 
-/// Describes the runtime without building anything.
-pub fn info(config: &SandboxConfig, engine: &Engine) -> Result<RuntimeInfo, SandboxError> {
+/// Describes the runtime without building anything (the compiled form's path depends on the
+/// engine the sandbox configures from `config`).
+pub fn info(config: &SandboxConfig) -> Result<RuntimeInfo, SandboxError> {
+    let engine = &crate::engine::engine(config)?;
     let dir = runtime_dir(config)?;
     let component = dir.join("harness.wasm");
     let component_sha256 = std::fs::read_to_string(dir.join("harness.wasm.sha256"))

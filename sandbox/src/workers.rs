@@ -174,8 +174,11 @@ impl WorkerPool {
 
     fn spawn(&self) -> Result<Worker, SandboxError> {
         let mut command = Command::new(&self.exe);
+        match &self.config.engine.worker_args {
+            Some(args) => command.args(args),
+            None => command.arg("sandbox-worker"),
+        };
         command
-            .arg("sandbox-worker")
             .env(CONFIG_ENV, &self.config_json)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -373,8 +376,9 @@ impl Drop for WorkerPool {
     }
 }
 
-/// The `verdict sandbox-worker` process: builds an in-process sandbox from [`CONFIG_ENV`] and
-/// serves runs from stdin until it closes, on one thread.
+/// The `verdict sandbox-worker` process (and `python -m verdict._worker`): builds an in-process
+/// sandbox from the configuration its parent put in the environment and serves runs from stdin
+/// until it closes, on one thread.
 pub fn serve() -> Result<(), SandboxError> {
     let json = std::env::var(CONFIG_ENV)
         .map_err(|_| SandboxError::Config(format!("{CONFIG_ENV} is not set")))?;
