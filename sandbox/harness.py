@@ -384,8 +384,51 @@ def _enc(w, value, depth=0):
         w.put(",")
         _items(w, [(f.name, getattr(value, f.name)) for f in dataclasses.fields(t)], depth)
         w.put("]}")
+    elif t in _SHARED_TYPES and type(getattr(value, "__dict__", None)) is dict:
+        # An object of a class the rollout's setup defines (`ListNode`): both sides ran the
+        # setup, so it crosses by value and is rebuilt as the other side's class of that name.
+        w.put('{"object":[')
+        _enc(w, _SHARED_TYPES[t], depth)
+        w.put(",")
+        _items(w, [(k, v) for k, v in value.__dict__.items() if type(k) is str], depth)
+        w.put("]}")
     else:
         w.put(w.handle(value))
+
+
+# The classes the rollout's setup defined in this instance, by name and by type (set after the
+# setup runs: the candidate's `load`, the judge's test run).
+_SHARED_CLASSES = {}
+_SHARED_TYPES = {}
+
+
+def _share_setup_classes(g, before):
+    """Records the classes the setup bound in `g` (those not bound to the same object before it
+    ran) as the ones that cross by value."""
+    _SHARED_CLASSES.clear()
+    _SHARED_TYPES.clear()
+    for name, value in list(g.items()):
+        if type(name) is str and isinstance(value, type) and before.get(name) is not value \
+                and not issubclass(value, BaseException):
+            _SHARED_CLASSES[name] = value
+            _SHARED_TYPES[value] = name
+
+
+def _shared_object(v, resolve, depth):
+    """An object of a setup class, rebuilt as this side's class of that name, its attributes
+    set without running `__init__`."""
+    name, items = _two(v)
+    cls = _SHARED_CLASSES.get(_need_str(name))
+    if cls is None:
+        raise _Refused(f"malformed value: no setup class named {str(name)[:100]!r} here")
+    obj = cls.__new__(cls)
+    if type(getattr(obj, "__dict__", None)) is not dict:
+        raise _Refused("malformed value: a setup object without attributes")
+    for k, value in _pairs(items, resolve, depth):
+        if type(k) is not str:
+            raise _Refused("malformed value: an attribute name is not a str")
+        obj.__dict__[k] = value
+    return obj
 
 
 def _plain_dataclass(t):
@@ -464,6 +507,8 @@ def _rebuild(raw, resolve, depth=0):
         return float(_need_str(v))
     if tag == "tuple":
         return tuple(_rebuild(x, resolve, depth) for x in _need_list(v))
+    if tag == "object":
+        return _shared_object(v, resolve, depth)
     if tag == "dict":
         return dict(_pairs(v, resolve, depth))
     if tag == "set":
@@ -681,6 +726,7 @@ def _load(program, setup, main, seed):
     # Reseeding costs as much as the rest of `load`: only when the code names `random`.
     if "random" in program or "random" in setup:
         random.seed(seed)
+    _share_setup_classes({}, {})
     for phase, source, name in ((wit_world.Phase.PROGRAM, program, "<program>"),
                                 (wit_world.Phase.SETUP, setup, "<setup>")):
         if not source:
@@ -691,12 +737,15 @@ def _load(program, setup, main, seed):
             return _syntax_failure(phase, exc), {}
         except (ValueError, RecursionError, MemoryError) as exc:
             return _failure(phase, exc), {}
+        before = dict(g)
         try:
             exec(code, g)
         except SystemExit as exc:
             return _exit_code(exc), {}
         except BaseException as exc:
             return _failure(phase, exc), {}
+        if phase == wit_world.Phase.SETUP:
+            _share_setup_classes(g, before)
     return None, g
 
 
@@ -779,7 +828,7 @@ def _serve(request, limit):
                 if i:
                     w.put(",")
                 t = type(arg)
-                if t is list or t is dict or t is set or t is bytearray:
+                if t is list or t is dict or t is set or t is bytearray or t in _SHARED_TYPES:
                     _enc(w, arg)
                 else:
                     w.put("null")
@@ -984,6 +1033,11 @@ def _copy_back(args, raw):
         elif t is dict or t is set:
             arg.clear()
             arg.update(value)
+        elif t in _SHARED_TYPES:
+            # A setup object the call changed in place (`reorderList(head)`): its attributes
+            # become the rebuilt ones, so the test walking from it sees the change.
+            arg.__dict__.clear()
+            arg.__dict__.update(value.__dict__)
 
 
 def _compare(handle, other, op, symbol):
@@ -1239,12 +1293,16 @@ def _run_test(codes, names, referenced, program, trusted, seed, shadowed):
     if any("random" in source for source in trusted):
         random.seed(seed)
     phase = wit_world.Phase.SETUP
+    _share_setup_classes({}, {})
     try:
         _bind(g, names, referenced, program, trusted)
         for name in shadowed:
             g[name] = _program_global(name, names[name])
         for phase, code in codes:
+            before = dict(g)
             exec(code, g)
+            if phase == wit_world.Phase.SETUP:
+                _share_setup_classes(g, before)
         status = wit_world.Status_Ok()
     except SystemExit as exc:
         status = wit_world.Status_Exit(_exit_code(exc))

@@ -589,3 +589,52 @@ async fn a_judge_setup_is_seen_by_the_tests_and_never_by_the_program() {
     let peeks = "def add(a, b):\n    return dict((k, v) for k, v in CASES)[(a, b)]\n";
     assert_eq!(verify(record, peeks).await.outcome, Outcome::RuntimeError);
 }
+
+/// LeetCode's shared classes and helpers, as a dataset's `setup` holds them.
+const LEETCODE_SETUP: &str = "from typing import Optional, List\n\
+class ListNode:\n    def __init__(self, val=0, next=None):\n        self.val = val\n        self.next = next\n\
+class TreeNode:\n    def __init__(self, val=0, left=None, right=None):\n        self.val = val\n        self.left = left\n        self.right = right\n\
+def build(xs):\n    head = None\n    for x in reversed(xs):\n        head = ListNode(x, head)\n    return head\n\
+def to_list(node):\n    out = []\n    while node:\n        out.append(node.val)\n        node = node.next\n    return out\n";
+
+#[tokio::test]
+async fn objects_of_the_setups_classes_cross_by_value_both_ways() {
+    let t = tests(json!([
+        {"kind": "assert", "code": "assert to_list(Solution().reverseList(build([1, 2, 3]))) == [3, 2, 1]"},
+        {"kind": "assert", "code": "assert Solution().reverseList(None) is None"},
+        {"kind": "assert", "code": "h = build([1, 2, 3, 4])\nSolution().reorderList(h)\nassert to_list(h) == [1, 4, 2, 3]"},
+        {"kind": "assert", "code": "root = TreeNode(1, TreeNode(2), TreeNode(3, TreeNode(4)))\nassert Solution().maxDepth(root) == 3"},
+    ]));
+    let right = r#"class Solution:
+    def reverseList(self, head: Optional[ListNode]) -> Optional[ListNode]:
+        prev = None
+        while head:
+            head.next, prev, head = prev, head, head.next
+        return prev
+
+    def reorderList(self, head):
+        nodes = []
+        while head:
+            nodes.append(head)
+            head = head.next
+        i, j, order = 0, len(nodes) - 1, []
+        while i <= j:
+            order.append(nodes[i])
+            if i != j:
+                order.append(nodes[j])
+            i, j = i + 1, j - 1
+        for a, b in zip(order, order[1:] + [None]):
+            a.next = b
+
+    def maxDepth(self, root: Optional[TreeNode]) -> int:
+        return 0 if root is None else 1 + max(self.maxDepth(root.left), self.maxDepth(root.right))
+"#;
+    let r = crate::sandbox::run_setup(right, LEETCODE_SETUP, &t).await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    // A wrong one still fails each.
+    let wrong = right
+        .replace("return prev", "return head")
+        .replace("1 + max(", "2 + max(");
+    let r = crate::sandbox::run_setup(&wrong, LEETCODE_SETUP, &t).await;
+    assert_eq!(r.tests.passed, 2, "{r:#?}");
+}
