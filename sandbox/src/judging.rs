@@ -271,3 +271,60 @@ pub(crate) fn assertion(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use verdict_contract::rollout::Compare;
+
+    /// Pieces a hostile candidate assembles its answers from: tags out of place, extreme
+    /// exponents and integers, deep and wide nesting, repeated keys.
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(r#"{"ok":"#.to_string()),
+            Just(r#"{"stop":true}"#.to_string()),
+            Just(r#"{"raised":["ValueError","x",["Exception"],[1]]}"#.to_string()),
+            Just(r#"{"exit":3}"#.to_string()),
+            Just(r#"{"decimal":"9E+9223372036854775807"}"#.to_string()),
+            Just(r#"{"decimal":"-1.5E-9223372036854775808"}"#.to_string()),
+            Just(r#"{"int":"99999999999999999999999999999999"}"#.to_string()),
+            Just(r#"{"float":"nan"}"#.to_string()),
+            Just(r#"{"fraction":[{"int":"4"},{"int":"0"}]}"#.to_string()),
+            Just(r#"{"dict":[["a",1],["a",2],[1,3]]}"#.to_string()),
+            Just(r#"{"set":["#.to_string()),
+            Just(r#"{"object":["ListNode",[["val",1]]]}"#.to_string()),
+            Just("[".repeat(700)),
+            Just("]".repeat(700)),
+            Just(",".to_string()),
+            Just("1e999".to_string()),
+            "[-+0-9eE.]{1,30}",
+            "\\PC{0,8}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        /// Whatever bytes the candidate answers a call test with, judging them never panics,
+        /// never passes a wrong answer off as `error`, and stays within the answer's size.
+        #[test]
+        fn any_candidate_answer_is_judged_without_panicking(
+            pieces in proptest::collection::vec(piece(), 0..12),
+            unordered in any::<bool>(),
+        ) {
+            let reply = pieces.concat();
+            let rule = Rule::from_compare(Compare {
+                unordered: Some(unordered),
+                ..Compare::default()
+            });
+            for expected in ["[1, 2, 3]", "{\"a\": 1}", "123456789012345678901234567890", "1.5"] {
+                let expected = Json::from_text(expected).unwrap();
+                let judged = answer(&reply, &expected, &rule);
+                prop_assert_ne!(judged.outcome, Outcome::Error);
+                if let Some(m) = &judged.message {
+                    prop_assert!(m.len() <= 4 * reply.len() + 2_000, "{}", m.len());
+                }
+            }
+        }
+    }
+}

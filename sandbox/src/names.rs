@@ -78,4 +78,18 @@ mod tests {
         let huge = format!(r#"{{"a": "f", "pad": "{}"}}"#, "x".repeat(MAX_REPORT_BYTES));
         assert_eq!(names(&huge), serde_json::json!({}));
     }
+
+    proptest::proptest! {
+        /// Whatever the candidate reports, the judge gets a JSON object whose names are
+        /// identifiers and whose kinds are f, d or m.
+        #[test]
+        fn any_report_becomes_a_well_formed_one(report in "\\PC{0,200}", program in "\\PC{0,50}") {
+            let v: Value = serde_json::from_str(&for_judge(&report, &program)).unwrap();
+            proptest::prop_assert_eq!(v["program"].as_str(), Some(program.as_str()));
+            for (name, kind) in v["names"].as_object().unwrap() {
+                proptest::prop_assert!(is_identifier(name));
+                proptest::prop_assert!(matches!(kind.as_str(), Some("f" | "d" | "m")));
+            }
+        }
+    }
 }
