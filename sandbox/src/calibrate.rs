@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::engine::{InstanceLimits, Live, Status};
+use crate::error::SandboxError;
 use crate::pool::Pool;
-use crate::SandboxError;
 use verdict_contract::rollout::TestCase;
 
 /// The kinds of test, for fuel baselines.
@@ -91,7 +91,7 @@ pub(crate) async fn measure(pool: &Pool) -> Result<Baselines, SandboxError> {
     live.begin("", CALIBRATION_FUEL, 0)?;
     let reply = live
         .serve(
-            &crate::run::call_request("f", &[]).map_err(|e| bad(&e))?,
+            &crate::request::call("f", &[]).map_err(|e| bad(&e))?,
             1 << 20,
         )
         .await

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::SandboxError;
+use crate::error::SandboxError;
 use verdict_contract::rollout::{Compare, CompareMode, Limits};
 
 /// Settings of the shared [`Sandbox`](crate::Sandbox).

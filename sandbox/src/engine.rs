@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime::{Trap, UpdateDeadline};
-use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::entropy::Entropy;
 
-use crate::limits::{MemoryLimiter, Peer, RunState};
+use crate::config::SandboxConfig;
+use crate::error::SandboxError;
+use crate::limits::MemoryLimiter;
 use crate::output::{TestOutput, OVERFLOW};
 use crate::stdin::TestStdin;
-use crate::{SandboxConfig, SandboxError};
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub(crate) mod bindings {
@@ -467,5 +468,41 @@ pub(crate) fn phase_name(phase: Phase) -> &'static str {
         Phase::Program => "program",
         Phase::Setup => "setup",
         Phase::Test => "test",
+    }
+}
+
+/// What a [`wasmtime::Store`] holds for one instance.
+pub(crate) struct RunState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    /// Past this instant the epoch callback interrupts the guest.
+    pub(crate) deadline: Instant,
+    /// Set by the epoch callback when it interrupted the guest for the deadline.
+    pub(crate) interrupted: bool,
+    /// In a judge's store while it runs a test: the candidate its `peer.forward` reaches.
+    pub(crate) peer: Option<Box<Peer>>,
+}
+
+/// The candidate instance as the judge's `forward` sees it during one test.
+pub(crate) struct Peer {
+    /// The candidate instance.
+    pub(crate) live: Live,
+    /// Set when a forwarded call ended the candidate (trap, exit, fuel, deadline).
+    pub(crate) ended: Option<Ended>,
+    /// Set when a request or an answer was larger than `limit`.
+    pub(crate) refused: Option<String>,
+    /// Operations forwarded so far (each costs the candidate a calibrated `serve` baseline).
+    pub(crate) calls: u64,
+    /// Most bytes of one request or answer.
+    pub(crate) limit: usize,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

@@ -6,8 +6,8 @@
 use serde_json::Value;
 
 use crate::compare::{self, Rule};
+use crate::config::EffectiveLimits;
 use crate::engine::{first_line, phase_name, Ended, Failure, Loaded, Observed, Phase, Status};
-use crate::EffectiveLimits;
 use verdict_contract::json::Json;
 use verdict_contract::score::Outcome;
 

@@ -21,6 +21,7 @@
 //! - `engine`: wasmtime configuration, epoch ticker, the linker with `peer.forward`, instances.
 //! - `pool`: the instance pool (slots, instances made ahead of demand).
 //! - `calibrate`: fuel baselines of the harness, measured at start-up.
+//! - `request`: the call test's operation, the one request the host writes itself.
 //! - `run`: one rollout: its candidate and judge instances, test by test, fuel.
 //! - `judging`: what the host observed, turned into outcomes and messages.
 //! - [`compare`]: host-side comparison of stdout and returned values.
@@ -50,11 +51,14 @@ pub mod config;
 mod engine;
 mod entropy;
 pub mod error;
+mod job;
 mod judging;
 mod limits;
+mod local;
 mod names;
 mod output;
 mod pool;
+mod request;
 mod run;
 pub mod runtime;
 mod stdin;
@@ -63,19 +67,19 @@ mod workers;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
-
 pub use calibrate::Baselines;
 pub use compare::{Rule, Tolerance};
 pub use config::{
     EffectiveLimits, EngineConfig, JudgeConfig, LimitsConfig, RuntimeConfig, SandboxConfig,
 };
 pub use error::SandboxError;
+pub use job::{RunJob, RunReport};
+use local::Local;
 pub use workers::serve as serve_worker;
 
 use pool::Pool;
-use verdict_contract::rollout::{Limits, TestCase};
-use verdict_contract::score::{Outcome, TestReport};
+use verdict_contract::rollout::TestCase;
+use verdict_contract::score::Outcome;
 
 /// The shared sandbox: cheap to clone, `Send + Sync`. Build one per process.
 ///
@@ -98,13 +102,6 @@ enum Mode {
     },
 }
 
-/// An in-process sandbox: the instance pool and the calibrated baselines.
-pub(crate) struct Local {
-    pub(crate) config: SandboxConfig,
-    pub(crate) pool: Pool,
-    pub(crate) baselines: Baselines,
-}
-
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("Sandbox");
@@ -114,73 +111,6 @@ impl std::fmt::Debug for Sandbox {
         }
         d.finish_non_exhaustive()
     }
-}
-
-/// One program and its tests.
-#[derive(Debug, Clone, Copy)]
-pub struct RunJob<'a> {
-    /// The rollout id: seeds `random` (unless the config fixes a seed) and labels logs.
-    pub id: &'a str,
-    /// The candidate's code.
-    pub program: &'a str,
-    /// Trusted code both sides see: run after the program in the candidate (imports, shared
-    /// classes), and in the judge before each assert test.
-    pub setup: Option<&'a str>,
-    /// Trusted code only the judge sees, run after `setup` before each assert test: test
-    /// tables and expected data the program must never read.
-    pub judge_setup: Option<&'a str>,
-    /// The tests; at most `max_tests` of them run.
-    pub tests: &'a [TestCase],
-    /// The rollout's own limits, capped by the configuration.
-    pub limits: Option<&'a Limits>,
-    /// Stop at the first test that does not pass (the rest are reported as not run, failed).
-    pub stop_on_failure: bool,
-}
-
-/// What running a program against its tests found. A bad program is a verdict here, not an
-/// error.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RunReport {
-    /// `passed` when every test passed; otherwise the outcome of the first test that did not.
-    pub outcome: Outcome,
-    /// Per-test results (the first `max_tests` tests).
-    pub tests: TestReport,
-    /// Fuel of the candidate's own work, summed over tests (deterministic).
-    pub fuel: u64,
-    /// Fuel of interpreter and harness overhead (instantiation, compilation, serialization).
-    pub overhead_fuel: u64,
-    /// Wall time of the whole run, in milliseconds.
-    pub wall_ms: f64,
-    /// Tests beyond `max_tests` that were not run.
-    pub tests_dropped: usize,
-    /// The message of the first test that did not pass.
-    pub message: Option<String>,
-}
-
-impl RunReport {
-    /// Fraction of tests passed (0 when there are none), a checker's partial credit counted
-    /// for the tests it gave one.
-    pub fn pass_fraction(&self) -> f64 {
-        if self.tests.total == 0 {
-            0.0
-        } else {
-            let partial: f64 = self
-                .tests
-                .results
-                .iter()
-                .filter(|r| !r.passed)
-                .filter_map(|r| r.score)
-                .map(|s| s.clamp(0.0, 1.0))
-                .sum();
-            (self.tests.passed as f64 + partial) / self.tests.total as f64
-        }
-    }
-}
-
-/// The seed for a rollout: the first 8 bytes of `sha256("verdict-seed:" + id)`.
-pub(crate) fn seed_for(id: &str) -> u64 {
-    let d = Sha256::digest(format!("verdict-seed:{id}").as_bytes());
-    u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
 /// Runs `f` on a thread of its own with a current-thread runtime: `Sandbox::new` may be called
@@ -295,15 +225,6 @@ impl Sandbox {
         })
     }
 
-    /// An in-process sandbox for a single-threaded owner (a worker process): instances are
-    /// made ahead only when it calls [`Sandbox::refill`], between runs.
-    pub(crate) fn for_worker(config: &SandboxConfig) -> Result<Sandbox, SandboxError> {
-        config.validate()?;
-        Ok(Sandbox {
-            mode: Arc::new(Mode::Local(Local::new(config, false)?)),
-        })
-    }
-
     /// An in-process sandbox whatever `engine.workers` says: calibrated and self-tested here
     /// (`verdict runtime` uses it to show that the runtime works in this process).
     pub fn in_process(config: &SandboxConfig) -> Result<Sandbox, SandboxError> {
@@ -363,13 +284,6 @@ impl Sandbox {
             Mode::Workers { pool, .. } => pool.run(job).await,
         }
     }
-
-    /// Starts making instances ahead of demand (a worker process calls this when idle).
-    pub(crate) fn refill(&self) {
-        if let Mode::Local(local) = &*self.mode {
-            local.pool.refill();
-        }
-    }
 }
 
 /// How busy a sandbox is (see [`Sandbox::load`]).
@@ -399,25 +313,5 @@ mod tests {
     #[test]
     fn sandbox_is_shareable() {
         assert_send_sync::<Sandbox>();
-    }
-
-    #[test]
-    fn seeds_are_derived_from_the_rollout_id() {
-        assert_eq!(seed_for("r-1"), seed_for("r-1"));
-        assert_ne!(seed_for("r-1"), seed_for("r-2"));
-    }
-
-    #[test]
-    fn pass_fraction_of_an_empty_report_is_zero() {
-        let r = RunReport {
-            outcome: Outcome::Failed,
-            tests: TestReport::default(),
-            fuel: 0,
-            overhead_fuel: 0,
-            wall_ms: 0.0,
-            tests_dropped: 0,
-            message: None,
-        };
-        assert_eq!(r.pass_fraction(), 0.0);
     }
 }

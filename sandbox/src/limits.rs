@@ -1,13 +1,6 @@
-//! Per-instance state: the memory limiter, the deadline, and (in a judge's store) the candidate
-//! it forwards to.
+//! The memory limiter of an instance: caps linear-memory growth and remembers a hit.
 
-use std::time::Instant;
-
-use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-use crate::engine::{Ended, Live};
 
 /// Caps linear-memory growth and remembers whether the cap was hit, so a `MemoryError` (or the
 /// trap that follows an allocation failure) can be reported as `memory_limit`.
@@ -58,42 +51,6 @@ impl ResourceLimiter for MemoryLimiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= self.max_table_elements && maximum.is_none_or(|m| desired <= m))
-    }
-}
-
-/// What a [`wasmtime::Store`] holds for one instance.
-pub(crate) struct RunState {
-    pub(crate) wasi: WasiCtx,
-    pub(crate) table: ResourceTable,
-    pub(crate) limiter: MemoryLimiter,
-    /// Past this instant the epoch callback interrupts the guest.
-    pub(crate) deadline: Instant,
-    /// Set by the epoch callback when it interrupted the guest for the deadline.
-    pub(crate) interrupted: bool,
-    /// In a judge's store while it runs a test: the candidate its `peer.forward` reaches.
-    pub(crate) peer: Option<Box<Peer>>,
-}
-
-/// The candidate instance as the judge's `forward` sees it during one test.
-pub(crate) struct Peer {
-    /// The candidate instance.
-    pub(crate) live: Live,
-    /// Set when a forwarded call ended the candidate (trap, exit, fuel, deadline).
-    pub(crate) ended: Option<Ended>,
-    /// Set when a request or an answer was larger than `limit`.
-    pub(crate) refused: Option<String>,
-    /// Operations forwarded so far (each costs the candidate a calibrated `serve` baseline).
-    pub(crate) calls: u64,
-    /// Most bytes of one request or answer.
-    pub(crate) limit: usize,
-}
-
-impl WasiView for RunState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
     }
 }
 

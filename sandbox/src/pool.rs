@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::Engine;
 
+use crate::config::SandboxConfig;
+use crate::engine::RunState;
 use crate::engine::{self, HarnessPre, Live, Ticker};
-use crate::limits::RunState;
-use crate::{runtime, SandboxConfig, SandboxError};
+use crate::error::SandboxError;
+use crate::runtime;
 
 /// Fresh instances of the harness, for either role.
 pub(crate) struct Pool {

@@ -23,12 +23,15 @@ use tokio::sync::SemaphorePermit;
 use crate::calibrate::TestKind;
 use crate::checker;
 use crate::compare::Rule;
+use crate::config::EffectiveLimits;
+use crate::engine::Peer;
 use crate::engine::{self, Ended, InstanceLimits, Live, Loaded, Status};
+use crate::error::SandboxError;
+use crate::job::{seed_for, RunJob, RunReport};
 use crate::judging::{self, Blame, Context, Judged};
-use crate::limits::Peer;
+use crate::local::Local;
 use crate::names;
-use crate::{seed_for, EffectiveLimits, Local, RunJob, RunReport, SandboxError};
-use verdict_contract::json::Exact;
+use crate::request;
 use verdict_contract::rollout::TestCase;
 use verdict_contract::score::{Outcome, TestReport, TestResult};
 
@@ -398,7 +401,7 @@ impl<'a> Rollout<'a> {
                 expected,
                 ..
             } => {
-                let request = match call_request(function, args) {
+                let request = match request::call(function, args) {
                     Ok(r) => r,
                     Err(m) => {
                         let judged = Judged {
@@ -528,49 +531,5 @@ fn judged_ended(ended: &Ended) -> Judged {
         outcome: Outcome::RuntimeError,
         message: Some(ended.describe()),
         blame: Some(Blame::Test),
-    }
-}
-
-/// A call test's operation: `["call", {"global": name}, [args…], {"dict": []}]`, the arguments
-/// in tagged form (JSON objects become dicts, integers of any size stay exact).
-pub(crate) fn call_request(
-    function: &str,
-    args: &[verdict_contract::json::Json],
-) -> Result<String, String> {
-    let mut out = String::from("[\"call\",{\"global\":");
-    out.push_str(&serde_json::Value::String(function.to_string()).to_string());
-    out.push_str("},[");
-    for (i, a) in args.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let exact: Exact = a.exact()?;
-        exact.write_tagged(&mut out, true);
-    }
-    out.push_str("],{\"dict\":[]}]");
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn call_requests_tag_objects_as_dicts_and_keep_order() {
-        let r = call_request(
-            "f",
-            &[
-                json!(1).into(),
-                json!({"a": [1, {"b": null}]}).into(),
-                json!("x").into(),
-                verdict_contract::json::Json::from_text("123456789012345678901234567890").unwrap(),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            r,
-            r#"["call",{"global":"f"},[1,{"dict":[["a",[1,{"dict":[["b",null]]}]]]},"x",{"int":"123456789012345678901234567890"}],{"dict":[]}]"#
-        );
     }
 }

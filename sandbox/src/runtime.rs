@@ -25,7 +25,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use crate::{SandboxConfig, SandboxError};
+use crate::config::SandboxConfig;
+use crate::error::SandboxError;
 
 /// `sandbox/runtime.lock`: the pinned componentize-py version and wheel hashes.
 pub const RUNTIME_LOCK: &str = include_str!("../runtime.lock");

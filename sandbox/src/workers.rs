@@ -27,7 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::{RunJob, RunReport, Sandbox, SandboxConfig, SandboxError};
+use crate::config::SandboxConfig;
+use crate::error::SandboxError;
+use crate::job::{RunJob, RunReport};
+use crate::local::Local;
 use verdict_contract::rollout::{Limits, TestCase};
 
 /// The environment variable that carries a worker's configuration (JSON).
@@ -137,7 +140,7 @@ struct Slot {
     load: AtomicUsize,
 }
 
-/// The worker processes of one [`Sandbox`](crate::Sandbox).
+/// The worker processes of one sandbox.
 pub(crate) struct WorkerPool {
     config: SandboxConfig,
     exe: PathBuf,
@@ -386,19 +389,20 @@ pub fn serve() -> Result<(), SandboxError> {
         .map_err(|e| SandboxError::Config(format!("{CONFIG_ENV}: {e}")))?;
     // One thread runs everything here, so instances are made ahead between runs (after each
     // answer is written), not in the middle of the next run.
-    let sandbox = Sandbox::for_worker(&config)?;
+    config.validate()?;
+    let local = std::sync::Arc::new(Local::new(&config, false)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| SandboxError::io("start", "the worker's runtime", e))?;
-    runtime.block_on(serve_on(sandbox));
+    runtime.block_on(serve_on(local));
     Ok(())
 }
 
-async fn serve_on(sandbox: Sandbox) {
+async fn serve_on(local: std::sync::Arc<Local>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-    sandbox.refill();
+    local.pool.refill();
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Response)>();
     let writer = tokio::spawn(async move {
@@ -444,7 +448,7 @@ async fn serve_on(sandbox: Sandbox) {
                 continue;
             }
         };
-        let (sandbox, tx) = (sandbox.clone(), tx.clone());
+        let (local, tx) = (std::sync::Arc::clone(&local), tx.clone());
         let task = tokio::spawn(async move {
             let run = RunJob {
                 id: &job.id,
@@ -455,14 +459,14 @@ async fn serve_on(sandbox: Sandbox) {
                 limits: job.limits.as_ref(),
                 stop_on_failure: job.stop_on_failure,
             };
-            let response = match sandbox.run(&run).await {
+            let response = match local.run(&run).await {
                 Ok(report) => Response::Report(report),
                 Err(e) => Response::Error(e.to_string()),
             };
             let _ = tx.send((seq, response));
             // Let the writer send the answer first, then make the next instance while idle.
             tokio::task::yield_now().await;
-            sandbox.refill();
+            local.pool.refill();
         });
         running.insert(seq, task.abort_handle());
     }

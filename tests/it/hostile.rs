@@ -143,6 +143,16 @@ fn test_set(name: &str) -> Value {
         // No expected output: the checker alone decides (an honest program prints 4).
         "stdio_checker_no_expected" => json!([{"kind": "stdio", "stdin": "2 2\n", "stdout": "",
             "checker": "def check(i, o, e):\n    a, b = map(int, i.split())\n    return int(o) == a + b\n"}]),
+        // A namespace named like a stdlib module (an honest program imports `statistics`, or
+        // defines a class of that name whose `mean` is right).
+        "class_statistics" => assert("assert statistics.mean([1, 2, 3]) == 2"),
+        // Two objects the program made (an honest `make(x)` returns a dataclass with field `==`).
+        "dataclass_eq" => assert("assert make(1) == make(1)"),
+        // Two program objects compared with each other (the program's `==` decides), then
+        // with the test's data (an honest `add` returns an int).
+        "pair_eq" => assert("assert add(1, 2) == add(2, 1)\nassert add(1, 2) == 3\n"),
+        // A judge-only helper class compared with the answer (an honest `add` returns an int).
+        "want_add" => assert("assert Want(3) == add(1, 2)\n"),
         other => panic!("unknown test set {other:?}"),
     }
 }
@@ -157,7 +167,15 @@ fn setup_for(set: &str) -> Option<&'static str> {
 
 /// Judge-only setup some test sets need (test tables the program must never read).
 fn judge_setup_for(set: &str) -> Option<&'static str> {
-    (set == "table_add").then_some("CASES = [(1, 2, 3), (20, 22, 42), (5, -5, 0)]\n")
+    match set {
+        "table_add" => Some("CASES = [(1, 2, 3), (20, 22, 42), (5, -5, 0)]\n"),
+        // A helper only the judge defines, whose `==` trusts its own `ok` (always False when
+        // built by `__init__`).
+        "want_add" => Some(
+            "class Want:\n    def __init__(self, v):\n        self.v = v\n        self.ok = False\n    def __eq__(self, other):\n        if isinstance(other, Want):\n            return other.ok or other.v == self.v\n        return other == self.v\n",
+        ),
+        _ => None,
+    }
 }
 
 const SHORT: Limits = Limits {
