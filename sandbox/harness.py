@@ -780,9 +780,12 @@ def _serve(request, limit):
     what = op[0]
     mutable = ()
     try:
-        if what == "call" and len(op) == 4 and type(op[2]) is list and type(op[3]) is dict:
-            # Positional, then keyword arguments, in order: the judge copies both back.
-            mutable = op[2] + list(op[3].values())
+        if what == "call" and len(op) in (4, 5) and type(op[2]) is list and \
+                type(op[3]) is dict:
+            # Positional, then keyword arguments, in order: the judge copies both back. The
+            # host's own call tests never read them (a fifth element `false`): no copy then.
+            if len(op) == 4 or op[4] is not False:
+                mutable = op[2] + list(op[3].values())
             result = op[1](*op[2], **op[3])
         elif what == "getattr" and len(op) == 3 and type(op[2]) is str:
             result = getattr(op[1], op[2])

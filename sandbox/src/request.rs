@@ -3,8 +3,10 @@
 
 use verdict_contract::json::Exact;
 
-/// A call test's operation: `["call", {"global": name}, [args…], {"dict": []}]`, the arguments
-/// in tagged form (JSON objects become dicts, integers of any size stay exact).
+/// A call test's operation: `["call", {"global": name}, [args…], {"dict": []}, false]`, the
+/// arguments in tagged form (JSON objects become dicts, integers of any size stay exact); the
+/// final `false` says the host does not read arguments back, so the candidate encodes none
+/// (that work would count as the program's fuel).
 pub(crate) fn call(
     function: &str,
     args: &[verdict_contract::json::Json],
@@ -19,7 +21,7 @@ pub(crate) fn call(
         let exact: Exact = a.exact()?;
         exact.write_tagged(&mut out, true);
     }
-    out.push_str("],{\"dict\":[]}]");
+    out.push_str("],{\"dict\":[]},false]");
     Ok(out)
 }
 
@@ -42,7 +44,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             r,
-            r#"["call",{"global":"f"},[1,{"dict":[["a",[1,{"dict":[["b",null]]}]]]},"x",{"int":"123456789012345678901234567890"}],{"dict":[]}]"#
+            r#"["call",{"global":"f"},[1,{"dict":[["a",[1,{"dict":[["b",null]]}]]]},"x",{"int":"123456789012345678901234567890"}],{"dict":[]},false]"#
         );
     }
 }
