@@ -402,13 +402,24 @@ _SHARED_CLASSES = {}
 _SHARED_TYPES = {}
 
 
-def _share_setup_classes(g, before):
-    """Records the classes the setup bound in `g` (those not bound to the same object before it
-    ran) as the ones that cross by value."""
+def _setup_classes(source):
+    """The names the setup's source defines by a top-level `class` statement."""
+    try:
+        tree = ast.parse(source)
+    except BaseException:
+        return frozenset()
+    return frozenset(node.name for node in tree.body if type(node) is ast.ClassDef)
+
+
+def _share_setup_classes(g, before, defined):
+    """Records the classes the setup defined (a top-level `class` statement of its source, bound
+    by it in `g`) as the ones that cross by value; never an imported class, never one of the
+    judge-only setup."""
     _SHARED_CLASSES.clear()
     _SHARED_TYPES.clear()
-    for name, value in list(g.items()):
-        if type(name) is str and isinstance(value, type) and before.get(name) is not value \
+    for name in defined:
+        value = g.get(name)
+        if isinstance(value, type) and before.get(name) is not value \
                 and not issubclass(value, BaseException):
             _SHARED_CLASSES[name] = value
             _SHARED_TYPES[value] = name
@@ -431,14 +442,30 @@ def _shared_object(v, resolve, depth):
     return obj
 
 
+_GENERATED_EQ = {}
+
+
 def _plain_dataclass(t):
     """A dataclass whose `==` is the generated field equality, which the judge's rebuild
-    reproduces; one with `eq=False`, an `__eq__` of the program's, or an inherited one stays the
-    program's object (a copy would compare otherwise)."""
+    reproduces: its `__eq__` has the very code `dataclasses` generates for its compared fields.
+    One with `eq=False`, an `__eq__` of the program's (however it was made), or an inherited one
+    stays the program's object (a copy would compare otherwise)."""
     params = t.__dict__.get("__dataclass_params__")
     eq = getattr(t.__dict__.get("__eq__"), "__code__", None)
-    return (params is not None and params.eq and eq is not None
-            and eq.co_filename not in ("<program>", "<setup>"))
+    if params is None or not params.eq or eq is None:
+        return False
+    try:
+        compared = tuple(f.name for f in dataclasses.fields(t) if f.compare)
+    except BaseException:
+        return False
+    reference = _GENERATED_EQ.get(compared)
+    if reference is None:
+        if len(_GENERATED_EQ) > 256:
+            _GENERATED_EQ.clear()
+        made = dataclasses.make_dataclass("_Reference", list(compared), eq=True)
+        reference = _GENERATED_EQ[compared] = made.__eq__.__code__
+    return (eq.co_code == reference.co_code and eq.co_consts == reference.co_consts
+            and eq.co_names == reference.co_names and eq.co_varnames == reference.co_varnames)
 
 
 def _is_namedtuple(t):
@@ -726,7 +753,7 @@ def _load(program, setup, main, seed):
     # Reseeding costs as much as the rest of `load`: only when the code names `random`.
     if "random" in program or "random" in setup:
         random.seed(seed)
-    _share_setup_classes({}, {})
+    _share_setup_classes({}, {}, ())
     for phase, source, name in ((wit_world.Phase.PROGRAM, program, "<program>"),
                                 (wit_world.Phase.SETUP, setup, "<setup>")):
         if not source:
@@ -745,7 +772,7 @@ def _load(program, setup, main, seed):
         except BaseException as exc:
             return _failure(phase, exc), {}
         if phase == wit_world.Phase.SETUP:
-            _share_setup_classes(g, before)
+            _share_setup_classes(g, before, _setup_classes(source))
     return None, g
 
 
@@ -1266,10 +1293,9 @@ def _bind(g, names, referenced, program, trusted):
         if kind == "m" or name in _STDLIB:
             if source is None:
                 source = _plain_imports(program)
-            imports, functions = source
+            imports, _ = source
             obj = _stdlib_object(imports[name]) if name in imports else _MISSING
-            if obj is _MISSING and name in _STDLIB and (
-                    name not in functions or name in _attribute_bases(trusted)):
+            if obj is _MISSING and name in _STDLIB and name in _attribute_bases(trusted):
                 obj = _stdlib_object(name)
             if obj is not _MISSING:
                 g[name] = obj
@@ -1285,9 +1311,22 @@ def _program_global(name, kind):
     return _Handle(target, name)
 
 
+def _namespaces_in_doubt(names, referenced, program, trusted):
+    """Names of stdlib modules the program binds to objects of its own (not plain imports) and
+    the trusted code reads attributes of."""
+    candidates = [n for n in referenced if n in _STDLIB and not n.startswith("__")
+                  and n not in _BUILTIN_NAMES and names.get(n) in ("f", "d", "m")]
+    if not candidates:
+        return ()
+    imports, _ = _plain_imports(program)
+    attributes = _attribute_bases(trusted)
+    return tuple(sorted(n for n in candidates if n not in imports and n in attributes))
+
+
 def _run_test(codes, names, referenced, program, trusted, seed, shadowed):
     """One run of the setup and test codes in fresh globals, with the program's names bound
-    (and, for `shadowed`, the program's objects in place of the builtins of those names)."""
+    (and, for `shadowed`, the program's objects in place of the builtins or stdlib modules of
+    those names). `codes` are (phase, code, classes the code shares) in order."""
     # Tests are trusted, but one test's changes to builtins must not reach the next.
     _reset_interpreter()
     builtins.__dict__.clear()
@@ -1296,16 +1335,16 @@ def _run_test(codes, names, referenced, program, trusted, seed, shadowed):
     if any("random" in source for source in trusted):
         random.seed(seed)
     phase = wit_world.Phase.SETUP
-    _share_setup_classes({}, {})
+    _share_setup_classes({}, {}, ())
     try:
         _bind(g, names, referenced, program, trusted)
         for name in shadowed:
             g[name] = _program_global(name, names[name])
-        for phase, code in codes:
+        for phase, code, shares in codes:
             before = dict(g)
             exec(code, g)
-            if phase == wit_world.Phase.SETUP:
-                _share_setup_classes(g, before)
+            if shares:
+                _share_setup_classes(g, before, shares)
         status = wit_world.Status_Ok()
     except SystemExit as exc:
         status = wit_world.Status_Exit(_exit_code(exc))
@@ -1327,28 +1366,38 @@ def _judge(setup, test, names_json, seed, limit):
     names = names if type(names) is dict else {}
     program = report.get("program") if type(report) is dict else None
     program = program if type(program) is str else ""
+    judge_setup = report.get("judge_setup") if type(report) is dict else None
+    judge_setup = judge_setup if type(judge_setup) is str else ""
     codes = []
     for phase, source, name in ((wit_world.Phase.SETUP, setup, "<setup>"),
+                                (wit_world.Phase.SETUP, judge_setup, "<judge_setup>"),
                                 (wit_world.Phase.TEST, test, "<test>")):
         if not source:
             continue
         try:
-            codes.append((phase, _compile(source, name)))
+            # Only the shared setup's own classes cross by value (both sides define them).
+            shares = _setup_classes(source) if name == "<setup>" else ()
+            codes.append((phase, _compile(source, name), shares))
         except SyntaxError as exc:
             return wit_world.Status_Raised(_syntax_failure(phase, exc))
         except (ValueError, RecursionError, MemoryError) as exc:
             return wit_world.Status_Raised(_failure(phase, exc))
-    referenced = _names_in([c for _, c in codes])
-    status = _run_test(codes, names, referenced, program, (setup, test), seed, ())
+    trusted = (setup, judge_setup, test)
+    referenced = _names_in([c for _, c, _ in codes])
+    status = _run_test(codes, names, referenced, program, trusted, seed, ())
     # A name the program defines that is also a builtin (`def max`, tested as `check(max)` or
     # `max([1, 2]) == 2`): the builtin cannot stand in for the program's code, nor the
     # program's for the builtin the test relies on. So the test passes only if it passes both
     # ways: with the builtin, then with the program's object.
+    # The same for a stdlib module's name the program binds to an object of its own (not a
+    # plain import) that the test uses as a namespace (`statistics.mean(...)`): the judge's
+    # module first, then the program's object.
     shadowed = tuple(sorted(n for n in referenced
                             if n in _BUILTIN_NAMES and not n.startswith("__")
                             and names.get(n) in ("f", "d", "m")))
+    shadowed += _namespaces_in_doubt(names, referenced, program, trusted)
     if shadowed and type(status) is wit_world.Status_Ok and _JUDGE.incident is None:
-        status = _run_test(codes, names, referenced, program, (setup, test), seed, shadowed)
+        status = _run_test(codes, names, referenced, program, trusted, seed, shadowed)
     if _JUDGE.incident is not None:
         kind, message = _JUDGE.incident
         return wit_world.Status_Raised(wit_world.Failure(phase=wit_world.Phase.TEST, kind=kind,

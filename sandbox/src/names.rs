@@ -33,9 +33,10 @@ fn kind(value: &Value) -> Option<&'static str> {
     }
 }
 
-/// The judge's `names` argument: `{"names": {name: kind}, "program": source}`, keeping only the
-/// report's well-formed entries.
-pub(crate) fn for_judge(reported: &str, program: &str) -> String {
+/// The judge's `names` argument: `{"names": {name: kind}, "program": source, "judge_setup":
+/// source}`, keeping only the report's well-formed entries. The judge-only setup travels here,
+/// apart from the shared setup, so that only the shared setup's classes cross by value.
+pub(crate) fn for_judge(reported: &str, program: &str, judge_setup: Option<&str>) -> String {
     let mut kept = Map::new();
     if reported.len() <= MAX_REPORT_BYTES {
         // A flat object; serde_json's own recursion limit bounds anything deeper.
@@ -47,7 +48,12 @@ pub(crate) fn for_judge(reported: &str, program: &str) -> String {
             }
         }
     }
-    serde_json::json!({ "names": kept, "program": program }).to_string()
+    serde_json::json!({
+        "names": kept,
+        "program": program,
+        "judge_setup": judge_setup.unwrap_or(""),
+    })
+    .to_string()
 }
 
 #[cfg(test)]
@@ -55,7 +61,7 @@ mod tests {
     use super::*;
 
     fn names(reported: &str) -> Value {
-        let v: Value = serde_json::from_str(&for_judge(reported, "x = 1")).unwrap();
+        let v: Value = serde_json::from_str(&for_judge(reported, "x = 1", None)).unwrap();
         assert_eq!(v["program"], "x = 1");
         v["names"].clone()
     }
@@ -84,7 +90,7 @@ mod tests {
         /// identifiers and whose kinds are f, d or m.
         #[test]
         fn any_report_becomes_a_well_formed_one(report in "\\PC{0,200}", program in "\\PC{0,50}") {
-            let v: Value = serde_json::from_str(&for_judge(&report, &program)).unwrap();
+            let v: Value = serde_json::from_str(&for_judge(&report, &program, None)).unwrap();
             proptest::prop_assert_eq!(v["program"].as_str(), Some(program.as_str()));
             for (name, kind) in v["names"].as_object().unwrap() {
                 proptest::prop_assert!(is_identifier(name));

@@ -437,7 +437,9 @@ impl<'a> Rollout<'a> {
             }
             TestCase::Assert { code, .. } => {
                 let names = match &loaded {
-                    Ok(Loaded { names, .. }) => names::for_judge(names, self.job.program),
+                    Ok(Loaded { names, .. }) => {
+                        names::for_judge(names, self.job.program, self.job.judge_setup)
+                    }
                     Err(_) => String::new(),
                 };
                 self.assertion(cand, code, &names, overhead).await
@@ -466,12 +468,14 @@ impl<'a> Rollout<'a> {
             calls: 0,
             limit: self.value_limit(),
         });
-        let judge_setup = match (self.job.setup, self.job.judge_setup) {
-            (Some(shared), Some(own)) => format!("{shared}\n{own}"),
-            (shared, own) => shared.or(own).unwrap_or("").to_string(),
-        };
         let status = judge
-            .judge(&judge_setup, code, names, self.seed, self.value_limit())
+            .judge(
+                self.job.setup.unwrap_or(""),
+                code,
+                names,
+                self.seed,
+                self.value_limit(),
+            )
             .await;
         let peer = judge
             .detach()

@@ -272,7 +272,23 @@ async fn many_hostile_runs_at_once_leave_the_service_healthy() {
     let all = fixtures();
     let runs = all.iter().map(|f| async move {
         let (set, _) = &f.cases[0];
-        let r = run_with(&f.source, &tests(test_set(set)), Some(SHORT)).await;
+        let t = tests(test_set(set));
+        // A set with a (judge) setup runs with it, as in `run_case`: without its judge_setup a
+        // table the program defines itself would stand in for the test's.
+        let r = if setup_for(set).is_some() || judge_setup_for(set).is_some() {
+            let job = verdict::sandbox::RunJob {
+                id: "hostile",
+                program: &f.source,
+                setup: setup_for(set),
+                judge_setup: judge_setup_for(set),
+                tests: &t,
+                limits: Some(&SHORT),
+                stop_on_failure: false,
+            };
+            crate::sandbox::shared().run(&job).await.expect("run")
+        } else {
+            run_with(&f.source, &t, Some(SHORT)).await
+        };
         (f.name.clone(), r.tests.passed)
     });
     let results = futures::future::join_all(runs).await;
