@@ -249,6 +249,10 @@ pub fn verl_fields(
         }
     };
     let field = "ground_truth";
+    // Arrow writes null where a row keeps its tests elsewhere (in `extra_info`): absent then.
+    if ground_truth.is_null() && has_tests(&fields) {
+        return Ok(fields);
+    }
     let (decoded, text) =
         match ground_truth {
             Value::String(text) => match serde_json::from_str::<Value>(text) {
@@ -293,6 +297,21 @@ pub fn verl_fields(
         }
     }
     Ok(fields)
+}
+
+/// Whether dataset fields carry tests of their own (any field the adapters read tests from).
+fn has_tests(fields: &Map<String, Value>) -> bool {
+    [
+        "tests",
+        "test",
+        "test_list",
+        "input_output",
+        "verification_info",
+        "public_test_cases",
+        "private_test_cases",
+    ]
+    .iter()
+    .any(|k| fields.get(*k).is_some_and(|v| !v.is_null()))
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -497,6 +516,16 @@ mod tests {
         };
         let both = adapted.limits_for(Some(&memory), 2).unwrap();
         assert_eq!((both.time_ms, both.memory_mb), (Some(4000), Some(128)));
+    }
+
+    #[test]
+    fn a_null_ground_truth_is_absent_when_extra_info_holds_the_tests() {
+        let extra = json!({"test_list": ["assert f() == 1"], "index": 3});
+        let fields = verl_fields(&Value::Null, Some(&extra)).unwrap();
+        assert_eq!(fields["test_list"], json!(["assert f() == 1"]));
+        // With no tests anywhere, a null ground truth is still named as the problem.
+        let err = verl_fields(&Value::Null, Some(&json!({"index": 3}))).unwrap_err();
+        assert!(err.to_string().contains("ground_truth"), "{err}");
     }
 
     #[test]
