@@ -378,12 +378,6 @@ def _enc(w, value, depth=0):
         w.put(",")
         _seq(w, tuple.__iter__(value), depth)
         w.put("]}")
-    elif _plain_dataclass(t):
-        w.put('{"dataclass":[')
-        _enc(w, t.__name__, depth)
-        w.put(",")
-        _items(w, [(f.name, getattr(value, f.name)) for f in dataclasses.fields(t)], depth)
-        w.put("]}")
     elif t in _SHARED_TYPES and type(getattr(value, "__dict__", None)) is dict:
         # An object of a class the rollout's setup defines (`ListNode`): both sides ran the
         # setup, so it crosses by value and is rebuilt as the other side's class of that name.
@@ -392,14 +386,47 @@ def _enc(w, value, depth=0):
         w.put(",")
         _items(w, [(k, v) for k, v in value.__dict__.items() if type(k) is str], depth)
         w.put("]}")
+    elif _plain_dataclass(t):
+        w.put('{"dataclass":[')
+        _enc(w, t.__name__, depth)
+        w.put(",")
+        _items(w, [(f.name, getattr(value, f.name)) for f in dataclasses.fields(t)], depth)
+        w.put("]}")
+    elif _BUILTIN_BY_NAME.get(_BUILTIN_NAME_OF.get(id(value))) is value:
+        # A builtin function, type or method (`key=len`, `key=str.lower`, `map(int, …)`):
+        # it crosses by name and is the other side's own builtin of that name.
+        w.put('{"builtin":' + _encode_str(_BUILTIN_NAME_OF[id(value)]) + "}")
     else:
         w.put(w.handle(value))
+
+
+def _builtin_table():
+    """Builtin functions and types by name, and the methods of the builtin data types
+    (`str.lower`), as the snapshot has them (never as a program patched them)."""
+    table = {n: v for n, v in _PRISTINE_BUILTINS.items()
+             if callable(v) and not n.startswith("_")
+             and not (isinstance(v, type) and issubclass(v, BaseException))}
+    for t in (str, bytes, list, dict, set, frozenset, tuple, int, float, complex):
+        for attr, v in vars(t).items():
+            if not attr.startswith("_") and callable(v):
+                table[f"{t.__name__}.{attr}"] = getattr(t, attr)
+    return table
+
+
+_BUILTIN_BY_NAME = _builtin_table()
+_BUILTIN_NAME_OF = {}
+for _name, _value in _BUILTIN_BY_NAME.items():
+    _BUILTIN_NAME_OF.setdefault(id(_value), _name)
+del _name, _value
 
 
 # The classes the rollout's setup defined in this instance, by name and by type (set after the
 # setup runs: the candidate's `load`, the judge's test run).
 _SHARED_CLASSES = {}
 _SHARED_TYPES = {}
+# The exception classes the setup defined (`class InvalidInput(ValueError)`): a program's raise
+# of one is re-raised in the judge as the judge's class of that name.
+_SHARED_EXCEPTIONS = {}
 
 
 def _setup_classes(source):
@@ -417,10 +444,14 @@ def _share_setup_classes(g, before, defined):
     judge-only setup."""
     _SHARED_CLASSES.clear()
     _SHARED_TYPES.clear()
+    _SHARED_EXCEPTIONS.clear()
     for name in defined:
         value = g.get(name)
-        if isinstance(value, type) and before.get(name) is not value \
-                and not issubclass(value, BaseException):
+        if not isinstance(value, type) or before.get(name) is value:
+            continue
+        if issubclass(value, Exception):
+            _SHARED_EXCEPTIONS[name] = value
+        elif not issubclass(value, BaseException):
             _SHARED_CLASSES[name] = value
             _SHARED_TYPES[value] = name
 
@@ -536,6 +567,11 @@ def _rebuild(raw, resolve, depth=0):
         return tuple(_rebuild(x, resolve, depth) for x in _need_list(v))
     if tag == "object":
         return _shared_object(v, resolve, depth)
+    if tag == "builtin":
+        value = _BUILTIN_BY_NAME.get(_need_str(v))
+        if value is None:
+            raise _Refused("malformed value: no such builtin")
+        return value
     if tag == "dict":
         return dict(_pairs(v, resolve, depth))
     if tag == "set":
@@ -1003,8 +1039,8 @@ def _candidate_exception(raised):
         return _Gone(kind)
     bases = raised[2] if len(raised) == 4 and type(raised[2]) is list else []
     names = [kind] + [b for b in bases[:16] if type(b) is str]
-    base = next((_EXCEPTIONS[n] for n in names
-                 if n in _EXCEPTIONS and n not in _CONTROL_FLOW), None)
+    base = _SHARED_EXCEPTIONS.get(kind) or next(
+        (_EXCEPTIONS[n] for n in names if n in _EXCEPTIONS and n not in _CONTROL_FLOW), None)
     if base is None:
         return CandidateError(f"{kind}: {message}")
     cls = base

@@ -638,3 +638,34 @@ async fn objects_of_the_setups_classes_cross_by_value_both_ways() {
     let r = crate::sandbox::run_setup(&wrong, LEETCODE_SETUP, &t).await;
     assert_eq!(r.tests.passed, 2, "{r:#?}");
 }
+
+#[tokio::test]
+async fn builtins_cross_by_name_and_the_setups_exceptions_and_dataclasses_keep_their_type() {
+    let t = |code: &str| json!([{"kind": "assert", "code": code}]);
+    // key=len, key=str.lower, a builtin type as a function: the program gets its own builtins.
+    passes(
+        "def sort_by(xs, key):\n    return sorted(xs, key=key)\n\ndef apply(f, xs):\n    return [f(x) for x in xs]\n",
+        t("assert sort_by(['bb', 'a', 'ccc'], len) == ['a', 'bb', 'ccc']\nassert sort_by(['B', 'a'], str.lower) == ['a', 'B']\nassert apply(int, ['1', '2']) == [1, 2]"),
+    )
+    .await;
+    // A lambda still cannot cross to a top-level function: verdict cannot judge that test.
+    let (o, r) = outcome(
+        "def sort_by(xs, key):\n    return sorted(xs, key=key)\n",
+        t("assert sort_by([2, 1], lambda x: -x) == [2, 1]"),
+    )
+    .await;
+    assert_eq!(o, Outcome::Error, "{r}");
+    // The setup's exception class and dataclass are the test's own on the judge's side.
+    let setup = "from dataclasses import dataclass\n\nclass InvalidInput(ValueError):\n    pass\n\n@dataclass\nclass Point:\n    x: int\n    y: int\n";
+    let program = "def check_age(n):\n    if n < 0:\n        raise InvalidInput(n)\n    return n\n\ndef mid(a, b):\n    return Point((a.x + b.x) // 2, (a.y + b.y) // 2)\n";
+    let r = crate::sandbox::run_setup(
+        program,
+        setup,
+        &tests(json!([
+            {"kind": "assert", "code": "try:\n    check_age(-1)\n    assert False\nexcept InvalidInput as e:\n    assert e.args == (-1,)"},
+            {"kind": "assert", "code": "assert mid(Point(0, 0), Point(2, 4)) == Point(1, 2)"},
+        ])),
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+}
