@@ -400,11 +400,20 @@ def _enc(w, value, depth=0):
         w.put(w.handle(value))
 
 
+# Builtins that act on the caller's frame, the interpreter or the outside world: they never
+# cross by name (a candidate naming one would have the judge run it).
+_NOT_CROSSING = frozenset(["eval", "exec", "compile", "open", "input", "print", "breakpoint",
+                           "globals", "locals", "vars", "exit", "quit", "help", "copyright",
+                           "credits", "license", "setattr", "delattr", "getattr", "super",
+                           "memoryview", "aiter", "anext", "dir", "id", "hash", "type",
+                           "object", "classmethod", "staticmethod", "property"])
+
+
 def _builtin_table():
     """Builtin functions and types by name, and the methods of the builtin data types
     (`str.lower`), as the snapshot has them (never as a program patched them)."""
     table = {n: v for n, v in _PRISTINE_BUILTINS.items()
-             if callable(v) and not n.startswith("_")
+             if callable(v) and not n.startswith("_") and n not in _NOT_CROSSING
              and not (isinstance(v, type) and issubclass(v, BaseException))}
     for t in (str, bytes, list, dict, set, frozenset, tuple, int, float, complex):
         for attr, v in vars(t).items():

@@ -947,3 +947,26 @@ async fn a_tolerance_stated_in_the_prompt_judges_expected_values_from_data() {
     assert_eq!(passed, [false, false, false], "{v:?}");
     assert!(v.details.get("tolerance").is_none());
 }
+
+#[test]
+fn metrics_read_the_sandbox_load_at_scrape_time() {
+    let metrics = verdict::metrics::Metrics::new();
+    let before = metrics.render();
+    assert!(before.contains("verdict_sandbox_slots 0"), "{before}");
+    let sandbox = shared();
+    metrics.watch_sandbox(sandbox);
+    let load = sandbox.load();
+    let text = metrics.render();
+    assert!(
+        text.contains(&format!("verdict_sandbox_slots {}", load.slots)),
+        "{text}"
+    );
+    assert!(load.slots > 0);
+    let cached = if load.component_cached { "hit" } else { "miss" };
+    assert!(
+        text.contains(&format!(
+            r#"verdict_cache_lookups_total{{cache="component",result="{cached}"}}"#
+        )),
+        "{text}"
+    );
+}
