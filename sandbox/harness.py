@@ -458,6 +458,8 @@ def _share_setup_classes(g, before, defined):
         value = g.get(name)
         if not isinstance(value, type) or before.get(name) is value:
             continue
+        if issubclass(value, (StopIteration, StopAsyncIteration)):
+            continue  # control flow never crosses as itself (see `_candidate_exception`)
         if issubclass(value, Exception):
             _SHARED_EXCEPTIONS[name] = value
         elif not issubclass(value, BaseException):
@@ -577,10 +579,9 @@ def _rebuild(raw, resolve, depth=0):
     if tag == "object":
         return _shared_object(v, resolve, depth)
     if tag == "builtin":
-        value = _BUILTIN_BY_NAME.get(_need_str(v))
-        if value is None:
+        if _need_str(v) not in _BUILTIN_BY_NAME:
             raise _Refused("malformed value: no such builtin")
-        return value
+        return resolve(tag, v)
     if tag == "dict":
         return dict(_pairs(v, resolve, depth))
     if tag == "set":
@@ -727,6 +728,9 @@ def _handle_of(obj):
 
 
 def _resolve_candidate(tag, v):
+    if tag == "builtin":
+        # The judge's builtin (`key=len`): the candidate's own snapshot builtin of that name.
+        return _BUILTIN_BY_NAME[v]
     if tag == "global":
         name = _need_str(v)
         if name not in _CAND.globals:
@@ -970,6 +974,11 @@ def _judge_handle(value):
 
 
 def _resolve_judge(tag, v):
+    if tag == "builtin":
+        # A builtin the candidate answered with (`solve = sorted`): the program's object, so it
+        # stays in the candidate, reached through a proxy (its work is the program's, and what
+        # it makes is the program's too).
+        return _Handle('{"builtin":' + _encode_str(v) + "}", v)
     if tag != "handle":
         raise _Refused("malformed value: a global from the candidate")
     parts = _need_list(v)

@@ -153,6 +153,13 @@ fn test_set(name: &str) -> Value {
         "pair_eq" => assert("assert add(1, 2) == add(2, 1)\nassert add(1, 2) == 3\n"),
         // A judge-only helper class compared with the answer (an honest `add` returns an int).
         "want_add" => assert("assert Want(3) == add(1, 2)\n"),
+        // A round trip through two of the program's functions (an honest `encode_shift` and
+        // `decode_shift` shift letters by 5 and back).
+        "shift_roundtrip" => assert(
+            "def check(candidate):\n    for s in ['abc', 'hello']:\n        assert candidate(encode_shift(s)) == s\n\ncheck(decode_shift)\n",
+        ),
+        // `map_add` with a setup that defines a StopIteration subclass.
+        "map_add_setup_stop" => assert("assert all(map(lambda x: add(x, x) == 2 * x, range(3)))"),
         other => panic!("unknown test set {other:?}"),
     }
 }
@@ -161,6 +168,7 @@ fn test_set(name: &str) -> Value {
 fn setup_for(set: &str) -> Option<&'static str> {
     match set {
         "helper_add" => Some("def near(a, b):\n    return abs(a - b) < 1e-9\n"),
+        "map_add_setup_stop" => Some("class Exhausted(StopIteration):\n    pass\n"),
         _ => None,
     }
 }
