@@ -245,13 +245,15 @@ class _Refused(Exception):
 class _Writer:
     """Appends JSON text to a list, refusing to grow past `limit` characters."""
 
-    __slots__ = ("out", "size", "limit", "handle")
+    __slots__ = ("out", "size", "limit", "handle", "graph")
 
     def __init__(self, limit, handle):
         self.out = []
         self.size = 0
         self.limit = limit
         self.handle = handle
+        # While a graph of setup objects is written: [index by id, objects in order].
+        self.graph = None
 
     def put(self, text):
         self.size += len(text)
@@ -381,11 +383,15 @@ def _enc(w, value, depth=0):
     elif t in _SHARED_TYPES and type(getattr(value, "__dict__", None)) is dict:
         # An object of a class the rollout's setup defines (`ListNode`): both sides ran the
         # setup, so it crosses by value and is rebuilt as the other side's class of that name.
-        w.put('{"object":[')
-        _enc(w, _SHARED_TYPES[t], depth)
-        w.put(",")
-        _items(w, [(k, v) for k, v in value.__dict__.items() if type(k) is str], depth)
-        w.put("]}")
+        if w.graph is None:
+            _enc_graph(w, value, depth)
+        else:
+            index, order = w.graph
+            at = index.get(id(value))
+            if at is None:
+                at = index[id(value)] = len(order)
+                order.append(value)
+            w.put('{"ref":' + str(at) + "}")
     elif _plain_dataclass(t):
         w.put('{"dataclass":[')
         _enc(w, t.__name__, depth)
@@ -467,21 +473,61 @@ def _share_setup_classes(g, before, defined):
             _SHARED_TYPES[value] = name
 
 
-def _shared_object(v, resolve, depth):
-    """An object of a setup class, rebuilt as this side's class of that name, its attributes
-    set without running `__init__`."""
-    name, items = _two(v)
-    cls = _SHARED_CLASSES.get(_need_str(name))
-    if cls is None:
-        raise _Refused(f"malformed value: no setup class named {str(name)[:100]!r} here")
-    obj = cls.__new__(cls)
-    if type(getattr(obj, "__dict__", None)) is not dict:
-        raise _Refused("malformed value: a setup object without attributes")
-    for k, value in _pairs(items, resolve, depth):
-        if type(k) is not str:
-            raise _Refused("malformed value: an attribute name is not a str")
-        obj.__dict__[k] = value
-    return obj
+def _enc_graph(w, root, depth):
+    """`{"graph": [[class name, [[attribute, value], …]], …]}`: the setup objects reachable from
+    `root` (entry 0), each once, an object inside another as `{"ref": index}`. Written entry by
+    entry, so a linked list of any length nests no deeper than one node, and a cycle (the
+    `hasCycle` problems) or a node shared by two others crosses as it is."""
+    w.graph = ({id(root): 0}, [root])
+    try:
+        w.put('{"graph":[')
+        order = w.graph[1]
+        i = 0
+        while i < len(order):
+            obj = order[i]
+            if i:
+                w.put(",")
+            w.put("[")
+            _enc(w, _SHARED_TYPES[type(obj)], depth)
+            w.put(",")
+            _items(w, [(k, v) for k, v in obj.__dict__.items() if type(k) is str], depth)
+            w.put("]")
+            i += 1
+        w.put("]}")
+    finally:
+        w.graph = None
+
+
+# The objects of the graphs being rebuilt, innermost last (a `{"ref": i}` is the i-th).
+_GRAPHS = []
+
+
+def _shared_graph(v, resolve, depth):
+    """A graph of setup objects, rebuilt as this side's classes of those names, attributes set
+    without running `__init__`; entry 0 is the value."""
+    entries = _need_list(v)
+    if not entries:
+        raise _Refused("malformed value: an empty graph")
+    objects = []
+    for entry in entries:
+        name, _ = _two(entry)
+        cls = _SHARED_CLASSES.get(_need_str(name))
+        if cls is None:
+            raise _Refused(f"malformed value: no setup class named {str(name)[:100]!r} here")
+        obj = cls.__new__(cls)
+        if type(getattr(obj, "__dict__", None)) is not dict:
+            raise _Refused("malformed value: a setup object without attributes")
+        objects.append(obj)
+    _GRAPHS.append(objects)
+    try:
+        for obj, entry in zip(objects, entries):
+            for k, value in _pairs(_two(entry)[1], resolve, depth):
+                if type(k) is not str:
+                    raise _Refused("malformed value: an attribute name is not a str")
+                obj.__dict__[k] = value
+    finally:
+        _GRAPHS.pop()
+    return objects[0]
 
 
 _GENERATED_EQ = {}
@@ -576,8 +622,12 @@ def _rebuild(raw, resolve, depth=0):
         return float(_need_str(v))
     if tag == "tuple":
         return tuple(_rebuild(x, resolve, depth) for x in _need_list(v))
-    if tag == "object":
-        return _shared_object(v, resolve, depth)
+    if tag == "graph":
+        return _shared_graph(v, resolve, depth)
+    if tag == "ref":
+        if not _GRAPHS or type(v) is not int or not 0 <= v < len(_GRAPHS[-1]):
+            raise _Refused("malformed value: a reference outside its graph")
+        return _GRAPHS[-1][v]
     if tag == "builtin":
         if _need_str(v) not in _BUILTIN_BY_NAME:
             raise _Refused("malformed value: no such builtin")

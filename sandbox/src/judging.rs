@@ -293,7 +293,7 @@ mod tests {
             Just(r#"{"fraction":[{"int":"4"},{"int":"0"}]}"#.to_string()),
             Just(r#"{"dict":[["a",1],["a",2],[1,3]]}"#.to_string()),
             Just(r#"{"set":["#.to_string()),
-            Just(r#"{"object":["ListNode",[["val",1]]]}"#.to_string()),
+            Just(r#"{"graph":[["ListNode",[["val",1],["next",{"ref":0}]]]]}"#.to_string()),
             Just("[".repeat(700)),
             Just("]".repeat(700)),
             Just(",".to_string()),

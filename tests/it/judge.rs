@@ -669,3 +669,35 @@ async fn builtins_cross_by_name_and_the_setups_exceptions_and_dataclasses_keep_t
     .await;
     assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
 }
+
+#[tokio::test]
+async fn linked_lists_with_cycles_and_of_any_length_cross() {
+    let setup = format!(
+        "{LEETCODE_SETUP}def with_cycle(xs, pos):\n    head = build(xs)\n    node, tail, at = head, None, None\n    i = 0\n    while node:\n        if i == pos:\n            at = node\n        tail = node\n        node = node.next\n        i += 1\n    if tail and at:\n        tail.next = at\n    return head\n"
+    );
+    let program = r#"class Solution:
+    def hasCycle(self, head):
+        slow = fast = head
+        while fast and fast.next:
+            slow, fast = slow.next, fast.next.next
+            if slow is fast:
+                return True
+        return False
+
+    def reverseList(self, head):
+        prev = None
+        while head:
+            head.next, prev, head = prev, head, head.next
+        return prev
+"#;
+    let t = tests(json!([
+        {"kind": "assert", "code": "assert Solution().hasCycle(with_cycle([3, 2, 0, -4], 1)) is True"},
+        {"kind": "assert", "code": "assert Solution().hasCycle(with_cycle([1, 2], -1)) is False"},
+        {"kind": "assert", "code": "xs = list(range(3000))\nassert to_list(Solution().reverseList(build(xs))) == xs[::-1]"},
+    ]));
+    let r = crate::sandbox::run_setup(program, &setup, &t).await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    let wrong = program.replace("return True", "return False");
+    let r = crate::sandbox::run_setup(&wrong, &setup, &t).await;
+    assert_eq!(r.tests.passed, 2, "{r:#?}");
+}
