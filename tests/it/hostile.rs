@@ -206,20 +206,30 @@ async fn healthy() -> Result<(), String> {
     }
 }
 
+/// The run of fixture `f` on test set `set` (tests `t`), with the set's setups.
+fn job_for<'a>(
+    f: &'a Fixture,
+    set: &str,
+    t: &'a [verdict::TestCase],
+    limits: Option<&'a Limits>,
+) -> verdict::sandbox::RunJob<'a> {
+    verdict::sandbox::RunJob {
+        id: "hostile",
+        program: &f.source,
+        setup: setup_for(set),
+        judge_setup: judge_setup_for(set),
+        tests: t,
+        limits,
+        stop_on_failure: false,
+    }
+}
+
 async fn run_case(f: &Fixture, set: &str, outcome: Outcome) -> Result<(), String> {
     crate::sandbox::shared();
     let start = std::time::Instant::now();
     let t = tests(test_set(set));
     let limits = f.short.then_some(SHORT);
-    let job = verdict::sandbox::RunJob {
-        id: "hostile",
-        program: &f.source,
-        setup: setup_for(set),
-        judge_setup: judge_setup_for(set),
-        tests: &t,
-        limits: limits.as_ref(),
-        stop_on_failure: false,
-    };
+    let job = job_for(f, set, &t, limits.as_ref());
     let r = if setup_for(set).is_some() || judge_setup_for(set).is_some() {
         crate::sandbox::shared()
             .run(&job)
@@ -284,15 +294,7 @@ async fn many_hostile_runs_at_once_leave_the_service_healthy() {
         // A set with a (judge) setup runs with it, as in `run_case`: without its judge_setup a
         // table the program defines itself would stand in for the test's.
         let r = if setup_for(set).is_some() || judge_setup_for(set).is_some() {
-            let job = verdict::sandbox::RunJob {
-                id: "hostile",
-                program: &f.source,
-                setup: setup_for(set),
-                judge_setup: judge_setup_for(set),
-                tests: &t,
-                limits: Some(&SHORT),
-                stop_on_failure: false,
-            };
+            let job = job_for(f, set, &t, Some(&SHORT));
             crate::sandbox::shared().run(&job).await.expect("run")
         } else {
             run_with(&f.source, &t, Some(SHORT)).await
