@@ -27,24 +27,12 @@ use std::io::Read;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use crate::field_error::FieldError;
 use crate::json::{Exact, Json};
 use crate::rollout::{Compare, Limits, Rollout, TestCase};
 
-/// Why a rollout's dataset fields could not be turned into tests.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("dataset field `{field}`: {reason}")]
-pub struct AdapterError {
-    /// The field at fault.
-    pub field: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-fn bad(field: &str, reason: impl Into<String>) -> AdapterError {
-    AdapterError {
-        field: field.to_string(),
-        reason: reason.into(),
-    }
+fn bad(field: &str, reason: impl Into<String>) -> FieldError {
+    FieldError::new(field, reason)
 }
 
 /// Tests and extra setup for a rollout, with where they came from.
@@ -83,7 +71,7 @@ impl Adapted {
 }
 
 /// The tests for a rollout: its own `tests`, else those an adapter finds in `extra`.
-pub fn tests_for(rollout: &Rollout) -> Result<Adapted, AdapterError> {
+pub fn tests_for(rollout: &Rollout) -> Result<Adapted, FieldError> {
     if !rollout.tests.is_empty() {
         return Ok(Adapted {
             tests: rollout.tests.clone(),
@@ -154,7 +142,7 @@ fn dataset_field<'x>(x: &'x Map<String, Value>, key: &str) -> Option<&'x Value> 
 }
 
 /// A dataset field as exact JSON: a JSON string is read as the JSON it holds.
-fn exact_field(v: &Value, field: &str) -> Result<Exact, AdapterError> {
+fn exact_field(v: &Value, field: &str) -> Result<Exact, FieldError> {
     match v {
         Value::String(s) => Exact::parse(s).map_err(|e| bad(field, e)),
         other => Ok(exact_field_value(other)),
@@ -177,7 +165,7 @@ fn json_of(e: &Exact) -> Json {
     Json::from_text(&e.to_json()).expect("exact JSON reads back")
 }
 
-fn json_or_string(v: &Value, field: &str) -> Result<Value, AdapterError> {
+fn json_or_string(v: &Value, field: &str) -> Result<Value, FieldError> {
     match v {
         Value::String(s) => {
             serde_json::from_str(s).map_err(|e| bad(field, format!("not JSON: {e}")))
@@ -186,7 +174,7 @@ fn json_or_string(v: &Value, field: &str) -> Result<Value, AdapterError> {
     }
 }
 
-fn humaneval(test: &str, entry: &str) -> Result<Adapted, AdapterError> {
+fn humaneval(test: &str, entry: &str) -> Result<Adapted, FieldError> {
     if !is_identifier(entry) {
         return Err(bad(
             "entry_point",
@@ -204,11 +192,7 @@ fn humaneval(test: &str, entry: &str) -> Result<Adapted, AdapterError> {
     })
 }
 
-fn mbpp(
-    list: &Value,
-    setup: Option<&str>,
-    imports: Option<&Value>,
-) -> Result<Adapted, AdapterError> {
+fn mbpp(list: &Value, setup: Option<&str>, imports: Option<&Value>) -> Result<Adapted, FieldError> {
     let items = list
         .as_array()
         .ok_or_else(|| bad("test_list", "expected an array of assert statements"))?;
@@ -240,7 +224,7 @@ fn mbpp(
     })
 }
 
-fn text(v: &Value, field: &str) -> Result<String, AdapterError> {
+fn text(v: &Value, field: &str) -> Result<String, FieldError> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Array(lines) => lines
@@ -256,7 +240,7 @@ fn text(v: &Value, field: &str) -> Result<String, AdapterError> {
     }
 }
 
-fn exact_text(v: &Exact, field: &str) -> Result<String, AdapterError> {
+fn exact_text(v: &Exact, field: &str) -> Result<String, FieldError> {
     match v {
         Exact::Str(s) => Ok(s.clone()),
         Exact::Array(lines) => lines
@@ -272,7 +256,7 @@ fn exact_text(v: &Exact, field: &str) -> Result<String, AdapterError> {
 }
 
 /// The JSON values of a functional input string, one per non-blank line.
-fn json_lines(input: &str, field: &str) -> Result<Vec<Json>, AdapterError> {
+fn json_lines(input: &str, field: &str) -> Result<Vec<Json>, FieldError> {
     input
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -281,7 +265,7 @@ fn json_lines(input: &str, field: &str) -> Result<Vec<Json>, AdapterError> {
 }
 
 /// APPS, TACO, verl and PRIME `input_output` (see the module docs).
-fn apps(obj: &Exact, field: &str) -> Result<Adapted, AdapterError> {
+fn apps(obj: &Exact, field: &str) -> Result<Adapted, FieldError> {
     if !matches!(obj, Exact::Object(_)) {
         return Err(bad(field, "expected an object"));
     }
@@ -336,7 +320,7 @@ fn apps(obj: &Exact, field: &str) -> Result<Adapted, AdapterError> {
                 checker: None,
             }),
         })
-        .collect::<Result<_, AdapterError>>()?;
+        .collect::<Result<_, FieldError>>()?;
     Ok(Adapted {
         tests,
         setup: None,
@@ -345,7 +329,7 @@ fn apps(obj: &Exact, field: &str) -> Result<Adapted, AdapterError> {
     })
 }
 
-fn open_r1(info: &Value) -> Result<Adapted, AdapterError> {
+fn open_r1(info: &Value) -> Result<Adapted, FieldError> {
     let cases = info
         .get("test_cases")
         .and_then(Value::as_array)
@@ -415,7 +399,7 @@ pub const MAX_INFLATED: u64 = 256 << 20;
 
 /// A LiveCodeBench test-case field: an array, the JSON text of one, or LiveCodeBench's
 /// compressed form `base64(zlib(pickle(json_text)))`.
-fn lcb_cases(v: &Value, field: &str) -> Result<Vec<Value>, AdapterError> {
+fn lcb_cases(v: &Value, field: &str) -> Result<Vec<Value>, FieldError> {
     let text = match v {
         Value::Array(a) => return Ok(a.clone()),
         Value::String(s) => s,
@@ -526,7 +510,7 @@ pub fn pickled_string(p: &[u8]) -> Result<String, String> {
     Ok(s)
 }
 
-fn livecodebench(x: &Map<String, Value>) -> Result<Adapted, AdapterError> {
+fn livecodebench(x: &Map<String, Value>) -> Result<Adapted, FieldError> {
     let metadata = match dataset_field(x, "metadata") {
         Some(m) => json_or_string(m, "metadata")?,
         None => Value::Null,

@@ -22,7 +22,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing::debug;
 
-use crate::convert::ConvertError;
+use crate::field_error::FieldError;
 use crate::pb;
 use crate::pb::reward_service_client::RewardServiceClient;
 use crate::rollout::Rollout;
@@ -55,7 +55,7 @@ pub enum ClientError {
     DeadlineExceeded(Duration),
     /// The server's answer does not decode.
     #[error("bad response: {0}")]
-    BadResponse(#[from] ConvertError),
+    BadResponse(#[from] FieldError),
     /// A batch answer has the wrong number of scores.
     #[error("bad response: {got} scores for {sent} rollouts")]
     WrongCount {

@@ -19,96 +19,13 @@
 
 use serde_json::{Map, Value};
 
-use crate::rollout::{Rollout, MAX_JSON_DEPTH};
-
-/// Why trainer fields do not make a rollout; names the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct FieldsError {
-    /// The field's path, e.g. `tests[0].stdout` or `ground_truth`.
-    pub field: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl FieldsError {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        FieldsError {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The same error, its field inside `outer` (`labels[3]` + `tests` → `labels[3].tests`).
-    pub fn within(self, outer: &str) -> Self {
-        let field = if self.field.is_empty() {
-            outer.to_string()
-        } else if self.field.starts_with('[') {
-            format!("{outer}{}", self.field)
-        } else {
-            format!("{outer}.{}", self.field)
-        };
-        FieldsError { field, ..self }
-    }
-}
+use crate::depth::{value_depth, MAX_ROLLOUT_DEPTH};
+use crate::field_error::FieldError;
+use crate::rollout::Rollout;
 
 /// The fields a trainer may set that are not the rollout's own: `prompt` and `completion` come
 /// from the trainer, `id` from the caller.
 const GIVEN: [&str; 3] = ["id", "prompt", "completion"];
-
-/// Decode a JSON value from a typed serde target, naming the path of the first problem.
-pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FieldsError> {
-    serde_path_to_error::deserialize(value).map_err(path_error)
-}
-
-/// Decode JSON text straight into a typed target (no `Value` in between, so a call test's
-/// integers stay exact: [`crate::json`]), naming the path of the first problem.
-pub fn decode_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FieldsError> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
-    de.end()
-        .map_err(|e| FieldsError::new("", format!("not JSON: {e}")))?;
-    Ok(value)
-}
-
-fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> FieldsError {
-    {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        let reason = e.into_inner().to_string();
-        // serde names a missing field only in its message: make it part of the path.
-        let missing = reason
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.strip_suffix('`'));
-        let field = match missing {
-            Some(name) if path.is_empty() => name.to_string(),
-            Some(name) => format!("{path}.{name}"),
-            None => path,
-        };
-        let reason = if missing.is_some() {
-            "is required".to_string()
-        } else {
-            reason
-        };
-        FieldsError::new(field, reason)
-    }
-}
-
-/// Decode one rollout from JSON text (a JSONL line, an HTTP body, a Python dict's `json.dumps`):
-/// nesting checked first without recursion ([`MAX_JSON_DEPTH`]), then decoded with the path of
-/// the first problem as the error's field (`tests[0]`), and a non-empty `id` required.
-pub fn decode_rollout(text: &str) -> Result<Rollout, FieldsError> {
-    crate::rollout::check_json_depth(text.as_bytes(), MAX_JSON_DEPTH)
-        .map_err(|e| FieldsError::new("", e))?;
-    // Malformed JSON is named as such before any field is blamed for it.
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map_err(|e| FieldsError::new("", format!("not JSON: {e}")))?;
-    let rollout: Rollout = decode_text(text)?;
-    if rollout.id.is_empty() {
-        return Err(FieldsError::new("id", "is empty"));
-    }
-    Ok(rollout)
-}
 
 /// The rollout `id` for `completion` to `prompt`, with the rest of its fields taken from
 /// `fields` (see the module docs). `id`, `prompt` and `completion` in `fields` are ignored.
@@ -117,7 +34,7 @@ pub fn rollout_from_fields(
     prompt: &str,
     completion: &str,
     fields: &Map<String, Value>,
-) -> Result<Rollout, FieldsError> {
+) -> Result<Rollout, FieldError> {
     let mut line = Map::new();
     line.insert("id".into(), Value::from(id));
     line.insert("prompt".into(), Value::from(prompt));
@@ -134,31 +51,32 @@ pub fn rollout_from_fields(
         line.insert(key.clone(), value);
     }
     let line = Value::Object(line);
-    let depth = json_depth(&line);
-    if depth > MAX_JSON_DEPTH {
-        return Err(FieldsError::new(
-            "",
-            format!("nested {depth} levels deep, over the limit of {MAX_JSON_DEPTH} for a rollout"),
-        ));
+    // The row is written out and read back by the one decoder every other path uses; its
+    // depth is measured first, as writing a value out recurses.
+    let depth = value_depth(&line);
+    if depth > MAX_ROLLOUT_DEPTH {
+        return Err(FieldError::whole(format!(
+            "nested {depth} levels deep, over the limit of {MAX_ROLLOUT_DEPTH} for a rollout"
+        )));
     }
-    let rollout: Rollout = decode(line)?;
+    let rollout = Rollout::from_json(&line.to_string())?;
     // Dataset fields that the adapters cannot read are this caller's error, named now rather
     // than as an `invalid_input` score later.
-    crate::adapters::tests_for(&rollout).map_err(|e| FieldsError::new(e.field, e.reason))?;
+    crate::adapters::tests_for(&rollout)?;
     Ok(rollout)
 }
 
 /// `tests` as the rollout's list of test objects: JSON text is decoded, a string in the list
 /// is an assert test.
-fn tests_value(value: &Value) -> Result<Value, FieldsError> {
+fn tests_value(value: &Value) -> Result<Value, FieldError> {
     let value = match value {
         Value::String(text) => serde_json::from_str(text).map_err(|e| {
-            FieldsError::new("tests", format!("JSON text that does not decode: {e}"))
+            FieldError::new("tests", format!("JSON text that does not decode: {e}"))
         })?,
         other => other.clone(),
     };
     let Value::Array(items) = value else {
-        return Err(FieldsError::new(
+        return Err(FieldError::new(
             "tests",
             "must be a list of tests (objects with a `kind`, or assert statements as strings)",
         ));
@@ -174,30 +92,15 @@ fn tests_value(value: &Value) -> Result<Value, FieldsError> {
     ))
 }
 
-/// The nesting depth of `value` (1 for a scalar), by an explicit stack.
-fn json_depth(value: &Value) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(value, 1usize)];
-    while let Some((v, depth)) = stack.pop() {
-        deepest = deepest.max(depth);
-        match v {
-            Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
-            _ => {}
-        }
-    }
-    deepest
-}
-
 /// An OpenRLHF label (`--label_key`) as rollout fields: an object is the rest of a rollout
 /// (`{"tests": […]}`, `{"input_output": …}`, `{"verification_info": …}`, …), a list is its
 /// `tests`, JSON text is decoded first, and `null` means no tests (format and parse only).
-pub fn label_fields(label: &Value) -> Result<Map<String, Value>, FieldsError> {
+pub fn label_fields(label: &Value) -> Result<Map<String, Value>, FieldError> {
     let decoded;
     let label = match label {
         Value::String(text) => {
             decoded = serde_json::from_str::<Value>(text).map_err(|e| {
-                FieldsError::new(
+                FieldError::new(
                     "",
                     format!(
                         "a string label must be JSON text (an object of rollout fields or a \
@@ -213,7 +116,7 @@ pub fn label_fields(label: &Value) -> Result<Map<String, Value>, FieldsError> {
         Value::Null => Ok(Map::new()),
         Value::Object(map) => Ok(map.clone()),
         Value::Array(_) => Ok(Map::from_iter([("tests".to_string(), label.clone())])),
-        other => Err(FieldsError::new(
+        other => Err(FieldError::new(
             "",
             format!(
                 "expected an object of rollout fields or a list of tests, got {}",
@@ -237,12 +140,12 @@ pub fn label_fields(label: &Value) -> Result<Map<String, Value>, FieldsError> {
 pub fn verl_fields(
     ground_truth: &Value,
     extra_info: Option<&Value>,
-) -> Result<Map<String, Value>, FieldsError> {
+) -> Result<Map<String, Value>, FieldError> {
     let mut fields = match extra_info {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => map.clone(),
         Some(other) => {
-            return Err(FieldsError::new(
+            return Err(FieldError::new(
                 "extra_info",
                 format!("expected an object, got {}", kind_of(other)),
             ))
@@ -261,7 +164,7 @@ pub fn verl_fields(
                     fields.insert("test".into(), Value::from(text.as_str()));
                     return Ok(fields);
                 }
-                _ => return Err(FieldsError::new(
+                _ => return Err(FieldError::new(
                     field,
                     "text that is neither JSON tests nor a HumanEval `check` function; verdict \
                      judges code against tests (`{\"inputs\": […], \"outputs\": […]}`, a list \
@@ -287,7 +190,7 @@ pub fn verl_fields(
             fields.insert("tests".into(), Value::Array(items));
         }
         other => {
-            return Err(FieldsError::new(
+            return Err(FieldError::new(
                 field,
                 format!(
                     "expected tests (an object or a list, or JSON text of one), got {}",
@@ -425,7 +328,7 @@ mod tests {
         let mut line = row.clone();
         line.insert("id".into(), json!("d"));
         line.insert("completion".into(), json!("x"));
-        let decoded = decode_rollout(&Value::Object(line).to_string()).unwrap();
+        let decoded = Rollout::from_json(&Value::Object(line).to_string()).unwrap();
         assert_eq!(decoded.tests, r.tests);
         assert_eq!(decoded.limits, r.limits);
         // Zero is not a limit.
@@ -472,16 +375,16 @@ mod tests {
         let line = format!(
             r#"{{"id": "x", "completion": "c", "tests": [{{"kind": "call", "fn": "f", "args": [{big}], "expected": {big}}}]}}"#
         );
-        let r = decode_rollout(&line).unwrap();
+        let r = Rollout::from_json(&line).unwrap();
         assert!(
             matches!(&r.tests[0], TestCase::Call { expected, args, .. } if expected.text() == big && args[0].text() == big)
         );
-        let err = decode_rollout(
+        let err = Rollout::from_json(
             r#"{"id": "x", "completion": "c", "tests": [{"kind": "call", "fn": "f"}]}"#,
         )
         .unwrap_err();
         assert!(err.field.starts_with("tests"), "{err:?}");
-        assert!(decode_rollout("{oops")
+        assert!(Rollout::from_json("{oops")
             .unwrap_err()
             .reason
             .starts_with("not JSON"));
@@ -573,18 +476,19 @@ mod tests {
 
     #[test]
     fn rollouts_decode_with_the_field_named() {
-        let r = decode_rollout(r#"{"id": "a", "completion": "x"}"#).unwrap();
+        let r = Rollout::from_json(r#"{"id": "a", "completion": "x"}"#).unwrap();
         assert_eq!(r.id, "a");
-        let e = decode_rollout(r#"{"id": "a", "completion": "x", "limits": {"memory_mb": "big"}}"#)
-            .unwrap_err();
+        let e =
+            Rollout::from_json(r#"{"id": "a", "completion": "x", "limits": {"memory_mb": "big"}}"#)
+                .unwrap_err();
         assert_eq!(e.field, "limits.memory_mb");
         assert_eq!(
-            decode_rollout(r#"{"id": "", "completion": "x"}"#)
+            Rollout::from_json(r#"{"id": "", "completion": "x"}"#)
                 .unwrap_err()
                 .field,
             "id"
         );
-        assert!(decode_rollout("{")
+        assert!(Rollout::from_json("{")
             .unwrap_err()
             .reason
             .starts_with("not JSON"));

@@ -6,35 +6,11 @@
 //! which round-trips exactly: a rollout scored by file or by RPC gets the same reward, and a
 //! score read back from the wire serializes to the same JSONL line.
 
+use crate::field_error::FieldError;
 use crate::json::Json;
 use crate::pb;
 use crate::rollout::{Compare, Limits, Rollout, TestCase};
 use crate::score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
-
-/// A wire message that does not describe a valid value; names the offending field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct ConvertError {
-    /// The field's path inside the message, e.g. `tests[2].call.expected`.
-    pub field: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl ConvertError {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConvertError {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The same error with `prefix.` put before the field path.
-    pub fn within(mut self, prefix: &str) -> Self {
-        self.field = format!("{prefix}.{}", self.field);
-        self
-    }
-}
 
 /// The fields a JSONL rollout line defines; `extra` must not repeat them.
 const ROLLOUT_FIELDS: &[&str] = &[
@@ -52,8 +28,8 @@ const ROLLOUT_FIELDS: &[&str] = &[
     "answer",
 ];
 
-fn json_value(text: &str, field: impl Into<String>) -> Result<serde_json::Value, ConvertError> {
-    serde_json::from_str(text).map_err(|e| ConvertError::new(field, format!("not JSON text: {e}")))
+fn json_value(text: &str, field: impl Into<String>) -> Result<serde_json::Value, FieldError> {
+    serde_json::from_str(text).map_err(|e| FieldError::new(field, format!("not JSON text: {e}")))
 }
 
 fn json_text(value: &serde_json::Value) -> String {
@@ -61,9 +37,9 @@ fn json_text(value: &serde_json::Value) -> String {
 }
 
 /// JSON text read exactly (integers of any size): a call test's `args` and `expected`.
-fn exact_json(text: &str, field: impl Into<String>) -> Result<Json, ConvertError> {
+fn exact_json(text: &str, field: impl Into<String>) -> Result<Json, FieldError> {
     Json::from_text(text)
-        .map_err(|e| ConvertError::new(field, e.replacen("not JSON", "not JSON text", 1)))
+        .map_err(|e| FieldError::new(field, e.replacen("not JSON", "not JSON text", 1)))
 }
 
 /// Whether JSON text stands for no value: empty, or `null` (absent, as in JSONL).
@@ -72,14 +48,14 @@ fn absent(text: &str) -> bool {
 }
 
 /// A comparison rule from its JSON text (empty or `null`: none).
-fn compare_from(text: &str, field: impl Into<String>) -> Result<Option<Compare>, ConvertError> {
+fn compare_from(text: &str, field: impl Into<String>) -> Result<Option<Compare>, FieldError> {
     let field = field.into();
     if absent(text) {
         return Ok(None);
     }
     serde_json::from_str(text)
         .map(Some)
-        .map_err(|e| ConvertError::new(field, format!("not a comparison rule: {e}")))
+        .map_err(|e| FieldError::new(field, format!("not a comparison rule: {e}")))
 }
 
 fn compare_text(c: &Option<Compare>) -> String {
@@ -126,13 +102,13 @@ pub fn outcome_from_pb(value: i32) -> Option<Outcome> {
 }
 
 impl TryFrom<pb::Rollout> for Rollout {
-    type Error = ConvertError;
+    type Error = FieldError;
 
     /// Checks what the JSONL parser checks: a non-empty `id`, a kind on every test, JSON text
     /// where JSON is expected, and an `extra` object that does not repeat a defined field.
-    fn try_from(r: pb::Rollout) -> Result<Self, ConvertError> {
+    fn try_from(r: pb::Rollout) -> Result<Self, FieldError> {
         if r.id.is_empty() {
-            return Err(ConvertError::new("id", "is empty"));
+            return Err(FieldError::new("id", "is empty"));
         }
         let tests = r
             .tests
@@ -162,16 +138,16 @@ impl TryFrom<pb::Rollout> for Rollout {
 
 /// `extra` from its JSON text: an object (empty or `null`: none) that does not repeat a field of
 /// the rollout, except with `null`, which means absent there as anywhere.
-fn extra_from(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, ConvertError> {
+fn extra_from(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, FieldError> {
     if absent(text) {
         return Ok(serde_json::Map::new());
     }
     let serde_json::Value::Object(mut extra) = json_value(text, "extra")? else {
-        return Err(ConvertError::new("extra", "must be a JSON object"));
+        return Err(FieldError::new("extra", "must be a JSON object"));
     };
     extra.retain(|k, v| !(v.is_null() && ROLLOUT_FIELDS.contains(&k.as_str())));
     if let Some(key) = extra.keys().find(|k| ROLLOUT_FIELDS.contains(&k.as_str())) {
-        return Err(ConvertError::new(
+        return Err(FieldError::new(
             "extra",
             format!("key `{key}` is a field of Rollout; set the field instead"),
         ));
@@ -180,14 +156,14 @@ fn extra_from(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, 
 }
 
 /// A rollout's limits, each at least 1 as in JSON (`docs/openapi.yaml`).
-fn limits_from(l: pb::Limits) -> Result<Limits, ConvertError> {
+fn limits_from(l: pb::Limits) -> Result<Limits, FieldError> {
     for (name, value) in [
         ("time_ms", l.time_ms),
         ("memory_mb", l.memory_mb),
         ("output_kb", l.output_kb),
     ] {
         if value == Some(0) {
-            return Err(ConvertError::new(
+            return Err(FieldError::new(
                 format!("limits.{name}"),
                 "must be a whole number of at least 1, got 0",
             ));
@@ -200,11 +176,11 @@ fn limits_from(l: pb::Limits) -> Result<Limits, ConvertError> {
     })
 }
 
-fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, ConvertError> {
+fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, FieldError> {
     use pb::test_case::Kind;
     Ok(match t.kind {
         None => {
-            return Err(ConvertError::new(
+            return Err(FieldError::new(
                 format!("tests[{i}].kind"),
                 "not set (one of assert, stdio, call)",
             ))
@@ -228,7 +204,7 @@ fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, ConvertError> {
                 .map(|(j, a)| exact_json(a, format!("tests[{i}].call.args[{j}]")))
                 .collect::<Result<Vec<_>, _>>()?;
             if c.expected.trim().is_empty() {
-                return Err(ConvertError::new(
+                return Err(FieldError::new(
                     format!("tests[{i}].call.expected"),
                     "is empty (JSON text of the expected value)",
                 ));
@@ -368,12 +344,11 @@ impl From<&Score> for pb::Score {
 }
 
 impl TryFrom<pb::Score> for Score {
-    type Error = ConvertError;
+    type Error = FieldError;
 
-    fn try_from(s: pb::Score) -> Result<Self, ConvertError> {
+    fn try_from(s: pb::Score) -> Result<Self, FieldError> {
         let outcome = |v: i32, field: String| {
-            outcome_from_pb(v)
-                .ok_or_else(|| ConvertError::new(field, format!("unknown outcome {v}")))
+            outcome_from_pb(v).ok_or_else(|| FieldError::new(field, format!("unknown outcome {v}")))
         };
         Ok(Score {
             outcome: outcome(s.outcome, "outcome".into())?,
@@ -395,11 +370,11 @@ impl TryFrom<pb::Score> for Score {
                         skipped: v.skipped,
                     })
                 })
-                .collect::<Result<_, ConvertError>>()?,
+                .collect::<Result<_, FieldError>>()?,
             tests: s
                 .tests
                 .map(|t| {
-                    Ok::<_, ConvertError>(TestReport {
+                    Ok::<_, FieldError>(TestReport {
                         passed: t.passed as usize,
                         total: t.total as usize,
                         results: t
@@ -421,7 +396,7 @@ impl TryFrom<pb::Score> for Score {
                                     score: r.score,
                                 })
                             })
-                            .collect::<Result<_, ConvertError>>()?,
+                            .collect::<Result<_, FieldError>>()?,
                     })
                 })
                 .transpose()?,

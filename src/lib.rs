@@ -47,7 +47,7 @@ pub mod testgen;
 pub mod tolerance;
 pub mod verifiers;
 
-pub use verdict_contract::{json, rollout, score};
+pub use verdict_contract::{decode, depth, field_error, json, rollout, score, FieldError};
 pub use verdict_sandbox as sandbox;
 
 pub use chain::Chain;

@@ -20,9 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use struson::reader::{JsonReader, JsonStreamReader, ReaderSettings, ValueType};
 
-/// Most nesting a [`Json`] value may have (a rollout's own limit is lower; JSON text from the
-/// gRPC service is checked here).
-pub const MAX_DEPTH: u32 = 128;
+use crate::depth::MAX_VALUE_DEPTH;
 
 /// A JSON value kept as its exact text (validated JSON).
 ///
@@ -52,7 +50,7 @@ impl Json {
         self.text() == "null"
     }
 
-    /// The value with exact integers. Fails only on nesting beyond [`MAX_DEPTH`].
+    /// The value with exact integers. Fails only on nesting beyond [`MAX_VALUE_DEPTH`].
     pub fn exact(&self) -> Result<Exact, String> {
         Exact::parse(self.text())
     }
@@ -127,7 +125,7 @@ impl Exact {
     /// Reads JSON text (see the module docs).
     pub fn parse(text: &str) -> Result<Exact, String> {
         let settings = ReaderSettings {
-            max_nesting_depth: Some(MAX_DEPTH),
+            max_nesting_depth: Some(MAX_VALUE_DEPTH),
             // Numbers are kept as digits, never converted to big integers: any size is fine.
             restrict_number_values: false,
             track_path: false,

@@ -185,68 +185,6 @@ pub fn readable_id(text: &str) -> Option<String> {
     id.filter(|id| !id.is_empty())
 }
 
-/// The deepest JSON nesting a rollout may have, counting its own object as level 1 (a call
-/// test's `expected` sits at level 4, so its value may nest 96 deep).
-///
-/// Below serde_json's own limit of 128 on purpose: a rollout accepted here can be re-encoded
-/// inside a larger message (the sandbox's worker request wraps its tests) and still decode.
-/// A deeper line is refused with an error naming the limit, before serde sees it.
-pub const MAX_JSON_DEPTH: usize = 100;
-
-impl Rollout {
-    /// Decode one rollout from JSON text (a JSONL line), refusing nesting deeper than
-    /// [`MAX_JSON_DEPTH`]. The depth check is one linear pass over the bytes; it never recurses.
-    pub fn from_json(text: &str) -> Result<Rollout, serde_json::Error> {
-        check_json_depth(text.as_bytes(), MAX_JSON_DEPTH)
-            .map_err(<serde_json::Error as serde::de::Error>::custom)?;
-        serde_json::from_str(text)
-    }
-}
-
-/// Where the JSON text `json` first nests arrays and objects more than `max` deep: the byte
-/// offset of the bracket that goes deeper, or `None`. One pass, no recursion; brackets inside
-/// strings do not count. Text that is not JSON is scanned all the same (decoding it reports
-/// the problem).
-pub fn deeper_than(json: &[u8], max: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &b) in json.iter().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Some(i);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Checks that the JSON text `json` nests arrays and objects at most `max` deep; the error says
-/// where it went deeper (see [`deeper_than`]).
-pub fn check_json_depth(json: &[u8], max: usize) -> Result<(), String> {
-    match deeper_than(json, max) {
-        None => Ok(()),
-        Some(i) => Err(format!(
-            "JSON nested deeper than {max} levels (at byte {i}), the limit for a rollout"
-        )),
-    }
-}
-
 /// One test of a rollout's code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", try_from = "RawTest")]
@@ -626,13 +564,13 @@ mod tests {
     #[test]
     fn nesting_up_to_the_limit_decodes_and_deeper_is_a_clear_error() {
         // `expected` is at level 4: object, `tests` array, test object, then the value.
-        let ok = call_test_line(&nested(MAX_JSON_DEPTH - 3));
+        let ok = call_test_line(&nested(crate::depth::MAX_ROLLOUT_DEPTH - 3));
         let r = Rollout::from_json(&ok).expect("at the limit");
         assert!(
             matches!(&r.tests[0], TestCase::Call { expected, .. } if expected.text().starts_with('['))
         );
 
-        for depth in [MAX_JSON_DEPTH - 2, 200, 100_000] {
+        for depth in [crate::depth::MAX_ROLLOUT_DEPTH - 2, 200, 100_000] {
             let err = Rollout::from_json(&call_test_line(&nested(depth))).unwrap_err();
             assert!(
                 err.to_string().contains("nested deeper than 100 levels"),
@@ -649,10 +587,11 @@ mod tests {
         assert!(
             matches!(&r.tests[0], TestCase::Call { expected, .. } if expected.text().starts_with('"'))
         );
-        assert_eq!(check_json_depth(b"[[]]", 2), Ok(()));
-        assert!(check_json_depth(b"[[[]]]", 2).is_err());
+        let check = |text: &[u8]| crate::depth::check_depth(text, 2, "a test");
+        assert_eq!(check(b"[[]]"), Ok(()));
+        assert!(check(b"[[[]]]").is_err());
         // Not JSON: left to the decoder.
-        assert_eq!(check_json_depth(b"]]]]", 2), Ok(()));
+        assert_eq!(check(b"]]]]"), Ok(()));
     }
 
     #[test]
@@ -707,7 +646,10 @@ mod tests {
             .unwrap_err()
             .to_string()
         };
-        assert!(bad(r#"{"kind": "call", "fn": "f"}"#).contains("missing field `expected`"));
+        assert_eq!(
+            bad(r#"{"kind": "call", "fn": "f"}"#),
+            "tests[0].expected: is required"
+        );
         assert!(bad(r#"{"kind": "assert", "code": "x", "stdin": ""}"#).contains("`stdin`"));
         assert!(bad(r#"{"kind": "assert", "code": "x", "compare": {}}"#).contains("compare"));
         assert!(
@@ -828,8 +770,9 @@ mod tests {
                 "stdout",
             ),
         ] {
-            let err = Rollout::from_json(line).unwrap_err().to_string();
-            assert!(err.contains(&format!("missing field `{field}`")), "{err}");
+            let err = Rollout::from_json(line).unwrap_err();
+            assert!(err.field.ends_with(field), "{err}");
+            assert_eq!(err.reason, "is required", "{err}");
         }
         // A value that is not null still has to belong to the test's kind.
         let err = Rollout::from_json(

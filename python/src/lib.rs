@@ -15,7 +15,9 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use verdict::client::{ClientError, ClientOptions};
-use verdict::columns::{self, FieldsError};
+use verdict::columns;
+use verdict::rollout::readable_id;
+use verdict::FieldError;
 use verdict::{Chain, Config, Rollout, Score};
 
 create_exception!(
@@ -37,7 +39,7 @@ create_exception!(
     "A call to a verdict service did not finish within its timeout."
 );
 
-fn value_error(e: FieldsError) -> PyErr {
+fn value_error(e: FieldError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
@@ -63,10 +65,8 @@ fn batch_items(rollouts: &[String]) -> Vec<Result<Rollout, Box<Score>>> {
         .iter()
         .enumerate()
         .map(|(i, text)| {
-            columns::decode_rollout(text).map_err(|e| {
-                let id = serde_json::from_str::<serde_json::Value>(text)
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string));
+            Rollout::from_json(text).map_err(|e| {
+                let id = readable_id(text);
                 Box::new(Score::invalid(
                     id.as_deref(),
                     i + 1,
@@ -146,7 +146,7 @@ impl Scorer {
 
     /// Score one rollout (JSON text); a malformed one raises `ValueError` naming the field.
     fn score_json(&self, py: Python<'_>, rollout: &str) -> PyResult<String> {
-        let rollout = columns::decode_rollout(rollout).map_err(value_error)?;
+        let rollout = Rollout::from_json(rollout).map_err(value_error)?;
         let chain = self.chain.clone();
         Ok(py.detach(|| to_json(&self.runtime.block_on(chain.score(&rollout)))))
     }
@@ -276,7 +276,7 @@ impl Client {
 
     /// Score one rollout (JSON text) on a replica.
     fn score_json(&self, py: Python<'_>, rollout: &str) -> PyResult<String> {
-        let rollout = columns::decode_rollout(rollout).map_err(value_error)?;
+        let rollout = Rollout::from_json(rollout).map_err(value_error)?;
         let client = self.client.clone();
         py.detach(|| self.runtime.block_on(client.score(&rollout)))
             .map(|s| to_json(&s))

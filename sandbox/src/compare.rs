@@ -352,14 +352,12 @@ pub fn stdout_matches(actual: &str, expected: &str, rule: &Rule) -> Result<(), S
     }
 }
 
-/// Most JSON nesting levels of an answer: the harness's own cap ([the sandbox](crate) values are
-/// at most 200 levels deep) times the three JSON levels of its deepest tag (`{"dict": [[k, v]]}`).
-pub const MAX_ANSWER_DEPTH: usize = 640;
+pub use verdict_contract::depth::MAX_ANSWER_DEPTH;
 
 /// Parses a candidate's answer (see `sandbox/PROTOCOL.md`). Its depth is checked first, so the
 /// parse, the comparison and the drop of the value recurse at most [`MAX_ANSWER_DEPTH`] levels.
 pub fn parse_answer(text: &str) -> Result<Value, String> {
-    if verdict_contract::rollout::deeper_than(text.as_bytes(), MAX_ANSWER_DEPTH).is_some() {
+    if verdict_contract::depth::deeper_than(text.as_bytes(), MAX_ANSWER_DEPTH).is_some() {
         return Err(format!(
             "the value is nested more than the {MAX_ANSWER_DEPTH} levels that are judged"
         ));

@@ -31,6 +31,7 @@ use crate::config::SandboxConfig;
 use crate::error::SandboxError;
 use crate::job::{RunJob, RunReport};
 use crate::local::Local;
+use verdict_contract::depth::{deeper_than, MAX_MESSAGE_DEPTH};
 use verdict_contract::rollout::{Limits, TestCase};
 
 /// The environment variable that carries a worker's configuration (JSON).
@@ -68,10 +69,6 @@ enum Response {
     Error(String),
 }
 
-/// Most JSON nesting a request may have (rollouts are read with serde_json's limit of 128; the
-/// request wraps them in a few more levels).
-const MAX_REQUEST_DEPTH: usize = 256;
-
 /// Time a worker gets beyond the rollout's own budget before its run is given up.
 const ANSWER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Further time when the run had to start the worker (loading and calibrating the runtime).
@@ -89,11 +86,11 @@ fn frame<T: Serialize>(seq: u64, message: &T) -> Result<Vec<u8>, serde_json::Err
 fn unframe<T: serde::de::DeserializeOwned>(line: &str) -> Option<(u64, Result<T, String>)> {
     let (seq, json) = line.split_once(' ')?;
     let seq = seq.parse().ok()?;
-    if verdict_contract::rollout::deeper_than(json.as_bytes(), MAX_REQUEST_DEPTH).is_some() {
+    if deeper_than(json.as_bytes(), MAX_MESSAGE_DEPTH).is_some() {
         return Some((
             seq,
             Err(format!(
-                "the message is nested more than {MAX_REQUEST_DEPTH} levels deep"
+                "the message is nested more than {MAX_MESSAGE_DEPTH} levels deep"
             )),
         ));
     }

@@ -355,7 +355,7 @@ pub fn checked_verdict(score: f64, details: Value) -> Result<Verdict, String> {
 }
 
 /// A plug-in's `details` JSON text as a value: an object, at most [`MAX_DETAILS_BYTES`] and
-/// [`crate::rollout::MAX_JSON_DEPTH`] deep (empty text: `{}`).
+/// [`crate::depth::MAX_ROLLOUT_DEPTH`] deep (empty text: `{}`).
 pub fn parse_details(text: &str) -> Result<Value, String> {
     if text.len() > MAX_DETAILS_BYTES {
         return Err(format!(
@@ -367,10 +367,10 @@ pub fn parse_details(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Ok(json!({}));
     }
-    if crate::rollout::deeper_than(text.as_bytes(), crate::rollout::MAX_JSON_DEPTH).is_some() {
+    if crate::depth::deeper_than(text.as_bytes(), crate::depth::MAX_ROLLOUT_DEPTH).is_some() {
         return Err(format!(
             "returned details nested deeper than {} levels",
-            crate::rollout::MAX_JSON_DEPTH
+            crate::depth::MAX_ROLLOUT_DEPTH
         ));
     }
     match serde_json::from_str::<Value>(text) {

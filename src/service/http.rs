@@ -38,13 +38,16 @@ use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::record::CallRecord;
 use super::{RewardService, ServiceError};
-use crate::columns::{self, FieldsError};
-use crate::convert::ConvertError;
-use crate::rollout::{check_json_depth, Rollout, MAX_JSON_DEPTH};
+use crate::columns;
+use crate::decode;
+use crate::depth::{check_depth, MAX_ROLLOUT_DEPTH};
+use crate::field_error::FieldError;
+use crate::rollout::{readable_id, Rollout};
 use crate::score::Score;
 
 /// The header that carries a call's deadline, in milliseconds.
@@ -103,7 +106,7 @@ impl HttpError {
         }
     }
 
-    fn from_fields(e: FieldsError) -> Self {
+    fn from_fields(e: FieldError) -> Self {
         HttpError::bad(e.field, e.reason)
     }
 }
@@ -112,7 +115,7 @@ impl From<ServiceError> for HttpError {
     fn from(e: ServiceError) -> Self {
         let message = e.to_string();
         let (status, code, grpc) = match &e {
-            ServiceError::InvalidArgument(ConvertError { field, reason }) => {
+            ServiceError::InvalidArgument(FieldError { field, reason }) => {
                 return HttpError::bad(field.clone(), reason.clone())
             }
             ServiceError::Overloaded { .. } => (
@@ -279,37 +282,45 @@ fn timeout(headers: &HeaderMap) -> Result<Option<Duration>, HttpError> {
         })
 }
 
-/// Parse `body` as JSON (checking its nesting first, without recursion) into `T`, naming the
-/// field of the first problem.
-fn parse_body<T: serde::de::DeserializeOwned>(
-    body: &[u8],
-    extra_depth: usize,
-) -> Result<T, HttpError> {
+/// The body as JSON text: not empty, UTF-8, and JSON (checked before any field is blamed).
+fn body_text(body: &[u8]) -> Result<&str, HttpError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(HttpError::bad("", "the request body is empty; send JSON"));
     }
-    check_json_depth(body, MAX_JSON_DEPTH + extra_depth).map_err(|e| HttpError::bad("", e))?;
-    let value: Value = serde_json::from_slice(body)
+    let text = std::str::from_utf8(body)
         .map_err(|e| HttpError::bad("", format!("the body is not JSON: {e}")))?;
-    columns::decode(value).map_err(HttpError::from_fields)
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| HttpError::bad("", format!("the body is not JSON: {e}")))?;
+    Ok(text)
+}
+
+/// Parse `body`, a request that wraps rollouts `wrapping` levels deep, into `T` with the one
+/// text decoder ([`decode::from_text`]), its nesting checked first without recursion; the
+/// error names the field of the first problem.
+fn parse_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    wrapping: usize,
+) -> Result<T, HttpError> {
+    check_depth(body, MAX_ROLLOUT_DEPTH + wrapping, "a request").map_err(HttpError::from_fields)?;
+    decode::from_text(body_text(body)?).map_err(HttpError::from_fields)
+}
+
+/// A body that is one rollout, read as every path reads one ([`Rollout::from_json`]).
+fn parse_rollout(body: &[u8]) -> Result<Rollout, HttpError> {
+    check_depth(body, MAX_ROLLOUT_DEPTH, "a rollout").map_err(HttpError::from_fields)?;
+    Rollout::from_json(body_text(body)?).map_err(HttpError::from_fields)
 }
 
 /// A rollout of a batch, or its `invalid_input` record (position is 1-based).
-fn batch_rollout(value: Value, position: usize, field: &str) -> Result<Rollout, Box<Score>> {
-    let id = value.get("id").and_then(Value::as_str).map(str::to_string);
-    match columns::decode::<Rollout>(value) {
-        Ok(r) if r.id.is_empty() => Err(Box::new(Score::invalid(
-            None,
-            position,
-            format!("{field}.id: is empty"),
-        ))),
-        Ok(r) => Ok(r),
-        Err(e) => Err(Box::new(Score::invalid(
+fn batch_rollout(raw: &RawValue, position: usize, field: &str) -> Result<Rollout, Box<Score>> {
+    Rollout::from_json(raw.get()).map_err(|e| {
+        let id = readable_id(raw.get());
+        Box::new(Score::invalid(
             id.as_deref(),
             position,
             e.within(field).to_string(),
-        ))),
-    }
+        ))
+    })
 }
 
 async fn score(
@@ -325,10 +336,7 @@ async fn score(
         body,
         |budget, body| async move {
             let service = svc;
-            let rollout: Rollout = parse_body(&body, 0)?;
-            if rollout.id.is_empty() {
-                return Err(HttpError::bad("id", "is empty"));
-            }
+            let rollout = parse_rollout(&body)?;
             Ok(service.score_rollout(rollout, budget).await?)
         },
     )
@@ -338,7 +346,8 @@ async fn score(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BatchRequest {
-    rollouts: Vec<Value>,
+    /// Each rollout's text, decoded on its own so that one bad rollout is one bad record.
+    rollouts: Vec<Box<RawValue>>,
 }
 
 #[derive(Serialize)]
@@ -365,7 +374,7 @@ async fn score_batch(
                 .rollouts
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| batch_rollout(v, i + 1, &format!("rollouts[{i}]")))
+                .map(|(i, raw)| batch_rollout(&raw, i + 1, &format!("rollouts[{i}]")))
                 .collect();
             let scores = service.score_items(items, budget).await?;
             Ok(BatchResponse { scores })
@@ -494,27 +503,26 @@ mod tests {
 
     #[test]
     fn bodies_name_the_field_at_fault() {
-        let e = parse_body::<Rollout>(br#"{"id": "a", "completion": 5}"#, 0).unwrap_err();
+        let e = parse_rollout(br#"{"id": "a", "completion": 5}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("completion"));
-        let e = parse_body::<Rollout>(
+        let e = parse_rollout(
             br#"{"id": "a", "completion": "x", "tests": [{"kind": "stdio", "stdin": ""}]}"#,
-            0,
         )
         .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("tests[0].stdout"));
         assert_eq!(e.message, "tests[0].stdout: is required");
-        let e = parse_body::<Rollout>(br#"{"id": "a"}"#, 0).unwrap_err();
+        let e = parse_rollout(br#"{"id": "a"}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("completion"));
-        let e = parse_body::<Rollout>(b"{not json", 0).unwrap_err();
+        let e = parse_rollout(b"{not json").unwrap_err();
         assert!(
             e.message.starts_with("the body is not JSON"),
             "{}",
             e.message
         );
-        let e = parse_body::<Rollout>(b"  ", 0).unwrap_err();
+        let e = parse_rollout(b"  ").unwrap_err();
         assert!(e.message.contains("empty"));
         let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
-        let e = parse_body::<Rollout>(deep.as_bytes(), 0).unwrap_err();
+        let e = parse_rollout(deep.as_bytes()).unwrap_err();
         assert!(e.message.contains("nested deeper"), "{}", e.message);
         let e = parse_body::<BatchRequest>(br#"{"rollout": []}"#, 2).unwrap_err();
         assert!(e.message.contains("rollout"), "{}", e.message);
@@ -563,8 +571,9 @@ mod tests {
 
     #[test]
     fn a_bad_rollout_in_a_batch_is_its_own_record() {
+        let raw = |text: &str| RawValue::from_string(text.to_string()).unwrap();
         let bad = batch_rollout(
-            serde_json::json!({"id": "b", "completion": "x", "limits": {"time_ms": -1}}),
+            &raw(r#"{"id": "b", "completion": "x", "limits": {"time_ms": -1}}"#),
             3,
             "rollouts[2]",
         )
@@ -578,8 +587,7 @@ mod tests {
             "{:?}",
             bad.error
         );
-        let unnamed =
-            batch_rollout(serde_json::json!({"completion": "x"}), 4, "rollouts[3]").unwrap_err();
+        let unnamed = batch_rollout(&raw(r#"{"completion": "x"}"#), 4, "rollouts[3]").unwrap_err();
         assert_eq!(unnamed.id, "input-4");
     }
 }

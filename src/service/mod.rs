@@ -51,7 +51,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
 use crate::chain::Chain;
-use crate::convert::ConvertError;
+use crate::field_error::FieldError;
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::reward_service_server::RewardService as RewardServiceApi;
@@ -69,7 +69,7 @@ use stream::StreamState;
 pub enum ServiceError {
     /// The request is malformed; names the field.
     #[error("{0}")]
-    InvalidArgument(ConvertError),
+    InvalidArgument(FieldError),
     /// Admitting the request would exceed the bound on work in flight.
     #[error(
         "overloaded: {requested} rollout(s) asked for, {available} of {capacity} admission slots \
@@ -336,7 +336,7 @@ impl RewardService {
         } else {
             return Ok(());
         };
-        Err(ServiceError::InvalidArgument(ConvertError {
+        Err(ServiceError::InvalidArgument(FieldError {
             field: field.into(),
             reason,
         }))
@@ -394,8 +394,8 @@ impl RewardService {
     }
 }
 
-fn required(field: &str) -> ConvertError {
-    ConvertError {
+fn required(field: &str) -> FieldError {
+    FieldError {
         field: field.into(),
         reason: "is required".into(),
     }
@@ -467,7 +467,7 @@ mod tests {
 
     #[test]
     fn errors_map_to_the_right_codes() {
-        let invalid = ServiceError::InvalidArgument(ConvertError {
+        let invalid = ServiceError::InvalidArgument(FieldError {
             field: "rollout.id".into(),
             reason: "is empty".into(),
         });

@@ -98,7 +98,7 @@ impl TestsConfig {
 pub fn resolve_tests(
     rollout: &Rollout,
     adapters: bool,
-) -> Result<adapters::Adapted, adapters::AdapterError> {
+) -> Result<adapters::Adapted, crate::FieldError> {
     let mut adapted = if adapters {
         adapters::Adapted {
             time_limit_ms: adapters::time_limit_ms(&rollout.extra),
@@ -258,7 +258,8 @@ impl Verifier for TestsVerifier {
         let adapted = match resolve_tests(rollout, self.adapters) {
             Ok(a) => a,
             Err(e) => {
-                return Verdict::fail(Outcome::InvalidInput, 0.0, json!({"error": e.to_string()}))
+                let error = format!("dataset field `{}`: {}", e.field, e.reason);
+                return Verdict::fail(Outcome::InvalidInput, 0.0, json!({"error": error}));
             }
         };
         if adapted.tests.is_empty() {

@@ -99,10 +99,10 @@ fn malformed_lines_are_reported_and_the_rest_is_scored() {
     assert_eq!(by_id("add-prose")["outcome"], "not_code");
     assert_eq!(by_id("sum-stdin-correct")["outcome"], "passed");
     let err = |id: &str| by_id(id)["error"].as_str().unwrap().to_string();
-    assert!(err("no-completion").starts_with("line 2: missing field `completion`"));
-    assert!(err("wrong-type").starts_with("line 3: invalid type: integer `42`"));
+    assert_eq!(err("no-completion"), "line 2: completion: is required");
+    assert!(err("wrong-type").starts_with("line 3: completion: invalid type: integer `42`"));
     assert!(
-        err("truncated").starts_with("line 4: EOF while parsing"),
+        err("truncated").starts_with("line 4: not JSON: EOF while parsing"),
         "a torn line keeps the id it has"
     );
     assert!(err("bad-test-kind").contains("unknown test kind `fuzz`"));

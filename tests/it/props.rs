@@ -299,7 +299,7 @@ proptest! {
         );
         let (res, _) = on_small_stack(move || verdict::batch::parse_line(&Line { number: 7, text: line }).map(|r| r.id));
         // The value sits at level 4 of the line.
-        if depth + 3 <= verdict::rollout::MAX_JSON_DEPTH {
+        if depth + 3 <= verdict::depth::MAX_ROLLOUT_DEPTH {
             prop_assert_eq!(res.ok(), Some("deep".to_string()));
         } else {
             let score = res.expect_err("too deep");
