@@ -34,7 +34,7 @@ use futures::FutureExt;
 use tracing::{debug, error};
 
 use crate::extract::extract;
-use crate::rollout::Rollout;
+use crate::rollout::{ProblemKey, Rollout};
 use crate::sandbox::Sandbox;
 use crate::score::{Outcome, Score, VerifierScore};
 use crate::verifiers::parse::parses_as_python;
@@ -66,13 +66,13 @@ impl std::fmt::Debug for Step {
     }
 }
 
-/// A score with what the chain keeps beside it until the group pass: the rollout's
-/// `problem_id` and the [`GroupInput`] of each groupwise step (by step index).
+/// A score with what the chain keeps beside it until the group pass: the rollout's problem
+/// ([`Rollout::problem_key`]) and the [`GroupInput`] of each groupwise step (by step index).
 #[derive(Debug, Clone)]
 pub struct Scored {
     /// The score.
     pub score: Score,
-    group: Option<String>,
+    group: Option<ProblemKey>,
     inputs: Vec<(usize, GroupInput)>,
 }
 
@@ -185,14 +185,14 @@ impl Chain {
         scored.into_iter().map(Scored::into_score).collect()
     }
 
-    /// Apply the groupwise steps to already-scored rollouts. Only rollouts with a `problem_id`
-    /// that passed (or are `tests_unavailable`, pending the `generated` step's agreement) take
+    /// Apply the groupwise steps to already-scored rollouts of one problem each
+    /// ([`Rollout::problem_key`]: the `problem_id`, else the prompt). Only rollouts that passed (or are `tests_unavailable`, pending the `generated` step's agreement) take
     /// part; their rewards are recomputed afterwards.
     pub fn rescore_groups(&self, scored: &mut [Scored]) {
         if !self.has_groupwise_steps() {
             return;
         }
-        let mut by_group: HashMap<String, Vec<&mut Scored>> = HashMap::new();
+        let mut by_group: HashMap<ProblemKey, Vec<&mut Scored>> = HashMap::new();
         for s in scored.iter_mut() {
             // `tests_unavailable` takes part: without a reference, the `generated` step decides
             // a rollout's tests in this pass.
@@ -359,7 +359,7 @@ impl Chain {
                 cost,
                 error: failure.or(invalid.filter(|_| outcome == Outcome::InvalidInput)),
             },
-            group: rollout.problem_id.clone(),
+            group: rollout.problem_key(),
             inputs,
         }
     }
@@ -568,30 +568,37 @@ mod tests {
             min_score: 1.0,
         };
         let chain = Arc::new(Chain::new(vec![gate, cheapest]));
-        let mk = |id: &str, group: Option<&str>, completion: &str| Rollout {
+        let mk = |id: &str, group: Option<&str>, prompt: &str, completion: &str| Rollout {
             id: id.into(),
             problem_id: group.map(str::to_string),
+            prompt: prompt.into(),
             completion: completion.into(),
             ..Rollout::default()
         };
         let rollouts = vec![
-            mk("a", Some("p"), "xx"),
-            mk("b", Some("p"), "xxxx"),
-            mk("c", Some("q"), "xxxxxxxx"),
-            mk("d", None, "xxxxxxxxxxxxxxxx"),
+            mk("a", Some("p"), "", "xx"),
+            mk("b", Some("p"), "", "xxxx"),
+            mk("c", Some("q"), "", "xxxxxxxx"),
+            mk("d", None, "", "xxxxxxxxxxxxxxxx"),
+            // No problem_id: the prompt is the problem (a GRPO group as TRL sends it), and a
+            // prompt that spells a problem_id is not that problem.
+            mk("e", None, "p", "xxxxxx"),
+            mk("f", None, "p", "xxxxxxxxxxxx"),
         ];
         let rt = tokio::runtime::Runtime::new().unwrap();
         let scores = rt.block_on(chain.score_batch(rollouts));
         let ids: Vec<_> = scores.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, ["a", "b", "c", "d"], "input order");
+        assert_eq!(ids, ["a", "b", "c", "d", "e", "f"], "input order");
         assert_eq!(scores[0].reward, Some(1.0), "cheapest of group p");
         assert_eq!(scores[1].reward, Some(0.75), "(1 + 2/4) / 2");
         assert_eq!(scores[2].reward, Some(1.0), "alone in group q");
         assert_eq!(
             scores[3].reward,
             Some(1.0),
-            "no group: provisional score kept"
+            "no problem_id, no prompt: provisional score kept"
         );
+        assert_eq!(scores[4].reward, Some(1.0), "cheapest of prompt p");
+        assert_eq!(scores[5].reward, Some(0.75), "(1 + 6/12) / 2");
     }
 
     /// A verifier that panics.

@@ -53,6 +53,6 @@ pub use verdict_sandbox as sandbox;
 pub use chain::Chain;
 pub use config::{Config, ConfigError};
 pub use registry::{BuildContext, Kind, Registry};
-pub use rollout::{Compare, CompareMode, Limits, Rollout, TestCase};
+pub use rollout::{Compare, CompareMode, Limits, ProblemKey, Rollout, TestCase};
 pub use score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
 pub use verifiers::{Context, GroupInput, GroupMember, Verdict, Verifier};

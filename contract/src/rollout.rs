@@ -437,6 +437,44 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// Which problem a rollout answers: the one rule every grouping of rollouts uses (groupwise
+/// verifiers, dual agreement on generated tests, `verdict tests eval`/`generate`, the timing
+/// reference's seed). Its `problem_id`, else its prompt: the rollouts of one GRPO group share
+/// their prompt even where a trainer sets no `problem_id`. An id and a prompt never collide.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProblemKey {
+    /// The rollout's `problem_id`.
+    Id(String),
+    /// The rollout's prompt (it has no `problem_id`).
+    Prompt(String),
+}
+
+impl std::fmt::Display for ProblemKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProblemKey::Id(id) => write!(f, "problem_id {id}"),
+            ProblemKey::Prompt(prompt) => write!(f, "prompt {prompt:?}"),
+        }
+    }
+}
+
+impl Rollout {
+    /// The problem this rollout answers ([`ProblemKey`]); `None` when it has neither a
+    /// `problem_id` nor a prompt, so nothing tells which rollouts belong with it.
+    pub fn problem_key(&self) -> Option<ProblemKey> {
+        match (&self.problem_id, self.prompt.is_empty()) {
+            (Some(id), _) => Some(ProblemKey::Id(id.clone())),
+            (None, false) => Some(ProblemKey::Prompt(self.prompt.clone())),
+            (None, true) => None,
+        }
+    }
+
+    /// The problem's name for people and caches: its `problem_id`, else this rollout's `id`.
+    pub fn problem_name(&self) -> &str {
+        self.problem_id.as_deref().unwrap_or(&self.id)
+    }
+}
+
 impl TestCase {
     /// The test's kind as written in JSON (`assert`, `stdio`, `call`).
     pub fn kind(&self) -> &'static str {
@@ -668,6 +706,29 @@ mod tests {
             bad(r#"{"kind": "call", "fn": "f", "expected": 1, "checker": "x"}"#)
                 .contains("checker")
         );
+    }
+
+    #[test]
+    fn a_problem_is_its_id_else_its_prompt() {
+        let r = |problem_id: Option<&str>, prompt: &str| Rollout {
+            id: "r".into(),
+            problem_id: problem_id.map(str::to_string),
+            prompt: prompt.into(),
+            ..Rollout::default()
+        };
+        assert_eq!(
+            r(Some("p1"), "x").problem_key(),
+            Some(ProblemKey::Id("p1".into()))
+        );
+        assert_eq!(
+            r(None, "x").problem_key(),
+            Some(ProblemKey::Prompt("x".into()))
+        );
+        assert_eq!(r(None, "").problem_key(), None);
+        // A prompt that spells another rollout's problem_id is another problem.
+        assert_ne!(r(Some("x"), "").problem_key(), r(None, "x").problem_key());
+        assert_eq!(r(Some("p1"), "x").problem_name(), "p1");
+        assert_eq!(r(None, "x").problem_name(), "r");
     }
 
     #[test]

@@ -94,7 +94,9 @@ impl std::fmt::Display for Outcome {
 ///   failed test, Decimal/float comparison without exponent expansion, stdlib bindings only
 ///   where the program imports them, `null` means absent, a config without steps keeps the
 ///   default chain, a rollout without tests is `tests_unavailable`.
-pub const REWARD_SEMANTICS: u32 = 2;
+/// - 3: a problem is its `problem_id`, else its prompt, for every grouping (groupwise timing,
+///   dual agreement on generated tests, the timing reference's seed).
+pub const REWARD_SEMANTICS: u32 = 3;
 
 /// The version of a record that carries none: it predates versioning (version 1).
 pub const UNVERSIONED_SEMANTICS: u32 = 1;
@@ -247,7 +249,7 @@ mod tests {
         let line = serde_json::to_value(Score::invalid(Some("r"), 1, "bad")).unwrap();
         assert_eq!(line["semantics"], REWARD_SEMANTICS);
         let line = serde_json::to_value(Score::verdict_failure("r", "down")).unwrap();
-        assert_eq!(line["semantics"], 2);
+        assert_eq!(line["semantics"], REWARD_SEMANTICS);
         // A record written before versioning reads as version 1.
         let old: Score = serde_json::from_str(
             r#"{"id": "r", "reward": 1.0, "outcome": "passed", "verifiers": [], "cost": {"fuel": 0, "wall_ms": 0.0}}"#,

@@ -27,7 +27,7 @@ use super::generator::{Problem, Testgen};
 use super::validate;
 use super::{agreement, DropReason};
 use crate::extract::extract;
-use crate::rollout::{Rollout, TestCase};
+use crate::rollout::{ProblemKey, Rollout, TestCase};
 use crate::sandbox::{RunJob, Sandbox, SandboxError};
 use crate::score::Outcome;
 use crate::verifiers::parse::parses_as_python;
@@ -133,8 +133,8 @@ pub async fn evaluate(
     rollouts: &[Rollout],
     options: EvalOptions,
 ) -> Result<EvalReport, EvalError> {
-    let mut order: Vec<String> = Vec::new();
-    let mut groups: HashMap<String, Vec<Member<'_>>> = HashMap::new();
+    let mut order: Vec<Option<ProblemKey>> = Vec::new();
+    let mut groups: HashMap<Option<ProblemKey>, Vec<Member<'_>>> = HashMap::new();
     let mut without = 0;
     for r in rollouts {
         let real = match resolve_tests(r, true) {
@@ -144,7 +144,7 @@ pub async fn evaluate(
                 continue;
             }
         };
-        let key = r.problem_id.clone().unwrap_or_else(|| r.prompt.clone());
+        let key = r.problem_key();
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
@@ -193,7 +193,7 @@ async fn evaluate_problem(
     options: EvalOptions,
 ) -> Result<ProblemEval, EvalError> {
     let first = members[0].rollout;
-    let name = first.problem_id.clone().unwrap_or_else(|| first.id.clone());
+    let name = first.problem_name().to_string();
     let sandbox_err = |source| EvalError::Sandbox {
         problem: name.clone(),
         source,

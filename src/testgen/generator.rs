@@ -40,10 +40,7 @@ impl Problem {
             ShapeChoice::Stdio => Shape::Stdio,
         };
         Problem {
-            name: rollout
-                .problem_id
-                .clone()
-                .unwrap_or_else(|| rollout.id.clone()),
+            name: rollout.problem_name().to_string(),
             text: rollout.prompt.clone(),
             entry_point: match shape {
                 Shape::Assert => function.or_else(|| Some("solution".into())),

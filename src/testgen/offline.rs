@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::generator::{Problem, Testgen, TestgenError};
 use super::validate;
-use crate::rollout::Rollout;
+use crate::rollout::{ProblemKey, Rollout};
 use crate::sandbox::{Sandbox, SandboxError};
 use crate::verifiers::tests::resolve_tests;
 
@@ -52,13 +52,13 @@ pub async fn fill_tests(
     min_tests: usize,
     mut done: impl FnMut(),
 ) -> Result<Vec<Generated>, OfflineError> {
-    let mut order: Vec<String> = Vec::new();
-    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut order: Vec<Option<ProblemKey>> = Vec::new();
+    let mut groups: HashMap<Option<ProblemKey>, Vec<usize>> = HashMap::new();
     for (i, r) in rollouts.iter().enumerate() {
         if resolve_tests(r, true).is_ok_and(|a| !a.tests.is_empty()) {
             continue;
         }
-        let key = r.problem_id.clone().unwrap_or_else(|| r.prompt.clone());
+        let key = r.problem_key();
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
@@ -68,7 +68,7 @@ pub async fn fill_tests(
     for key in order {
         let members = &groups[&key];
         let first = &rollouts[members[0]];
-        let name = first.problem_id.clone().unwrap_or_else(|| first.id.clone());
+        let name = first.problem_name().to_string();
         let problem = Problem::of(first, testgen.shape_choice());
         let generated = testgen
             .generate(&problem)

@@ -6,7 +6,7 @@
 //! shared by concurrent rollouts). Before a test counts it is validated in the sandbox:
 //! - with the rollout's `reference`: the reference must pass it under two seeds
 //!   ([`crate::testgen::validate::with_reference`]); the rollout then runs the kept tests;
-//! - without one: every rollout of the group (same `problem_id`, in one batch or
+//! - without one: every rollout of the problem (same `problem_id`, else same prompt, in one batch or
 //!   `--group-window`) runs every candidate twice, and dual agreement
 //!   ([`crate::testgen::agreement`]) picks the tests after the whole group is scored. Until
 //!   then, and for a rollout scored alone, the problem counts as having too few tests.

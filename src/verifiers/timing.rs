@@ -22,9 +22,10 @@
 //! - `reference`: the rollout's `reference` solution run on the same tests (its fuel cached per
 //!   reference, setup and tests); a reference that fails its own tests gives no baseline
 //!   (skipped, with the reason);
-//! - `group`: the cheapest passing rollout of the same `problem_id` in the same batch (gRPC
+//! - `group`: the cheapest passing rollout of the same problem in the same batch (gRPC
 //!   `ScoreBatch`, or a `verdict score --group-window` of lines), so the cheapest scores 1; a
-//!   rollout without `problem_id` keeps 1;
+//!   problem is the `problem_id`, else the prompt ([`Rollout::problem_key`]); a rollout with
+//!   neither keeps 1;
 //! - `budget`: an absolute fuel budget: the rollout's `fuel_budget` field, else `budget_fuel`.
 //!
 //! Its default weight is small (0.1) so it refines correctness rather than replacing it.
@@ -53,7 +54,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Context, GroupInput, GroupMember, Verdict, Verifier};
-use crate::rollout::{Limits, Rollout, TestCase};
+use crate::rollout::{Limits, ProblemKey, Rollout, TestCase};
 use crate::sandbox::{RunJob, Sandbox};
 use crate::score::Outcome;
 
@@ -162,7 +163,11 @@ impl TimingVerifier {
         }
         // The reference is seeded by its problem, not by the rollout, so every rollout of the
         // problem sees the same reference cost.
-        let seed_id = format!("reference:{}", rollout.problem_id.as_deref().unwrap_or(""));
+        let problem = match rollout.problem_key() {
+            Some(ProblemKey::Id(text) | ProblemKey::Prompt(text)) => text,
+            None => String::new(),
+        };
+        let seed_id = format!("reference:{problem}");
         let job = RunJob {
             id: &seed_id,
             program: reference,

@@ -238,7 +238,12 @@ async fn every_rpc_gives_the_same_scores_as_the_library() {
     let ids: Vec<&str> = scores.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["good", "prose", "bad", "broken", "with-tests"]);
     assert_eq!(scores[2].outcome, pb::Outcome::InvalidInput as i32);
-    assert!(scores.iter().all(|s| s.semantics == 2), "{scores:?}");
+    assert!(
+        scores
+            .iter()
+            .all(|s| s.semantics == verdict::score::REWARD_SEMANTICS),
+        "{scores:?}"
+    );
     assert!(
         scores[2]
             .error
