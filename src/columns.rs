@@ -403,7 +403,7 @@ mod tests {
             })),
         )
         .unwrap();
-        let adapted = crate::verifiers::tests::resolve_tests(&r, true).unwrap();
+        let adapted = crate::adapters::resolve_tests(&r, true).unwrap();
         assert_eq!(adapted.time_limit_ms, Some(2000));
         let limits = adapted.limits_for(r.limits.as_ref(), adapted.tests.len());
         assert_eq!(limits.and_then(|l| l.time_ms), Some(4000));

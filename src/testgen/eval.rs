@@ -26,12 +26,12 @@ use serde::Serialize;
 use super::generator::{Problem, Testgen};
 use super::validate;
 use super::{agreement, DropReason};
+use crate::adapters::resolve_tests;
 use crate::extract::extract;
 use crate::rollout::{ProblemKey, Rollout, TestCase};
 use crate::sandbox::{RunJob, Sandbox, SandboxError};
 use crate::score::Outcome;
 use crate::verifiers::parse::parses_as_python;
-use crate::verifiers::tests::resolve_tests;
 
 /// The thresholds validation uses (those of the `generated` step).
 #[derive(Debug, Clone, Copy)]

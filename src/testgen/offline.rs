@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use super::generator::{Problem, Testgen, TestgenError};
 use super::validate;
+use crate::adapters::resolve_tests;
 use crate::rollout::{ProblemKey, Rollout};
 use crate::sandbox::{Sandbox, SandboxError};
-use crate::verifiers::tests::resolve_tests;
 
 /// What happened to one problem.
 #[derive(Debug, Clone, Serialize)]

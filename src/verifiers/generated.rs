@@ -45,8 +45,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use super::tests::{resolve_tests, verdict_of_run, ResolvedTests};
+use super::tests::{verdict_of_run, ResolvedTests};
 use super::{Context, GroupInput, GroupMember, Verdict, Verifier};
+use crate::adapters::resolve_tests;
 use crate::registry::{settings_of, BuildContext, BuildError};
 use crate::rollout::Rollout;
 use crate::sandbox::Sandbox;

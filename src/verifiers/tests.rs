@@ -41,11 +41,10 @@ use serde_json::json;
 
 use super::generated::Unavailable;
 use super::{Context, Verdict, Verifier};
-use crate::adapters;
+use crate::adapters::resolve_tests;
 use crate::rollout::{Limits, Rollout};
 use crate::sandbox::{RunJob, Sandbox, SandboxError};
 use crate::score::Outcome;
-use crate::tolerance;
 
 /// Settings of the `tests` verifier.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,60 +85,6 @@ impl TestsConfig {
             unavailable: self.unavailable,
         })
     }
-}
-
-/// The tests a rollout is run against and the setup before them: the rollout's own `tests`, or
-/// (with `adapters`) those read from dataset fields; the setup is the rollout's `setup` followed
-/// by the adapter's; the rollout's `compare` goes under each test's own, and where neither sets
-/// a float tolerance, the one the problem's text states ([`crate::tolerance`]). With
-/// `adapters`, the data's per-test time limit ([`adapters::time_limit_ms`]) is kept for
-/// [`adapters::Adapted::limits_for`]. Shared by the verifiers that run tests so all see the
-/// same tests.
-pub fn resolve_tests(
-    rollout: &Rollout,
-    adapters: bool,
-) -> Result<adapters::Adapted, crate::FieldError> {
-    let mut adapted = if adapters {
-        adapters::Adapted {
-            time_limit_ms: adapters::time_limit_ms(&rollout.extra),
-            ..adapters::tests_for(rollout)?
-        }
-    } else {
-        adapters::Adapted {
-            tests: rollout.tests.clone(),
-            setup: None,
-            source: "tests",
-            ..adapters::Adapted::default()
-        }
-    };
-    // Only stdio and call tests compare expected values from data.
-    let compares_values = adapted
-        .tests
-        .iter()
-        .any(|t| !matches!(t, crate::rollout::TestCase::Assert { .. }));
-    let stated = compares_values
-        .then(|| tolerance::stated_for(rollout))
-        .flatten();
-    let mut tolerated = 0;
-    for test in &mut adapted.tests {
-        test.inherit_compare(rollout.compare);
-        if let Some((t, _)) = &stated {
-            tolerated += usize::from(tolerance::applies(t, test));
-        }
-    }
-    adapted.tolerance =
-        stated
-            .filter(|_| tolerated > 0)
-            .map(|(tolerance, from)| tolerance::AppliedTolerance {
-                tolerance,
-                from,
-                tests: tolerated,
-            });
-    adapted.setup = match (&rollout.setup, adapted.setup.take()) {
-        (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
-        (a, b) => a.clone().or(b),
-    };
-    Ok(adapted)
 }
 
 /// The tests the `tests` verifier ran, as it left them in [`Context::resolved`]: after dataset
