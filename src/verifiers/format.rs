@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use whatlang::Lang;
 
+use super::kind::{settings_of, BuildContext, BuildError, Kind};
 use super::{Context, Verdict, Verifier};
 use crate::extract::ThinkTags;
 use crate::rollout::Rollout;
@@ -63,20 +64,29 @@ impl Default for FormatConfig {
     }
 }
 
+/// The `format` kind.
+pub fn kind() -> Kind {
+    Kind::new(
+        "format",
+        "R1 <think>…</think> structure and reasoning language consistency",
+        |settings, cx| Ok(Box::new(settings_of::<FormatConfig>(settings)?.build(cx)?)),
+    )
+}
+
 impl FormatConfig {
     /// Validate the settings and build the verifier.
-    pub fn build(&self) -> Result<FormatVerifier, String> {
+    pub fn build(&self, _cx: &BuildContext<'_>) -> Result<FormatVerifier, BuildError> {
         let target = Lang::from_code(&self.language).ok_or_else(|| {
-            format!(
+            BuildError::from(format!(
                 "unknown language `{}` (use an ISO 639-3 code such as `eng`, `cmn`, `fra`)",
                 self.language
-            )
+            ))
         })?;
         if !(0.0..=1.0).contains(&self.language_weight) {
-            return Err(format!(
+            return Err(BuildError(format!(
                 "language_weight must be in [0, 1], got {}",
                 self.language_weight
-            ));
+            )));
         }
         Ok(FormatVerifier {
             target,
@@ -204,7 +214,7 @@ mod tests {
     use crate::extract::extract;
 
     fn score(completion: &str, cfg: FormatConfig) -> (f64, serde_json::Value) {
-        let verifier = cfg.build().unwrap();
+        let verifier = cfg.build(&BuildContext::default()).unwrap();
         let mut ctx = Context {
             answer: extract(completion, |_| true),
             ..Context::default()
@@ -283,14 +293,14 @@ mod tests {
             language: "klingon".into(),
             ..FormatConfig::default()
         }
-        .build()
+        .build(&BuildContext::default())
         .unwrap_err();
-        assert!(err.contains("klingon"));
+        assert!(err.0.contains("klingon"));
         assert!(FormatConfig {
             language_weight: 1.5,
             ..FormatConfig::default()
         }
-        .build()
+        .build(&BuildContext::default())
         .is_err());
     }
 }

@@ -45,10 +45,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+use super::kind::{settings_of, BuildContext, BuildError, Kind};
 use super::tests::{verdict_of_run, ResolvedTests};
 use super::{Context, GroupInput, GroupMember, Verdict, Verifier};
 use crate::adapters::resolve_tests;
-use crate::registry::{settings_of, BuildContext, BuildError};
 use crate::rollout::Rollout;
 use crate::sandbox::Sandbox;
 use crate::score::{Outcome, TestReport};
@@ -94,23 +94,33 @@ impl Default for GeneratedConfig {
     }
 }
 
-/// The registry's build function for `generated`.
-pub fn build(
-    settings: &toml::Table,
-    cx: &BuildContext<'_>,
-) -> Result<Box<dyn Verifier>, BuildError> {
-    let config: GeneratedConfig = settings_of(settings)?;
-    if config.min_tests == 0 {
-        return Err(BuildError("min_tests must be positive".into()));
+/// The `generated` kind.
+pub fn kind() -> Kind {
+    Kind::new(
+        "generated",
+        "no tests? runs validated LLM-generated tests ([testgen]); pass fraction",
+        |settings, cx| {
+            Ok(Box::new(
+                settings_of::<GeneratedConfig>(settings)?.build(cx)?,
+            ))
+        },
+    )
+    .with_sandbox()
+}
+
+impl GeneratedConfig {
+    /// Check the settings and build the verifier around the shared sandbox and generator.
+    pub fn build(&self, cx: &BuildContext<'_>) -> Result<GeneratedVerifier, BuildError> {
+        if self.min_tests == 0 {
+            return Err(BuildError("min_tests must be positive".into()));
+        }
+        Ok(GeneratedVerifier {
+            sandbox: cx.sandbox("generated")?.clone(),
+            testgen: cx.testgen("generated")?.clone(),
+            config: self.clone(),
+            validations: Mutex::default(),
+        })
     }
-    let sandbox = cx.sandbox("generated")?.clone();
-    let testgen = cx.testgen("generated")?.clone();
-    Ok(Box::new(GeneratedVerifier {
-        sandbox,
-        testgen,
-        config,
-        validations: Mutex::default(),
-    }))
 }
 
 /// Runs code against validated, generated tests.

@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::registry::BuildError;
+use super::kind::{settings_of, BuildContext, BuildError, Kind};
 use crate::rollout::Rollout;
 use crate::score::Outcome;
 use crate::verifiers::{Context, Verdict, Verifier};
@@ -77,9 +77,18 @@ impl Default for MatchConfig {
     }
 }
 
+/// The `match` kind.
+pub fn kind() -> Kind {
+    Kind::new(
+        "match",
+        "the final answer (\\boxed{…}, \"Answer:\", last number) equals the rollout's `answer`",
+        |settings, cx| Ok(Box::new(settings_of::<MatchConfig>(settings)?.build(cx)?)),
+    )
+}
+
 impl MatchConfig {
     /// Check the settings and build the verifier.
-    pub fn build(self) -> Result<MatchVerifier, BuildError> {
+    pub fn build(&self, _cx: &BuildContext<'_>) -> Result<MatchVerifier, BuildError> {
         for (key, v) in [
             ("abs_tolerance", self.abs_tolerance),
             ("rel_tolerance", self.rel_tolerance),
@@ -96,7 +105,9 @@ impl MatchConfig {
         if self.field.is_empty() {
             return Err(BuildError("field must name a rollout field".into()));
         }
-        Ok(MatchVerifier { config: self })
+        Ok(MatchVerifier {
+            config: self.clone(),
+        })
     }
 }
 
@@ -510,7 +521,9 @@ mod tests {
     use super::*;
 
     fn matcher() -> MatchVerifier {
-        MatchConfig::default().build().unwrap()
+        MatchConfig::default()
+            .build(&BuildContext::default())
+            .unwrap()
     }
 
     fn eq(got: &str, want: &str) -> bool {
@@ -588,7 +601,7 @@ mod tests {
             rel_tolerance: 0.0,
             ..MatchConfig::default()
         }
-        .build()
+        .build(&BuildContext::default())
         .unwrap();
         assert!(loose.equal("3.14", "3.14159").0);
         assert!(!matcher().equal("3.14", "3.14159").0);
@@ -596,7 +609,7 @@ mod tests {
             strict_percent: true,
             ..MatchConfig::default()
         }
-        .build()
+        .build(&BuildContext::default())
         .unwrap();
         assert!(!strict.equal("50%", "50").0);
         assert!(strict.equal("50%", "0.5").0);
@@ -604,7 +617,7 @@ mod tests {
             rel_tolerance: f64::NAN,
             ..MatchConfig::default()
         }
-        .build()
+        .build(&BuildContext::default())
         .is_err());
     }
 

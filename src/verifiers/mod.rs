@@ -17,6 +17,7 @@
 
 pub mod format;
 pub mod generated;
+pub mod kind;
 pub mod matcher;
 pub mod parse;
 pub mod tests;

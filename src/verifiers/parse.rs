@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::kind::{settings_of, BuildContext, BuildError, Kind};
 use super::{Context, Verdict, Verifier};
 pub use crate::pysource::{classify, parses_as_python, Classification};
 use crate::pysource::{classify_within, Budget};
@@ -54,15 +55,24 @@ impl Default for ParseConfig {
     }
 }
 
+/// The `parse` kind.
+pub fn kind() -> Kind {
+    Kind::new(
+        "parse",
+        "the answer is Python that parses (tree-sitter-python); a gate by default",
+        |settings, cx| Ok(Box::new(settings_of::<ParseConfig>(settings)?.build(cx)?)),
+    )
+}
+
 impl ParseConfig {
     /// Build the verifier.
-    pub fn build(&self) -> ParseVerifier {
-        ParseVerifier {
+    pub fn build(&self, _cx: &BuildContext<'_>) -> Result<ParseVerifier, BuildError> {
+        Ok(ParseVerifier {
             budget: Budget {
                 max_bytes: self.max_code_bytes,
                 max_parse_ms: self.max_parse_ms,
             },
-        }
+        })
     }
 }
 
@@ -128,7 +138,7 @@ mod tests {
     #[tokio::test]
     async fn the_configured_budget_decides_and_says_why() {
         let config: ParseConfig = toml::from_str("max_code_bytes = 8").expect("settings");
-        let verifier = config.build();
+        let verifier = config.build(&BuildContext::default()).unwrap();
         assert!(verifier.describe().contains("max_code_bytes=8"));
         let mut ctx = Context {
             answer: Answer {

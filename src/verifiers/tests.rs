@@ -40,10 +40,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::generated::Unavailable;
+use super::kind::{settings_of, BuildContext, BuildError, Kind};
 use super::{Context, Verdict, Verifier};
 use crate::adapters::resolve_tests;
 use crate::rollout::{Limits, Rollout};
-use crate::sandbox::{RunJob, Sandbox, SandboxError};
+use crate::sandbox::{RunJob, Sandbox};
 use crate::score::Outcome;
 
 /// Settings of the `tests` verifier.
@@ -67,13 +68,22 @@ pub struct TestsConfig {
     pub unavailable: Unavailable,
 }
 
+/// The `tests` kind.
+pub fn kind() -> Kind {
+    Kind::new(
+        "tests",
+        "runs the code against the rollout's tests in the wasm sandbox; pass fraction",
+        |settings, cx| Ok(Box::new(settings_of::<TestsConfig>(settings)?.build(cx)?)),
+    )
+    .with_sandbox()
+}
+
 impl TestsConfig {
     /// Builds the verifier around the shared sandbox.
-    pub fn build(&self, sandbox: &Sandbox) -> Result<TestsVerifier, SandboxError> {
+    pub fn build(&self, cx: &BuildContext<'_>) -> Result<TestsVerifier, BuildError> {
+        let sandbox = cx.sandbox("tests")?;
         if self.max_tests == Some(0) {
-            return Err(SandboxError::Config(
-                "tests.max_tests must be positive".into(),
-            ));
+            return Err(BuildError("tests.max_tests must be positive".into()));
         }
         let cap = sandbox.config().limits.max_tests;
         Ok(TestsVerifier {

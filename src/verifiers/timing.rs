@@ -53,6 +53,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::kind::{settings_of, BuildContext, BuildError, Kind};
 use super::{Context, GroupInput, GroupMember, Verdict, Verifier};
 use crate::rollout::{Limits, ProblemKey, Rollout, TestCase};
 use crate::sandbox::{RunJob, Sandbox};
@@ -93,11 +94,23 @@ impl Default for TimingConfig {
     }
 }
 
+/// The `timing` kind: after `tests`, whose report it reads.
+pub fn kind() -> Kind {
+    Kind::new(
+        "timing",
+        "among correct programs, prefers the cheaper one (deterministic wasm fuel)",
+        |settings, cx| Ok(Box::new(settings_of::<TimingConfig>(settings)?.build(cx)?)),
+    )
+    .with_sandbox()
+    .requiring(&["tests"])
+}
+
 impl TimingConfig {
     /// Validate the settings and build the verifier around the shared sandbox.
-    pub fn build(&self, sandbox: &Sandbox) -> Result<TimingVerifier, String> {
+    pub fn build(&self, cx: &BuildContext<'_>) -> Result<TimingVerifier, BuildError> {
+        let sandbox = cx.sandbox("timing")?;
         if self.baseline == Baseline::Budget && self.budget_fuel == Some(0) {
-            return Err("budget_fuel must be positive".into());
+            return Err(BuildError("budget_fuel must be positive".into()));
         }
         Ok(TimingVerifier {
             sandbox: sandbox.clone(),

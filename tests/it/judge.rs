@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 use verdict::verifiers::tests::TestsConfig;
-use verdict::{Context, Outcome, Rollout, Verifier};
+use verdict::{BuildContext, Context, Outcome, Rollout, Verifier};
 
 use crate::sandbox::{run, shared, tests};
 
@@ -27,7 +27,9 @@ async fn fails(program: &str, t: Value) {
 
 /// The tests verifier on a rollout record (the adapters and the rollout's `compare` apply).
 async fn verify(record: Value, code: &str) -> verdict::Verdict {
-    let verifier = TestsConfig::default().build(shared()).unwrap();
+    let verifier = TestsConfig::default()
+        .build(&BuildContext::new(Some(shared())))
+        .unwrap();
     let rollout: Rollout = serde_json::from_str(&record.to_string()).unwrap();
     let mut ctx = Context::default();
     ctx.answer.code = Some(code.into());
@@ -36,7 +38,9 @@ async fn verify(record: Value, code: &str) -> verdict::Verdict {
 
 /// A rollout record from JSON text, so integers beyond 64 bits are written as digits.
 async fn verify_text(record: &str, code: &str) -> verdict::Verdict {
-    let verifier = TestsConfig::default().build(shared()).unwrap();
+    let verifier = TestsConfig::default()
+        .build(&BuildContext::new(Some(shared())))
+        .unwrap();
     let rollout = Rollout::from_json(record).unwrap();
     let mut ctx = Context::default();
     ctx.answer.code = Some(code.into());
@@ -397,7 +401,11 @@ async fn a_checker_that_does_not_compile_or_defines_no_check_is_invalid_input() 
     // The score names it too.
     let chain = verdict::chain::Chain::new(vec![verdict::chain::Step {
         name: "tests".into(),
-        verifier: Box::new(TestsConfig::default().build(shared()).unwrap()),
+        verifier: Box::new(
+            TestsConfig::default()
+                .build(&BuildContext::new(Some(shared())))
+                .unwrap(),
+        ),
         weight: 1.0,
         gate: false,
         min_score: 1.0,

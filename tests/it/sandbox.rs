@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use serde_json::json;
 use verdict::sandbox::{RunJob, RunReport, Sandbox, SandboxConfig};
 use verdict::verifiers::tests::TestsConfig;
-use verdict::{Context, Outcome, Rollout, TestCase, Verifier};
+use verdict::{BuildContext, Context, Outcome, Rollout, TestCase, Verifier};
 
 /// One sandbox for the whole test binary (building it the first time takes a minute).
 pub(crate) fn shared() -> &'static Sandbox {
@@ -375,7 +375,9 @@ async fn dropping_the_future_stops_the_program() {
 
 #[tokio::test]
 async fn the_tests_verifier_scores_and_adapts_datasets() {
-    let verifier = TestsConfig::default().build(shared()).unwrap();
+    let verifier = TestsConfig::default()
+        .build(&BuildContext::new(Some(shared())))
+        .unwrap();
     let mut rollout: Rollout = serde_json::from_value(json!({
         "id": "he-1", "completion": "",
         "test": "def check(candidate):\n    assert candidate([1, 2, 3]) == 6\n    assert candidate([]) == 0\n",
@@ -396,7 +398,7 @@ async fn the_tests_verifier_scores_and_adapts_datasets() {
         all_or_nothing: true,
         ..TestsConfig::default()
     }
-    .build(shared())
+    .build(&BuildContext::new(Some(shared())))
     .unwrap();
     rollout.tests = tests(json!([
         {"kind": "call", "fn": "total", "args": [[1]], "expected": 1},
@@ -426,7 +428,9 @@ async fn the_tests_verifier_scores_and_adapts_datasets() {
 
 #[tokio::test]
 async fn livecodebench_functional_calls_solution_methods() {
-    let verifier = TestsConfig::default().build(shared()).unwrap();
+    let verifier = TestsConfig::default()
+        .build(&BuildContext::new(Some(shared())))
+        .unwrap();
     let rollout: Rollout = serde_json::from_value(json!({
         "id": "lcb-1", "completion": "",
         "public_test_cases": "[{\"input\": \"[1, 2]\\n3\", \"output\": \"[4, 5]\", \"testtype\": \"functional\"}, {\"input\": \"2\\n\", \"output\": \"4\\n\", \"testtype\": \"stdin\"}]",
@@ -829,7 +833,9 @@ async fn a_test_sees_neither_the_programs_state_nor_the_judges_settings_from_ear
 /// Scores `rollout` with the `tests` verifier of the shared sandbox (5 s wall-clock cap) and
 /// `code` as the answer.
 async fn verify_tests(rollout: &Rollout, code: &str) -> (verdict::Verdict, Context) {
-    let verifier = TestsConfig::default().build(shared()).unwrap();
+    let verifier = TestsConfig::default()
+        .build(&BuildContext::new(Some(shared())))
+        .unwrap();
     let mut ctx = Context::default();
     ctx.answer.code = Some(code.into());
     let v = verifier.verify(rollout, &mut ctx).await;

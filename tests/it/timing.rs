@@ -10,7 +10,7 @@ use verdict::chain::{Chain, Step};
 use verdict::verifiers::parse::ParseConfig;
 use verdict::verifiers::tests::TestsConfig;
 use verdict::verifiers::timing::{Baseline, TimingConfig};
-use verdict::{Rollout, Score};
+use verdict::{BuildContext, Rollout, Score};
 
 use crate::sandbox::shared;
 
@@ -28,16 +28,29 @@ fn chain(baseline: Baseline) -> Arc<Chain> {
         ..TimingConfig::default()
     };
     Arc::new(Chain::new(vec![
-        step("parse", Box::new(ParseConfig::default().build()), 0.0, true),
+        step(
+            "parse",
+            Box::new(
+                ParseConfig::default()
+                    .build(&BuildContext::default())
+                    .unwrap(),
+            ),
+            0.0,
+            true,
+        ),
         step(
             "tests",
-            Box::new(TestsConfig::default().build(sandbox).unwrap()),
+            Box::new(
+                TestsConfig::default()
+                    .build(&BuildContext::new(Some(sandbox)))
+                    .unwrap(),
+            ),
             1.0,
             false,
         ),
         step(
             "timing",
-            Box::new(timing.build(sandbox).unwrap()),
+            Box::new(timing.build(&BuildContext::new(Some(sandbox))).unwrap()),
             1.0,
             false,
         ),
