@@ -14,6 +14,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
+use verdict::batch::{self, BatchError};
 use verdict::client::{ClientError, ClientOptions};
 use verdict::columns;
 use verdict::rollout::readable_id;
@@ -81,10 +82,10 @@ fn batch_items(rollouts: &[String]) -> Vec<Result<Rollout, Box<Score>>> {
 #[pyclass(frozen, module = "verdict._native")]
 struct Scorer {
     chain: Arc<Chain>,
+    /// The batch seam `verdict score` uses, local: `jobs` rollouts of a batch scored at once.
+    batch: batch::Scorer,
     runtime: tokio::runtime::Runtime,
     origin: String,
-    /// Rollouts scored at once within a batch (as `verdict score --jobs`).
-    jobs: Arc<tokio::sync::Semaphore>,
 }
 
 #[pymethods]
@@ -121,11 +122,12 @@ impl Scorer {
             let _entered = runtime.enter();
             config.build()
         });
+        let chain = Arc::new(chain.map_err(verdict_error)?);
         Ok(Scorer {
-            chain: Arc::new(chain.map_err(verdict_error)?),
+            batch: batch::Scorer::local(chain.clone(), jobs),
+            chain,
             runtime,
             origin,
-            jobs: Arc::new(tokio::sync::Semaphore::new(jobs)),
         })
     }
 
@@ -153,32 +155,10 @@ impl Scorer {
 
     /// Score a batch (JSON texts), concurrently, with the group pass; a malformed rollout gets
     /// an `invalid_input` score in its own slot.
-    fn score_batch_json(&self, py: Python<'_>, rollouts: Vec<String>) -> Vec<String> {
+    fn score_batch_json(&self, py: Python<'_>, rollouts: Vec<String>) -> PyResult<Vec<String>> {
         let items = batch_items(&rollouts);
-        let chain = self.chain.clone();
-        py.detach(|| {
-            let scores = self
-                .runtime
-                .block_on(chain.score_batch_with(items, |rollout| {
-                    let chain = chain.clone();
-                    let jobs = self.jobs.clone();
-                    let id = rollout.id.clone();
-                    async move {
-                        let scoring = async move {
-                            let _job = jobs.acquire_owned().await.expect("never closed");
-                            chain.score_scored(&rollout).await
-                        };
-                        match tokio::spawn(scoring).await {
-                            Ok(scored) => scored,
-                            Err(e) => verdict::chain::Scored::alone(Score::verdict_failure(
-                                id,
-                                format!("internal error: the scoring task ended: {e}"),
-                            )),
-                        }
-                    }
-                }));
-            scores.iter().map(to_json).collect()
-        })
+        let scores = py.detach(|| self.runtime.block_on(self.batch.score_window(items)));
+        Ok(scores.map_err(batch_error)?.iter().map(to_json).collect())
     }
 }
 
@@ -187,6 +167,8 @@ impl Scorer {
 #[pyclass(frozen, module = "verdict._native")]
 struct Client {
     client: Arc<verdict::client::Client>,
+    /// The batch seam `verdict score --remote` uses: a batch is one `ScoreBatch` call.
+    batch: batch::Scorer,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -215,6 +197,14 @@ fn client_error(e: ClientError) -> PyErr {
             ServiceError::new_err((code, e.to_string()))
         }
         other => ServiceError::new_err(("CLIENT", other.to_string())),
+    }
+}
+
+/// A batch that could not be scored: only remote calls fail ([`BatchError::Remote`]).
+fn batch_error(e: BatchError) -> PyErr {
+    match e {
+        BatchError::Remote(e) => client_error(e),
+        other => verdict_error(other),
     }
 }
 
@@ -259,8 +249,10 @@ impl Client {
         let client = py
             .detach(|| runtime.block_on(verdict::client::Client::resolve(&endpoints, opts)))
             .map_err(client_error)?;
+        let client = Arc::new(client);
         Ok(Client {
-            client: Arc::new(client),
+            batch: batch::Scorer::remote(client.clone()),
+            client,
             runtime,
         })
     }
@@ -287,25 +279,8 @@ impl Client {
     /// `invalid_input` score in its own slot and is not sent.
     fn score_batch_json(&self, py: Python<'_>, rollouts: Vec<String>) -> PyResult<Vec<String>> {
         let items = batch_items(&rollouts);
-        let valid: Vec<Rollout> = items
-            .iter()
-            .filter_map(|i| i.as_ref().ok().cloned())
-            .collect();
-        let client = self.client.clone();
-        let mut scored = if valid.is_empty() {
-            Vec::new()
-        } else {
-            py.detach(|| self.runtime.block_on(client.score_batch(&valid)))
-                .map_err(client_error)?
-        }
-        .into_iter();
-        Ok(items
-            .into_iter()
-            .map(|item| match item {
-                Ok(_) => to_json(&scored.next().expect("one score per rollout sent")),
-                Err(invalid) => to_json(&invalid),
-            })
-            .collect())
+        let scores = py.detach(|| self.runtime.block_on(self.batch.score_window(items)));
+        Ok(scores.map_err(batch_error)?.iter().map(to_json).collect())
     }
 }
 
