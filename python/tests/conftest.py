@@ -26,7 +26,7 @@ weight = 0.0
 [[verifier]]
 kind = "tests"
 
-[sandbox]
+[sandbox.engine]
 workers = 1
 worker_exe = "/bin/false"
 """

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SandboxError;
@@ -33,11 +34,11 @@ use verdict_contract::rollout::{Compare, CompareMode, Limits};
 /// mode = "lines"
 /// ```
 ///
-/// The runtime and engine keys are still accepted directly under `[sandbox]` (as before the
-/// split), and so are `float_rel_tol`/`float_abs_tol` (now `[sandbox.judge]` `rel_tol`/
-/// `abs_tol`); setting one in both places is an error that names the right one.
+/// Each section is read by plain serde into its own type. A runtime or engine key written
+/// directly under `[sandbox]` (where it was before the split), or the old `float_rel_tol`/
+/// `float_abs_tol`, is an error that names the key's place now.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "SandboxToml", into = "SandboxToml")]
+#[serde(try_from = "SandboxTable", into = "SandboxTable")]
 pub struct SandboxConfig {
     /// `[sandbox]`: the limits of every run (defaults and caps) and the seed.
     pub limits: LimitsConfig,
@@ -86,7 +87,8 @@ impl Default for LimitsConfig {
 
 /// `[sandbox.engine]`: how many interpreters, where they run. Read by the process that builds
 /// the [`Sandbox`](crate::Sandbox); a worker process gets the rest of the configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
     /// Most interpreters alive at once across all concurrent runs; further runs wait for a
     /// slot. Sizes the pooling allocator. By default `32`.
@@ -103,13 +105,16 @@ pub struct EngineConfig {
     /// sandbox`). `max_instances` and `prewarm` then apply per worker. Unset: `verdict score`
     /// and `verdict serve` start one worker per core (none on a single core); a program that
     /// embeds the library runs rollouts in its own process.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<u32>,
     /// The executable started as a worker: a `verdict` binary. By default the running
     /// executable, which is right for `verdict score` and `verdict serve`; programs that embed
     /// the library must point this at a `verdict` binary.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_exe: Option<PathBuf>,
     /// The arguments the worker executable is started with. By default `["sandbox-worker"]`
     /// (`verdict sandbox-worker`); the Python package starts `python -m verdict._worker`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_args: Option<Vec<String>>,
     /// Use wasmtime's pooling allocator (pre-reserved slots, copy-on-write memory images).
     /// Turning it off is slower; it exists for hosts with little virtual address space.
@@ -131,11 +136,13 @@ impl Default for EngineConfig {
 }
 
 /// `[sandbox.runtime]`: where the runtime lives and how it is installed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     /// Where the runtime lives: the componentize-py virtual environment, the built component
     /// and its compiled form. By default `$VERDICT_CACHE_DIR`, else `$XDG_CACHE_HOME/verdict`,
     /// else `~/.cache/verdict`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<PathBuf>,
     /// The Python interpreter used to create the virtual environment that runs componentize-py
     /// at build time (programs never run on it). By default `python3`.
@@ -212,233 +219,149 @@ impl JudgeConfig {
     }
 }
 
-/// `[sandbox.runtime]`: where the runtime lives and how it is installed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The `[sandbox]` table as written: the limits, the three sections, and the keys that moved
+/// out of it (read only to say where they went).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct RuntimeToml {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cache_dir: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    python: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auto_install: Option<bool>,
-}
-
-/// `[sandbox.engine]`: engine sizing and worker processes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct EngineToml {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_instances: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prewarm: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    workers: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    worker_exe: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    worker_args: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pooling: Option<bool>,
-}
-
-/// The `[sandbox]` table as written: limits and judging, the two sections, and the runtime and
-/// engine keys in their old place directly under `[sandbox]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct SandboxToml {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    time_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    memory_mb: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    output_kb: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fuel: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tests: Option<usize>,
+struct SandboxTable {
+    time_ms: u64,
+    memory_mb: u64,
+    output_kb: u64,
+    fuel: u64,
+    max_tests: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    float_rel_tol: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    float_abs_tol: Option<f64>,
-    runtime: RuntimeToml,
-    engine: EngineToml,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    judge: Option<JudgeConfig>,
-    #[serde(flatten)]
-    legacy_runtime: RuntimeToml,
-    #[serde(flatten)]
-    legacy_engine: EngineToml,
+    judge: JudgeConfig,
+    engine: EngineConfig,
+    runtime: RuntimeConfig,
+    #[serde(skip_serializing)]
+    cache_dir: Option<IgnoredAny>,
+    #[serde(skip_serializing)]
+    python: Option<IgnoredAny>,
+    #[serde(skip_serializing)]
+    auto_install: Option<IgnoredAny>,
+    #[serde(skip_serializing)]
+    max_instances: Option<IgnoredAny>,
+    #[serde(skip_serializing)]
+    prewarm: Option<IgnoredAny>,
+    #[serde(skip_serializing)]
+    workers: Option<IgnoredAny>,
+    #[serde(skip_serializing)]
+    worker_exe: Option<IgnoredAny>,
+    #[serde(skip_serializing)]
+    worker_args: Option<IgnoredAny>,
+    #[serde(skip_serializing)]
+    pooling: Option<IgnoredAny>,
+    #[serde(skip_serializing)]
+    float_rel_tol: Option<IgnoredAny>,
+    #[serde(skip_serializing)]
+    float_abs_tol: Option<IgnoredAny>,
 }
 
-/// The value set in exactly one of the two places, or the default.
-fn one_of<T>(
-    key: &str,
-    section: &str,
-    new: Option<T>,
-    old: Option<T>,
-    default: T,
-    problems: &mut Vec<String>,
-) -> T {
-    match (new, old) {
-        (Some(_), Some(old)) => {
-            problems.push(format!(
-                "`{key}` is set both under [sandbox] and under [sandbox.{section}]; it belongs in [sandbox.{section}]"
-            ));
-            old
-        }
-        (Some(v), None) | (None, Some(v)) => v,
-        (None, None) => default,
+impl Default for SandboxTable {
+    fn default() -> Self {
+        SandboxTable::from(SandboxConfig::default())
     }
 }
 
-impl TryFrom<SandboxToml> for SandboxConfig {
+impl TryFrom<SandboxTable> for SandboxConfig {
     type Error = String;
 
-    fn try_from(t: SandboxToml) -> Result<SandboxConfig, String> {
-        let (dl, de, dr) = (
-            LimitsConfig::default(),
-            EngineConfig::default(),
-            RuntimeConfig::default(),
-        );
-        let mut problems = Vec::new();
-        let p = &mut problems;
-        let (r, lr, e, le) = (t.runtime, t.legacy_runtime, t.engine, t.legacy_engine);
-        let runtime = RuntimeConfig {
-            cache_dir: one_of(
+    fn try_from(t: SandboxTable) -> Result<SandboxConfig, String> {
+        let moved = [
+            (
                 "cache_dir",
-                "runtime",
-                r.cache_dir.map(Some),
-                lr.cache_dir.map(Some),
-                None,
-                p,
+                t.cache_dir.is_some(),
+                "[sandbox.runtime] cache_dir",
             ),
-            python: one_of("python", "runtime", r.python, lr.python, dr.python, p),
-            auto_install: one_of(
+            ("python", t.python.is_some(), "[sandbox.runtime] python"),
+            (
                 "auto_install",
-                "runtime",
-                r.auto_install,
-                lr.auto_install,
-                dr.auto_install,
-                p,
+                t.auto_install.is_some(),
+                "[sandbox.runtime] auto_install",
             ),
-        };
-        let limits = LimitsConfig {
-            time_ms: t.time_ms.unwrap_or(dl.time_ms),
-            memory_mb: t.memory_mb.unwrap_or(dl.memory_mb),
-            output_kb: t.output_kb.unwrap_or(dl.output_kb),
-            fuel: t.fuel.unwrap_or(dl.fuel),
-            max_tests: t.max_tests.unwrap_or(dl.max_tests),
-            seed: t.seed,
-        };
-        let engine = EngineConfig {
-            max_instances: one_of(
+            (
                 "max_instances",
-                "engine",
-                e.max_instances,
-                le.max_instances,
-                de.max_instances,
-                p,
+                t.max_instances.is_some(),
+                "[sandbox.engine] max_instances",
             ),
-            prewarm: one_of("prewarm", "engine", e.prewarm, le.prewarm, de.prewarm, p),
-            workers: one_of(
-                "workers",
-                "engine",
-                e.workers.map(Some),
-                le.workers.map(Some),
-                None,
-                p,
-            ),
-            worker_exe: one_of(
+            ("prewarm", t.prewarm.is_some(), "[sandbox.engine] prewarm"),
+            ("workers", t.workers.is_some(), "[sandbox.engine] workers"),
+            (
                 "worker_exe",
-                "engine",
-                e.worker_exe.map(Some),
-                le.worker_exe.map(Some),
-                None,
-                p,
+                t.worker_exe.is_some(),
+                "[sandbox.engine] worker_exe",
             ),
-            worker_args: one_of(
+            (
                 "worker_args",
-                "engine",
-                e.worker_args.map(Some),
-                le.worker_args.map(Some),
-                None,
-                p,
+                t.worker_args.is_some(),
+                "[sandbox.engine] worker_args",
             ),
-            pooling: one_of("pooling", "engine", e.pooling, le.pooling, de.pooling, p),
-        };
-        let mut judge = t.judge.unwrap_or_default();
-        for (old, new, value, slot) in [
+            ("pooling", t.pooling.is_some(), "[sandbox.engine] pooling"),
             (
                 "float_rel_tol",
-                "rel_tol",
-                t.float_rel_tol,
-                &mut judge.rel_tol,
+                t.float_rel_tol.is_some(),
+                "[sandbox.judge] rel_tol",
             ),
             (
                 "float_abs_tol",
-                "abs_tol",
-                t.float_abs_tol,
-                &mut judge.abs_tol,
+                t.float_abs_tol.is_some(),
+                "[sandbox.judge] abs_tol",
             ),
-        ] {
-            match value {
-                Some(_) if t.judge.is_some() => p.push(format!(
-                    "`{old}` under [sandbox] is the old name of `{new}` under [sandbox.judge]; set it there only"
-                )),
-                Some(v) => *slot = v,
-                None => {}
-            }
+        ];
+        let problems: Vec<String> = moved
+            .iter()
+            .filter(|(_, set, _)| *set)
+            .map(|(key, _, now)| format!("`{key}` under [sandbox] has moved: write it as {now}"))
+            .collect();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
         }
-        let config = SandboxConfig {
-            limits,
-            judge,
-            engine,
-            runtime,
-        };
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems.join("; "))
-        }
+        Ok(SandboxConfig {
+            limits: LimitsConfig {
+                time_ms: t.time_ms,
+                memory_mb: t.memory_mb,
+                output_kb: t.output_kb,
+                fuel: t.fuel,
+                max_tests: t.max_tests,
+                seed: t.seed,
+            },
+            judge: t.judge,
+            engine: t.engine,
+            runtime: t.runtime,
+        })
     }
 }
 
-impl From<SandboxConfig> for SandboxToml {
-    fn from(c: SandboxConfig) -> SandboxToml {
+impl From<SandboxConfig> for SandboxTable {
+    fn from(c: SandboxConfig) -> SandboxTable {
         let SandboxConfig {
             limits: l,
             judge,
-            engine: e,
-            runtime: r,
+            engine,
+            runtime,
         } = c;
-        SandboxToml {
-            time_ms: Some(l.time_ms),
-            memory_mb: Some(l.memory_mb),
-            output_kb: Some(l.output_kb),
-            fuel: Some(l.fuel),
-            max_tests: Some(l.max_tests),
+        SandboxTable {
+            time_ms: l.time_ms,
+            memory_mb: l.memory_mb,
+            output_kb: l.output_kb,
+            fuel: l.fuel,
+            max_tests: l.max_tests,
             seed: l.seed,
+            judge,
+            engine,
+            runtime,
+            cache_dir: None,
+            python: None,
+            auto_install: None,
+            max_instances: None,
+            prewarm: None,
+            workers: None,
+            worker_exe: None,
+            worker_args: None,
+            pooling: None,
             float_rel_tol: None,
             float_abs_tol: None,
-            judge: Some(judge),
-            runtime: RuntimeToml {
-                cache_dir: r.cache_dir,
-                python: Some(r.python),
-                auto_install: Some(r.auto_install),
-            },
-            engine: EngineToml {
-                max_instances: Some(e.max_instances),
-                prewarm: Some(e.prewarm),
-                workers: e.workers,
-                worker_exe: e.worker_exe,
-                worker_args: e.worker_args,
-                pooling: Some(e.pooling),
-            },
-            legacy_runtime: RuntimeToml::default(),
-            legacy_engine: EngineToml::default(),
         }
     }
 }
@@ -558,15 +481,23 @@ mod tests {
     }
 
     #[test]
-    fn sections_by_concern_and_the_old_flat_keys_both_work() {
+    fn sections_by_concern_and_the_old_flat_keys_say_where_they_went() {
         let split: SandboxConfig = toml::from_str(
             "time_ms = 5000\n[runtime]\nauto_install = false\n[engine]\nworkers = 3\nprewarm = 0\n",
         )
         .unwrap();
-        let flat: SandboxConfig =
-            toml::from_str("time_ms = 5000\nauto_install = false\nworkers = 3\nprewarm = 0\n")
-                .unwrap();
-        assert_eq!(split, flat);
+        let err = toml::from_str::<SandboxConfig>(
+            "time_ms = 5000\nauto_install = false\nworkers = 3\nprewarm = 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for now in [
+            "[sandbox.runtime] auto_install",
+            "[sandbox.engine] workers",
+            "[sandbox.engine] prewarm",
+        ] {
+            assert!(err.contains(now), "{err}");
+        }
         assert_eq!(
             (
                 split.limits.time_ms,
@@ -592,11 +523,8 @@ mod tests {
         assert_eq!(judge.judge.compare().strict_keys, Some(false));
         let strict: SandboxConfig = toml::from_str("[judge]\nstrict_keys = true\n").unwrap();
         assert_eq!(strict.judge.compare().strict_keys, Some(true));
-        let old: SandboxConfig = toml::from_str("float_rel_tol = 1e-9\n").unwrap();
-        assert_eq!(old.judge.rel_tol, 1e-9);
-        let err = toml::from_str::<SandboxConfig>("float_rel_tol = 1e-9\n[judge]\nabs_tol = 0.0\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("[sandbox.judge]"), "{err}");
+        let err = toml::from_str::<SandboxConfig>("float_rel_tol = 1e-9\n").unwrap_err();
+        assert!(err.to_string().contains("[sandbox.judge] rel_tol"), "{err}");
         let err = toml::from_str::<SandboxConfig>("[judge]\nmode = \"fuzzy\"\n").unwrap_err();
         assert!(err.to_string().contains("fuzzy"), "{err}");
         // What the worker processes receive round-trips.

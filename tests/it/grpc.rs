@@ -1192,7 +1192,7 @@ kind = "tests"
 kind = "timing"
 baseline = "group"
 
-[sandbox]
+[sandbox.engine]
 workers = 0
 "#;
 
