@@ -137,8 +137,60 @@ class _StdlibLoader:
 
     @staticmethod
     def exec_module(module):
-        compiled, _ = _STDLIB_SOURCES[module.__spec__.name]
+        name = module.__spec__.name
+        compiled, _ = _STDLIB_SOURCES[name]
         exec(marshal.loads(compiled), module.__dict__)
+        adapt = _WASI_ADAPTATIONS.get(name)
+        if adapt is not None:
+            adapt(module)
+
+
+class _VirtualWait:
+    """An event loop's selector in a sandbox without sockets: with no file registered, a wait
+    for `timeout` seconds returns at once and moves the loop's clock on by `timeout` (its
+    `time()` is the deterministic monotonic clock plus what it has waited), so `asyncio.sleep`
+    is exact and costs no wall time. A wait with no timeout and nothing registered would block
+    forever natively; here the loop spins until its fuel runs out (`timeout`, as natively)."""
+
+    __slots__ = ("_selector", "_loop")
+
+    def __init__(self, selector, loop):
+        self._selector = selector
+        self._loop = loop
+
+    def select(self, timeout=None):
+        if self._selector.get_map():
+            return self._selector.select(timeout)
+        if timeout is not None and timeout > 0:
+            self._loop._verdict_waited = self._loop.__dict__.get("_verdict_waited", 0.0) + timeout
+        return []
+
+    def __getattr__(self, name):
+        return getattr(self._selector, name)
+
+
+def _loop_without_self_pipe(selector_events):
+    """asyncio's event loop wakes itself from other threads and signal handlers through a
+    socketpair, which WASI denies (sockets are host sockets, never granted). A WASI program has
+    neither threads nor signals, so nothing needs waking: the loop runs without the pipe, and
+    its waits are virtual (`_VirtualWait`), so `asyncio.run` works and sleeps are instant."""
+    loop = selector_events.BaseSelectorEventLoop
+    loop._make_self_pipe = lambda self: None
+    loop._close_self_pipe = lambda self: None
+    loop._write_to_self = lambda self: None
+    init = loop.__init__
+
+    def __init__(self, selector=None):
+        init(self, selector)
+        self._selector = _VirtualWait(self._selector, self)
+
+    loop.__init__ = __init__
+    import time as _time
+    loop.time = lambda self: _time.monotonic() + self.__dict__.get("_verdict_waited", 0.0)
+
+
+# Stdlib modules adjusted to WASI as they are first imported (by either role).
+_WASI_ADAPTATIONS = {"asyncio.selector_events": _loop_without_self_pipe}
 
 
 class _StdlibFinder:
@@ -330,7 +382,7 @@ def _enc(w, value, depth=0):
         w.put("}")
     elif t is bytes or t is bytearray:
         w.put('{"bytes":"' if t is bytes else '{"bytearray":"')
-        w.put(bytes.hex(value))
+        w.put((bytes.hex if t is bytes else bytearray.hex)(value))
         w.put('"}')
     elif t is complex:
         w.put('{"complex":')

@@ -7,6 +7,10 @@
 //! - code comes from fenced markdown blocks in the answer: the last block tagged `python`/`py`
 //!   (`python3`, `py3` too), else the last untagged block that parses as Python, else the last block
 //!   of any language (so the parse check can name the language);
+//! - a `>>>` transcript block is never the code, and a trailing block that defines nothing
+//!   never replaces the solution before it ([`with_solution`]): a stdio driver that calls the
+//!   solution (`print(solve(input()))`) is joined to it, a usage example (`print(f(2))`) is
+//!   left out;
 //! - with no fences, the whole answer is the candidate (a bare-code completion);
 //! - a tag inside the answer's code is code, not a tag: `s = "</think>"` in the answer's fenced
 //!   block (or in an answer that is bare Python) does not end the reasoning again.
@@ -121,7 +125,11 @@ pub fn extract_within(
         ..Answer::default()
     };
 
-    let python = blocks.iter().rev().find(|b| is_python_tag(&b.lang));
+    let blocks: Vec<Block> = blocks
+        .into_iter()
+        .filter(|b| !is_transcript(&b.code))
+        .collect();
+    let python = with_solution(blocks.iter().filter(|b| is_python_tag(&b.lang)));
     // Each try is a parse; a completion of 400,000 tiny untagged fences must not buy 400,000.
     let untagged = || {
         blocks
@@ -131,8 +139,8 @@ pub fn extract_within(
             .take(MAX_UNTAGGED_TRIED)
             .find(|b| parses_as_python(&b.code))
     };
-    if let Some(b) = python {
-        answer.code = Some(b.code.clone());
+    if let Some((b, code)) = python {
+        answer.code = Some(code);
         answer.fence_lang = Some(b.lang.clone());
         answer.source = CodeSource::PythonFence;
     } else if let Some(b) = untagged() {
@@ -152,6 +160,73 @@ pub fn extract_within(
 
 fn is_python_tag(lang: &str) -> bool {
     matches!(lang, "python" | "py" | "python3" | "py3")
+}
+
+/// A `>>>` session transcript (a doctest or REPL paste): an illustration, never the program.
+fn is_transcript(code: &str) -> bool {
+    code.lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_start().starts_with(">>>"))
+}
+
+/// The code of the last of `blocks`, unless it defines nothing and an earlier block defines
+/// what it uses: then the solution is that earlier block, with the last one joined to it when
+/// it reads stdin (a driver: `print(solve(input()))`) and left out otherwise (a usage
+/// example: `print(f(2))`). The block whose tag and place are reported comes first.
+fn with_solution<'b>(blocks: impl Iterator<Item = &'b Block>) -> Option<(&'b Block, String)> {
+    let blocks: Vec<&Block> = blocks.collect();
+    let last = *blocks.last()?;
+    if !top_level_names(&last.code).is_empty() {
+        return Some((last, last.code.clone()));
+    }
+    let solution = blocks[..blocks.len() - 1]
+        .iter()
+        .rev()
+        .find(|b| !top_level_names(&b.code).is_empty());
+    let Some(solution) = solution else {
+        return Some((last, last.code.clone()));
+    };
+    let defined = top_level_names(&solution.code);
+    if !defined.iter().any(|name| uses_word(&last.code, name)) {
+        return Some((last, last.code.clone()));
+    }
+    if reads_stdin(&last.code) {
+        let joined = format!("{}\n\n{}", solution.code.trim_end(), last.code);
+        Some((solution, joined))
+    } else {
+        Some((solution, solution.code.clone()))
+    }
+}
+
+/// The names a block defines at top level with `def`, `async def` or `class`.
+fn top_level_names(code: &str) -> Vec<&str> {
+    code.lines()
+        .filter_map(|line| {
+            let rest = line
+                .strip_prefix("async def ")
+                .or_else(|| line.strip_prefix("def "))
+                .or_else(|| line.strip_prefix("class "))?;
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            (end > 0).then(|| &rest[..end])
+        })
+        .collect()
+}
+
+/// Whether `name` occurs in `code` as a whole identifier.
+fn uses_word(code: &str, name: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    code.match_indices(name).any(|(i, _)| {
+        let before = code[..i].chars().next_back();
+        let after = code[i + name.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+/// Whether a block reads standard input: `input(`, `sys.stdin`, `open(0`.
+fn reads_stdin(code: &str) -> bool {
+    uses_word(code, "input") || code.contains("sys.stdin") || code.contains("open(0")
 }
 
 /// Returns (reasoning, answer text, tag structure).
@@ -488,6 +563,45 @@ mod tests {
         let a = extract("```\nprint(1)\n```\n```\n\n```\n", |c| c.contains("print"));
         assert_eq!(a.source, CodeSource::UntaggedFence);
         assert_eq!(a.code.as_deref(), Some("print(1)\n"));
+    }
+
+    #[test]
+    fn trailing_drivers_join_the_solution_and_examples_and_transcripts_never_replace_it() {
+        let solution = "def solve(s):\n    return s[::-1]\n";
+        // A stdio driver after the solution: one program.
+        let a = ex(&format!(
+            "```python\n{solution}```\nDriver:\n```python\nprint(solve(input()))\n```\n"
+        ));
+        assert_eq!(
+            a.code.as_deref(),
+            Some(format!("{}\n\nprint(solve(input()))\n", solution.trim_end()).as_str())
+        );
+        // A usage example after it: the solution alone.
+        let a = ex(&format!(
+            "```python\n{solution}```\nFor example:\n```python\nprint(solve('ab'))\n```\n"
+        ));
+        assert_eq!(a.code.as_deref(), Some(solution));
+        // A `>>>` transcript: ignored.
+        let a = ex(&format!(
+            "```python\n{solution}```\n```python\n>>> solve('ab')\n'ba'\n```\n"
+        ));
+        assert_eq!(a.code.as_deref(), Some(solution));
+        // A last block that defines things, or uses nothing of the earlier one, is the code.
+        let later = "def solve(s):\n    return ''.join(reversed(s))\n";
+        let a = ex(&format!(
+            "```python\n{solution}```\n```python\n{later}```\n"
+        ));
+        assert_eq!(a.code.as_deref(), Some(later));
+        let script = "import sys\nprint(sys.stdin.read()[::-1])\n";
+        let a = ex(&format!(
+            "```python\n{solution}```\n```python\n{script}```\n"
+        ));
+        assert_eq!(a.code.as_deref(), Some(script));
+        // Names are whole words: `solver` is not `solve`.
+        let a = ex(&format!(
+            "```python\n{solution}```\n```python\nprint(solver(input()))\n```\n"
+        ));
+        assert_eq!(a.code.as_deref(), Some("print(solver(input()))\n"));
     }
 
     #[test]

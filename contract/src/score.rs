@@ -95,7 +95,9 @@ impl std::fmt::Display for Outcome {
 ///   where the program imports them, `null` means absent, a config without steps keeps the
 ///   default chain, a rollout without tests is `tests_unavailable`.
 /// - 3: a problem is its `problem_id`, else its prompt, for every grouping (groupwise timing,
-///   dual agreement on generated tests, the timing reference's seed).
+///   dual agreement on generated tests, the timing reference's seed); `bytearray`, `asyncio`,
+///   PEP 758 `except A, B:`, large test arguments and output of exactly the cap are judged as
+///   natively; a trailing usage example never replaces the solution.
 pub const REWARD_SEMANTICS: u32 = 3;
 
 /// The version of a record that carries none: it predates versioning (version 1).

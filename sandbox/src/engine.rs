@@ -168,10 +168,10 @@ async fn forward(state: &mut RunState, request: String) -> Result<String, String
     if let Some(ended) = &peer.ended {
         return Err(format!("the candidate cannot answer: {}", ended.describe()));
     }
-    if request.len() > peer.limit {
+    if request.len() > MAX_ARGUMENT_BYTES {
         peer.refused = Some(format!(
-            "the test sent the candidate more than {} KiB at once",
-            peer.limit >> 10
+            "the test sent the candidate more than {} MiB at once",
+            MAX_ARGUMENT_BYTES >> 20
         ));
         return Err("the request is larger than the cap".into());
     }
@@ -268,6 +268,12 @@ const FUEL_RESERVE: u64 = u64::MAX / 4;
 /// Most bytes one guest-to-host call may carry (wasmtime's `hostcall_fuel`, 128 MiB by
 /// default): the largest answer or forwarded operation (1 MiB) with room for its encoding.
 const HOSTCALL_FUEL: usize = 4 << 20;
+
+/// Most bytes of one operation the judge sends the candidate (a test's own argument, which
+/// the test's trusted code chose): far above the cap on what comes back
+/// ([`LimitsConfig::output_kb`](crate::LimitsConfig)), below what a candidate's memory holds
+/// once decoded. The judge's store may carry this much in one `forward`.
+pub(crate) const MAX_ARGUMENT_BYTES: usize = 16 << 20;
 
 /// Most random bytes one WASI call may ask for (64 MiB by default).
 const MAX_RANDOM_BYTES: u64 = 1 << 20;
@@ -387,10 +393,9 @@ impl Live {
     /// What the host saw during the current test.
     pub(crate) fn observe(&self, ended: Option<&Ended>) -> Observed {
         let stdout = self.stdout.contents();
-        let err_len = self.stderr.contents().len();
         Observed {
-            output_overflow: stdout.len() >= self.output_bytes
-                || err_len >= self.output_bytes
+            output_overflow: self.stdout.overflowed()
+                || self.stderr.overflowed()
                 || matches!(ended, Some(Ended::Trapped(m)) if m.contains(OVERFLOW)),
             memory_hit: self.store.data().limiter.hit,
             stdout: stdout.to_vec(),
@@ -399,6 +404,9 @@ impl Live {
 
     /// Parks `peer` (the candidate) in this instance's store, for the judge's `forward`.
     pub(crate) fn attach(&mut self, peer: Peer) {
+        // A judge sends the test's own arguments: trusted, and larger than any answer.
+        self.store
+            .set_hostcall_fuel(MAX_ARGUMENT_BYTES.saturating_add(HOSTCALL_FUEL));
         self.store.data_mut().peer = Some(Box::new(peer));
     }
 

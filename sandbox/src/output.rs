@@ -20,6 +20,9 @@ pub(crate) const OVERFLOW: &str = "write beyond capacity";
 struct Captured {
     bytes: BytesMut,
     cap: usize,
+    /// A write was refused: the test tried to write past the cap. Output of exactly `cap`
+    /// bytes is within it.
+    overflowed: bool,
 }
 
 /// Captured output of the current test. Clones share the buffer.
@@ -34,6 +37,12 @@ impl TestOutput {
         let mut inner = self.lock();
         inner.bytes.clear();
         inner.cap = cap;
+        inner.overflowed = false;
+    }
+
+    /// Whether the current test tried to write past the cap.
+    pub(crate) fn overflowed(&self) -> bool {
+        self.lock().overflowed
     }
 
     /// What the current test has written so far.
@@ -70,6 +79,7 @@ impl OutputStream for TestOutput {
             // Keep what fits, so the host sees the cap reached.
             let room = inner.cap.saturating_sub(inner.bytes.len());
             inner.bytes.extend_from_slice(&bytes[..room]);
+            inner.overflowed = true;
             return Err(StreamError::trap(OVERFLOW));
         }
         inner.bytes.extend_from_slice(&bytes);
@@ -102,9 +112,11 @@ impl AsyncWrite for TestOutput {
         let mut inner = self.lock();
         let room = inner.cap.saturating_sub(inner.bytes.len());
         if room == 0 && !buf.is_empty() {
+            inner.overflowed = true;
             return Poll::Ready(Err(std::io::Error::other(OVERFLOW)));
         }
         let n = buf.len().min(room);
+        inner.overflowed |= n < buf.len();
         inner.bytes.extend_from_slice(&buf[..n]);
         Poll::Ready(Ok(n))
     }
@@ -133,8 +145,13 @@ mod tests {
             Err(StreamError::Trap(e)) if e.to_string().contains(OVERFLOW)
         ));
         assert_eq!(&out.contents()[..], b"hello wo");
+        assert!(out.overflowed());
         out.begin(8);
-        assert!(out.contents().is_empty());
+        assert!(out.contents().is_empty() && !out.overflowed());
+        // Exactly the cap is within it.
+        stream.write(Bytes::from_static(b"12345678")).unwrap();
+        assert!(!out.overflowed());
+        out.begin(8);
         stream.write(Bytes::from_static(b"next")).unwrap();
         assert_eq!(&out.contents()[..], b"next");
     }

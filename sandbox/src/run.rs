@@ -25,7 +25,7 @@ use crate::checker;
 use crate::compare::Rule;
 use crate::config::EffectiveLimits;
 use crate::engine::Peer;
-use crate::engine::{self, Ended, InstanceLimits, Live, Loaded, Status};
+use crate::engine::{self, Ended, InstanceLimits, Live, Loaded, Status, MAX_ARGUMENT_BYTES};
 use crate::error::SandboxError;
 use crate::job::{seed_for, RunJob, RunReport};
 use crate::judging::{self, Blame, Context, Judged};
@@ -474,7 +474,7 @@ impl<'a> Rollout<'a> {
                 code,
                 names,
                 self.seed,
-                self.value_limit(),
+                MAX_ARGUMENT_BYTES,
             )
             .await;
         let peer = judge

@@ -11,7 +11,7 @@
 //! - **the tree** (`parse/syntax.rs`): the first ERROR or MISSING node, a Python score (definitions,
 //!   imports, compound statements with a body, comprehensions, lambdas, outside error nodes),
 //!   and constructs tree-sitter-python accepts but CPython rejects (Python 2 `print`/`exec`/
-//!   `except E, e`, backticks, `<>`, `0777`, `10L`, missing or unexpected indentation);
+//!   `except A, B as e`, backticks, `<>`, `0777`, `10L`, missing or unexpected indentation);
 //! - **prose** (`parse/prose.rs`): per line, sentences (only words and punctuation, or many stopwords,
 //!   sentence case, a full stop, a list marker) against code marks (`=`, calls, brackets, `;`);
 //!   lines in multi-line strings and comment lines are not judged;
@@ -791,6 +791,18 @@ mod tests {
     }
 
     #[test]
+    fn pep_758_except_lists_are_python() {
+        // Python 3.14 (the sandbox's) compiles both; only `as` needs the parentheses.
+        for code in [
+            "try:\n    f()\nexcept ValueError, TypeError:\n    pass\n",
+            "try:\n    f()\nexcept E, e:\n    pass\n",
+        ] {
+            let got = classify(code, None);
+            assert!(matches!(got, Classification::Python), "{code:?}: {got:?}");
+        }
+    }
+
+    #[test]
     fn constructs_cpython_rejects_are_syntax_errors() {
         let cases = [
             ("exec \"x = 1\"\n", 1, "exec statement"),
@@ -798,7 +810,11 @@ mod tests {
             ("if 1 <> 2:\n    pass\n", 1, "`<>`"),
             ("x = 0777\n", 1, "leading zeros"),
             ("x = 10L\n", 1, "`L`"),
-            ("try:\n    f()\nexcept E, e:\n    pass\n", 3, "except E, e:"),
+            (
+                "try:\n    f()\nexcept E, F as e:\n    pass\n",
+                3,
+                "needs parentheses",
+            ),
             ("def f():\nreturn 1\n", 2, "expected an indented block"),
             (
                 "def f():\n    a = 1\n        return a\n",

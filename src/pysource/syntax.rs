@@ -3,7 +3,7 @@
 //!
 //! tree-sitter-python is more permissive than CPython. Its grammar keeps Python 2 forms and
 //! recovers silently from some indentation mistakes, so the walk flags these as errors too:
-//! `print "x"` and `exec "x"` statements, `except E, e:`, backtick strings, the `<>` operator,
+//! `print "x"` and `exec "x"` statements, `except A, B as e:`, backtick strings, the `<>` operator,
 //! integer literals with leading zeros or an `L` suffix, a block header with no indented body
 //! (`def f():` followed by an unindented line), and an unexpected indent (a statement indented
 //! deeper than its siblings, or an indented first line at module level).
@@ -489,8 +489,10 @@ fn cpython_rejects(node: Node<'_>, src: &[u8]) -> Option<String> {
     let message = match node.kind() {
         "print_statement" => "Python 2 print statement (use `print(...)`)".into(),
         "exec_statement" => "Python 2 exec statement (use `exec(...)`)".into(),
-        "except_clause" if has_anon_child(node, ",") => {
-            "Python 2 `except E, e:` (use `except E as e:`)".into()
+        // `except A, B:` is Python 3.14 (PEP 758: several exception types without
+        // parentheses), which the sandbox runs; only `except A, B as e:` stays an error.
+        "except_clause" if has_anon_child(node, ",") && binds_a_name(node) => {
+            "`except A, B as e:` needs parentheses (`except (A, B) as e:`)".into()
         }
         "comparison_operator" if has_anon_child(node, "<>") => {
             "Python 2 `<>` operator (use `!=`)".into()
@@ -556,6 +558,15 @@ fn next_code_line(src: &[u8], row: usize, byte: usize) -> Option<(usize, usize)>
         }
         line_start = line_end + 1;
     }
+}
+
+/// Whether an `except` clause binds the exception (`as e`), however the grammar nests the `as`.
+fn binds_a_name(node: Node<'_>) -> bool {
+    let mut cursor = node.walk();
+    let found = node
+        .children(&mut cursor)
+        .any(|c| c.kind() == "as" || c.kind() == "as_pattern");
+    found
 }
 
 fn has_anon_child(node: Node<'_>, kind: &str) -> bool {

@@ -709,3 +709,119 @@ async fn linked_lists_with_cycles_and_of_any_length_cross() {
     let r = crate::sandbox::run_setup(&wrong, &setup, &t).await;
     assert_eq!(r.tests.passed, 2, "{r:#?}");
 }
+
+#[tokio::test]
+async fn bytearrays_cross_both_ways() {
+    passes(
+        "def f(n):\n    return bytearray(b'ab') * n\n\ndef g(b):\n    b.extend(b'!')\n    return len(b)\n",
+        json!([
+            {"kind": "assert", "code": "assert f(2) == bytearray(b'abab') and type(f(1)) is bytearray"},
+            {"kind": "assert", "code": "b = bytearray(b'x')\nassert g(b) == 2 and b == bytearray(b'x!')"},
+        ]),
+    )
+    .await;
+    fails(
+        "def f(n):\n    return bytearray(b'ab') * (n + 1)\n",
+        json!([{"kind": "assert", "code": "assert f(2) == bytearray(b'abab')"}]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn asyncio_runs_without_sockets_and_its_sleeps_are_virtual() {
+    let program = "import asyncio\n\nasync def twice(x):\n    await asyncio.sleep(5)\n    a, b = await asyncio.gather(asyncio.sleep(0.5, x), asyncio.sleep(0, x))\n    return a + b\n\ndef f(x):\n    return asyncio.run(twice(x))\n";
+    let started = std::time::Instant::now();
+    passes(
+        program,
+        json!([{"kind": "assert", "code": "assert f(3) == 6"}]),
+    )
+    .await;
+    // Five and a half seconds of sleeping cost no wall time.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    fails(
+        &program.replace("a + b", "a * b"),
+        json!([{"kind": "assert", "code": "assert f(3) == 6"}]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pep_758_except_lists_run() {
+    passes(
+        "def f(x):\n    try:\n        return int(x)\n    except ValueError, TypeError, OverflowError:\n        return -1\n",
+        json!([{"kind": "assert", "code": "assert f('a') == -1 and f(None) == -1 and f(float('inf')) == -1 and f('4') == 4"}]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_tests_own_large_argument_reaches_the_program() {
+    // 2 MB of test data, over the 1 MiB cap on what the program sends back.
+    passes(
+        "def f(s):\n    return len(s)\n",
+        json!([{"kind": "assert", "code": "assert f('x' * 2_000_000) == 2_000_000"}]),
+    )
+    .await;
+    // The cap on answers stays: a 2 MB answer is the program's output_limit.
+    let (o, r) = outcome(
+        "def f(s):\n    return s\n",
+        json!([{"kind": "assert", "code": "assert len(f('x' * 2_000_000)) == 2_000_000"}]),
+    )
+    .await;
+    assert_ne!(o, Outcome::Passed, "{r}");
+    assert_ne!(o, Outcome::Error, "{r}");
+}
+
+#[tokio::test]
+async fn output_of_exactly_the_cap_is_within_it() {
+    let cap = 256 * 1024; // the shared sandbox's `output_kb`
+    let line = |n: usize| format!("import sys\nsys.stdout.write('x' * {} + '\\n')\n", n - 1);
+    let expected = format!("{}\n", "x".repeat(cap - 1));
+    let (o, r) = outcome(
+        &line(cap),
+        json!([{"kind": "stdio", "stdin": "", "stdout": expected}]),
+    )
+    .await;
+    assert_eq!(o, Outcome::Passed, "{r}");
+    let (o, r) = outcome(
+        &line(cap + 1),
+        json!([{"kind": "stdio", "stdin": "", "stdout": expected}]),
+    )
+    .await;
+    assert_eq!(o, Outcome::OutputLimit, "{r}");
+}
+
+#[tokio::test]
+async fn a_trailing_driver_joins_the_solution_and_examples_never_replace_it() {
+    let chain = verdict::Config::default_config().build().unwrap();
+    let fence = |code: &str| format!("```python\n{code}```\n");
+    let solution = fence("def solve(s):\n    return s[::-1]\n");
+    let score = |completion: String, tests: Value| {
+        let rollout: Rollout = serde_json::from_value(json!({
+            "id": "r", "prompt": "Reverse a line.", "completion": format!("<think>Reverse it.</think>\n{completion}"),
+            "tests": tests,
+        }))
+        .unwrap();
+        let chain = &chain;
+        async move { chain.score(&rollout).await }
+    };
+    let stdio = json!([{"kind": "stdio", "stdin": "abc\n", "stdout": "cba\n"}]);
+    let with_driver = format!(
+        "{solution}Run it with:\n{}",
+        fence("print(solve(input()))\n")
+    );
+    let s = score(with_driver, stdio.clone()).await;
+    assert_eq!(s.outcome, Outcome::Passed, "{s:#?}");
+    let asserts = json!([{"kind": "assert", "code": "assert solve('ab') == 'ba'"}]);
+    for trailing in [
+        fence("print(solve('ab'))\n"),
+        fence(">>> solve('ab')\n'ba'\n"),
+    ] {
+        let s = score(
+            format!("{solution}For example:\n{trailing}"),
+            asserts.clone(),
+        )
+        .await;
+        assert_eq!(s.outcome, Outcome::Passed, "{trailing}: {s:#?}");
+    }
+}
