@@ -6,9 +6,8 @@
 #
 # Each stage prints its wall time against its budget (seconds, for a fresh clone with a cold
 # target directory on the 2-core CI machine, 30 minutes in all); a stage over budget is named
-# at the end, so a
-# slow-down is seen before CI's 90-minute limit is. Budgets do not fail the run: this machine
-# is noisy.
+# at the end, so a slow-down is seen long before CI's 90-minute limit. Budgets do not fail the
+# run: this machine is noisy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-$PWD/target}
