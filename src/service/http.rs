@@ -271,7 +271,11 @@ fn timeout(headers: &HeaderMap) -> Result<Option<Duration>, HttpError> {
     value
         .to_str()
         .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        // Any positive whole number: one past u64 is a wait longer than the server's
+        // `max_deadline`, which bounds it anyway.
+        .map(|v| v.parse::<u64>().unwrap_or(u64::MAX))
         .filter(|ms| *ms > 0)
         .map(|ms| Some(Duration::from_millis(ms)))
         .ok_or_else(|| {
@@ -495,6 +499,11 @@ mod tests {
         assert_eq!(timeout(&h).unwrap(), None);
         h.insert(TIMEOUT_HEADER, HeaderValue::from_static("250"));
         assert_eq!(timeout(&h).unwrap(), Some(Duration::from_millis(250)));
+        h.insert(
+            TIMEOUT_HEADER,
+            HeaderValue::from_static("17474347379240250376192"),
+        );
+        assert_eq!(timeout(&h).unwrap(), Some(Duration::from_millis(u64::MAX)));
         h.insert(TIMEOUT_HEADER, HeaderValue::from_static("soon"));
         let e = timeout(&h).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
