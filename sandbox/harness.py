@@ -957,6 +957,7 @@ def _serve(request, limit):
         return '{"raised":["VerdictBadRequest","malformed operation"]}'
     what = op[0]
     mutable = ()
+    stopped = False
     try:
         if what == "call" and len(op) in (4, 5) and type(op[2]) is list and \
                 type(op[3]) is dict:
@@ -975,13 +976,19 @@ def _serve(request, limit):
         elif what == "next" and len(op) == 2:
             try:
                 result = next(op[1])
-            except StopIteration:
-                return '{"stop":true}'
+            except StopIteration as stop:
+                if stop.value is None:
+                    return '{"stop":true}'
+                # A generator's `return v`: the value travels with the stop.
+                result, stopped = stop.value, True
         elif what in _COMPARISONS and len(op) == 3:
             # Two of the program's objects: the program's own comparison decides, as natively.
             result = bool(_COMPARISONS[what](op[1], op[2]))
         elif what == "bool" and len(op) == 2:
             result = bool(op[1])
+        elif what == "contains" and len(op) == 3:
+            # `x in obj` on the program's object: its own membership decides, as natively.
+            result = op[2] in op[1]
         elif what == "len" and len(op) == 2:
             result = len(op[1])
         elif what == "getitem" and len(op) == 3:
@@ -999,8 +1006,9 @@ def _serve(request, limit):
     except BaseException as exc:
         return _raised_answer(exc, limit)
     try:
-        w = _Writer(limit, _handle_of)
-        w.put('{"ok":')
+        # Arguments that travel back may be as large as they came (the host allows it).
+        w = _Writer(limit + len(request) if mutable else limit, _handle_of)
+        w.put('{"stop":true,"value":' if stopped else '{"ok":')
         _enc(w, result)
         if mutable:
             # Arguments the call may have changed in place travel back (in-place sorts).
@@ -1033,6 +1041,7 @@ class _Judge:
         # Whether the operation being encoded goes to an object the program returned (not to
         # one of its top-level names).
         self.to_returned = False
+        self.answering_global = False
         self.limit = 1 << 20
 
 
@@ -1080,7 +1089,12 @@ def _resolve_judge(tag, v):
         # A builtin the candidate answered with (`solve = sorted`): the program's object, so it
         # stays in the candidate, reached through a proxy (its work is the program's, and what
         # it makes is the program's too).
-        return _Handle('{"builtin":' + _encode_str(v) + "}", v)
+        h = _Handle('{"builtin":' + _encode_str(v) + "}", v)
+        # Answered by one of the program's objects (`items()` returning `list`, or `xs.sort`
+        # read from it), not a top-level name's value: a value the test cannot pass to it is
+        # the program's choice, as for any object it returned.
+        object.__setattr__(h, "_returned", not _JUDGE.answering_global)
+        return h
     if tag != "handle":
         raise _Refused("malformed value: a global from the candidate")
     parts = _need_list(v)
@@ -1098,7 +1112,9 @@ def _forward(op, args=None):
     """Sends one operation to the candidate through the host and returns the answer's value."""
     w = _Writer(_JUDGE.limit, _judge_handle)
     target = op[1] if len(op) > 1 else None
-    _JUDGE.to_returned = type(target) is _Handle and target._target.startswith('{"handle"')
+    _JUDGE.to_returned = type(target) is _Handle and (
+        target._target.startswith('{"handle"') or target._returned)
+    _JUDGE.answering_global = op[0] == "global"
     _enc(w, op)
     try:
         reply = peer.forward(w.text())
@@ -1114,7 +1130,14 @@ def _forward(op, args=None):
                   f"that {op[0]!r} cannot have (see PROTOCOL.md, the state machine)")
         raise _Gone("malformed answer")
     if "stop" in raw:
-        raise StopIteration
+        if "value" not in raw:
+            raise StopIteration
+        try:
+            value = _rebuild(raw["value"], _resolve_judge)
+        except (_Refused, ValueError, TypeError, RecursionError, OverflowError) as exc:
+            _incident("VerdictBadAnswer", f"malformed value: {type(exc).__name__}: {exc}")
+            raise _Gone("malformed answer")
+        raise StopIteration(value)
     if "exit" in raw:
         _incident("VerdictCandidateExit",
                   f"the program raised SystemExit({raw['exit']!r}) inside a call")
@@ -1191,8 +1214,12 @@ def _candidate_exception(raised):
 
 
 def _answer_fits(what, raw, copies_back):
-    """Whether `raw` is an answer the operation `what` may have: `{"stop": true}` only for
-    `next`, `args` only beside the `ok` of a call whose arguments travel back, one key else."""
+    """Whether `raw` is an answer the operation `what` may have: `{"stop": true}` (with the
+    generator's return `value`, or without) only for `next`, `args` only beside the `ok` of a
+    call whose arguments travel back, one key else."""
+    if "stop" in raw and len(raw) <= 2:
+        return (what == "next" and raw["stop"] is True
+                and (len(raw) == 1 or "value" in raw))
     if len(raw) == 1:
         if "stop" in raw:
             return what == "next" and raw["stop"] is True
@@ -1246,11 +1273,13 @@ class _Handle:
     the program's own comparison; a handle never decides an equality or an ordering against
     the judge's data (that is an incident: the test fails)."""
 
-    __slots__ = ("_target", "_type")
+    __slots__ = ("_target", "_type", "_returned")
 
     def __init__(self, target, type_name):
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_type", type_name)
+        # A builtin the program's object answered with (see `_resolve_judge`).
+        object.__setattr__(self, "_returned", False)
 
     def __call__(self, *args, **kwargs):
         return _forward(["call", self, list(args), kwargs], list(args) + list(kwargs.values()))
@@ -1274,6 +1303,13 @@ class _Handle:
         if type(value) is not bool:
             _incident("VerdictBadAnswer", "truth value is not a bool")
             raise _Gone("bad bool")
+        return value
+
+    def __contains__(self, item):
+        value = _forward(["contains", self, item])
+        if type(value) is not bool:
+            _incident("VerdictBadAnswer", "membership is not a bool")
+            raise _Gone("bad contains")
         return value
 
     def __len__(self):
@@ -1336,7 +1372,7 @@ for _name, _symbol in (
     for _prefix in ("__", "__r", "__i"):
         setattr(_Handle, f"{_prefix}{_name}__", _opaque_operator(_symbol))
 for _name in ("neg", "pos", "abs", "invert", "int", "float", "complex", "index", "round",
-              "trunc", "floor", "ceil", "contains"):
+              "trunc", "floor", "ceil"):
     setattr(_Handle, f"__{_name}__", _opaque_operator(_name))
 del _name, _symbol, _prefix
 

@@ -186,8 +186,11 @@ fn with_solution<'b>(blocks: impl Iterator<Item = &'b Block>) -> Option<(&'b Blo
     let Some(solution) = solution else {
         return Some((last, last.code.clone()));
     };
-    let defined = top_level_names(&solution.code);
-    if !defined.iter().any(|name| uses_word(&last.code, name)) {
+    let used = identifiers(&last.code);
+    if !top_level_names(&solution.code)
+        .iter()
+        .any(|name| used.contains(name))
+    {
         return Some((last, last.code.clone()));
     }
     if reads_stdin(&last.code) {
@@ -214,19 +217,17 @@ fn top_level_names(code: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Whether `name` occurs in `code` as a whole identifier.
-fn uses_word(code: &str, name: &str) -> bool {
-    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
-    code.match_indices(name).any(|(i, _)| {
-        let before = code[..i].chars().next_back();
-        let after = code[i + name.len()..].chars().next();
-        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
-    })
+/// Every identifier-like word of `code`, in one pass (so asking about many names stays linear
+/// in the size of the completion).
+fn identifiers(code: &str) -> std::collections::HashSet<&str> {
+    code.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 /// Whether a block reads standard input: `input(`, `sys.stdin`, `open(0`.
 fn reads_stdin(code: &str) -> bool {
-    uses_word(code, "input") || code.contains("sys.stdin") || code.contains("open(0")
+    identifiers(code).contains("input") || code.contains("sys.stdin") || code.contains("open(0")
 }
 
 /// Returns (reasoning, answer text, tag structure).
@@ -546,6 +547,19 @@ mod tests {
             (a.think, a.code.as_deref()),
             (ThinkTags::Malformed, Some("x = 1\n"))
         );
+    }
+
+    #[test]
+    fn joining_trailing_blocks_is_linear_in_the_completion() {
+        // Many names defined and a long last block that mentions none as a word: a scan per
+        // name would be quadratic (hours at this size); one pass is milliseconds.
+        let defs = "def q():\n    pass\n".repeat(60_000);
+        let last = format!("x = '{}'\n", "q".repeat(1 << 20));
+        let c = format!("```python\n{defs}```\n```python\n{last}```\n");
+        let started = std::time::Instant::now();
+        let a = ex(&c);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(a.code.as_deref(), Some(last.as_str()));
     }
 
     #[test]

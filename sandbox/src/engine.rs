@@ -177,7 +177,8 @@ async fn forward(state: &mut RunState, request: String) -> Result<String, String
     }
     peer.calls += 1;
     match peer.live.serve(&request, peer.limit).await {
-        Ok(reply) if reply.len() <= peer.limit => Ok(reply),
+        // Arguments that travel back may be as large as they were sent.
+        Ok(reply) if reply.len() <= peer.limit.saturating_add(request.len()) => Ok(reply),
         Ok(_) => {
             peer.refused = Some(format!(
                 "the candidate answered with more than {} KiB",
@@ -432,6 +433,10 @@ impl Live {
 
     /// Candidate role: one operation on the loaded program.
     pub(crate) async fn serve(&mut self, request: &str, limit: usize) -> Result<String, Ended> {
+        // The answer may carry the request's own arguments back (changed in place): as much
+        // as the (trusted) request held, beyond the cap on the answer itself.
+        self.store
+            .set_hostcall_fuel(HOSTCALL_FUEL.saturating_add(request.len()));
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let r = self
             .harness

@@ -3,7 +3,10 @@
 //!
 //! A record is a line that is not blank. `\n` and `\r\n` both end a line, a missing final
 //! newline still ends the last one, and blank (or whitespace-only) lines carry no rollout:
-//! they are skipped, but still count for the line numbers that name records in messages.
+//! they are skipped, but still count for the line numbers that name records in messages. A
+//! byte-order mark at the start of the input is not part of the first line, and a line that is
+//! not UTF-8 is a record of its own (its `invalid_input` names the line and the byte), never
+//! the end of the run.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -16,25 +19,49 @@ use crate::score::Score;
 pub struct Line {
     /// Its 1-based line number in the input (blank lines counted).
     pub number: usize,
-    /// Its text, without the line ending.
+    /// Its text, without the line ending (invalid UTF-8 replaced by U+FFFD).
     pub text: String,
+    /// Where the line stops being UTF-8 (a byte offset), if it does.
+    pub not_utf8: Option<usize>,
 }
 
 /// The records of `input`, in order (see the module docs).
 pub fn records(input: impl Read) -> impl Iterator<Item = std::io::Result<Line>> {
     BufReader::new(input)
-        .lines()
+        .split(b'\n')
         .enumerate()
-        .filter_map(|(i, line)| match line {
-            Ok(text) if text.trim().is_empty() => None,
-            Ok(text) => Some(Ok(Line {
+        .filter_map(|(i, line)| {
+            let mut bytes = match line {
+                Ok(bytes) => bytes,
+                Err(e) => return Some(Err(e)),
+            };
+            // `\n` and `\r\n` both end a line; a lone `\r` before EOF is an ending too.
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+            if i == 0 && bytes.starts_with(BOM) {
+                bytes.drain(..BOM.len());
+            }
+            let (text, not_utf8) = match String::from_utf8(bytes) {
+                Ok(text) => (text, None),
+                Err(e) => {
+                    let at = e.utf8_error().valid_up_to();
+                    (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
+                }
+            };
+            if text.trim().is_empty() && not_utf8.is_none() {
+                return None;
+            }
+            Some(Ok(Line {
                 number: i + 1,
-                // `lines` strips `\n` and `\r\n`; a lone `\r` before EOF is an ending too.
-                text: text.strip_suffix('\r').map(str::to_string).unwrap_or(text),
-            })),
-            Err(e) => Some(Err(e)),
+                text,
+                not_utf8,
+            }))
         })
 }
+
+/// The UTF-8 byte-order mark some editors write at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// How many records the file at `path` has.
 pub fn count_records(path: &Path) -> std::io::Result<u64> {
@@ -49,6 +76,14 @@ pub fn count_records(path: &Path) -> std::io::Result<u64> {
 /// Parse one record into a rollout, or the `invalid_input` record for it.
 pub fn parse_line(line: &Line) -> Result<Rollout, Box<Score>> {
     let n = line.number;
+    if let Some(at) = line.not_utf8 {
+        let id = crate::rollout::readable_id(&line.text);
+        return Err(Box::new(Score::invalid(
+            id.as_deref(),
+            n,
+            format!("line {n}: not UTF-8 (an invalid byte at byte {at} of the line)"),
+        )));
+    }
     Rollout::from_json(&line.text).map_err(|e| {
         let id = crate::rollout::readable_id(&line.text);
         Box::new(Score::invalid(id.as_deref(), n, format!("line {n}: {e}")))
@@ -85,10 +120,26 @@ mod tests {
     }
 
     #[test]
+    fn a_line_that_is_not_utf8_is_its_own_record_and_a_bom_is_not_text() {
+        let input = b"\xEF\xBB\xBF{\"id\": \"a\", \"completion\": \"x\"}\n{\"id\": \"b\", \"completion\": \"\xff\"}\n{\"id\": \"c\", \"completion\": \"y\"}\n";
+        let lines: Vec<Line> = records(&input[..]).map(Result::unwrap).collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(parse_line(&lines[0]).unwrap().id, "a");
+        let bad = parse_line(&lines[1]).unwrap_err();
+        assert_eq!(bad.id, "b");
+        assert_eq!(
+            bad.error.as_deref(),
+            Some("line 2: not UTF-8 (an invalid byte at byte 27 of the line)")
+        );
+        assert_eq!(parse_line(&lines[2]).unwrap().id, "c");
+    }
+
+    #[test]
     fn malformed_lines_name_the_line_and_field() {
         let line = |number, text: &str| Line {
             number,
             text: text.into(),
+            not_utf8: None,
         };
         let err = parse_line(&line(12, r#"{"id": "a", "prompt": "p"}"#)).unwrap_err();
         assert_eq!(err.id, "a");

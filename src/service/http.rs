@@ -286,6 +286,11 @@ fn timeout(headers: &HeaderMap) -> Result<Option<Duration>, HttpError> {
         })
 }
 
+/// Nesting a batch body may have beyond a rollout's own limit: its wrapper, and rollouts nested
+/// past their limit, which become `invalid_input` records of their own rather than a refused
+/// batch (below serde_json's recursion limit of 128).
+const BATCH_DEPTH_ROOM: usize = 24;
+
 /// The body as JSON text: not empty, UTF-8, and JSON (checked before any field is blamed).
 fn body_text(body: &[u8]) -> Result<&str, HttpError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -372,7 +377,9 @@ async fn score_batch(
         body,
         |budget, body| async move {
             let service = svc;
-            let request: BatchRequest = parse_body(&body, 2)?;
+            // Each rollout's own depth is checked as it is decoded (an `invalid_input` record
+            // of its own); the body only has to stay within what serde_json reads.
+            let request: BatchRequest = parse_body(&body, BATCH_DEPTH_ROOM)?;
             service.check_batch_size(request.rollouts.len(), "rollouts")?;
             let items = request
                 .rollouts
@@ -598,5 +605,16 @@ mod tests {
         );
         let unnamed = batch_rollout(&raw(r#"{"completion": "x"}"#), 4, "rollouts[3]").unwrap_err();
         assert_eq!(unnamed.id, "input-4");
+        // A rollout nested past its limit is its own record; the batch still decodes.
+        let deep = format!(
+            r#"{{"rollouts": [{{"id": "ok", "completion": ""}}, {{"id": "deep", "completion": "", "x": {}1{}}}]}}"#,
+            "[".repeat(110),
+            "]".repeat(110)
+        );
+        let batch: BatchRequest = parse_body(deep.as_bytes(), BATCH_DEPTH_ROOM).unwrap();
+        assert!(batch_rollout(&batch.rollouts[0], 1, "rollouts[0]").is_ok());
+        let deep = batch_rollout(&batch.rollouts[1], 2, "rollouts[1]").unwrap_err();
+        assert_eq!(deep.id, "deep");
+        assert!(deep.error.unwrap().contains("the limit for a rollout"));
     }
 }

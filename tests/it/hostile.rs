@@ -115,6 +115,7 @@ fn test_set(name: &str) -> Value {
         "augassign_add" => assert("x = add(1, 2)\nx -= 3\nassert x == 0"),
         "helper_add" => json!([{"kind": "assert", "code": "assert near(add(1, 2), 3)"}]),
         "gen_list" => assert("assert list(add(1, 2)) == [3]"),
+        "in_bag" => assert("assert 3 in add(1, 2) and 4 not in add(1, 2)"),
         "call_pairs" => json!([
             {"kind": "call", "fn": "pairs", "args": [1, 2], "expected": {"a": 1, "b": 2}}
         ]),

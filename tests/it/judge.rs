@@ -762,10 +762,17 @@ async fn a_tests_own_large_argument_reaches_the_program() {
         json!([{"kind": "assert", "code": "assert f('x' * 2_000_000) == 2_000_000"}]),
     )
     .await;
-    // The cap on answers stays: a 2 MB answer is the program's output_limit.
+    // A list that large travels back too (arguments changed in place are copied back).
+    passes(
+        "def total(xs):\n    xs.reverse()\n    return sum(xs)\n",
+        json!([{"kind": "assert", "code": "xs = list(range(200_000))\nassert total(xs) == 19_999_900_000 and xs[0] == 199_999"}]),
+    )
+    .await;
+    // What comes back is capped at the answer cap plus what was sent: a 4 MB answer to a 2 MB
+    // request is the program's output_limit.
     let (o, r) = outcome(
-        "def f(s):\n    return s\n",
-        json!([{"kind": "assert", "code": "assert len(f('x' * 2_000_000)) == 2_000_000"}]),
+        "def f(s):\n    return s * 2\n",
+        json!([{"kind": "assert", "code": "assert len(f('x' * 2_000_000)) == 4_000_000"}]),
     )
     .await;
     assert_ne!(o, Outcome::Passed, "{r}");
@@ -824,4 +831,37 @@ async fn a_trailing_driver_joins_the_solution_and_examples_never_replace_it() {
         .await;
         assert_eq!(s.outcome, Outcome::Passed, "{trailing}: {s:#?}");
     }
+}
+
+#[tokio::test]
+async fn membership_in_the_programs_objects_is_theirs_to_decide() {
+    let bag = "class Bag:\n    def __init__(self):\n        self.items = [1, 2]\n    def __iter__(self):\n        return iter(self.items)\n\ndef f():\n    return Bag()\n";
+    passes(
+        bag,
+        json!([{"kind": "assert", "code": "assert 2 in f() and 3 not in f()"}]),
+    )
+    .await;
+    fails(
+        &bag.replace("[1, 2]", "[1]"),
+        json!([{"kind": "assert", "code": "assert 2 in f()"}]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_generators_return_value_reaches_the_test() {
+    let program = "def g():\n    yield 1\n    return 7\n\ndef f():\n    return g()\n";
+    let test = "it = f()\nassert next(it) == 1\ntry:\n    next(it)\nexcept StopIteration as e:\n    assert e.value == 7\nelse:\n    assert False\n";
+    passes(program, json!([{"kind": "assert", "code": test}])).await;
+    fails(
+        &program.replace("return 7", "return 8"),
+        json!([{"kind": "assert", "code": test}]),
+    )
+    .await;
+    // Without a return value the iteration ends as before.
+    passes(
+        "def f():\n    return iter([1, 2])\n",
+        json!([{"kind": "assert", "code": "assert list(f()) == [1, 2]"}]),
+    )
+    .await;
 }

@@ -224,7 +224,7 @@ proptest! {
         line in prop_oneof![any::<String>(), token_soup(100)],
         n in 1usize..1_000_000,
     ) {
-        if let Err(score) = verdict::batch::parse_line(&Line { number: n, text: line.clone() }) {
+        if let Err(score) = verdict::batch::parse_line(&Line { number: n, text: line.clone(), not_utf8: None }) {
             prop_assert_eq!(score.outcome, Outcome::InvalidInput);
             let error = score.error.unwrap_or_default();
             let named = format!("line {n}:");
@@ -236,7 +236,7 @@ proptest! {
     fn jsonl_decoding_of_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let text = String::from_utf8_lossy(&bytes);
         for (i, line) in text.lines().enumerate() {
-            let _ = verdict::batch::parse_line(&Line { number: i + 1, text: line.to_string() });
+            let _ = verdict::batch::parse_line(&Line { number: i + 1, text: line.to_string(), not_utf8: None });
         }
     }
 
@@ -297,7 +297,7 @@ proptest! {
         let line = format!(
             r#"{{"id": "deep", "completion": "x", "tests": [{{"kind": "call", "fn": "f", "expected": {value}}}]}}"#
         );
-        let (res, _) = on_small_stack(move || verdict::batch::parse_line(&Line { number: 7, text: line }).map(|r| r.id));
+        let (res, _) = on_small_stack(move || verdict::batch::parse_line(&Line { number: 7, text: line, not_utf8: None }).map(|r| r.id));
         // The value sits at level 4 of the line.
         if depth + 3 <= verdict::depth::MAX_ROLLOUT_DEPTH {
             prop_assert_eq!(res.ok(), Some("deep".to_string()));
