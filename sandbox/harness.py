@@ -1306,6 +1306,20 @@ class _Handle:
         return value
 
     def __contains__(self, item):
+        if type(item) is not _Handle:
+            # The judge's data in the program's object: decided here, by the judge's own `==`
+            # over the object's elements (as natively for an object without `__contains__`).
+            # Forwarded, an object "containing everything", or one element equal to anything,
+            # would decide that the expected value is in the answer.
+            try:
+                elements = iter(self)
+            except TypeError:
+                _opaque(self, "`in` with the test's data (it cannot be iterated)")
+            for element in elements:
+                if element is item or element == item:
+                    return True
+            return False
+        # Two of the program's objects: its own membership decides, as natively.
         value = _forward(["contains", self, item])
         if type(value) is not bool:
             _incident("VerdictBadAnswer", "membership is not a bool")

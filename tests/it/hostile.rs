@@ -116,6 +116,8 @@ fn test_set(name: &str) -> Value {
         "helper_add" => json!([{"kind": "assert", "code": "assert near(add(1, 2), 3)"}]),
         "gen_list" => assert("assert list(add(1, 2)) == [3]"),
         "in_bag" => assert("assert 3 in add(1, 2) and 4 not in add(1, 2)"),
+        "in_items" => assert("assert 2 in items() and 3 in items()"),
+        "in_handles" => assert("b = add(1, 2)\nassert b in [b] and add(1, 2) in add(1, 2)"),
         "call_pairs" => json!([
             {"kind": "call", "fn": "pairs", "args": [1, 2], "expected": {"a": 1, "b": 2}}
         ]),

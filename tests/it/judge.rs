@@ -846,6 +846,18 @@ async fn membership_in_the_programs_objects_is_theirs_to_decide() {
         json!([{"kind": "assert", "code": "assert 2 in f()"}]),
     )
     .await;
+    // A view the program returns: its elements are data, compared by the judge.
+    passes(
+        "def f():\n    return {'a': 1, 'b': 2}.keys()\n",
+        json!([{"kind": "assert", "code": "assert 'a' in f() and 'c' not in f()"}]),
+    )
+    .await;
+    // A membership that claims everything decides nothing about the test's data.
+    fails(
+        "class All:\n    def __contains__(self, x):\n        return True\n    def __iter__(self):\n        return iter([])\n\ndef f():\n    return All()\n",
+        json!([{"kind": "assert", "code": "assert 2 in f()"}]),
+    )
+    .await;
 }
 
 #[tokio::test]
