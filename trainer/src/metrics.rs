@@ -389,7 +389,7 @@ mod tests {
         assert!(svg.contains("per step (10-step mean)") && svg.contains("held-out"));
         // Every legend label starts right of the 960-pixel chart.
         for label in ["per step (10-step mean)", "held-out"] {
-            let at = svg.find(&format!(">{label}<")).unwrap();
+            let at = svg.find(label).unwrap();
             let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
             let x: f64 = tag
                 .split("x=\"")

@@ -9,7 +9,9 @@
 //!    next group is generated;
 //! 3. collect the groups' scores (each within its deadline; a late or failed group is skipped
 //!    and logged), compute group-relative advantages with masked `error` scores left out, and
-//!    drop the groups without signal ([`objective::group_advantages`]);
+//!    drop the groups without signal ([`objective::group_advantages_with`]); with
+//!    `dynamic_sampling_rounds` (DAPO), draw new prompts for as many groups as lacked signal and
+//!    repeat phases 1–3 for them, up to that many rounds;
 //! 4. right-pad the kept completions into one batch (to its longest row), take `log π_old` from
 //!    one no-grad forward on the training path (and `log π_ref` from the frozen reference), then
 //!    run `μ` epochs of: forward, the loss of [`objective`], backward, global-norm clipping
