@@ -1,13 +1,15 @@
 //! Configuration: the policy's shape ([`MoeConfig`]) nested inside the run's [`TrainConfig`].
 //!
 //! Config types are plain serde data; [`MoeConfig::validate`] reports every problem at once.
-//! Presets live in `trainer/configs/*.json` and are also compiled in, so `tiny`, `small` and
+//! Presets live in `trainer/configs/*.json` and are also compiled in, so `tiny`, `tiny-zero`, `small` and
 //! `deepseek-v3` can be named instead of a path. The whole [`TrainConfig`] is saved beside every
 //! checkpoint as `config.json`.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::data::PromptTemplate;
 
 /// Errors raised while reading or validating a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +36,9 @@ pub enum ConfigError {
 }
 
 /// The named presets compiled into the binary: `(name, JSON)`.
-pub const PRESETS: [(&str, &str); 3] = [
+pub const PRESETS: [(&str, &str); 4] = [
     ("tiny", include_str!("../configs/tiny.json")),
+    ("tiny-zero", include_str!("../configs/tiny-zero.json")),
     ("small", include_str!("../configs/small.json")),
     ("deepseek-v3", include_str!("../configs/deepseek-v3.json")),
 ];
@@ -61,7 +64,7 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Load a preset by name (`tiny`, `small`, `deepseek-v3`) or a JSON file by path.
+    /// Load a preset by name (`tiny`, `tiny-zero`, `small`, `deepseek-v3`) or a JSON file by path.
     pub fn load(name_or_path: &str) -> Result<Self, ConfigError> {
         let text = match PRESETS.iter().find(|(name, _)| *name == name_or_path) {
             Some((_, json)) => (*json).to_string(),
@@ -80,6 +83,7 @@ impl TrainConfig {
             Err(ConfigError::Invalid(p)) => p,
             Err(other) => return Err(other),
         };
+        problems.extend(config.data.problems());
         problems.extend(config.grpo.problems());
         if problems.is_empty() {
             Ok(config)
@@ -322,6 +326,15 @@ pub struct DataConfig {
     pub seq_len: usize,
     /// Sequences per step. Default 8.
     pub batch_size: usize,
+    /// How problems are put to the policy in SFT, GRPO and evaluation: `plain` (`User: …
+    /// Assistant: `) or `r1_zero` (DeepSeek-R1-Zero's instruction to reason inside `<think>
+    /// </think>`, then the same turn). Default `plain`.
+    pub template: PromptTemplate,
+    /// Share of base-corpus documents whose statement is written between `<think>` and
+    /// `</think>` instead of after `# ` (chosen by a hash of the problem id). The tags are
+    /// special tokens: a base that never saw them gives them no probability, so the format
+    /// reward of R1-Zero would have nothing to select. Default 0.
+    pub tagged_statement_share: f64,
 }
 
 impl Default for DataConfig {
@@ -332,7 +345,23 @@ impl Default for DataConfig {
             heldout_fraction: 0.1,
             seq_len: 128,
             batch_size: 8,
+            template: PromptTemplate::Plain,
+            tagged_statement_share: 0.0,
         }
+    }
+}
+
+impl DataConfig {
+    /// Every inconsistency of the data settings.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(0.0..=1.0).contains(&self.tagged_statement_share) {
+            problems.push(format!(
+                "data.tagged_statement_share ({}) must be in [0, 1]",
+                self.tagged_statement_share
+            ));
+        }
+        problems
     }
 }
 
@@ -379,6 +408,33 @@ pub enum GrpoInit {
     Path(std::path::PathBuf),
 }
 
+/// How a group's rewards become advantages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdvantageNorm {
+    /// `(r − mean) / (std + ε)` (DeepSeekMath).
+    #[default]
+    Std,
+    /// `r − mean` (Dr. GRPO, arXiv:2503.20783 §3.1: dividing by the std weights easy and
+    /// hard questions up).
+    None,
+}
+
+/// How the per-token terms of the GRPO loss are averaged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossNorm {
+    /// Each completion's token mean, then the mean over completions (DeepSeekMath eq. 3).
+    #[default]
+    Sequence,
+    /// The sum over every completion token of the batch over their count (DAPO,
+    /// arXiv:2503.14476 §3.3, token-level policy gradient loss).
+    Token,
+    /// The sum over every completion token over `completions × max_new_tokens`, a constant
+    /// (Dr. GRPO, arXiv:2503.20783 §3.1: no length bias).
+    Constant,
+}
+
 /// GRPO (DeepSeekMath, arXiv:2402.03300 §4.1) with verdict as the reward.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -393,8 +449,21 @@ pub struct GrpoConfig {
     pub group_size: usize,
     /// Optimisation epochs `μ` over each batch of groups. Default 2.
     pub epochs: usize,
-    /// Clip range `ε` of the ratio. Default 0.2.
+    /// Clip range `ε` of the ratio (its lower side when `clip_eps_high` is set). Default 0.2.
     pub clip_eps: f64,
+    /// Upper clip `ε_high` of the ratio: `clip(ρ, 1 − ε, 1 + ε_high)` (DAPO's clip-higher,
+    /// arXiv:2503.14476 §3.1, 0.28 there). Default: none (`clip_eps` on both sides).
+    pub clip_eps_high: Option<f64>,
+    /// How advantages are normalised within a group: `std` or `none` (Dr. GRPO). Default `std`.
+    pub advantage_norm: AdvantageNorm,
+    /// How the loss averages its tokens: `sequence`, `token` (DAPO) or `constant` (Dr. GRPO).
+    /// Default `sequence`.
+    pub loss_norm: LossNorm,
+    /// DAPO's dynamic sampling (arXiv:2503.14476 §3.2): after the step's groups are scored,
+    /// up to this many more rounds of generation, each drawing as many new prompts as groups
+    /// lack signal, so that groups without signal are replaced rather than only dropped. 0 (the
+    /// default) turns it off.
+    pub dynamic_sampling_rounds: usize,
     /// Weight `β` of the k3 KL penalty to the reference policy; 0 turns it off (and the
     /// reference model is not kept). Default 0.04 (DeepSeekMath).
     pub kl_beta: f64,
@@ -435,6 +504,10 @@ impl Default for GrpoConfig {
             group_size: 8,
             epochs: 2,
             clip_eps: 0.2,
+            clip_eps_high: None,
+            advantage_norm: AdvantageNorm::Std,
+            loss_norm: LossNorm::Sequence,
+            dynamic_sampling_rounds: 0,
             kl_beta: 0.04,
             adv_eps: 1e-4,
             temperature: 1.0,
@@ -481,6 +554,11 @@ impl GrpoConfig {
                 "grpo.clip_eps ({}) must be in (0, 1)",
                 self.clip_eps
             ));
+        }
+        if let Some(high) = self.clip_eps_high {
+            if !(high > 0.0 && high < 10.0) {
+                problems.push(format!("grpo.clip_eps_high ({high}) must be in (0, 10)"));
+            }
         }
         if !at_least(self.kl_beta, 0.0) {
             problems.push(format!("grpo.kl_beta ({}) must be >= 0", self.kl_beta));
@@ -577,6 +655,26 @@ mod tests {
             panic!("expected invalid");
         };
         assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn the_r1_zero_preset_starts_from_the_base_with_its_template() {
+        let zero = TrainConfig::load("tiny-zero").unwrap();
+        assert_eq!(zero.grpo.init, GrpoInit::Pretrain);
+        assert_eq!(zero.data.template, PromptTemplate::R1Zero);
+        assert_eq!(zero.policy, TrainConfig::load("tiny").unwrap().policy);
+        let mut data = zero.data.clone();
+        data.tagged_statement_share = 1.5;
+        assert_eq!(data.problems().len(), 1);
+        let grpo = GrpoConfig {
+            clip_eps_high: Some(-0.1),
+            ..GrpoConfig::default()
+        };
+        assert!(
+            grpo.problems()[0].contains("clip_eps_high"),
+            "{:?}",
+            grpo.problems()
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::tokenizer::{EOS, THINK_CLOSE, THINK_OPEN};
@@ -27,6 +28,46 @@ pub struct Problem {
     pub reasoning: String,
     /// `(args, expected)` call tests.
     pub tests: Vec<(Vec<Value>, Value)>,
+    /// How the prompt presents the statement ([`Problem::prompt`]). Default [`PromptTemplate::Plain`].
+    pub template: PromptTemplate,
+    /// How the base-corpus document marks the statement ([`Problem::corpus_document`]).
+    pub markup: StatementMarkup,
+}
+
+/// How a problem is put to the policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptTemplate {
+    /// `User: {statement}\nAssistant: ` (the SFT cold start teaches the answer's shape).
+    #[default]
+    Plain,
+    /// DeepSeek-R1-Zero's template (DeepSeek-R1, arXiv:2501.12948, Table 1), shortened for a
+    /// code answer: an instruction to reason inside `<think> </think>` and then write the Python
+    /// code, then the same `User:`/`Assistant:` turn. Nothing else about the answer is fixed.
+    R1Zero,
+}
+
+/// The R1-Zero preamble, before the user turn (see [`PromptTemplate::R1Zero`]).
+///
+/// Reference (DeepSeek-R1 Table 1): "A conversation between User and Assistant. The user asks a
+/// question, and the Assistant solves it. The assistant first thinks about the reasoning process
+/// in the mind and then provides the user with the answer. The reasoning process and answer are
+/// enclosed within <think> </think> and <answer> </answer> tags, respectively, …"
+pub const R1_ZERO_PREAMBLE: &str = "A conversation between User and Assistant. The User asks for \
+a Python function, and the Assistant writes it. The Assistant first thinks about the reasoning \
+process in the mind and then gives the answer: the reasoning inside <think> </think>, then the \
+Python code.";
+
+/// How a base-corpus document introduces its program's statement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementMarkup {
+    /// A Python comment: `# {statement}`.
+    #[default]
+    Comment,
+    /// Prose between the tags: `<think>{statement}</think>` (markup around the prose that
+    /// precedes code, so that the base model has seen the tag tokens at all).
+    Tags,
 }
 
 /// Which split a problem belongs to.
@@ -42,7 +83,12 @@ impl Problem {
     /// The prompt given to the policy (R1-Zero-style template, the reasoning tag opened by the
     /// completion).
     pub fn prompt(&self) -> String {
-        format!("User: {}\nAssistant: ", self.statement)
+        match self.template {
+            PromptTemplate::Plain => format!("User: {}\nAssistant: ", self.statement),
+            PromptTemplate::R1Zero => {
+                format!("{R1_ZERO_PREAMBLE}\nUser: {}\nAssistant: ", self.statement)
+            }
+        }
     }
 
     /// The SFT target: `<think>reasoning</think>` then a fenced Python answer, then EOS.
@@ -53,9 +99,23 @@ impl Problem {
         )
     }
 
-    /// A base-corpus document: the statement and the reference program.
+    /// A base-corpus document: the statement (marked as [`Problem::markup`] says) and the
+    /// reference program. Neither the prompt template nor a fenced answer appears.
     pub fn corpus_document(&self) -> String {
-        format!("# {}\n{}{EOS}", self.statement, self.reference)
+        match self.markup {
+            StatementMarkup::Comment => format!("# {}\n{}{EOS}", self.statement, self.reference),
+            StatementMarkup::Tags => format!(
+                "{THINK_OPEN}{}{THINK_CLOSE}\n{}{EOS}",
+                self.statement, self.reference
+            ),
+        }
+    }
+
+    /// Whether this problem's corpus document is among a `share` (in `[0, 1]`) of problems
+    /// chosen by a hash of the id (stable, independent of the train/held-out split's hash).
+    pub fn in_share(&self, share: f64) -> bool {
+        let bucket = fnv1a(format!("markup:{}", self.id).as_bytes()) % 10_000;
+        (bucket as f64) < share * 10_000.0
     }
 
     /// The problem in verdict's rollout format (`completion` filled by the caller).
@@ -78,6 +138,12 @@ impl Problem {
         })
     }
 
+    /// The problem's family: its id without the parameter (`sorted_with_first-42` →
+    /// `sorted_with_first`).
+    pub fn family(&self) -> &str {
+        family_of(&self.id)
+    }
+
     /// The split this problem belongs to, for a held-out fraction in `[0, 1]`.
     pub fn split(&self, heldout_fraction: f64) -> Split {
         let bucket = fnv1a(self.id.as_bytes()) % 10_000;
@@ -87,6 +153,11 @@ impl Problem {
             Split::Train
         }
     }
+}
+
+/// The family of a problem id (the id without its `-parameter` suffix).
+pub fn family_of(id: &str) -> &str {
+    id.rsplit_once('-').map_or(id, |(family, _)| family)
 }
 
 /// FNV-1a: a stable hash (std's `DefaultHasher` may change between releases).
@@ -429,6 +500,8 @@ fn build(family: &Family, k: i64, seed: u64) -> Problem {
         reference,
         reasoning: (family.reason)(k),
         tests,
+        template: PromptTemplate::default(),
+        markup: StatementMarkup::default(),
     }
 }
 
@@ -515,6 +588,36 @@ mod tests {
             let rollout = problem.rollout_json("r-1", &target);
             assert_eq!(rollout["tests"][0]["kind"], "call");
         }
+    }
+
+    #[test]
+    fn the_r1_zero_template_asks_for_tagged_reasoning_and_the_corpus_never_shows_the_task() {
+        let mut problem = generate(1, 0).remove(0);
+        assert_eq!(
+            problem.prompt(),
+            format!("User: {}\nAssistant: ", problem.statement)
+        );
+        problem.template = PromptTemplate::R1Zero;
+        let prompt = problem.prompt();
+        assert!(prompt.starts_with(R1_ZERO_PREAMBLE) && prompt.contains("<think> </think>"));
+        assert!(prompt.ends_with(&format!("\nUser: {}\nAssistant: ", problem.statement)));
+        // The base corpus: the statement and the program, no template, fence or reasoning.
+        for markup in [StatementMarkup::Comment, StatementMarkup::Tags] {
+            problem.markup = markup;
+            let doc = problem.corpus_document();
+            assert!(doc.contains(&problem.statement) && doc.contains(&problem.reference));
+            assert!(!doc.contains("Assistant") && !doc.contains("```"));
+            assert!(!doc.contains(&problem.reasoning));
+        }
+        assert!(problem
+            .corpus_document()
+            .starts_with("<think>Write a Python function"));
+        // The share of tagged documents is about what was asked for.
+        let problems = generate(2000, 3);
+        let tagged = problems.iter().filter(|p| p.in_share(0.25)).count();
+        assert!((350..=520).contains(&tagged), "{tagged}");
+        assert!(problems.iter().all(|p| !p.in_share(0.0) && p.in_share(1.0)));
+        assert_eq!(family_of("sorted_with_first-42"), "sorted_with_first");
     }
 
     #[test]

@@ -7,11 +7,12 @@
 //! - [`model`]: the decoder — RoPE, MHA/MLA attention with a KV cache, SwiGLU, DeepSeekMoE.
 //! - [`backend`]: the CPU backend and, behind the `cuda` feature, the CUDA one.
 //! - [`tokenizer`]: byte-level BPE trained on the corpus, with `<think>`/`</think>`/EOS.
-//! - [`data`]: the seeded Python problem generator, its splits, base corpus and SFT set.
+//! - [`data`]: the seeded Python problem generator, its splits, prompt templates (plain,
+//!   R1-Zero), base corpus and SFT set.
 //! - [`batches`]: token windows and SFT examples turned into tensors.
 //! - [`generate`]: batched sampling (temperature, top-p, stop tokens) and token log-probs.
 //! - [`checkpoint`]: safetensors weights with `config.json` beside them; checked loading.
-//! - [`metrics`]: the JSONL metrics log and its SVG plot.
+//! - [`metrics`]: the JSONL metrics log and its SVG plots (smoothed, legend beside the chart).
 //! - [`train`]: the supervised loop shared by `pretrain` and `sft` (resume, checkpoints).
 //! - [`grad_norm`]: gradient clipping by the global norm over all parameters.
 //! - [`grpo`]: GRPO with verdict's rewards over gRPC (objective, rewards, local server, loop).

@@ -141,11 +141,37 @@ pub fn read_values(path: &Path) -> Result<Vec<serde_json::Value>, MetricsError> 
 }
 
 /// One curve of [`plot_lines`]: its label, its `(step, value)` points, and whether to mark
-/// each point (sparse series such as held-out evaluations).
+/// each point (sparse series such as held-out evaluations). Series without markers are
+/// per-step curves: drawn faint as measured, with their trailing mean over
+/// [`SMOOTHING_WINDOW`] steps on top.
 pub type Series<'a> = (&'a str, Vec<(f64, f64)>, bool);
 
+/// Steps in the trailing mean drawn over per-step curves.
+pub const SMOOTHING_WINDOW: usize = 10;
+
+/// The trailing mean of `points` over `window` points (fewer at the start): point `i` becomes
+/// the mean of points `i + 1 − window ..= i`.
+pub fn trailing_mean(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    let window = window.max(1);
+    let mut sum = 0.0;
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, (x, y))| {
+            sum += y;
+            if i >= window {
+                sum -= points[i - window].1;
+            }
+            (*x, sum / (i + 1).min(window) as f64)
+        })
+        .collect()
+}
+
+/// Width of the legend panel right of the chart, pixels.
+const LEGEND_WIDTH: u32 = 250;
+
 /// Draw named series into an SVG at `path`, the y axis from 0 (or the lowest value, when
-/// negative) to the highest.
+/// negative) to the highest. The legend sits in a panel right of the chart, off the data.
 pub fn plot_lines(
     path: &Path,
     title: &str,
@@ -166,9 +192,10 @@ pub fn plot_lines(
     let max_y = points().map(|p| p.1).fold(1e-3f64, f64::max);
     let min_y = points().map(|p| p.1).fold(0.0f64, f64::min);
     let pad = (max_y - min_y) * 0.05;
-    let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
+    let root = SVGBackend::new(path, (960 + LEGEND_WIDTH, 540)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
+    let (chart_area, legend_area) = root.split_horizontally(960);
+    let mut chart = ChartBuilder::on(&chart_area)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
@@ -181,17 +208,23 @@ pub fn plot_lines(
         .y_desc(y_desc)
         .draw()
         .map_err(|e| plot_err(&e))?;
-    let palette = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    let palette = [
+        BLUE,
+        RED,
+        GREEN,
+        MAGENTA,
+        CYAN,
+        BLACK,
+        RGBColor(230, 140, 0),
+    ];
+    let mut legend: Vec<(String, RGBColor)> = Vec::new();
     for (i, (label, points, markers)) in series.iter().enumerate() {
         let color = palette[i % palette.len()];
         let points: Vec<(f64, f64)> = points.iter().copied().filter(|p| p.1.is_finite()).collect();
-        let width = if *markers { 2 } else { 1 };
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))
-            .map_err(|e| plot_err(&e))?
-            .label(*label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         if *markers {
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(|e| plot_err(&e))?;
             chart
                 .draw_series(
                     points
@@ -199,14 +232,34 @@ pub fn plot_lines(
                         .map(|p| Circle::new(p, 3, color.filled())),
                 )
                 .map_err(|e| plot_err(&e))?;
+            legend.push((label.to_string(), color));
+        } else {
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.mix(0.25)))
+                .map_err(|e| plot_err(&e))?;
+            let smooth = trailing_mean(&points, SMOOTHING_WINDOW);
+            chart
+                .draw_series(LineSeries::new(smooth, color.stroke_width(2)))
+                .map_err(|e| plot_err(&e))?;
+            legend.push((format!("{label} ({SMOOTHING_WINDOW}-step mean)"), color));
         }
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE)
-        .draw()
-        .map_err(|e| plot_err(&e))?;
+    for (i, (label, color)) in legend.iter().enumerate() {
+        let y = 60 + 24 * i as i32;
+        legend_area
+            .draw(&PathElement::new(
+                vec![(4, y), (28, y)],
+                color.stroke_width(2),
+            ))
+            .map_err(|e| plot_err(&e))?;
+        legend_area
+            .draw(&Text::new(
+                label.clone(),
+                (34, y - 7),
+                ("sans-serif", 13).into_font(),
+            ))
+            .map_err(|e| plot_err(&e))?;
+    }
     root.present().map_err(|e| plot_err(&e))
 }
 
@@ -303,6 +356,52 @@ mod tests {
         let records = read(&path).unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].loss, 2.9);
+    }
+
+    #[test]
+    fn the_trailing_mean_averages_the_last_points() {
+        let points: Vec<(f64, f64)> = [1.0, 3.0, 5.0, 7.0]
+            .iter()
+            .enumerate()
+            .map(|(i, y)| (i as f64, *y))
+            .collect();
+        let smooth = trailing_mean(&points, 2);
+        assert_eq!(smooth, vec![(0.0, 1.0), (1.0, 2.0), (2.0, 4.0), (3.0, 6.0)]);
+        assert_eq!(trailing_mean(&points, 1), points);
+    }
+
+    #[test]
+    fn line_plots_put_the_legend_right_of_the_chart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reward.svg");
+        let per_step: Vec<(f64, f64)> = (1..30).map(|s| (s as f64, (s % 3) as f64)).collect();
+        plot_lines(
+            &path,
+            "t",
+            "y",
+            &[
+                ("per step", per_step, false),
+                ("held-out", vec![(0.0, 1.0), (29.0, 2.0)], true),
+            ],
+        )
+        .unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("per step (10-step mean)") && svg.contains("held-out"));
+        // Every legend label starts right of the 960-pixel chart.
+        for label in ["per step (10-step mean)", "held-out"] {
+            let at = svg.find(label).unwrap();
+            let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+            let x: f64 = tag
+                .split("x=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(x > 960.0, "{tag}");
+        }
     }
 
     #[test]

@@ -146,7 +146,13 @@ pub fn adamw(optim: &OptimConfig) -> AdamWConfig {
 /// Generate the problems, write them in rollout format (`problems/{train,heldout}.jsonl`), and
 /// train the tokenizer on the training split (or load `tokenizer.json` if already there).
 pub fn prepare(config: &TrainConfig, run_dir: &Path) -> Result<Prepared, TrainError> {
-    let problems = data::generate(config.data.problems, config.data.seed);
+    let mut problems = data::generate(config.data.problems, config.data.seed);
+    for problem in &mut problems {
+        problem.template = config.data.template;
+        if problem.in_share(config.data.tagged_statement_share) {
+            problem.markup = data::StatementMarkup::Tags;
+        }
+    }
     let (train, heldout) = data::split(problems, config.data.heldout_fraction);
     for (name, set) in [("train", &train), ("heldout", &heldout)] {
         let lines: Vec<String> = set

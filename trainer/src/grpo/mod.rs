@@ -9,7 +9,9 @@
 //!    next group is generated;
 //! 3. collect the groups' scores (each within its deadline; a late or failed group is skipped
 //!    and logged), compute group-relative advantages with masked `error` scores left out, and
-//!    drop the groups without signal ([`objective::group_advantages`]);
+//!    drop the groups without signal ([`objective::group_advantages_with`]); with
+//!    `dynamic_sampling_rounds` (DAPO), draw new prompts for as many groups as lacked signal and
+//!    repeat phases 1–3 for them, up to that many rounds;
 //! 4. right-pad the kept completions into one batch (to its longest row), take `log π_old` from
 //!    one no-grad forward on the training path (and `log π_ref` from the frozen reference), then
 //!    run `μ` epochs of: forward, the loss of [`objective`], backward, global-norm clipping
@@ -223,8 +225,22 @@ pub struct StepRecord {
     pub grad_norm: Option<f64>,
     /// Mean completion length in tokens.
     pub response_len: f64,
-    /// Groups generated.
+    /// Mean reasoning length in tokens (inside `<think>…</think>`), over the completions that
+    /// open and close it; absent when none does.
+    pub reasoning_len: Option<f64>,
+    /// Share of scored completions the `format` verifier found well formed (one
+    /// `<think>…</think>` at the start, then an answer).
+    pub think_rate: Option<f64>,
+    /// Mean language consistency of the reasoning (the `format` verifier's), over the
+    /// completions that have some.
+    pub language_consistency: Option<f64>,
+    /// Pass rate per problem family, over the step's completions.
+    pub family_pass_rates: std::collections::BTreeMap<String, f64>,
+    /// Groups generated (dynamic sampling's extra groups included).
     pub groups: usize,
+    /// Groups drawn by dynamic sampling to replace groups without signal.
+    #[serde(default)]
+    pub groups_resampled: usize,
     /// Groups skipped (reward deadline or failed call).
     pub groups_skipped: usize,
     /// Share of scored groups without signal.
@@ -504,6 +520,8 @@ fn step_record(step: usize, lr: f64, groups: usize, rewards: &StepRewards) -> St
         zero_signal_share: rewards.zero_signal as f64 / rewards.scored_groups.max(1) as f64,
         rollouts_masked: rewards.masked,
         response_len: rewards.response_tokens as f64 / rewards.responses.max(1) as f64,
+        reasoning_len: (rewards.reasoning_closed > 0)
+            .then(|| rewards.reasoning_tokens as f64 / rewards.reasoning_closed as f64),
         ..StepRecord::default()
     }
 }
@@ -521,6 +539,9 @@ fn complete_record(
     record.pass_rate = summary.pass_rate;
     record.format_score = summary.format_score;
     record.verifiers = summary.verifiers;
+    record.think_rate = summary.think_rate;
+    record.language_consistency = summary.language_consistency;
+    record.family_pass_rates = summary.family_pass_rates;
     record.generate_s = generate_s;
     record.reward_wait_s = rewards.wait_s;
     record.update_s = update_s;
@@ -655,12 +676,39 @@ pub fn run_grpo<B: AutodiffBackend>(
         // 1–2. Generate each group and send it for scoring at once.
         let Generation {
             groups,
-            seconds: step_generate,
-            tokens: generated_tokens,
-        } = step::generate_groups(&policy, &ctx, step, &mut rng, device)?;
+            seconds: mut step_generate,
+            tokens: mut generated_tokens,
+        } = step::generate_groups(
+            &policy,
+            &ctx,
+            step,
+            0..grpo.prompts_per_step,
+            &mut rng,
+            device,
+        )?;
 
         // 3. Collect the rewards; advantages per group.
-        let scored = step::collect_rewards(groups, &rewards, grpo.adv_eps, step);
+        let mut scored = step::collect_rewards(groups, &ctx, step);
+        // Dynamic sampling: replace the groups without signal by new prompts' groups.
+        let mut drawn = grpo.prompts_per_step;
+        for _ in 0..grpo.dynamic_sampling_rounds {
+            let missing = grpo.prompts_per_step.saturating_sub(scored.signal_groups());
+            if missing == 0 || scored.scored_groups == 0 {
+                break;
+            }
+            let more = step::generate_groups(
+                &policy,
+                &ctx,
+                step,
+                drawn..drawn + missing,
+                &mut rng,
+                device,
+            )?;
+            drawn += missing;
+            step_generate += more.seconds;
+            generated_tokens += more.tokens;
+            scored.merge(step::collect_rewards(more.groups, &ctx, step));
+        }
         if scored.scored_groups == 0 {
             steps_without_rewards += 1;
             if steps_without_rewards >= MAX_STEPS_WITHOUT_REWARDS {
@@ -675,7 +723,8 @@ pub fn run_grpo<B: AutodiffBackend>(
 
         // 4. The update.
         let t0 = Instant::now();
-        let mut record = step_record(step, lr, grpo.prompts_per_step, &scored);
+        let mut record = step_record(step, lr, drawn, &scored);
+        record.groups_resampled = drawn - grpo.prompts_per_step;
         if !scored.rows.is_empty() {
             let batch = step::old_policy_pass::<B>(
                 &policy,
@@ -758,8 +807,9 @@ pub fn run_grpo<B: AutodiffBackend>(
     })
 }
 
-/// Draw `reward.svg` (train mean reward and pass rate, held-out pass rate) and `loss.svg` from
-/// the stage's metrics; returns the held-out curve.
+/// Draw `reward.svg` (train mean reward, pass rate and well-formed `<think>` share; held-out
+/// pass rate, parse rate and mean reward), `lengths.svg` (completion and reasoning length) and
+/// `loss.svg` from the stage's metrics; returns the held-out curve.
 pub fn plot(metrics_path: &Path, stage_dir: &Path) -> Result<Vec<HeldoutPoint>, MetricsError> {
     let lines = metrics::read_values(metrics_path)?;
     let series = |split: &str, field: &str| -> Vec<(f64, f64)> {
@@ -803,6 +853,25 @@ pub fn plot(metrics_path: &Path, stage_dir: &Path) -> Result<Vec<HeldoutPoint>, 
                 true,
             ),
             ("held-out pass rate, greedy", greedy, true),
+            ("held-out parse rate", series("heldout", "parse_rate"), true),
+            (
+                "train well-formed <think> share",
+                series("train", "think_rate"),
+                false,
+            ),
+        ],
+    )?;
+    metrics::plot_lines(
+        &stage_dir.join("lengths.svg"),
+        "grpo: completion and reasoning length per step",
+        "tokens",
+        &[
+            ("completion length", series("train", "response_len"), false),
+            (
+                "reasoning length (inside <think>, closed ones)",
+                series("train", "reasoning_len"),
+                false,
+            ),
         ],
     )?;
     metrics::plot_lines(

@@ -31,8 +31,16 @@
 //! where `m_{i,t}` is 1 on the completion tokens of row `i` and `|o_i| = Σ_t m_{i,t}`: each
 //! completion's token mean, then the mean over completions. With full groups this is eq. 3's
 //! `1/G Σ_i 1/|o_i| Σ_t` averaged over the step's prompts.
+//!
+//! **Variants** ([`LossSettings`]), each a config switch:
+//! - DAPO (arXiv:2503.14476) eq. 10, token-level loss: `1/Σ_i|o_i| Σ_i Σ_t` ([`LossNorm::Token`]);
+//! - Dr. GRPO (arXiv:2503.20783) eq. 3: `1/(N·L_max) Σ_i Σ_t`, a constant ([`LossNorm::Constant`]),
+//!   with advantages `r_i − mean(r)`, not divided by the std ([`AdvantageNorm::None`]);
+//! - DAPO eq. 10's clip-higher: `clip(ρ, 1 − ε_low, 1 + ε_high)`.
 
 use burn::prelude::*;
+
+use crate::config::{AdvantageNorm, LossNorm};
 
 /// Advantages of one group.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +61,18 @@ pub struct GroupAdvantages {
 /// or the standard deviation and gets no advantage; it is never read as 0. A group with fewer
 /// than two present rewards, or with all of them equal, has no signal (its advantages are 0).
 pub fn group_advantages(rewards: &[Option<f64>], eps: f64) -> GroupAdvantages {
+    group_advantages_with(rewards, eps, AdvantageNorm::Std)
+}
+
+/// [`group_advantages`] with a choice of normalisation: `Std` divides by `std + eps`,
+/// `None` does not.
+///
+/// Reference (Dr. GRPO eq. 3): `Â_{i,t} = R(q, o_i) − mean({R(q, o_1), …, R(q, o_G)})`
+pub fn group_advantages_with(
+    rewards: &[Option<f64>],
+    eps: f64,
+    norm: AdvantageNorm,
+) -> GroupAdvantages {
     let present: Vec<f64> = rewards.iter().flatten().copied().collect();
     let n = present.len();
     let mean = present.iter().sum::<f64>() / n.max(1) as f64;
@@ -63,10 +83,12 @@ pub fn group_advantages(rewards: &[Option<f64>], eps: f64) -> GroupAdvantages {
         .iter()
         .map(|r| {
             r.map(|r| {
-                if signal {
+                if !signal {
+                    0.0
+                } else if norm == AdvantageNorm::Std {
                     (r - mean) / (std + eps)
                 } else {
-                    0.0
+                    r - mean
                 }
             })
         })
@@ -93,20 +115,61 @@ pub fn k3_kl<B: Backend, const D: usize>(
 /// The clipped surrogate per token.
 ///
 /// Reference: `min[ρ Â, clip(ρ, 1 − ε, 1 + ε) Â]`, `ρ = exp(log π_θ − log π_old)`   (eq. 3)
+/// and DAPO eq. 10: `clip(ρ, 1 − ε_low, 1 + ε_high)`.
 ///
 /// `advantages` is `[batch, 1]` (one per completion) and broadcasts over the tokens.
 pub fn clipped_surrogate<B: Backend>(
     log_probs: Tensor<B, 2>,
     old_log_probs: Tensor<B, 2>,
     advantages: Tensor<B, 2>,
-    eps: f64,
+    eps_low: f64,
+    eps_high: f64,
 ) -> Tensor<B, 2> {
     let [batch, seq] = log_probs.dims();
     let advantages = advantages.expand([batch, seq]);
     let ratio = (log_probs - old_log_probs).exp();
     let unclipped = ratio.clone() * advantages.clone();
-    let clipped = ratio.clamp(1.0 - eps, 1.0 + eps) * advantages;
+    let clipped = ratio.clamp(1.0 - eps_low, 1.0 + eps_high) * advantages;
     unclipped.min_pair(clipped)
+}
+
+/// The settings of one loss: the clip range, the KL weight and how tokens are averaged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossSettings {
+    /// `ε_low`: the ratio is clipped below at `1 − ε_low`.
+    pub clip_low: f64,
+    /// `ε_high`: the ratio is clipped above at `1 + ε_high` (`ε_low` in DeepSeekMath).
+    pub clip_high: f64,
+    /// `β` of the k3 KL term.
+    pub kl_beta: f64,
+    /// How the per-token terms are averaged.
+    pub norm: LossNorm,
+    /// `L_max` of [`LossNorm::Constant`]: the token budget of a completion.
+    pub max_len: usize,
+}
+
+impl LossSettings {
+    /// DeepSeekMath's loss: symmetric clip `eps`, KL weight `beta`, sequence-mean tokens.
+    pub fn grpo(eps: f64, beta: f64) -> Self {
+        Self {
+            clip_low: eps,
+            clip_high: eps,
+            kl_beta: beta,
+            norm: LossNorm::Sequence,
+            max_len: 1,
+        }
+    }
+
+    /// The settings of a GRPO configuration.
+    pub fn of(grpo: &crate::config::GrpoConfig) -> Self {
+        Self {
+            clip_low: grpo.clip_eps,
+            clip_high: grpo.clip_eps_high.unwrap_or(grpo.clip_eps),
+            kl_beta: grpo.kl_beta,
+            norm: grpo.loss_norm,
+            max_len: grpo.max_new_tokens,
+        }
+    }
 }
 
 /// The inputs of one evaluation of the loss, all `[batch, seq]` over target positions except
@@ -139,8 +202,15 @@ pub struct Loss<B: Backend> {
     pub max_ratio_deviation: Tensor<B, 1>,
 }
 
-/// The GRPO loss `L` of the module documentation, with clip range `eps` and KL weight `beta`.
-pub fn grpo_loss<B: Backend>(inputs: LossInputs<B>, eps: f64, beta: f64) -> Loss<B> {
+/// The GRPO loss `L` of the module documentation (or one of its variants, as `settings` say).
+pub fn grpo_loss<B: Backend>(inputs: LossInputs<B>, settings: &LossSettings) -> Loss<B> {
+    let LossSettings {
+        clip_low,
+        clip_high,
+        kl_beta: beta,
+        norm,
+        max_len,
+    } = *settings;
     let LossInputs {
         log_probs,
         old_log_probs,
@@ -155,23 +225,39 @@ pub fn grpo_loss<B: Backend>(inputs: LossInputs<B>, eps: f64, beta: f64) -> Loss
     let ratio = (log_probs.clone() - old_log_probs.clone()).exp().detach();
     let adv = advantages.clone().expand([batch, seq]);
     let clipped_high =
-        ratio.clone().greater_elem(1.0 + eps).float() * adv.clone().greater_elem(0.0).float();
-    let clipped_low = ratio.clone().lower_elem(1.0 - eps).float() * adv.lower_elem(0.0).float();
+        ratio.clone().greater_elem(1.0 + clip_high).float() * adv.clone().greater_elem(0.0).float();
+    let clipped_low =
+        ratio.clone().lower_elem(1.0 - clip_low).float() * adv.lower_elem(0.0).float();
     let clip_fraction = ((clipped_high + clipped_low) * mask.clone()).sum() / tokens.clone();
     let max_ratio_deviation = ((ratio - 1.0).abs() * mask.clone()).max();
 
-    let mut per_token = clipped_surrogate(log_probs.clone(), old_log_probs, advantages, eps);
+    let mut per_token = clipped_surrogate(
+        log_probs.clone(),
+        old_log_probs,
+        advantages,
+        clip_low,
+        clip_high,
+    );
     let mut kl_mean = None;
     if let Some(reference) = ref_log_probs {
         let kl = k3_kl(log_probs, reference);
-        kl_mean = Some((kl.clone().detach() * mask.clone()).sum() / tokens);
+        kl_mean = Some((kl.clone().detach() * mask.clone()).sum() / tokens.clone());
         if beta > 0.0 {
             per_token = per_token - kl.mul_scalar(beta);
         }
     }
-    // 1/|o_i| Σ_t m_{i,t} (…), then the mean over rows, negated.
-    let per_completion = (per_token * mask).sum_dim(1) / per_row;
-    let loss = per_completion.mean().neg();
+    let masked = per_token * mask;
+    let loss = match norm {
+        // 1/|o_i| Σ_t m_{i,t} (…), then the mean over rows, negated.
+        LossNorm::Sequence => (masked.sum_dim(1) / per_row).mean().neg(),
+        // DAPO: 1/Σ_i |o_i| Σ_i Σ_t (…)
+        LossNorm::Token => (masked.sum() / tokens).neg(),
+        // Dr. GRPO: 1/(N · L_max) Σ_i Σ_t (…)
+        LossNorm::Constant => masked
+            .sum()
+            .div_scalar((batch * max_len.max(1)) as f64)
+            .neg(),
+    };
     Loss {
         loss,
         kl: kl_mean,
@@ -271,7 +357,7 @@ mod tests {
         let old = t2(&[&[0.0, 0.0], &[0.0, 0.0]]);
         let new = t2(&[&[1.5f32.ln(), 0.5f32.ln()], &[1.5f32.ln(), 0.5f32.ln()]]);
         let adv = t2(&[&[1.0], &[-1.0]]);
-        let got = values(clipped_surrogate(new, old, adv, eps));
+        let got = values(clipped_surrogate(new, old, adv, eps, eps));
         // A > 0: min(1.5, 1.2) = 1.2 (clipped), min(0.5, 0.8) = 0.5 (not clipped).
         // A < 0: min(−1.5, −1.2) = −1.5 (not clipped), min(−0.5, −0.8) = −0.8 (clipped).
         for (g, w) in got.iter().zip([1.2, 0.5, -1.5, -0.8]) {
@@ -282,6 +368,7 @@ mod tests {
             t2(&[&[1.1f32.ln()]]),
             t2(&[&[0.0]]),
             t2(&[&[2.0]]),
+            eps,
             eps,
         ));
         assert!(close(got[0].into(), 2.2));
@@ -303,8 +390,7 @@ mod tests {
                 advantages: t2(&[&[1.0], &[-2.0]]),
                 mask: mask.clone(),
             },
-            0.2,
-            0.0,
+            &LossSettings::grpo(0.2, 0.0),
         );
         assert!(close(values(loss.loss)[0].into(), 0.5));
         assert_eq!(values(loss.clip_fraction), vec![0.0]);
@@ -323,8 +409,7 @@ mod tests {
                 advantages: t2(&[&[1.0], &[-2.0]]),
                 mask,
             },
-            0.2,
-            0.1,
+            &LossSettings::grpo(0.2, 0.1),
         );
         let k3 = 2.0 - 2f64.ln() - 1.0;
         assert!(close(values(with_kl.loss)[0].into(), 0.5 + 0.1 * k3 / 2.0));
@@ -345,8 +430,7 @@ mod tests {
                 advantages: t2(&[&[1.0], &[-1.0]]),
                 mask: t2(&[&[1.0], &[1.0]]),
             },
-            0.2,
-            0.0,
+            &LossSettings::grpo(0.2, 0.0),
         );
         assert!(close(values(loss.clip_fraction)[0].into(), 0.5));
         assert!(close(values(loss.max_ratio_deviation)[0].into(), 0.5));
@@ -375,8 +459,7 @@ mod tests {
                 advantages: Tensor::from_data(TensorData::new(vec![1.0f32, -2.0], [2, 1]), &device),
                 mask,
             },
-            0.2,
-            0.0,
+            &LossSettings::grpo(0.2, 0.0),
         );
         let grads = loss.loss.backward();
         let got: Vec<f32> = log_probs
@@ -390,5 +473,73 @@ mod tests {
         for (g, w) in got.iter().zip(want) {
             assert!((f64::from(*g) - w).abs() < 1e-6, "{got:?}");
         }
+    }
+
+    #[test]
+    fn the_variants_average_tokens_as_their_papers_say() {
+        // The example of `the_loss_is_the_mean_over_completions_of_token_means`: Â = 1 on 2
+        // tokens, Â = −2 on 3 tokens, ρ = 1, β = 0.
+        let zeros = t2(&[&[-1.0, -1.0, -1.0, -1.0], &[-1.0, -1.0, -1.0, -1.0]]);
+        let inputs = LossInputs {
+            log_probs: zeros.clone(),
+            old_log_probs: zeros,
+            ref_log_probs: None,
+            advantages: t2(&[&[1.0], &[-2.0]]),
+            mask: t2(&[&[0.0, 1.0, 1.0, 0.0], &[0.0, 1.0, 1.0, 1.0]]),
+        };
+        let with = |norm: LossNorm, max_len: usize| {
+            let settings = LossSettings {
+                norm,
+                max_len,
+                ..LossSettings::grpo(0.2, 0.0)
+            };
+            f64::from(values(grpo_loss(inputs.clone(), &settings).loss)[0])
+        };
+        // DAPO: −(2·1 + 3·(−2)) / 5 = 0.8.
+        assert!(close(with(LossNorm::Token, 1), 0.8));
+        // Dr. GRPO: −(2 − 6) / (2 rows · L_max 8) = 0.25, whatever the rows' lengths.
+        assert!(close(with(LossNorm::Constant, 8), 0.25));
+        assert!(close(with(LossNorm::Sequence, 8), 0.5));
+    }
+
+    #[test]
+    fn dr_grpo_advantages_are_not_divided_by_the_std() {
+        let g = group_advantages_with(
+            &[Some(0.9), Some(0.3), Some(0.0)],
+            1e-4,
+            AdvantageNorm::None,
+        );
+        let got: Vec<f64> = g.advantages.iter().map(|a| a.unwrap()).collect();
+        for (got, want) in got.iter().zip([0.5, -0.1, -0.4]) {
+            assert!(close(*got, want), "{got} vs {want}");
+        }
+        let flat = group_advantages_with(&[Some(0.5), Some(0.5)], 1e-4, AdvantageNorm::None);
+        assert!(!flat.signal && flat.advantages == vec![Some(0.0), Some(0.0)]);
+    }
+
+    #[test]
+    fn clip_higher_lets_a_positive_advantage_rise_further() {
+        // ρ = 1.25 with Â = 1: clipped to 1.2 by ε = 0.2, not by ε_high = 0.28.
+        let new = t2(&[&[1.25f32.ln()]]);
+        let old = t2(&[&[0.0]]);
+        let adv = t2(&[&[1.0]]);
+        let symmetric = values(clipped_surrogate(
+            new.clone(),
+            old.clone(),
+            adv.clone(),
+            0.2,
+            0.2,
+        ));
+        let higher = values(clipped_surrogate(new.clone(), old.clone(), adv, 0.2, 0.28));
+        assert!(close(symmetric[0].into(), 1.2) && close(higher[0].into(), 1.25));
+        // The lower side is still ε_low: ρ = 0.7 with Â = −1 → −0.8.
+        let low = values(clipped_surrogate(
+            t2(&[&[0.7f32.ln()]]),
+            old,
+            t2(&[&[-1.0]]),
+            0.2,
+            0.28,
+        ));
+        assert!(close(low[0].into(), -0.8));
     }
 }

@@ -175,6 +175,14 @@ pub struct Reading {
     pub parsed: bool,
     /// The `format` verifier's score, where it ran.
     pub format: Option<f64>,
+    /// Whether the `format` verifier found a well-formed answer (one `<think>…</think>` at the
+    /// start, then a non-empty answer: its `structure` 1), where it ran.
+    pub well_formed: Option<bool>,
+    /// The `format` verifier's language consistency of the reasoning, where it ran and the
+    /// completion has reasoning (a `<think>` tag).
+    pub consistency: Option<f64>,
+    /// The problem family, from the rollout id (`family-k#…`).
+    pub family: String,
     /// Each verifier that ran (not skipped): name → score.
     pub verifiers: Vec<(String, f64)>,
 }
@@ -192,7 +200,25 @@ impl Reading {
             .filter(|v| !v.skipped)
             .map(|v| (v.name.clone(), v.score))
             .collect();
+        let format_details = score
+            .verifiers
+            .iter()
+            .find(|v| !v.skipped && v.name == "format")
+            .map(|v| &v.details);
+        let well_formed = format_details
+            .and_then(|d| d["structure"].as_f64())
+            .map(|s| s >= 1.0);
+        let consistency = format_details
+            .filter(|d| d["think"].as_str().is_some_and(|t| t != "absent"))
+            .and_then(|d| d["consistency"].as_f64());
+        let problem_id = score
+            .id
+            .split_once('#')
+            .map_or(score.id.as_str(), |(p, _)| p);
         Self {
+            well_formed,
+            consistency,
+            family: crate::data::family_of(problem_id).to_string(),
             reward,
             passed: score.outcome == Outcome::Passed,
             parsed: !matches!(
@@ -229,6 +255,16 @@ pub struct RewardSummary {
     pub format_score: Option<f64>,
     /// Mean score of each verifier where it ran.
     pub verifiers: BTreeMap<String, f64>,
+    /// Share of answers the `format` verifier found well formed (`<think>…</think>` at the
+    /// start, then an answer), where it ran.
+    #[serde(default)]
+    pub think_rate: Option<f64>,
+    /// Mean language consistency of the reasoning, over the answers that have some.
+    #[serde(default)]
+    pub language_consistency: Option<f64>,
+    /// Pass rate per problem family.
+    #[serde(default)]
+    pub family_pass_rates: BTreeMap<String, f64>,
 }
 
 impl RewardSummary {
@@ -249,7 +285,25 @@ impl RewardSummary {
                 entry.1 += 1;
             }
         }
+        let mean = |xs: &[f64]| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
+        let formed: Vec<f64> = readings
+            .iter()
+            .filter_map(|r| r.well_formed.map(|w| f64::from(u8::from(w))))
+            .collect();
+        let consistency: Vec<f64> = readings.iter().filter_map(|r| r.consistency).collect();
+        let mut families: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for r in &readings {
+            let entry = families.entry(r.family.clone()).or_default();
+            entry.0 += usize::from(r.passed);
+            entry.1 += 1;
+        }
         Self {
+            think_rate: mean(&formed),
+            language_consistency: mean(&consistency),
+            family_pass_rates: families
+                .into_iter()
+                .map(|(family, (passed, count))| (family, passed as f64 / count as f64))
+                .collect(),
             scored: n,
             masked: n - rewards.len(),
             mean_reward: rewards.iter().sum::<f64>() / rewards.len().max(1) as f64,
@@ -327,6 +381,47 @@ mod tests {
         assert_eq!((summary.scored, summary.masked), (3, 1));
         assert!((summary.mean_reward - 0.75).abs() < 1e-12);
         assert!((summary.pass_rate - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_format_details_give_the_r1_zero_signatures_and_the_id_the_family() {
+        let format = |think: &str, structure: f64, consistency: f64| verdict::VerifierScore {
+            name: "format".into(),
+            score: 0.5 * structure + 0.5 * consistency,
+            weight: 0.2,
+            gate: false,
+            skipped: false,
+            details: serde_json::json!({
+                "think": think, "structure": structure, "consistency": consistency
+            }),
+        };
+        let mut well = score(Outcome::Passed, Some(1.0));
+        well.id = "sorted_with_first-42#3.0.1".into();
+        well.verifiers = vec![format("well_formed", 1.0, 0.8)];
+        let mut closed = score(Outcome::Failed, Some(0.2));
+        closed.id = "sorted_with_first-7#3.1.0".into();
+        closed.verifiers = vec![format("close_only", 0.0, 0.6)];
+        let mut bare = score(Outcome::Failed, Some(0.1));
+        bare.id = "prefix-3#0".into();
+        bare.verifiers = vec![format("absent", 0.0, 0.0)];
+        let readings: Vec<Reading> = [&well, &closed, &bare]
+            .into_iter()
+            .map(Reading::of)
+            .collect();
+        assert_eq!(readings[0].family, "sorted_with_first");
+        assert_eq!(readings[2].family, "prefix");
+        assert_eq!(readings[0].well_formed, Some(true));
+        assert_eq!(readings[1].well_formed, Some(false));
+        // No reasoning at all: no consistency to average.
+        assert_eq!(readings[2].consistency, None);
+        let summary = RewardSummary::of(&readings);
+        assert!((summary.think_rate.unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        assert!((summary.language_consistency.unwrap() - 0.7).abs() < 1e-12);
+        assert_eq!(summary.family_pass_rates["sorted_with_first"], 0.5);
+        assert_eq!(summary.family_pass_rates["prefix"], 0.0);
+        // Without a format verifier in the chain there is nothing to report.
+        let plain = RewardSummary::of(&[Reading::of(&score(Outcome::Passed, Some(1.0)))]);
+        assert_eq!((plain.think_rate, plain.language_consistency), (None, None));
     }
 
     fn with_id(id: &str, reward: f64) -> Score {

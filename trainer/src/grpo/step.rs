@@ -11,7 +11,7 @@ use burn::tensor::backend::AutodiffBackend;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::objective::{group_advantages, grpo_loss, LossInputs};
+use super::objective::{group_advantages_with, grpo_loss, LossInputs, LossSettings};
 use super::rewards::{self, GroupOutcome, Reading, Rewards};
 use super::{GrpoError, StepRecord};
 use crate::batches::{right_padded, Batch};
@@ -53,23 +53,25 @@ pub(super) struct Generation {
     pub(super) tokens: usize,
 }
 
-/// Phases 1–2: draw `grpo.prompts_per_step` training problems from `rng`, sample a group of
+/// Phases 1–2: draw `groups` training problems from `rng`, sample a group of
 /// `grpo.group_size` completions to each from `policy` (a seed from `rng` per group), and send
-/// each group to verdict as soon as it is generated.
+/// each group to verdict as soon as it is generated. The groups are numbered from
+/// `first_group` in the rollout ids (`problem#step.group.sample`).
 pub(super) fn generate_groups<B: Backend>(
     policy: &MoeTransformer<B>,
     ctx: &StepContext<'_>,
     step: usize,
+    groups: std::ops::Range<usize>,
     rng: &mut StdRng,
     device: &B::Device,
 ) -> Result<Generation, GrpoError> {
     let grpo = ctx.grpo;
     let tokenizer = ctx.tokenizer;
     let pad = tokenizer.eos();
-    let mut generated: Vec<Generated> = Vec::with_capacity(grpo.prompts_per_step);
+    let mut generated: Vec<Generated> = Vec::with_capacity(groups.len());
     let mut step_generate = 0.0;
     let mut generated_tokens = 0usize;
-    for g in 0..grpo.prompts_per_step {
+    for g in groups {
         let problem = &ctx.problems[rng.random_range(0..ctx.problems.len())];
         let prompt = tokenizer.encode(&problem.prompt())?;
         let sampling = SamplingConfig {
@@ -157,18 +159,59 @@ pub(super) struct StepRewards {
     pub(super) response_tokens: usize,
     /// Completions over all groups.
     pub(super) responses: usize,
+    /// Tokens inside `<think>…</think>` over the completions that close it.
+    pub(super) reasoning_tokens: usize,
+    /// Completions that open `<think>` and close it.
+    pub(super) reasoning_closed: usize,
     /// Seconds blocked on the rewards.
     pub(super) wait_s: f64,
 }
 
-/// Phase 3: collect the groups' rewards (in the order sent), and the advantages per group; a
-/// skipped group is logged, a group without signal counted.
+impl StepRewards {
+    /// Groups scored with signal (kept for the update).
+    pub(super) fn signal_groups(&self) -> usize {
+        self.scored_groups - self.zero_signal
+    }
+
+    /// Add the rewards of more groups of the same step (dynamic sampling).
+    pub(super) fn merge(&mut self, more: StepRewards) {
+        self.readings.extend(more.readings);
+        self.latencies.extend(more.latencies);
+        self.skipped += more.skipped;
+        self.zero_signal += more.zero_signal;
+        self.scored_groups += more.scored_groups;
+        self.masked += more.masked;
+        if !more.last_skip.is_empty() {
+            self.last_skip = more.last_skip;
+        }
+        self.rows.extend(more.rows);
+        self.response_tokens += more.response_tokens;
+        self.responses += more.responses;
+        self.reasoning_tokens += more.reasoning_tokens;
+        self.reasoning_closed += more.reasoning_closed;
+        self.wait_s += more.wait_s;
+    }
+}
+
+/// Tokens strictly between the first `open` and the first `close` after it; `None` when the
+/// completion does not open and then close its reasoning.
+pub(super) fn reasoning_len(tokens: &[u32], open: u32, close: u32) -> Option<usize> {
+    let start = tokens.iter().position(|t| *t == open)?;
+    let end = tokens[start + 1..].iter().position(|t| *t == close)?;
+    Some(end)
+}
+
+/// Phase 3: collect the groups' rewards (in the order sent), and the advantages per group
+/// (normalised as `grpo.advantage_norm` says); a skipped group is logged, a group without
+/// signal counted.
 pub(super) fn collect_rewards(
     generated: Vec<Generated>,
-    rewards: &Rewards,
-    adv_eps: f64,
+    ctx: &StepContext<'_>,
     step: usize,
 ) -> StepRewards {
+    let rewards = ctx.rewards;
+    let (open, close) = (ctx.tokenizer.think_open(), ctx.tokenizer.think_close());
+    let (mut reasoning_tokens, mut reasoning_closed) = (0usize, 0usize);
     let t0 = Instant::now();
     let mut readings: Vec<Reading> = Vec::new();
     let mut step_latencies = Vec::new();
@@ -180,6 +223,12 @@ pub(super) fn collect_rewards(
     for (g, group) in generated.into_iter().enumerate() {
         response_tokens += group.samples.iter().map(|s| s.tokens.len()).sum::<usize>();
         responses += group.samples.len();
+        for sample in &group.samples {
+            if let Some(n) = reasoning_len(&sample.tokens, open, close) {
+                reasoning_tokens += n;
+                reasoning_closed += 1;
+            }
+        }
         let outcome = match rewards.wait(group.pending) {
             GroupOutcome::Scored { scores, latency } => {
                 match rewards::in_sent_order(scores, &group.ids) {
@@ -209,7 +258,11 @@ pub(super) fn collect_rewards(
                     tracing::warn!(id = %score.id, error = ?score.error, "Reward masked: verdict could not judge the rollout.");
                 }
                 readings.extend(group_readings);
-                let adv = group_advantages(&group_rewards, adv_eps);
+                let adv = group_advantages_with(
+                    &group_rewards,
+                    ctx.grpo.adv_eps,
+                    ctx.grpo.advantage_norm,
+                );
                 if !adv.signal {
                     zero_signal += 1;
                     continue;
@@ -240,6 +293,8 @@ pub(super) fn collect_rewards(
         rows,
         response_tokens,
         responses,
+        reasoning_tokens,
+        reasoning_closed,
         wait_s: t0.elapsed().as_secs_f64(),
     }
 }
@@ -333,6 +388,7 @@ pub(super) fn optimize<B: AutodiffBackend, O: Optimizer<MoeTransformer<B>, B>>(
         ..
     } = update;
     let mut clip_sum = 0.0;
+    let settings = LossSettings::of(grpo);
     for epoch in 0..grpo.epochs {
         let pass = policy_pass(&model, &batch, grpo.temperature);
         let loss = grpo_loss(
@@ -343,8 +399,7 @@ pub(super) fn optimize<B: AutodiffBackend, O: Optimizer<MoeTransformer<B>, B>>(
                 advantages: advantages.clone(),
                 mask: batch.mask.clone(),
             },
-            grpo.clip_eps,
-            grpo.kl_beta,
+            &settings,
         );
         let objective = match pass.balance {
             Some(balance) => loss.loss.clone() + balance,
@@ -445,5 +500,19 @@ mod tests {
         let (max, min) = load_spread(&[vec![4, 2, 2, 0], vec![2, 2, 2, 2]]).unwrap();
         assert!((max - 1.5).abs() < 1e-12 && (min - 0.5).abs() < 1e-12);
         assert_eq!(load_spread(&[vec![0, 0]]), None);
+    }
+
+    #[test]
+    fn reasoning_is_counted_between_the_tags_only_when_closed() {
+        let (open, close) = (1, 2);
+        assert_eq!(reasoning_len(&[1, 7, 7, 7, 2, 9, 0], open, close), Some(3));
+        assert_eq!(reasoning_len(&[1, 2, 9], open, close), Some(0));
+        assert_eq!(reasoning_len(&[1, 7, 7], open, close), None, "never closed");
+        assert_eq!(
+            reasoning_len(&[2, 7, 1, 7], open, close),
+            None,
+            "closed before opened"
+        );
+        assert_eq!(reasoning_len(&[9, 9], open, close), None);
     }
 }

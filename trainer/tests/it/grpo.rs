@@ -15,7 +15,8 @@ use verdict_trainer::MoeTransformer;
 
 use verdict_trainer::backend::CpuTrainBackend;
 
-fn verdict_bin() -> PathBuf {
+/// The `verdict` binary: `$VERDICT_BIN`, else `target/<profile>/verdict`.
+pub(crate) fn verdict_bin() -> PathBuf {
     let bin = std::env::var_os("VERDICT_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

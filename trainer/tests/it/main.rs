@@ -7,3 +7,5 @@ mod pipeline;
 mod cli;
 // GRPO against a real `verdict serve`: rewards, finite loss, ratio 1 in the first epoch, resume.
 mod grpo;
+// R1-Zero: GRPO from a base checkpoint with the R1-Zero template; the format reward rises.
+mod zero;
