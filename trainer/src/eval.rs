@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use crate::data::Problem;
 use crate::generate::{generate, SamplingConfig};
-use crate::grpo::rewards::{Reading, RewardSummary, Rewards};
 use crate::model::MoeTransformer;
 use crate::python;
+use crate::reward::{Reading, RewardSummary, Rewards};
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
 /// One sampled answer.

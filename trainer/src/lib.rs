@@ -15,7 +15,9 @@
 //! - [`metrics`]: the JSONL metrics log and its SVG plots (smoothed, legend beside the chart).
 //! - [`train`]: the supervised loop shared by `pretrain` and `sft` (resume, checkpoints).
 //! - [`grad_norm`]: gradient clipping by the global norm over all parameters.
-//! - [`grpo`]: GRPO with verdict's rewards over gRPC (objective, rewards, local server, loop).
+//! - [`reward`]: verdict as the reward: the gRPC client that scores each group, and the embedded
+//!   `verdict serve` (below both [`grpo`] and [`eval`]).
+//! - [`grpo`]: GRPO with verdict's rewards (objective, step phases, the loop).
 //! - [`eval`]: held-out parse rate, and pass rate / mean reward scored by verdict.
 //! - [`python`]: the Python parse check used by the evaluation.
 #![deny(missing_docs)]
@@ -33,6 +35,7 @@ pub mod metrics;
 pub mod model;
 pub mod params;
 pub mod python;
+pub mod reward;
 pub mod tokenizer;
 pub mod train;
 

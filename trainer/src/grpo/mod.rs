@@ -23,8 +23,6 @@
 //! moments, step; the data and sampling seeds follow from the step).
 
 pub mod objective;
-pub mod rewards;
-pub mod server;
 mod step;
 
 use std::path::{Path, PathBuf};
@@ -46,10 +44,10 @@ use crate::eval::{self, RewardEval};
 use crate::generate::SamplingConfig;
 use crate::metrics::{self, MetricsError, MetricsLog};
 use crate::model::MoeTransformer;
+use crate::reward::server::{self, LocalServer, ServerError};
+use crate::reward::{quantile, RewardError, RewardSummary, Rewards};
 use crate::tokenizer::{Tokenizer, TokenizerError};
 use crate::train::{self, TrainError};
-use rewards::{quantile, RewardError, RewardSummary, Rewards};
-use server::{LocalServer, ServerError};
 use step::{Generation, StepContext, StepRewards};
 
 /// How long a local `verdict serve` may take to print its address.

@@ -12,13 +12,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::objective::{group_advantages_with, grpo_loss, LossInputs, LossSettings};
-use super::rewards::{self, GroupOutcome, Reading, Rewards};
 use super::{GrpoError, StepRecord};
 use crate::batches::{right_padded, Batch};
 use crate::config::GrpoConfig;
 use crate::data::Problem;
 use crate::generate::{generate, Sample, SamplingConfig};
 use crate::model::MoeTransformer;
+use crate::reward::client::{self as rewards, GroupOutcome, Reading, Rewards};
 use crate::tokenizer::Tokenizer;
 
 /// What every step reads: the stage's settings, the training problems, the tokenizer and the
