@@ -119,9 +119,13 @@ impl Verifier for FormatVerifier {
         };
         let answer_present = !answer.text.trim().is_empty();
         let structure = if tags_ok && answer_present { 1.0 } else { 0.0 };
+        // A reasoning with no words (`0.</think>` before the code) is no reasoning: 0, as for
+        // none at all. Scored 1 it paid half the format reward for the shape alone, which an
+        // R1-Zero policy learned (verdict-trainer's `tiny-zero`).
         let consistency = answer
             .thinking
             .as_deref()
+            .filter(|t| count_words(t) > 0)
             .map_or(0.0, |t| language_consistency(t, self.target));
         let score = (1.0 - self.language_weight) * structure + self.language_weight * consistency;
         Verdict::pass(
@@ -247,6 +251,18 @@ mod tests {
             s <= 0.5,
             "unclosed think keeps at most the language half: {s}"
         );
+    }
+
+    #[test]
+    fn a_reasoning_of_no_words_earns_no_consistency() {
+        for c in [
+            "0.</think>\ndef add(a, b):\n    return a + b\n",
+            "<think> . </think>\nprint(1)",
+        ] {
+            let (s, d) = score(c, FormatConfig::default());
+            assert_eq!(d["consistency"], 0.0, "{c}: {d}");
+            assert!(s <= 0.5, "{c}: {s}");
+        }
     }
 
     #[test]

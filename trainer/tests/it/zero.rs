@@ -87,7 +87,9 @@ fn r1_zero_from_a_base_checkpoint_learns_the_format_from_rewards_alone() {
     let last = mean(&format[format.len() - WINDOW..]);
     eprintln!("format component: first {WINDOW} steps {first:.3}, last {WINDOW} steps {last:.3}");
     // Measured over data seeds 1–7 and 17 (release build): first 8 steps 0.105–0.324, last 8
-    // steps 0.488–0.500, rises 0.17–0.40 (this seed: 0.148 -> 0.488). The base never opens
+    // steps 0.488–0.500, rises 0.17–0.40 (this seed: 0.148 -> 0.488); with the format step
+    // scoring a reasoning of no words 0 (semantics 3), seeds 1, 3, 5 and 17 (dev profile): first
+    // 0.102–0.189, last 0.492–0.500 (this seed: 0.111 -> 0.494). The base never opens
     // `<think>` here; what it learns is to end its prose with `</think>` and write code after
     // it, which earns the language-consistency half of the format score.
     assert!(
