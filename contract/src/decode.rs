@@ -29,15 +29,19 @@ pub fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, FieldError> {
 /// text such as a JSONL record, `(line 3, column 4)` otherwise.
 fn placed(e: &serde_json::Error) -> String {
     let message = e.to_string();
-    let bare = match message.rfind(" at line ") {
-        Some(i) => &message[..i],
-        None => &message,
-    };
+    let bare = without_position(&message);
     match (e.line(), e.column()) {
         (0, _) => bare.to_string(),
         (1, column) => format!("{bare} (column {column})"),
         (line, column) => format!("{bare} (line {line}, column {column})"),
     }
+}
+
+/// serde_json's message without its trailing ` at line L column C`.
+fn without_position(message: &str) -> &str {
+    message
+        .rfind(" at line ")
+        .map_or(message, |i| &message[..i])
 }
 
 /// serde's error with its path as the field. serde names a missing field only in its
@@ -46,11 +50,7 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
     let path = e.path().to_string();
     let path = if path == "." { String::new() } else { path };
     let inner = e.into_inner();
-    let reason = inner.to_string();
-    let reason = match reason.rfind(" at line ") {
-        Some(i) => reason[..i].to_string(),
-        None => reason,
-    };
+    let reason = without_position(&inner.to_string()).to_string();
     let missing = reason
         .strip_prefix("missing field `")
         .and_then(|rest| rest.strip_suffix('`'));

@@ -34,8 +34,9 @@ pub(crate) fn verdict_bin() -> PathBuf {
 }
 
 /// A chain whose reward varies with the structure and language of an early policy's text (the
-/// default chain's parse gate would give every completion of a barely trained model 0).
-const CHAIN: &str = r#"
+/// default chain's parse gate would give every completion of a barely trained model 0); the
+/// R1-Zero test (`zero.rs`) rewards with it too.
+pub(crate) const CHAIN: &str = r#"
 [[verifier]]
 kind = "format"
 weight = 1.0

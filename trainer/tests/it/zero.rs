@@ -8,20 +8,6 @@ use verdict_trainer::data::PromptTemplate;
 use verdict_trainer::grpo::{self, GrpoOptions};
 use verdict_trainer::train::{self, Stage, StageOptions};
 
-/// Format (the R1-Zero structure and the reasoning's language) and the parse check, not a
-/// gate: the default chain's parse gate would give a barely trained base 0 everywhere.
-const CHAIN: &str = r#"
-[[verifier]]
-kind = "format"
-weight = 1.0
-language = "eng"
-language_weight = 0.5
-
-[[verifier]]
-kind = "parse"
-weight = 0.5
-"#;
-
 /// Steps averaged at each end of the run to compare the format component.
 const WINDOW: usize = 8;
 
@@ -49,7 +35,7 @@ fn micro_zero(seed: u64) -> TrainConfig {
     g.optim.lr = 3e-3;
     g.optim.warmup_steps = 2;
     g.reward.verdict_bin = Some(crate::grpo::verdict_bin());
-    g.reward.verdict_chain = Some(CHAIN.to_string());
+    g.reward.verdict_chain = Some(crate::grpo::CHAIN.to_string());
     config
 }
 
