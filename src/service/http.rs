@@ -18,7 +18,8 @@
 //! **Bodies** are JSON: `Content-Type: application/json` (or another `application/*+json`
 //! type); a body sent without a `Content-Type` is read as JSON too. `null` means absent as in
 //! the JSONL format, also for OpenRLHF's `prompts` and `labels` (OpenRLHF sends `labels: None`
-//! when no `--label_key` is set).
+//! when no `--label_key` is set). A label is read as its JSON text ([`columns::label_fields`]),
+//! so its numbers reach the tests exactly as written, as a rollout's do on `/v1/score_batch`.
 //!
 //! **Deadlines**: `X-Verdict-Timeout-Ms: N` plays the part of `grpc-timeout`: the server gives
 //! up slightly before N ms ([`super::deadline_margin`]) and answers `504`; without it, the
@@ -39,7 +40,6 @@ use axum::Router;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 use super::record::CallRecord;
 use super::{RewardService, ServiceError};
@@ -403,8 +403,9 @@ struct OpenRlhfRequest {
     query: Vec<String>,
     #[serde(default)]
     prompts: Option<Vec<String>>,
+    /// Each label's JSON text, never a `Value`: an integer beyond 64 bits stays exact.
     #[serde(default)]
-    labels: Option<Vec<Value>>,
+    labels: Option<Vec<Box<RawValue>>>,
 }
 
 /// OpenRLHF reads `rewards` (and, in newer versions, `scores` and `extra_logs`).
@@ -459,12 +460,15 @@ async fn openrlhf(
                 .enumerate()
                 .map(|(i, query)| {
                     let prompt = request.prompts.as_ref().map_or("", |p| p[i].as_str());
-                    let label = request.labels.as_ref().map_or(&Value::Null, |l| &l[i]);
                     let id = format!("query-{}", i + 1);
-                    columns::label_fields(label)
+                    let fields = match &request.labels {
+                        Some(labels) => columns::label_fields(&labels[i]),
+                        None => Ok(columns::Fields::new()),
+                    };
+                    fields
                         .map_err(|e| e.within(&format!("labels[{i}]")))
                         .and_then(|fields| {
-                            columns::rollout_from_fields(
+                            columns::rollout_from_raw_fields(
                                 &id,
                                 prompt,
                                 columns::response_of(query, prompt),
@@ -580,7 +584,7 @@ mod tests {
     fn openrlhf_prompts_and_labels_may_be_null() {
         let r: OpenRlhfRequest =
             parse_body(br#"{"query": ["q"], "prompts": null, "labels": null}"#, 2).unwrap();
-        assert_eq!((r.prompts, r.labels), (None, None));
+        assert!(r.prompts.is_none() && r.labels.is_none(), "{r:?}");
         let e = parse_body::<OpenRlhfRequest>(br#"{"query": null}"#, 2).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("query"));
     }

@@ -966,6 +966,98 @@ async fn the_http_gateway_answers_as_its_openapi_description_says() {
     server.shutdown().await.unwrap();
 }
 
+/// OpenRLHF labels are read as their JSON text, as `/v1/score_batch` reads rollouts: a call
+/// test expecting an integer beyond 64 bits is judged digit for digit in every form a label
+/// takes, so a program one off (or returning the float) fails on both routes alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openrlhf_labels_keep_integers_beyond_64_bits_exact() {
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", http_listener.local_addr().unwrap());
+    let server = TestServer::start(
+        default_chain(),
+        ServeOptions {
+            http_listener: Some(http_listener),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let json = Some("application/json");
+    let text = |s: &str| serde_json::to_string(s).unwrap();
+    let big = "123456789012345678901234567890";
+    let test = format!(r#"{{"kind": "call", "fn": "f", "args": [], "expected": {big}}}"#);
+    let object = format!(r#"{{"tests": [{test}]}}"#);
+    let list = format!("[{test}]");
+    // The label forms OpenRLHF may send: an object, a list, JSON text of either.
+    let labels = [object.clone(), list.clone(), text(&object), text(&list)];
+    let answers = [
+        (big.to_string(), true),
+        ("123456789012345678901234567891".to_string(), false),
+        (format!("{big}.0"), false),
+    ];
+    let completion = |answer: &str| {
+        format!("<think>return the number</think>\n```python\ndef f():\n    return {answer}\n```")
+    };
+    let (mut queries, mut sent_labels, mut rollouts, mut expected) =
+        (vec![], vec![], vec![], vec![]);
+    for label in &labels {
+        for (answer, passes) in &answers {
+            queries.push(text(&completion(answer)));
+            sent_labels.push(label.clone());
+            rollouts.push(format!(
+                r#"{{"id": "r{}", "completion": {}, "tests": [{test}]}}"#,
+                rollouts.len(),
+                text(&completion(answer))
+            ));
+            expected.push(u8::from(*passes));
+        }
+    }
+    let (status, openrlhf) = post_json(
+        &format!("{base}/v1/openrlhf"),
+        json,
+        format!(
+            r#"{{"query": [{}], "prompts": null, "labels": [{}]}}"#,
+            queries.join(", "),
+            sent_labels.join(", ")
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{openrlhf}");
+    assert_eq!(
+        openrlhf["extra_logs"]["verdict_passed"],
+        json!(expected),
+        "{openrlhf}"
+    );
+    assert_eq!(
+        openrlhf["extra_logs"]["verdict_error"],
+        json!(vec![0; expected.len()]),
+        "{openrlhf}"
+    );
+
+    // The same rollouts on the batch route: the same outcomes and rewards.
+    let (status, batch) = post_json(
+        &format!("{base}/v1/score_batch"),
+        json,
+        format!(r#"{{"rollouts": [{}]}}"#, rollouts.join(", ")),
+    )
+    .await;
+    assert_eq!(status, 200, "{batch}");
+    let scores = batch["scores"].as_array().unwrap();
+    let passed: Vec<u8> = scores
+        .iter()
+        .map(|s| u8::from(s["outcome"] == "passed"))
+        .collect();
+    assert_eq!(passed, expected, "{batch}");
+    assert!(
+        scores[1..3].iter().all(|s| s["outcome"] == "failed"),
+        "{batch}"
+    );
+    let batch_rewards: Vec<&serde_json::Value> = scores.iter().map(|s| &s["reward"]).collect();
+    let openrlhf_rewards: Vec<&serde_json::Value> =
+        openrlhf["rewards"].as_array().unwrap().iter().collect();
+    assert_eq!(openrlhf_rewards, batch_rewards, "{openrlhf}\n{batch}");
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn score_remote_writes_what_local_scoring_writes() {
     let server = TestServer::start(default_chain(), ServeOptions::default()).await;
