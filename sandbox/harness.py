@@ -444,6 +444,10 @@ def _enc(w, value, depth=0):
                 at = index[id(value)] = len(order)
                 order.append(value)
             w.put('{"ref":' + str(at) + "}")
+    elif isinstance(value, type) and _SETUP_CLASS_NAMES.get(value) is not None:
+        # A class the setup defines (`TreeNode` itself, an exception class of the setup): the
+        # other side's own class of that name.
+        w.put('{"shared":' + _encode_str(_SETUP_CLASS_NAMES[value]) + "}")
     elif _plain_dataclass(t):
         w.put('{"dataclass":[')
         _enc(w, t.__name__, depth)
@@ -494,6 +498,8 @@ _SHARED_TYPES = {}
 # The exception classes the setup defined (`class InvalidInput(ValueError)`): a program's raise
 # of one is re-raised in the judge as the judge's class of that name.
 _SHARED_EXCEPTIONS = {}
+# Both, by class: the name a setup class crosses by.
+_SETUP_CLASS_NAMES = {}
 
 
 def _setup_classes(source):
@@ -512,6 +518,7 @@ def _share_setup_classes(g, before, defined):
     _SHARED_CLASSES.clear()
     _SHARED_TYPES.clear()
     _SHARED_EXCEPTIONS.clear()
+    _SETUP_CLASS_NAMES.clear()
     for name in defined:
         value = g.get(name)
         if not isinstance(value, type) or before.get(name) is value:
@@ -520,9 +527,11 @@ def _share_setup_classes(g, before, defined):
             continue  # control flow never crosses as itself (see `_candidate_exception`)
         if issubclass(value, Exception):
             _SHARED_EXCEPTIONS[name] = value
+            _SETUP_CLASS_NAMES[value] = name
         elif not issubclass(value, BaseException):
             _SHARED_CLASSES[name] = value
             _SHARED_TYPES[value] = name
+            _SETUP_CLASS_NAMES[value] = name
 
 
 def _enc_graph(w, root, depth):
@@ -743,9 +752,15 @@ def _rebuild(raw, resolve, depth=0):
         items = _pairs(pairs, resolve, depth)
         cls = _dataclass_type(_need_str(name), tuple(_need_str(k) for k, _ in items))
         return cls(*[x for _, x in items])
-    if tag == "handle" or tag == "global":
+    if tag in _RESOLVED_TAGS:
         return resolve(tag, v)
     raise _Refused(f"malformed value: unknown tag {tag[:40]!r}")
+
+
+# Tags only the receiving side can turn into an object: the candidate's objects (`handle`,
+# `global`), the test's objects (`jhandle`, `jexception`: see "Callbacks" in PROTOCOL.md) and
+# the setup's classes (`shared`).
+_RESOLVED_TAGS = frozenset(["handle", "global", "jhandle", "jexception", "shared"])
 
 
 def _two(v):
@@ -809,18 +824,156 @@ def _compile(source, name):
 # --------------------------------------------------------------------------------------------
 
 class _Candidate:
-    """The loaded program of the current test, and the objects handed out as handles."""
+    """The loaded program of the current test, the objects handed out as handles, and the
+    test's objects it holds (by the judge's index)."""
 
     def __init__(self):
         self.globals = {}
         self.objects = []
         self.ids = {}
+        self.judge_objects = {}
+        self.judge_classes = {}
+        self.judge_class_ids = {}
+        self.limit = 1 << 20
 
 
 _CAND = _Candidate()
 
 
+def _shared_class(name):
+    """The setup's class of that name on this side."""
+    cls = _SHARED_CLASSES.get(_need_str(name)) or _SHARED_EXCEPTIONS.get(name)
+    if cls is None:
+        raise _Refused(f"malformed value: no setup class named {name[:100]!r} here")
+    return cls
+
+
+class _TestObject:
+    """In the candidate: an object of the test (a `key=` function, a visitor, a comparator, a
+    test's iterator). Calling it, reading a method of it, `iter` and `next` run the test's own
+    code in the judge (a callback: see "Callbacks" in PROTOCOL.md); nothing else of it is
+    reachable from here."""
+
+    __slots__ = ("_verdict_index", "_verdict_type")
+
+    def __init__(self, index, type_name):
+        object.__setattr__(self, "_verdict_index", index)
+        object.__setattr__(self, "_verdict_type", type_name)
+
+    def __call__(self, *args, **kwargs):
+        return _call_test(["call", self, list(args), kwargs])
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name.startswith("_verdict"):
+            raise AttributeError(name)
+        return _call_test(["getattr", self, name])
+
+    def __iter__(self):
+        return _call_test(["iter", self])
+
+    def __next__(self):
+        return _call_test(["next", self])
+
+    def __repr__(self):
+        return f"<test {self._verdict_type} object>"
+
+
+def _test_object(v):
+    parts = _need_list(v)
+    if len(parts) != 2 or type(parts[0]) is not int or type(parts[1]) is not str:
+        raise _Refused("malformed value: a test object")
+    obj = _CAND.judge_objects.get(parts[0])
+    if obj is None:
+        obj = _CAND.judge_objects[parts[0]] = _TestObject(parts[0], parts[1][:100])
+    return obj
+
+
+def _test_exception_class(v):
+    """A test's exception class, as a class of this side deriving from the builtin exception
+    the test's class derives from, so the program can raise and catch it."""
+    parts = _need_list(v)
+    if len(parts) != 3 or type(parts[0]) is not int or type(parts[1]) is not str:
+        raise _Refused("malformed value: a test exception class")
+    cls = _CAND.judge_classes.get(parts[0])
+    if cls is None:
+        base = next((_EXCEPTIONS[b] for b in _need_list(parts[2])
+                     if type(b) is str and b in _EXCEPTIONS and b not in _CONTROL_FLOW),
+                    Exception)
+        cls = type(parts[1][:100] or "TestError", (base,), {"__module__": "test"})
+        _CAND.judge_classes[parts[0]] = cls
+        _CAND.judge_class_ids[id(cls)] = parts[0]
+    return cls
+
+
+def _call_test(op):
+    """A callback: one operation on a test object, run by the judge, while this side waits in
+    its import (serving any call of the test into the program that comes first)."""
+    w = _Writer(_CAND.limit, _handle_of)
+    _enc(w, op)
+    message = "Q" + w.text()
+    while True:
+        try:
+            reply = peer.forward(message)
+        except Err as exc:
+            why = str(exc.value)
+            raise (RecursionError if why.startswith("RecursionError") else RuntimeError)(why)
+        if reply[:1] != "Q":
+            break
+        message = "R" + _serve(reply[1:], _CAND.limit)
+    try:
+        raw = json.loads(reply[1:])
+    except (ValueError, RecursionError):
+        raw = None
+    if type(raw) is not dict or len(raw) not in (1, 2):
+        raise RuntimeError("the test sent a malformed answer")
+    if "stop" in raw:
+        if "value" in raw:
+            raise StopIteration(_rebuild(raw["value"], _resolve_candidate))
+        raise StopIteration
+    if "raised" in raw:
+        raise _test_exception(raw["raised"])
+    if "ok" not in raw:
+        raise RuntimeError("the test sent a malformed answer")
+    return _rebuild(raw["ok"], _resolve_candidate)
+
+
+def _test_exception(raised):
+    """The exception the test's code raised in a callback, as the program sees it."""
+    if type(raised) is not list or len(raised) < 2:
+        return RuntimeError("the test raised an exception")
+    kind, message = str(raised[0])[:100], str(raised[1])
+    bases = raised[2] if len(raised) > 2 and type(raised[2]) is list else []
+    index = raised[4] if len(raised) > 4 else None
+    cls = _CAND.judge_classes.get(index) if type(index) is int else None
+    if cls is None:
+        cls = _EXCEPTIONS.get(kind)
+    if cls is None:
+        base = next((_EXCEPTIONS[b] for b in bases if type(b) is str and b in _EXCEPTIONS),
+                    Exception)
+        try:
+            cls = type(kind, (base,), {"__module__": "test"})
+        except BaseException:
+            cls = base
+    args = None
+    if len(raised) > 3 and type(raised[3]) is list:
+        try:
+            args = _rebuild(raised[3], _resolve_candidate)
+        except BaseException:
+            args = None
+    try:
+        return cls(*args) if type(args) is list else cls(message)
+    except BaseException:
+        return RuntimeError(f"{kind}: {message}")
+
+
 def _handle_of(obj):
+    t = type(obj)
+    if t is _TestObject:
+        return ('{"jhandle":[' + str(object.__getattribute__(obj, "_verdict_index")) + "," +
+                _encode_str(object.__getattribute__(obj, "_verdict_type")) + "]}")
+    index = _CAND.judge_class_ids.get(id(obj))
+    if index is not None and _CAND.judge_classes.get(index) is obj:
+        return '{"jhandle":[' + str(index) + "," + _encode_str(obj.__name__[:100]) + "]}"
     key = id(obj)
     h = _CAND.ids.get(key)
     if h is None:
@@ -830,6 +983,12 @@ def _handle_of(obj):
 
 
 def _resolve_candidate(tag, v):
+    if tag == "jhandle":
+        return _test_object(v)
+    if tag == "jexception":
+        return _test_exception_class(v)
+    if tag == "shared":
+        return _shared_class(v)
     if tag == "builtin":
         # The judge's builtin (`key=len`): the candidate's own snapshot builtin of that name.
         return _BUILTIN_BY_NAME[v]
@@ -927,21 +1086,27 @@ def _load(program, setup, main, seed):
     return None, g
 
 
-def _raised_answer(exc, limit):
-    """`{"raised": [type name, message, [builtin bases], args]}`: the builtin exception classes
-    the type derives from (so the judge's `except ValueError` catches a program's own subclass)
-    and its `args` as data where they are (`KeyError('b').args`, `UnicodeDecodeError`'s five)."""
+def _raised_answer(exc, limit, handle=None, test_class=None):
+    """`{"raised": [type name, message, [builtin bases], args, test class]}`: the builtin
+    exception classes the type derives from (so the judge's `except ValueError` catches a
+    program's own subclass), its `args` as data where they are (`KeyError('b').args`,
+    `UnicodeDecodeError`'s five), and the judge's index of the test's exception class it is an
+    instance of (a class the test handed over: see "Callbacks" in PROTOCOL.md), else null."""
     t = type(exc)
     bases = [c.__name__ for c in t.__mro__[1:]
              if _EXCEPTIONS.get(c.__name__) is c][:16]
     try:
-        w = _Writer(min(limit, 1 << 16), _handle_of)
+        w = _Writer(min(limit, 1 << 16), handle or _handle_of)
         _enc(w, list(exc.args))
         args = w.text()
     except BaseException:
         args = "null"
+    if test_class is None:
+        index = _CAND.judge_class_ids.get(id(t))
+        test_class = index if index is not None and _CAND.judge_classes.get(index) is t else None
     return ('{"raised":[' + _encode_str(t.__name__) + "," + _encode_str(_message(exc)) + ",[" +
-            ",".join(_encode_str(b) for b in bases) + "]," + args + "]}")
+            ",".join(_encode_str(b) for b in bases) + "]," + args + "," +
+            ("null" if test_class is None else str(test_class)) + "]}")
 
 
 def _serve(request, limit):
@@ -1043,6 +1208,9 @@ class _Judge:
         self.to_returned = False
         self.answering_global = False
         self.limit = 1 << 20
+        # The test's objects handed to the candidate in this test (callbacks), by index.
+        self.objects = []
+        self.ids = {}
 
 
 _JUDGE = _Judge()
@@ -1068,9 +1236,38 @@ def _opaque(handle, what):
     raise _Gone("opaque value")
 
 
+def _crosses_as_test_object(value):
+    """Whether a value of the test that is not data crosses as a test object (a callback): a
+    callable (function, lambda, bound method, class), an iterator, or an object of a class the
+    trusted code defines (a visitor)."""
+    t = type(value)
+    return callable(value) or hasattr(t, "__next__") or t.__module__ == "__main__"
+
+
+def _test_object_tag(value):
+    """`{"jhandle": [index, type name]}` for a test object, or `{"jexception": [index, name,
+    builtin bases]}` for a test's exception class; registered so that a candidate's reference
+    to it is checked against what this test handed over."""
+    index = _JUDGE.ids.get(id(value))
+    if index is None:
+        index = _JUDGE.ids[id(value)] = len(_JUDGE.objects)
+        _JUDGE.objects.append(value)
+    if isinstance(value, type) and issubclass(value, Exception) and \
+            not issubclass(value, (StopIteration, StopAsyncIteration)):
+        bases = [c.__name__ for c in value.__mro__
+                 if _EXCEPTIONS.get(c.__name__) is c and c.__name__ not in _CONTROL_FLOW][:16]
+        return ('{"jexception":[' + str(index) + "," + _encode_str(value.__name__[:100]) + ",[" +
+                ",".join(_encode_str(b) for b in bases) + "]]}")
+    name = value.__name__ if isinstance(value, type) else type(value).__name__
+    return '{"jhandle":[' + str(index) + "," + _encode_str(str(name)[:100]) + "]}"
+
+
 def _judge_handle(value):
+    """What a value of the test that is not data becomes when the test sends it."""
     if type(value) is _Handle:
         return value._target
+    if _crosses_as_test_object(value):
+        return _test_object_tag(value)
     if _JUDGE.to_returned:
         # The program returned an object where data would do (a list subclass), and the test
         # uses it with a value that cannot cross: the program's choice, so its failure.
@@ -1084,7 +1281,30 @@ def _judge_handle(value):
     raise _Gone("unjudgeable argument")
 
 
+def _judge_handle_derived(value):
+    """What a value the test's code made in a callback becomes on its way to the candidate:
+    data crosses as data, anything else as a test object."""
+    if type(value) is _Handle:
+        return value._target
+    if _crosses_as_test_object(value):
+        return _test_object_tag(value)
+    raise _Refused(f"a value of type {type(value).__name__} of the test cannot cross")
+
+
 def _resolve_judge(tag, v):
+    if tag == "jhandle":
+        # The candidate hands back a test object (`f(key) is key`): accepted as itself only
+        # if this test handed it over, as an argument or as what a callback returned. Every
+        # object the program can reach this way is one the test's own code made.
+        parts = _need_list(v)
+        if not parts or type(parts[0]) is not int or \
+                not 0 <= parts[0] < len(_JUDGE.objects):
+            _incident("VerdictOpaque", "the program sent back an object of the test that the "
+                      "test never gave it")
+            raise _Gone("unknown test object")
+        return _JUDGE.objects[parts[0]]
+    if tag == "shared":
+        return _shared_class(v)
     if tag == "builtin":
         # A builtin the candidate answered with (`solve = sorted`): the program's object, so it
         # stays in the candidate, reached through a proxy (its work is the program's, and what
@@ -1114,15 +1334,24 @@ def _forward(op, args=None):
     target = op[1] if len(op) > 1 else None
     _JUDGE.to_returned = type(target) is _Handle and (
         target._target.startswith('{"handle"') or target._returned)
+    to_returned = _JUDGE.to_returned
     _JUDGE.answering_global = op[0] == "global"
     _enc(w, op)
+    message = "Q" + w.text()
+    while True:
+        try:
+            reply = peer.forward(message)
+        except Err as exc:
+            _incident("VerdictCandidateGone", exc.value)
+            raise _Gone(exc.value)
+        if reply[:1] != "Q":
+            break
+        # A callback: the program calls a test object while this request is open.
+        message = "R" + _serve_callback(reply[1:])
+    _JUDGE.to_returned = to_returned
+    _JUDGE.answering_global = op[0] == "global"
     try:
-        reply = peer.forward(w.text())
-    except Err as exc:
-        _incident("VerdictCandidateGone", exc.value)
-        raise _Gone(exc.value)
-    try:
-        raw = json.loads(reply)
+        raw = json.loads(reply[1:])
     except (ValueError, RecursionError):
         raw = None
     if type(raw) is not dict or not _answer_fits(op[0], raw, args is not None):
@@ -1165,6 +1394,82 @@ _COMPARISONS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": o
                 "gt": operator.gt, "ge": operator.ge}
 
 
+def _serve_callback(text):
+    """One operation of the program on a test object (PROTOCOL.md, "Callbacks"): a call, a
+    method read (`visitor.visit`: callables only, never a dunder or data), `iter` or `next`. The
+    test's own code runs here, under the judge's budget; what it returns crosses back as data or
+    as another test object; what it raises reaches the program as an exception."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        raw = None
+    target = None
+    if type(raw) is list and len(raw) >= 2 and type(raw[0]) is str:
+        ref = raw[1]
+        if type(ref) is dict and len(ref) == 1 and type(ref.get("jhandle")) is list and \
+                ref["jhandle"] and type(ref["jhandle"][0]) is int and \
+                0 <= ref["jhandle"][0] < len(_JUDGE.objects):
+            target = _JUDGE.objects[ref["jhandle"][0]]
+            ok = True
+        else:
+            ok = False
+    else:
+        ok = False
+    if not ok:
+        _incident("VerdictBadAnswer", "the program sent a malformed call into the test")
+        return '{"raised":["RuntimeError","a malformed call into the test"]}'
+    what = raw[0]
+    try:
+        rest = [_rebuild(x, _resolve_judge) for x in raw[2:]]
+    except _Gone:
+        return '{"raised":["RuntimeError","the test cannot go on"]}'
+    except (_Refused, ValueError, TypeError, RecursionError, OverflowError) as exc:
+        _incident("VerdictBadAnswer", f"a malformed call into the test: {_message(exc)}")
+        return '{"raised":["RuntimeError","a malformed call into the test"]}'
+    stopped = False
+    try:
+        if what == "call" and len(rest) == 2 and type(rest[0]) is list and \
+                type(rest[1]) is dict and all(type(k) is str for k in rest[1]):
+            result = target(*rest[0], **rest[1])
+        elif what == "getattr" and len(rest) == 1 and type(rest[0]) is str:
+            name = rest[0]
+            if name.startswith("__"):
+                raise AttributeError(f"the program may not read {name[:100]!r} of a test object")
+            result = getattr(target, name)
+            if not callable(result):
+                raise AttributeError(f"{name[:100]!r} of a test object is not a method: the "
+                                     "program may call a test object, never read its data")
+        elif what == "iter" and not rest:
+            result = iter(target)
+        elif what == "next" and not rest:
+            try:
+                result = next(target)
+            except StopIteration as stop:
+                if stop.value is None:
+                    return '{"stop":true}'
+                result, stopped = stop.value, True
+        else:
+            _incident("VerdictBadAnswer", "the program sent an unknown operation into the test")
+            return '{"raised":["RuntimeError","an unknown operation on a test object"]}'
+    except _Gone:
+        return '{"raised":["RuntimeError","the test cannot go on"]}'
+    except BaseException as exc:
+        if isinstance(exc, AssertionError):
+            # An assertion of the test's own code failed: the test fails, whatever the
+            # program does with the exception.
+            _incident("VerdictAssertion", f"AssertionError: {_message(exc)}".rstrip(": "))
+        index = _JUDGE.ids.get(id(type(exc)))
+        return _raised_answer(exc, _JUDGE.limit, _judge_handle_derived, index)
+    try:
+        w = _Writer(_JUDGE.limit, _judge_handle_derived)
+        w.put('{"stop":true,"value":' if stopped else '{"ok":')
+        _enc(w, result)
+        w.put("}")
+        return w.text()
+    except _Refused as exc:
+        return '{"raised":["TypeError",' + _encode_str(_message(exc)) + "]}"
+
+
 def _candidate_exception(raised):
     """The exception the candidate raised, as the judge raises it: a builtin one by name, a
     program's own class as a class of that name deriving from the first builtin exception among
@@ -1172,7 +1477,7 @@ def _candidate_exception(raised):
     `args` rebuilt where they are data. Exceptions that steer control flow (a StopIteration from
     a mapped function would end a `map` early, so `all(map(...))` would hold) never cross as
     themselves: they become the next builtin base, or `CandidateError`."""
-    if type(raised) is not list or len(raised) not in (2, 4) or \
+    if type(raised) is not list or len(raised) not in (2, 4, 5) or \
             type(raised[0]) is not str or type(raised[1]) is not str:
         _incident("VerdictBadAnswer", "the candidate sent a malformed exception")
         return _Gone("malformed answer")
@@ -1180,14 +1485,15 @@ def _candidate_exception(raised):
     if kind.startswith("Verdict"):
         _incident("VerdictBadAnswer", f"{kind}: {message}")
         return _Gone(kind)
-    bases = raised[2] if len(raised) == 4 and type(raised[2]) is list else []
+    bases = raised[2] if len(raised) >= 4 and type(raised[2]) is list else []
     names = [kind] + [b for b in bases[:16] if type(b) is str]
-    base = _SHARED_EXCEPTIONS.get(kind) or next(
+    test_class = _test_exception_class_of(raised[4] if len(raised) == 5 else None)
+    base = test_class or _SHARED_EXCEPTIONS.get(kind) or next(
         (_EXCEPTIONS[n] for n in names if n in _EXCEPTIONS and n not in _CONTROL_FLOW), None)
     if base is None:
         return CandidateError(f"{kind}: {message}")
     cls = base
-    if base.__name__ != kind:
+    if base.__name__ != kind and test_class is None:
         cls = _SUBCLASSES.get((kind, base))
         if cls is None:
             if len(_SUBCLASSES) > 256:
@@ -1198,7 +1504,7 @@ def _candidate_exception(raised):
                 return CandidateError(f"{kind!r}: {message}")
             _SUBCLASSES[(kind, base)] = cls
     args = None
-    if len(raised) == 4 and raised[3] is not None:
+    if len(raised) >= 4 and raised[3] is not None:
         try:
             args = _rebuild(raised[3], _resolve_judge)
         except BaseException:
@@ -1211,6 +1517,18 @@ def _candidate_exception(raised):
         except BaseException:
             pass
     return CandidateError(f"{kind}: {message}")
+
+
+def _test_exception_class_of(index):
+    """The test's exception class the candidate claims it raised: only one this test handed
+    over (raising it is what the program could do anyway, so the claim gains nothing)."""
+    if type(index) is not int or not 0 <= index < len(_JUDGE.objects):
+        return None
+    cls = _JUDGE.objects[index]
+    if isinstance(cls, type) and issubclass(cls, Exception) and \
+            not issubclass(cls, (StopIteration, StopAsyncIteration)):
+        return cls
+    return None
 
 
 def _answer_fits(what, raw, copies_back):
@@ -1631,6 +1949,7 @@ class WitWorld(wit_world.WitWorld):
         return wit_world.Loaded(status=status, names=json.dumps(names))
 
     def serve(self, request, limit):
+        _CAND.limit = limit
         try:
             return _serve(request, limit)
         finally:

@@ -1,5 +1,5 @@
 //! The wasmtime side: engine configuration (fuel, epochs, pooling allocator with copy-on-write
-//! memory images), the epoch ticker, the linker (WASI plus the judge's `peer.forward`), and
+//! memory images), the epoch ticker, the linker (WASI plus `peer.forward`, see `exchange`), and
 //! [`Live`]: a fresh instance of the harness, in either role.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +12,7 @@ use wasmtime::{Trap, UpdateDeadline};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::entropy::Entropy;
+use crate::exchange::{Link, Peer};
 
 use crate::config::SandboxConfig;
 use crate::error::SandboxError;
@@ -119,7 +120,7 @@ pub(crate) fn instance_pre(
             peer.func_wrap_async(
                 "forward",
                 |mut store: wasmtime::StoreContextMut<'_, RunState>, (request,): (String,)| {
-                    Box::new(async move { Ok((forward(store.data_mut(), request).await,)) })
+                    Box::new(async move { Ok((forward(&mut store, request).await,)) })
                 },
             )
         })
@@ -158,39 +159,20 @@ impl Drop for Ticker {
     }
 }
 
-/// The judge's `peer.forward`: hands one operation to the candidate instance parked in the
-/// judge's store (see [`Peer`]) and returns its answer. Both directions are capped; once the
-/// candidate has ended (trap, exit, fuel, deadline) every later operation fails at once.
-async fn forward(state: &mut RunState, request: String) -> Result<String, String> {
-    let Some(peer) = state.peer.as_mut() else {
-        return Err("this instance has no candidate to forward to".into());
-    };
-    if let Some(ended) = &peer.ended {
-        return Err(format!("the candidate cannot answer: {}", ended.describe()));
+/// `peer.forward`, in either role: a judge's request or reply goes to its attached candidate
+/// ([`Peer::forward`]); a candidate attached to a judge sends a callback or a reply through its
+/// [`Link`]; any other instance has no peer.
+async fn forward(
+    store: &mut wasmtime::StoreContextMut<'_, RunState>,
+    message: String,
+) -> Result<String, String> {
+    if let Some(peer) = store.data_mut().peer.as_mut() {
+        return peer.forward(message).await;
     }
-    if request.len() > MAX_ARGUMENT_BYTES {
-        peer.refused = Some(format!(
-            "the test sent the candidate more than {} MiB at once",
-            MAX_ARGUMENT_BYTES >> 20
-        ));
-        return Err("the request is larger than the cap".into());
-    }
-    peer.calls += 1;
-    match peer.live.serve(&request, peer.limit).await {
-        // Arguments that travel back may be as large as they were sent.
-        Ok(reply) if reply.len() <= peer.limit.saturating_add(request.len()) => Ok(reply),
-        Ok(_) => {
-            peer.refused = Some(format!(
-                "the candidate answered with more than {} KiB",
-                peer.limit >> 10
-            ));
-            Err("the answer is larger than the cap".into())
-        }
-        Err(ended) => {
-            let message = format!("the candidate cannot answer: {}", ended.describe());
-            peer.ended = Some(ended);
-            Err(message)
-        }
+    let remaining = store.get_fuel().unwrap_or(0);
+    match store.data_mut().link.as_mut() {
+        Some(link) => link.call(message, remaining).await,
+        None => Err("this instance has no peer to forward to".into()),
     }
 }
 
@@ -316,6 +298,7 @@ impl Live {
                 deadline: Instant::now() + Duration::from_secs(3600),
                 interrupted: false,
                 peer: None,
+                link: None,
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -411,6 +394,26 @@ impl Live {
         self.store.data_mut().peer = Some(Box::new(peer));
     }
 
+    /// Candidate role: the way to the judge it is attached to.
+    pub(crate) fn link(&mut self, link: Link) {
+        self.store.data_mut().link = Some(link);
+    }
+
+    /// Candidate role: detached from its judge.
+    pub(crate) fn unlink(&mut self) {
+        self.store.data_mut().link = None;
+    }
+
+    /// Fuel loaded at the start of the current test.
+    pub(crate) fn fuel_start(&self) -> u64 {
+        self.fuel_start
+    }
+
+    /// Its stdout and stderr (clones share the captured bytes).
+    pub(crate) fn outputs(&self) -> (TestOutput, TestOutput) {
+        (self.stdout.clone(), self.stderr.clone())
+    }
+
     /// Takes the parked candidate back.
     pub(crate) fn detach(&mut self) -> Option<Peer> {
         self.store.data_mut().peer.take().map(|p| *p)
@@ -434,9 +437,15 @@ impl Live {
     /// Candidate role: one operation on the loaded program.
     pub(crate) async fn serve(&mut self, request: &str, limit: usize) -> Result<String, Ended> {
         // The answer may carry the request's own arguments back (changed in place): as much
-        // as the (trusted) request held, beyond the cap on the answer itself.
+        // as the (trusted) request held, beyond the cap on the answer itself. Attached to a
+        // judge, its replies to nested requests may too (the host checks every size).
+        let room = if self.store.data().link.is_some() {
+            MAX_ARGUMENT_BYTES
+        } else {
+            request.len()
+        };
         self.store
-            .set_hostcall_fuel(HOSTCALL_FUEL.saturating_add(request.len()));
+            .set_hostcall_fuel(HOSTCALL_FUEL.saturating_add(room));
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let r = self
             .harness
@@ -495,20 +504,8 @@ pub(crate) struct RunState {
     pub(crate) interrupted: bool,
     /// In a judge's store while it runs a test: the candidate its `peer.forward` reaches.
     pub(crate) peer: Option<Box<Peer>>,
-}
-
-/// The candidate instance as the judge's `forward` sees it during one test.
-pub(crate) struct Peer {
-    /// The candidate instance.
-    pub(crate) live: Live,
-    /// Set when a forwarded call ended the candidate (trap, exit, fuel, deadline).
-    pub(crate) ended: Option<Ended>,
-    /// Set when a request or an answer was larger than `limit`.
-    pub(crate) refused: Option<String>,
-    /// Operations forwarded so far (each costs the candidate a calibrated `serve` baseline).
-    pub(crate) calls: u64,
-    /// Most bytes of one request or answer.
-    pub(crate) limit: usize,
+    /// In a candidate's store while it is attached to a judge: its way to the judge.
+    pub(crate) link: Option<Link>,
 }
 
 impl WasiView for RunState {

@@ -19,6 +19,7 @@
 //! - [`config`]: [`SandboxConfig`], the `[sandbox]` section (limits are defaults *and* caps).
 //! - [`runtime`]: obtain (pip, hash-pinned), build (componentize-py), verify and cache the runtime.
 //! - `engine`: wasmtime configuration, epoch ticker, the linker with `peer.forward`, instances.
+//! - `exchange`: the ping-pong of requests between a judge and its candidate (callbacks).
 //! - `pool`: the instance pool (slots, instances made ahead of demand).
 //! - `calibrate`: fuel baselines of the harness, measured at start-up.
 //! - `request`: the call test's operation, the one request the host writes itself.
@@ -51,6 +52,7 @@ pub mod config;
 mod engine;
 mod entropy;
 pub mod error;
+mod exchange;
 mod job;
 mod judging;
 mod limits;

@@ -24,9 +24,9 @@ use crate::calibrate::TestKind;
 use crate::checker;
 use crate::compare::Rule;
 use crate::config::EffectiveLimits;
-use crate::engine::Peer;
 use crate::engine::{self, Ended, InstanceLimits, Live, Loaded, Status, MAX_ARGUMENT_BYTES};
 use crate::error::SandboxError;
+use crate::exchange::Peer;
 use crate::job::{seed_for, RunJob, RunReport};
 use crate::judging::{self, Blame, Context, Judged};
 use crate::local::Local;
@@ -461,13 +461,7 @@ impl<'a> Rollout<'a> {
         };
         overhead += judge.take_overhead();
         judge.begin("", self.limits.fuel, self.seed)?;
-        judge.attach(Peer {
-            live: cand,
-            ended: None,
-            refused: None,
-            calls: 0,
-            limit: self.value_limit(),
-        });
+        judge.attach(Peer::new(cand, self.value_limit()));
         let status = judge
             .judge(
                 self.job.setup.unwrap_or(""),
@@ -486,8 +480,15 @@ impl<'a> Rollout<'a> {
             self.judge = Some(judge);
         }
         let cx = self.cx();
-        let cand_obs = peer.live.observe(peer.ended.as_ref());
-        let judged = judging::limits(peer.ended.as_ref(), &cand_obs, cx, Blame::Test, false)
+        let (ended, refused, broken, calls) = (
+            peer.ended.clone(),
+            peer.refused.clone(),
+            peer.broken.clone(),
+            peer.calls,
+        );
+        let spent = peer.finish();
+        let cand_obs = spent.observed;
+        let judged = judging::limits(ended.as_ref(), &cand_obs, cx, Blame::Test, false)
             .or_else(|| {
                 (cand_obs.memory_hit && !matches!(status, Ok(Status::Ok))).then(|| Judged {
                     outcome: Outcome::MemoryLimit,
@@ -498,9 +499,15 @@ impl<'a> Rollout<'a> {
                     blame: Some(Blame::Test),
                 })
             })
-            .unwrap_or_else(|| judging::assertion(&status, peer.refused.as_deref(), cx));
-        let calls = peer.calls;
-        Ok(self.finish(peer.live, judged, overhead, TestKind::Assert, calls))
+            .or_else(|| {
+                broken.map(|why| Judged {
+                    outcome: Outcome::Failed,
+                    message: Some(format!("test: {why}")),
+                    blame: Some(Blame::Test),
+                })
+            })
+            .unwrap_or_else(|| judging::assertion(&status, refused.as_deref(), cx));
+        Ok(self.charge(spent.fuel_used, judged, overhead, TestKind::Assert, calls))
     }
 
     /// Charges the candidate's fuel and builds the test's result. The candidate's instance is
@@ -516,10 +523,20 @@ impl<'a> Rollout<'a> {
         kind: TestKind,
         calls: u64,
     ) -> Tested {
-        let used = cand.fuel_used();
+        self.charge(cand.fuel_used(), judged, overhead, kind, calls)
+    }
+
+    /// [`Rollout::finish`] for a candidate that burnt `used` fuel.
+    fn charge(
+        &self,
+        used: u64,
+        judged: Judged,
+        overhead: u64,
+        kind: TestKind,
+        calls: u64,
+    ) -> Tested {
         let baseline = self.local.baselines.of(kind, calls);
         let fuel = used.saturating_sub(baseline);
-        drop(cand);
         Tested {
             judged,
             fuel,

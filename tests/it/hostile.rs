@@ -137,6 +137,14 @@ fn test_set(name: &str) -> Value {
         // An honest `items()` returns the list `[1, 2, 3]`: the judge slices and sorts it.
         "slice_items" => assert("assert items()[:2] == [1, 2]"),
         "sort_key_items" => assert("xs = items()\nxs.sort(key=lambda v: -v)\nassert xs == [3, 2, 1]"),
+        // Callbacks: the test hands the program a key function, a visitor, a checked
+        // callback (honest: `sort_by` sorts by the key, `walk` visits each item, `apply(f, x)`
+        // returns `f(x)` and `double(x)` is `2 * x`).
+        "key_sort" => assert("assert sort_by([3, 1, 2], lambda v: -v) == [3, 2, 1]"),
+        "visit" => assert(
+            "class V:\n    def __init__(self):\n        self.seen = []\n        self.secret = [3, 2, 1]\n    def visit(self, x):\n        assert x > 0, 'visited a non-positive item'\n        self.seen.append(x)\nv = V()\nwalk([1, 2, 3], v)\nassert v.seen == [1, 2, 3]",
+        ),
+        "apply_double" => assert("assert apply(lambda y: double(y) + 1, 3) == 7"),
         // An entry point named like a builtin (an honest `max(xs)` returns the largest item).
         "humaneval_max" => assert(
             "def check(candidate):\n    assert candidate([3, 1, 2]) == 3\n    assert candidate([-5]) == -5\n\ncheck(max)\n",

@@ -656,13 +656,13 @@ async fn builtins_cross_by_name_and_the_setups_exceptions_and_dataclasses_keep_t
         t("assert sort_by(['bb', 'a', 'ccc'], len) == ['a', 'bb', 'ccc']\nassert sort_by(['B', 'a'], str.lower) == ['a', 'B']\nassert apply(int, ['1', '2']) == [1, 2]"),
     )
     .await;
-    // A lambda still cannot cross to a top-level function: verdict cannot judge that test.
+    // A lambda crosses as a test object: the program calls it, the judge runs it.
     let (o, r) = outcome(
         "def sort_by(xs, key):\n    return sorted(xs, key=key)\n",
         t("assert sort_by([2, 1], lambda x: -x) == [2, 1]"),
     )
     .await;
-    assert_eq!(o, Outcome::Error, "{r}");
+    assert_eq!(o, Outcome::Passed, "{r}");
     // The setup's exception class and dataclass are the test's own on the judge's side.
     let setup = "from dataclasses import dataclass\n\nclass InvalidInput(ValueError):\n    pass\n\n@dataclass\nclass Point:\n    x: int\n    y: int\n";
     let program = "def check_age(n):\n    if n < 0:\n        raise InvalidInput(n)\n    return n\n\ndef mid(a, b):\n    return Point((a.x + b.x) // 2, (a.y + b.y) // 2)\n";
@@ -876,4 +876,61 @@ async fn a_generators_return_value_reaches_the_test() {
         json!([{"kind": "assert", "code": "assert list(f()) == [1, 2]"}]),
     )
     .await;
+}
+
+/// Callbacks (PROTOCOL.md, "Callbacks"): a test object handed to the program — a key function,
+/// a comparator, a visitor, a generator, an exception class, a lambda calling back into the
+/// program — is run by the judge when the program uses it, at any depth, as natively; the
+/// program reaches only calls, methods, `iter` and `next` of it.
+#[tokio::test]
+async fn callbacks_run_the_tests_own_code_in_the_judge() {
+    let t = |code: &str| json!([{"kind": "assert", "code": code}]);
+    let cases: &[(&str, &str, bool)] = &[
+        ("def sort_by(xs, key):\n    return sorted(xs, key=key)\n", "assert sort_by([3, 1, 2], lambda x: -x) == [3, 2, 1]", true),
+        ("def sort_by(xs, key):\n    return sorted(xs)\n", "assert sort_by([3, 1, 2], lambda x: -x) == [3, 2, 1]", false),
+        ("import functools\ndef order(xs, cmp):\n    return sorted(xs, key=functools.cmp_to_key(cmp))\n", "assert order([3, 1, 2], lambda a, b: b - a) == [3, 2, 1]", true),
+        ("def walk(xs, v):\n    for x in xs:\n        v.visit(x)\n    return v.done()\n",
+         "class V:\n    def __init__(self):\n        self.seen = []\n    def visit(self, x):\n        self.seen.append(x)\n    def done(self):\n        return len(self.seen)\nv = V()\nassert walk([1, 2, 3], v) == 3\nassert v.seen == [1, 2, 3]", true),
+        ("def double(x):\n    return 2 * x\ndef apply(f, x):\n    return f(x)\n", "assert apply(lambda y: double(y) + 1, 3) == 7", true),
+        ("def rec(f, n):\n    return f(n)\n", "def g(n):\n    return 0 if n == 0 else rec(g, n - 1) + 1\nassert rec(g, 10) == 10", true),
+        ("def safe(f, exc):\n    try:\n        return f()\n    except exc:\n        return 'caught'\n",
+         "class E(ValueError):\n    pass\ndef boom():\n    raise E('x')\nassert safe(boom, E) == 'caught'", true),
+        ("def check(x, E):\n    if x < 0:\n        raise E('neg')\n    return x\n",
+         "class Neg(Exception):\n    pass\ntry:\n    check(-1, Neg)\n    ok = False\nexcept Neg as e:\n    ok = e.args == ('neg',)\nassert ok", true),
+        ("def ident(f):\n    return f\n", "f = lambda: 1\nassert ident(f) is f", true),
+        ("def get(f):\n    return f()\n", "class C:\n    pass\nc = C()\nassert get(lambda: c) is c", true),
+        ("def total(it):\n    return sum(it)\n", "assert total(x * x for x in range(4)) == 14", true),
+        ("import re\ndef sub(s, f):\n    return re.sub(r'\\d', f, s)\n", "assert sub('a1b2', lambda m: 'X') == 'aXbX'", true),
+        ("def try_it(f):\n    try:\n        f()\n    except KeyError as e:\n        return e.args\n", "def f():\n    raise KeyError('k')\nassert try_it(f) == ('k',)", true),
+        ("def first(it):\n    return next(it), next(it, 'end')\n", "assert first(iter([7])) == (7, 'end')", true),
+    ];
+    for (program, test, ok) in cases {
+        let (o, r) = outcome(program, t(test)).await;
+        assert_eq!(o == Outcome::Passed, *ok, "{program}\n{test}\n{o:?} {r}");
+        assert_ne!(o, Outcome::Error, "{r}");
+    }
+    // The setup's class crosses as the other side's own class of that name.
+    let setup = "class Node:\n    def __init__(self, val):\n        self.val = val\n";
+    let r = crate::sandbox::run_setup(
+        "def make(cls, v):\n    return cls(v)\n",
+        setup,
+        &tests(t(
+            "n = make(Node, 3)\nassert type(n) is Node and n.val == 3",
+        )),
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Passed, "{r:#?}");
+    // Stricter than native, documented: an assertion of the test's code that fails in a
+    // callback fails the test even if the program catches it; a test object's data and
+    // dunders are out of the program's reach; nesting is capped.
+    let strict: &[(&str, &str, Outcome)] = &[
+        ("def run(cb):\n    try:\n        cb(-1)\n    except AssertionError:\n        pass\n    return 1\n", "def cb(x):\n    assert x > 0\n    return x\nassert run(cb) == 1", Outcome::Failed),
+        ("def peek(f):\n    return f.__globals__\n", "assert peek(lambda: 1) is not None", Outcome::RuntimeError),
+        ("def peek(v):\n    return v.secret\n", "class V:\n    def __init__(self):\n        self.secret = [1]\nassert peek(V()) == [1]", Outcome::RuntimeError),
+        ("def rec(f, n):\n    return f(n)\n", "def g(n):\n    return 0 if n == 0 else rec(g, n - 1) + 1\nassert rec(g, 100) == 100", Outcome::RuntimeError),
+    ];
+    for (program, test, want) in strict {
+        let (o, r) = outcome(program, t(test)).await;
+        assert_eq!(o, *want, "{program}\n{test}\n{r}");
+    }
 }
