@@ -295,17 +295,33 @@ class _Refused(Exception):
 # --------------------------------------------------------------------------------------------
 
 class _Writer:
-    """Appends JSON text to a list, refusing to grow past `limit` characters."""
+    """Appends JSON text to a list, refusing to grow past `limit` characters. With `refs` (a
+    dict), it keeps identity: each list, dict, set and bytearray is numbered as it is first
+    written, and written again as `{"alias": index}` (PROTOCOL.md, "Identity")."""
 
-    __slots__ = ("out", "size", "limit", "handle", "graph")
+    __slots__ = ("out", "size", "limit", "handle", "graph", "refs", "objects")
 
-    def __init__(self, limit, handle):
+    def __init__(self, limit, handle, refs=None):
         self.out = []
         self.size = 0
         self.limit = limit
         self.handle = handle
         # While a graph of setup objects is written: [index by id, objects in order].
         self.graph = None
+        # Index by id of the mutable containers written so far, and the containers.
+        self.refs = refs
+        self.objects = [] if refs is not None else None
+
+    def seen(self, value):
+        """With identity kept: writes the alias of a container already written and says so,
+        else numbers it."""
+        at = self.refs.get(id(value))
+        if at is not None:
+            self.put('{"alias":' + str(at) + "}")
+            return True
+        self.refs[id(value)] = len(self.refs)
+        self.objects.append(value)
+        return False
 
     def put(self, text):
         self.size += len(text)
@@ -367,15 +383,19 @@ def _enc(w, value, depth=0):
     elif t is str:
         w.put(_encode_str(value))
     elif t is list:
-        _seq(w, value, depth)
+        if w.refs is None or not w.seen(value):
+            _seq(w, value, depth)
     elif t is tuple:
         w.put('{"tuple":')
         _seq(w, value, depth)
         w.put("}")
     elif t is dict:
-        w.put('{"dict":')
-        _items(w, dict.items(value), depth)
-        w.put("}")
+        if w.refs is None or not w.seen(value):
+            w.put('{"dict":')
+            _items(w, dict.items(value), depth)
+            w.put("}")
+    elif (t is set or t is bytearray) and w.refs is not None and w.seen(value):
+        pass
     elif t is set or t is frozenset:
         w.put('{"set":' if t is set else '{"frozenset":')
         _seq(w, value, depth)
@@ -424,6 +444,18 @@ def _enc(w, value, depth=0):
         w.put("}")
     elif t is _Decimal:
         w.put('{"decimal":' + _encode_str(str(value)) + "}")
+    elif t in _TIME_TYPES and _crossing_tz(value):
+        # `datetime`, `date`, `time`, `timedelta`: their fields, a fixed-offset time zone
+        # included (`timezone.utc`); rebuilt by the genuine constructors.
+        w.put('{"' + _TIME_TYPES[t] + '":')
+        _seq(w, _time_fields(value), depth)
+        w.put("}")
+    elif isinstance(value, enum.Enum) and _enum_path(t) is not None:
+        # A member of an enum of the setup or of the stdlib (`Color.RED`, `HTTPStatus.OK`): the
+        # other side's member of that name in its own class.
+        w.put('{"enum":[')
+        _seq(w, _enum_path(t), depth)
+        w.put("," + _encode_str(value.name) + "]}")
     elif _is_namedtuple(t):
         w.put('{"namedtuple":[')
         _enc(w, t.__name__, depth)
@@ -469,6 +501,102 @@ _NOT_CROSSING = frozenset(["eval", "exec", "compile", "open", "input", "print", 
                            "credits", "license", "setattr", "delattr", "getattr", "super",
                            "memoryview", "aiter", "anext", "dir", "id", "hash", "type",
                            "object", "classmethod", "staticmethod", "property"])
+
+
+_TIME_TYPES = {datetime.datetime: "datetime", datetime.date: "date", datetime.time: "time",
+               datetime.timedelta: "timedelta"}
+
+
+def _crossing_tz(value):
+    """Whether a time value's zone crosses: none, or a fixed offset (`datetime.timezone`)."""
+    tz = getattr(value, "tzinfo", None)
+    return tz is None or type(tz) is datetime.timezone
+
+
+def _time_fields(value):
+    t = type(value)
+    if t is datetime.timedelta:
+        return (value.days, value.seconds, value.microseconds)
+    if t is datetime.date:
+        return (value.year, value.month, value.day)
+    tz = value.tzinfo
+    offset = None if tz is None else tz.utcoffset(None)
+    zone = None if tz is None else (offset.days * 86400 + offset.seconds, offset.microseconds,
+                                    tz.tzname(None))
+    if t is datetime.time:
+        return (value.hour, value.minute, value.second, value.microsecond, value.fold, zone)
+    return (value.year, value.month, value.day, value.hour, value.minute, value.second,
+            value.microsecond, value.fold, zone)
+
+
+def _rebuild_time(tag, fields):
+    """A `datetime`, `date`, `time` or `timedelta` from its fields (the constructors check
+    every range)."""
+    if any(type(f) is not int for f in fields[:-1] if f is not None) or len(fields) > 9:
+        raise _Refused(f"malformed value: {tag}")
+    if tag == "timedelta":
+        if len(fields) != 3 or type(fields[2]) is not int:
+            raise _Refused("malformed value: timedelta")
+        return datetime.timedelta(days=fields[0], seconds=fields[1], microseconds=fields[2])
+    if tag == "date":
+        if len(fields) != 3 or type(fields[2]) is not int:
+            raise _Refused("malformed value: date")
+        return datetime.date(*fields)
+    *parts, zone = fields
+    tz = None
+    if zone is not None:
+        if type(zone) is not tuple or len(zone) != 3 or type(zone[0]) is not int or \
+                type(zone[1]) is not int or (zone[2] is not None and type(zone[2]) is not str):
+            raise _Refused(f"malformed value: {tag} zone")
+        offset = datetime.timedelta(seconds=zone[0], microseconds=zone[1])
+        tz = datetime.timezone(offset) if zone[2] is None else datetime.timezone(offset, zone[2])
+    if tag == "time":
+        if len(parts) != 5:
+            raise _Refused("malformed value: time")
+        return datetime.time(*parts[:4], tzinfo=tz, fold=parts[4])
+    if len(parts) != 8:
+        raise _Refused("malformed value: datetime")
+    return datetime.datetime(*parts[:7], tzinfo=tz, fold=parts[7])
+
+
+def _enum_path(t):
+    """Where both sides find an enum class: `["setup", name]` for one the setup defines,
+    `["stdlib", module, qualified name]` for one of the standard library, else None (a class
+    of the program's or of the test's own stays an object)."""
+    name = _SETUP_CLASS_NAMES.get(t)
+    if name is not None:
+        return ("setup", name)
+    module = getattr(t, "__module__", None)
+    qualname = getattr(t, "__qualname__", None)
+    if type(module) is str and type(qualname) is str and module.partition(".")[0] in _STDLIB \
+            and "<" not in qualname and _stdlib_object(module + "." + qualname) is t:
+        return ("stdlib", module, qualname)
+    return None
+
+
+def _rebuild_enum(v):
+    """The member `[where, name]` names (see `_enum_path`), in this side's own class."""
+    parts = _need_list(v)
+    if len(parts) != 2 or type(parts[1]) is not str:
+        raise _Refused("malformed value: enum")
+    where = _need_list(parts[0])
+    if len(where) == 2 and where[0] == "setup":
+        cls = _SHARED_CLASSES.get(_need_str(where[1]))
+    elif len(where) == 3 and where[0] == "stdlib" and type(where[1]) is str and \
+            type(where[2]) is str and where[1].partition(".")[0] in _STDLIB:
+        # Only a module this side has imported already: a test that names `HTTPStatus.OK`
+        # imported `http` itself, and the candidate's claim imports nothing in the judge.
+        cls = sys.modules.get(where[1])
+        for attr in where[2].split(".")[:8]:
+            cls = getattr(cls, attr, None)
+    else:
+        cls = None
+    if not isinstance(cls, type) or not issubclass(cls, enum.Enum):
+        raise _Refused("malformed value: no such enum here")
+    member = cls.__members__.get(parts[1])
+    if member is None:
+        raise _Refused("malformed value: no such enum member")
+    return member
 
 
 def _builtin_table():
@@ -540,6 +668,8 @@ def _enc_graph(w, root, depth):
     entry, so a linked list of any length nests no deeper than one node, and a cycle (the
     `hasCycle` problems) or a node shared by two others crosses as it is."""
     w.graph = ({id(root): 0}, [root])
+    # Identity inside a graph is the graph's own (`ref`): nothing in it is numbered.
+    refs, w.refs = w.refs, None
     try:
         w.put('{"graph":[')
         order = w.graph[1]
@@ -557,10 +687,21 @@ def _enc_graph(w, root, depth):
         w.put("]}")
     finally:
         w.graph = None
+        w.refs = refs
 
 
 # The objects of the graphs being rebuilt, innermost last (a `{"ref": i}` is the i-th).
 _GRAPHS = []
+# While a value written with identity kept is rebuilt: its lists, dicts, sets and bytearrays
+# in the order they were first written (an `{"alias": i}` is the i-th), else None.
+_ALIASES = None
+
+
+def _numbered(container):
+    """Numbers a rebuilt container, before its contents (the writer's order)."""
+    if _ALIASES is not None:
+        _ALIASES.append(container)
+    return container
 
 
 def _shared_graph(v, resolve, depth):
@@ -579,7 +720,9 @@ def _shared_graph(v, resolve, depth):
         if type(getattr(obj, "__dict__", None)) is not dict:
             raise _Refused("malformed value: a setup object without attributes")
         objects.append(obj)
+    global _ALIASES
     _GRAPHS.append(objects)
+    aliases, _ALIASES = _ALIASES, None
     try:
         for obj, entry in zip(objects, entries):
             for k, value in _pairs(_two(entry)[1], resolve, depth):
@@ -588,6 +731,7 @@ def _shared_graph(v, resolve, depth):
                 obj.__dict__[k] = value
     finally:
         _GRAPHS.pop()
+        _ALIASES = aliases
     return objects[0]
 
 
@@ -673,7 +817,10 @@ def _rebuild(raw, resolve, depth=0):
     if raw is None or t is bool or t is int or t is float or t is str:
         return raw
     if t is list:
-        return [_rebuild(v, resolve, depth) for v in raw]
+        out = _numbered([])
+        for v in raw:
+            out.append(_rebuild(v, resolve, depth))
+        return out
     if t is not dict or len(raw) != 1:
         raise _Refused("malformed value: an object must have exactly one tag")
     ((tag, v),) = raw.items()
@@ -694,15 +841,23 @@ def _rebuild(raw, resolve, depth=0):
             raise _Refused("malformed value: no such builtin")
         return resolve(tag, v)
     if tag == "dict":
-        return dict(_pairs(v, resolve, depth))
+        out = _numbered({})
+        out.update(_pairs(v, resolve, depth))
+        return out
     if tag == "set":
-        return set(_rebuild(x, resolve, depth) for x in _need_list(v))
+        out = _numbered(set())
+        out.update([_rebuild(x, resolve, depth) for x in _need_list(v)])
+        return out
+    if tag == "alias":
+        if _ALIASES is None or type(v) is not int or not 0 <= v < len(_ALIASES):
+            raise _Refused("malformed value: an alias of nothing written before")
+        return _ALIASES[v]
     if tag == "frozenset":
         return frozenset(_rebuild(x, resolve, depth) for x in _need_list(v))
     if tag == "bytes":
         return bytes.fromhex(_need_str(v))
     if tag == "bytearray":
-        return bytearray.fromhex(_need_str(v))
+        return _numbered(bytearray.fromhex(_need_str(v)))
     if tag == "complex":
         re_, im = _need_list(v) if len(_need_list(v)) == 2 else (None, None)
         return complex(_need_real(_rebuild(re_, resolve, depth)),
@@ -752,6 +907,10 @@ def _rebuild(raw, resolve, depth=0):
         items = _pairs(pairs, resolve, depth)
         cls = _dataclass_type(_need_str(name), tuple(_need_str(k) for k, _ in items))
         return cls(*[x for _, x in items])
+    if tag in _TIME_TAGS:
+        return _rebuild_time(tag, [_rebuild(x, resolve, depth) for x in _need_list(v)])
+    if tag == "enum":
+        return _rebuild_enum(v)
     if tag in _RESOLVED_TAGS:
         return resolve(tag, v)
     raise _Refused(f"malformed value: unknown tag {tag[:40]!r}")
@@ -760,6 +919,7 @@ def _rebuild(raw, resolve, depth=0):
 # Tags only the receiving side can turn into an object: the candidate's objects (`handle`,
 # `global`), the test's objects (`jhandle`, `jexception`: see "Callbacks" in PROTOCOL.md) and
 # the setup's classes (`shared`).
+_TIME_TAGS = frozenset(["datetime", "date", "time", "timedelta"])
 _RESOLVED_TAGS = frozenset(["handle", "global", "jhandle", "jexception", "shared"])
 
 
@@ -1109,10 +1269,72 @@ def _raised_answer(exc, limit, handle=None, test_class=None):
             ("null" if test_class is None else str(test_class)) + "]}")
 
 
+def _enc_op(w, op):
+    """Writes an operation. With identity kept, the operation's own envelope (its list, a
+    call's argument list and keyword dict) is not numbered: only the values in it are."""
+    w.put("[")
+    call = op[0] == "call"
+    for i, part in enumerate(op):
+        if i:
+            w.put(",")
+        if call and i == 2:
+            _seq(w, part, 1)
+        elif call and i == 3:
+            w.put('{"dict":')
+            _items(w, dict.items(part), 1)
+            w.put("}")
+        else:
+            _enc(w, part, 1)
+    w.put("]")
+
+
+def _decode_op(text, resolve):
+    """An operation written by `_enc_op`, its containers numbered as they are rebuilt (so an
+    `alias` in it is the same object): the operation and the containers, in order."""
+    global _ALIASES
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _Refused(f"malformed value: {exc}"[:_MESSAGE_CAP])
+    if type(raw) is not list or not raw or type(raw[0]) is not str:
+        raise _Refused("malformed operation")
+    call = raw[0] == "call"
+    saved, _ALIASES = _ALIASES, []
+    try:
+        op = [raw[0]]
+        for i, part in enumerate(raw[1:], 1):
+            if call and i == 2:
+                op.append([_rebuild(x, resolve, 1) for x in _need_list(part)])
+            elif call and i == 3:
+                if type(part) is not dict or len(part) != 1 or "dict" not in part:
+                    raise _Refused("malformed operation: keyword arguments")
+                op.append(dict(_pairs(part["dict"], resolve, 1)))
+            else:
+                op.append(_rebuild(part, resolve, 1))
+        return op, _ALIASES
+    except _Refused:
+        raise
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        raise _Refused(f"malformed value: {type(exc).__name__}: {exc}"[:_MESSAGE_CAP])
+    finally:
+        _ALIASES = saved
+
+
+def _contents(w, obj):
+    """The contents of a container the call received, written for the judge to copy back."""
+    t = type(obj)
+    if t is list or t is set:
+        _seq(w, obj, 1)
+    elif t is dict:
+        _items(w, dict.items(obj), 1)
+    else:
+        w.put('"' + bytearray.hex(obj) + '"')
+
+
 def _serve(request, limit):
     """One operation of the judge on the loaded program; always answers with JSON."""
     try:
-        op = _decode(request, _resolve_candidate)
+        op, received = _decode_op(request, _resolve_candidate)
     except _Refused as exc:
         return '{"raised":["VerdictBadRequest",' + _encode_str(_message(exc)) + "]}"
     except BaseException as exc:
@@ -1122,13 +1344,16 @@ def _serve(request, limit):
         return '{"raised":["VerdictBadRequest","malformed operation"]}'
     what = op[0]
     mutable = ()
+    # The judge's operations keep identity both ways (PROTOCOL.md, "Identity"); the host's own
+    # call tests (a fifth element `false`) read a plain value and nothing back.
+    identity = not (what == "call" and len(op) == 5 and op[4] is False)
     stopped = False
     try:
         if what == "call" and len(op) in (4, 5) and type(op[2]) is list and \
                 type(op[3]) is dict:
-            # Positional, then keyword arguments, in order: the judge copies both back. The
-            # host's own call tests never read them (a fifth element `false`): no copy then.
-            if len(op) == 4 or op[4] is not False:
+            # Positional, then keyword arguments, in order: setup objects among them travel
+            # back (the judge copies them); every container in them travels back by identity.
+            if identity:
                 mutable = op[2] + list(op[3].values())
             result = op[1](*op[2], **op[3])
         elif what == "getattr" and len(op) == 3 and type(op[2]) is str:
@@ -1154,6 +1379,8 @@ def _serve(request, limit):
         elif what == "contains" and len(op) == 3:
             # `x in obj` on the program's object: its own membership decides, as natively.
             result = op[2] in op[1]
+        elif what == "hash" and len(op) == 2:
+            result = hash(op[1])
         elif what == "len" and len(op) == 2:
             result = len(op[1])
         elif what == "getitem" and len(op) == 3:
@@ -1172,17 +1399,28 @@ def _serve(request, limit):
         return _raised_answer(exc, limit)
     try:
         # Arguments that travel back may be as large as they came (the host allows it).
-        w = _Writer(limit + len(request) if mutable else limit, _handle_of)
+        w = _Writer(limit + len(request) if identity else limit, _handle_of,
+                    {id(o): i for i, o in enumerate(received)} if identity else None)
+        if identity:
+            w.objects.extend(received)
         w.put('{"stop":true,"value":' if stopped else '{"ok":')
         _enc(w, result)
-        if mutable:
-            # Arguments the call may have changed in place travel back (in-place sorts).
+        if what == "call" and identity and received:
+            # The contents of every container the call received (a list in a tuple, a dict's
+            # values: what it may have changed in place), in the order they came.
+            w.put(',"refs":[')
+            for i, obj in enumerate(received):
+                if i:
+                    w.put(",")
+                _contents(w, obj)
+            w.put("]")
+        if any(type(arg) in _SHARED_TYPES for arg in mutable):
+            # Setup objects the call may have changed in place (`reorderList(head)`).
             w.put(',"args":[')
             for i, arg in enumerate(mutable):
                 if i:
                     w.put(",")
-                t = type(arg)
-                if t is list or t is dict or t is set or t is bytearray or t in _SHARED_TYPES:
+                if type(arg) in _SHARED_TYPES:
                     _enc(w, arg)
                 else:
                     w.put("null")
@@ -1330,13 +1568,14 @@ def _resolve_judge(tag, v):
 
 def _forward(op, args=None):
     """Sends one operation to the candidate through the host and returns the answer's value."""
-    w = _Writer(_JUDGE.limit, _judge_handle)
+    w = _Writer(_JUDGE.limit, _judge_handle, {})
     target = op[1] if len(op) > 1 else None
     _JUDGE.to_returned = type(target) is _Handle and (
         target._target.startswith('{"handle"') or target._returned)
     to_returned = _JUDGE.to_returned
     _JUDGE.answering_global = op[0] == "global"
-    _enc(w, op)
+    _enc_op(w, op)
+    sent = w.objects
     message = "Q" + w.text()
     while True:
         try:
@@ -1376,8 +1615,12 @@ def _forward(op, args=None):
     if "ok" not in raw:
         _incident("VerdictBadAnswer", "the candidate sent a malformed answer")
         raise _Gone("malformed answer")
+    global _ALIASES
+    saved, _ALIASES = _ALIASES, list(sent)
     try:
         value = _rebuild(raw["ok"], _resolve_judge)
+        if "refs" in raw:
+            _copy_refs(sent, raw["refs"])
         if args is not None and "args" in raw:
             _copy_back(args, raw["args"])
     except _Refused as exc:
@@ -1386,6 +1629,8 @@ def _forward(op, args=None):
     except (ValueError, TypeError, RecursionError, OverflowError) as exc:
         _incident("VerdictBadAnswer", f"malformed value: {type(exc).__name__}: {exc}")
         raise _Gone("malformed answer")
+    finally:
+        _ALIASES = saved
     return value
 
 
@@ -1533,8 +1778,10 @@ def _test_exception_class_of(index):
 
 def _answer_fits(what, raw, copies_back):
     """Whether `raw` is an answer the operation `what` may have: `{"stop": true}` (with the
-    generator's return `value`, or without) only for `next`, `args` only beside the `ok` of a
-    call whose arguments travel back, one key else."""
+    generator's return `value`, or without) only for `next`, `refs` and `args` only beside the
+    `ok` of a call whose arguments travel back, one key else."""
+    if what == "call" and copies_back and "ok" in raw and 1 < len(raw) <= 3:
+        return all(k in ("ok", "refs", "args") for k in raw)
     if "stop" in raw and len(raw) <= 2:
         return (what == "next" and raw["stop"] is True
                 and (len(raw) == 1 or "value" in raw))
@@ -1544,12 +1791,35 @@ def _answer_fits(what, raw, copies_back):
         if "exit" in raw:
             return type(raw["exit"]) is int
         return "ok" in raw or "raised" in raw
-    return len(raw) == 2 and what == "call" and copies_back and "ok" in raw and "args" in raw
+    return False
+
+
+def _copy_refs(sent, raw):
+    """Replaces the contents of every container the test sent with what the call left in the
+    candidate's copy of it (in-place changes at any depth), in the order they were sent."""
+    if type(raw) is not list or len(raw) != len(sent):
+        raise _Refused("malformed value: the contents of the arguments")
+    for obj, new in zip(sent, raw):
+        t = type(obj)
+        if t is bytearray:
+            obj[:] = bytes.fromhex(_need_str(new))
+        elif t is dict:
+            pairs = _pairs(new, _resolve_judge, 1)
+            obj.clear()
+            obj.update(pairs)
+        else:
+            items = [_rebuild(x, _resolve_judge, 1) for x in _need_list(new)]
+            if t is list:
+                obj[:] = items
+            else:
+                obj.clear()
+                obj.update(items)
 
 
 def _copy_back(args, raw):
-    """Replaces the contents of the judge's mutable arguments with what the call left in the
-    candidate's copies (a function that sorts its argument in place)."""
+    """Replaces the attributes of the setup objects among the judge's arguments with what the
+    call left in the candidate's copies (`reorderList(head)`; containers travel back by
+    identity, `_copy_refs`)."""
     if type(raw) is not list or len(raw) != len(args):
         raise _Refused("malformed value: arguments")
     for arg, new in zip(args, raw):
@@ -1557,18 +1827,11 @@ def _copy_back(args, raw):
             continue
         t = type(arg)
         value = _rebuild(new, _resolve_judge)
-        if type(value) is not t:
+        if type(value) is not t or t not in _SHARED_TYPES:
             raise _Refused("malformed value: an argument changed type")
-        if t is list or t is bytearray:
-            arg[:] = value
-        elif t is dict or t is set:
-            arg.clear()
-            arg.update(value)
-        elif t in _SHARED_TYPES:
-            # A setup object the call changed in place (`reorderList(head)`): its attributes
-            # become the rebuilt ones, so the test walking from it sees the change.
-            arg.__dict__.clear()
-            arg.__dict__.update(value.__dict__)
+        # Its attributes become the rebuilt ones, so the test walking from it sees the change.
+        arg.__dict__.clear()
+        arg.__dict__.update(value.__dict__)
 
 
 def _compare(handle, other, op, symbol):
@@ -1686,7 +1949,14 @@ class _Handle:
     def __ge__(self, other):
         return _compare(self, other, "ge", ">=")
 
-    __hash__ = object.__hash__
+    def __hash__(self):
+        # Two of the program's objects in one of the test's sets or dicts: its own `__hash__`
+        # (and `__eq__`) decide, as natively. The harness never keys anything by a handle.
+        value = _forward(["hash", self])
+        if type(value) is not int:
+            _incident("VerdictBadAnswer", "hash() is not an int")
+            raise _Gone("bad hash")
+        return value
 
 
 def _opaque_operator(symbol):

@@ -934,3 +934,63 @@ async fn callbacks_run_the_tests_own_code_in_the_judge() {
         assert_eq!(o, *want, "{program}\n{test}\n{r}");
     }
 }
+
+/// Identity within a call (PROTOCOL.md, "Identity"): the same container passed twice, a row
+/// held twice, an argument the program returns, a list inside a tuple or a dict changed in
+/// place: one object on both sides, as natively.
+#[tokio::test]
+async fn identity_and_aliasing_hold_within_a_call() {
+    let t = |code: &str| json!([{"kind": "assert", "code": code}]);
+    let cases: &[(&str, &str, bool)] = &[
+        ("def f(a, b):\n    a.append(1)\n    return b", "x = []\nassert f(x, x) == [1] and x == [1]", true),
+        ("def f(a, b):\n    return b", "x = []\nassert f(x, x) is x", true),
+        ("def f(grid):\n    grid[0][0] = 1", "row = [0]\ng = [row, row]\nf(g)\nassert g[1][0] == 1 and row == [1] and g[0] is g[1]", true),
+        ("def f(xs):\n    xs.sort()\n    return xs", "a = [3, 1]\nassert f(a) is a and a == [1, 3]", true),
+        ("def f(xs):\n    return sorted(xs)", "a = [3, 1]\nassert f(a) is a", false),
+        ("def f(t):\n    t[0].append(2)", "t = ([1],)\nf(t)\nassert t[0] == [1, 2]", true),
+        ("def f(d):\n    d['k'].append(2)\n    d['new'] = {3}", "inner = [1]\nd = {'k': inner}\nf(d)\nassert d == {'k': [1, 2], 'new': {3}} and d['k'] is inner", true),
+        ("def f(*, out):\n    out.extend([1, 2])", "o = []\nf(out=o)\nassert o == [1, 2]", true),
+        ("def f(xs):\n    xs.append(xs)\n    return len(xs)", "a = [0]\nassert f(a) == 2 and a[1] is a", true),
+        ("def f(b):\n    b[0] = 65", "b = bytearray(b'a')\nf(b)\nassert b == bytearray(b'A')", true),
+        ("def f():\n    row = [0]\n    return [row, row]", "g = f()\ng[0][0] = 5\nassert g[1][0] == 5", true),
+    ];
+    for (program, test, ok) in cases {
+        let (o, r) = outcome(program, t(test)).await;
+        assert_eq!(o == Outcome::Passed, *ok, "{program}\n{test}\n{o:?} {r}");
+        assert_ne!(o, Outcome::Error, "{r}");
+    }
+}
+
+/// `datetime`, `date`, `time`, `timedelta`, the members of the setup's and the stdlib's
+/// enums, and two of the program's objects hashed into one of the test's sets.
+#[tokio::test]
+async fn dates_enums_and_hashes_keep_their_meaning() {
+    let t = |code: &str| json!([{"kind": "assert", "code": code}]);
+    let cases: &[(&str, &str, bool)] = &[
+        ("import datetime\ndef f():\n    return datetime.date(2024, 1, 2) + datetime.timedelta(days=1)", "import datetime\nassert f() == datetime.date(2024, 1, 3)", true),
+        ("import datetime\ndef f():\n    return datetime.date(2024, 1, 2)", "import datetime\nassert f() == datetime.date(2024, 1, 3)", false),
+        ("from datetime import datetime, timezone, timedelta\ndef f(d):\n    return d + timedelta(hours=1)", "from datetime import datetime, timezone, timedelta\nz = timezone(timedelta(hours=2), 'X')\nr = f(datetime(2024, 5, 6, 7, 8, 9, 10, tzinfo=z))\nassert r == datetime(2024, 5, 6, 8, 8, 9, 10, tzinfo=z) and r.tzname() == 'X'", true),
+        ("import datetime\ndef f(t):\n    return t.replace(second=1)", "import datetime\nassert f(datetime.time(1, 2, 3)) == datetime.time(1, 2, 1)", true),
+        ("import http\ndef f():\n    return http.HTTPStatus.NOT_FOUND", "import http\nassert f() is http.HTTPStatus.NOT_FOUND", true),
+        ("import http\ndef f():\n    return http.HTTPStatus.OK", "import http\nassert f() == http.HTTPStatus.NOT_FOUND", false),
+        ("class V:\n    def __init__(self, x):\n        self.x = x\n    def __eq__(self, o):\n        return isinstance(o, V) and o.x == self.x\n    def __hash__(self):\n        return hash(self.x)\ndef f(x):\n    return V(x)", "assert f(1) == f(1) and f(1) != f(2) and len({f(1), f(1)}) == 1", true),
+    ];
+    for (program, test, ok) in cases {
+        let (o, r) = outcome(program, t(test)).await;
+        assert_eq!(o == Outcome::Passed, *ok, "{program}\n{test}\n{o:?} {r}");
+        assert_ne!(o, Outcome::Error, "{r}");
+    }
+    let setup = "import enum\nclass Color(enum.Enum):\n    RED = 1\n    BLUE = 2\n";
+    for (program, ok) in [
+        ("def f(c):\n    return Color.BLUE if c is Color.RED else Color.RED", true),
+        ("def f(c):\n    return Color.RED", false),
+    ] {
+        let r = crate::sandbox::run_setup(
+            program,
+            setup,
+            &tests(t("assert f(Color.RED) is Color.BLUE and f(Color.BLUE) == Color.RED")),
+        )
+        .await;
+        assert_eq!(r.outcome == Outcome::Passed, ok, "{r:#?}");
+    }
+}
