@@ -456,6 +456,10 @@ def _enc(w, value, depth=0):
         w.put('{"enum":[')
         _seq(w, _enum_path(t), depth)
         w.put("," + _encode_str(value.name) + "]}")
+    elif t.__dict__.get("__getattr__") is _read_from_origin and \
+            "_verdict_origin" in getattr(value, "__dict__", ()):
+        # A copy of the other side's record with methods, going back: the original itself.
+        w.put(w.handle(value.__dict__["_verdict_origin"]))
     elif _is_namedtuple(t):
         w.put('{"namedtuple":[')
         _enc(w, t.__name__, depth)
@@ -463,6 +467,9 @@ def _enc(w, value, depth=0):
         _seq(w, t._fields, depth)
         w.put(",")
         _seq(w, tuple.__iter__(value), depth)
+        if _has_methods(t, t._fields):
+            # Its methods stay reachable: the copy reads what it lacks from the original.
+            w.put("," + w.handle(value))
         w.put("]}")
     elif t in _SHARED_TYPES and type(getattr(value, "__dict__", None)) is dict:
         # An object of a class the rollout's setup defines (`ListNode`): both sides ran the
@@ -481,11 +488,19 @@ def _enc(w, value, depth=0):
         # other side's own class of that name.
         w.put('{"shared":' + _encode_str(_SETUP_CLASS_NAMES[value]) + "}")
     elif _plain_dataclass(t):
+        fields = dataclasses.fields(t)
+        params = t.__dict__["__dataclass_params__"]
         w.put('{"dataclass":[')
         _enc(w, t.__name__, depth)
         w.put(",")
-        _items(w, [(f.name, getattr(value, f.name)) for f in dataclasses.fields(t)], depth)
-        w.put("]}")
+        _items(w, [(f.name, getattr(value, f.name)) for f in fields], depth)
+        # Its `order` (only the generated one), `frozen`, the fields `==` compares, and the
+        # original when it has methods (the copy reads what it lacks from it).
+        w.put(",[" + ("true" if _generated_order(t) else "false") + "," +
+              ("true" if params.frozen else "false") + ",")
+        _seq(w, tuple(f.name for f in fields if f.compare), depth)
+        w.put("," + (w.handle(value) if _has_methods(t, [f.name for f in fields]) else "null"))
+        w.put("]]}")
     elif _BUILTIN_BY_NAME.get(_BUILTIN_NAME_OF.get(id(value))) is value:
         # A builtin function, type or method (`key=len`, `key=str.lower`, `map(int, …)`):
         # it crosses by name and is the other side's own builtin of that name.
@@ -761,6 +776,51 @@ def _plain_dataclass(t):
             and eq.co_names == reference.co_names and eq.co_varnames == reference.co_varnames)
 
 
+_GENERATED_LT = {}
+
+
+def _generated_order(t):
+    """Whether a dataclass's `<` is the one `order=True` generates for its compared fields."""
+    lt = getattr(t.__dict__.get("__lt__"), "__code__", None)
+    params = t.__dict__.get("__dataclass_params__")
+    if lt is None or params is None or not params.order:
+        return False
+    try:
+        compared = tuple(f.name for f in dataclasses.fields(t) if f.compare)
+    except BaseException:
+        return False
+    reference = _GENERATED_LT.get(compared)
+    if reference is None:
+        if len(_GENERATED_LT) > 256:
+            _GENERATED_LT.clear()
+        made = dataclasses.make_dataclass("_Reference", list(compared), eq=True, order=True)
+        reference = _GENERATED_LT[compared] = made.__lt__.__code__
+    return (lt.co_code == reference.co_code and lt.co_consts == reference.co_consts
+            and lt.co_names == reference.co_names and lt.co_varnames == reference.co_varnames)
+
+
+def _has_methods(t, fields):
+    """Whether a record class defines public attributes besides its fields (methods,
+    properties): then its copies keep a way back to the original."""
+    try:
+        return any(type(k) is str and not k.startswith("_") and k not in fields
+                   for k in t.__dict__)
+    except BaseException:
+        return False
+
+
+def _read_from_origin(self, name):
+    """`__getattr__` of a rebuilt record whose class has methods: what the copy lacks (a
+    method, a property) is read from the original, on its side of the boundary."""
+    if name.startswith("__") or name == "_verdict_origin":
+        raise AttributeError(name)
+    try:
+        origin = object.__getattribute__(self, "_verdict_origin")
+    except AttributeError:
+        raise AttributeError(name) from None
+    return getattr(origin, name)
+
+
 def _is_namedtuple(t):
     return (t.__bases__ == (tuple,) and type(getattr(t, "_fields", None)) is tuple
             and all(type(f) is str for f in t._fields))
@@ -791,19 +851,26 @@ _NAMEDTUPLES = {}
 _DATACLASSES = {}
 
 
-def _namedtuple_type(name, fields):
-    key = (name, fields)
+def _namedtuple_type(name, fields, methods=False):
+    key = (name, fields, methods)
     t = _NAMEDTUPLES.get(key)
     if t is None:
-        t = _NAMEDTUPLES[key] = collections.namedtuple(name, fields)
+        t = collections.namedtuple(name, fields)
+        if methods:
+            t = type(name, (t,), {"__getattr__": _read_from_origin})
+        _NAMEDTUPLES[key] = t
     return t
 
 
-def _dataclass_type(name, fields):
-    key = (name, fields)
+def _dataclass_type(name, fields, order=False, frozen=False, compared=None, methods=False):
+    compared = fields if compared is None else compared
+    key = (name, fields, order, frozen, compared, methods)
     t = _DATACLASSES.get(key)
     if t is None:
-        t = _DATACLASSES[key] = dataclasses.make_dataclass(name, fields, eq=True)
+        spec = [(f, typing.Any, dataclasses.field(compare=f in compared)) for f in fields]
+        t = _DATACLASSES[key] = dataclasses.make_dataclass(
+            name, spec, eq=True, order=order, frozen=frozen,
+            namespace={"__getattr__": _read_from_origin} if methods else None)
     return t
 
 
@@ -897,16 +964,37 @@ def _rebuild(raw, resolve, depth=0):
         return _Decimal(_need_str(v))
     if tag == "namedtuple":
         parts = _need_list(v)
-        if len(parts) != 3:
+        if len(parts) not in (3, 4):
             raise _Refused("malformed value: namedtuple")
         fields = tuple(_need_str(f) for f in _need_list(parts[1]))
         values = [_rebuild(x, resolve, depth) for x in _need_list(parts[2])]
-        return _namedtuple_type(_need_str(parts[0]), fields)(*values)
+        origin = _rebuild(parts[3], resolve, depth) if len(parts) == 4 else None
+        record = _namedtuple_type(_need_str(parts[0]), fields, origin is not None)(*values)
+        if origin is not None:
+            record.__dict__["_verdict_origin"] = origin
+        return record
     if tag == "dataclass":
-        name, pairs = _two(v)
-        items = _pairs(pairs, resolve, depth)
-        cls = _dataclass_type(_need_str(name), tuple(_need_str(k) for k, _ in items))
-        return cls(*[x for _, x in items])
+        parts = _need_list(v)
+        if len(parts) not in (2, 3):
+            raise _Refused("malformed value: dataclass")
+        items = _pairs(parts[1], resolve, depth)
+        fields = tuple(_need_str(k) for k, _ in items)
+        order, frozen, compared, origin = False, False, fields, None
+        if len(parts) == 3:
+            params = _need_list(parts[2])
+            if len(params) != 4 or type(params[0]) is not bool or type(params[1]) is not bool:
+                raise _Refused("malformed value: dataclass parameters")
+            order, frozen = params[0], params[1]
+            compared = tuple(_need_str(f) for f in _need_list(params[2]))
+            origin = None if params[3] is None else _rebuild(params[3], resolve, depth)
+        cls = _dataclass_type(_need_str(parts[0]), fields, order, frozen, compared,
+                              origin is not None)
+        record = cls.__new__(cls)
+        for k, x in items:
+            object.__setattr__(record, k, x)
+        if origin is not None:
+            object.__setattr__(record, "_verdict_origin", origin)
+        return record
     if tag in _TIME_TAGS:
         return _rebuild_time(tag, [_rebuild(x, resolve, depth) for x in _need_list(v)])
     if tag == "enum":

@@ -982,15 +982,39 @@ async fn dates_enums_and_hashes_keep_their_meaning() {
     }
     let setup = "import enum\nclass Color(enum.Enum):\n    RED = 1\n    BLUE = 2\n";
     for (program, ok) in [
-        ("def f(c):\n    return Color.BLUE if c is Color.RED else Color.RED", true),
+        (
+            "def f(c):\n    return Color.BLUE if c is Color.RED else Color.RED",
+            true,
+        ),
         ("def f(c):\n    return Color.RED", false),
     ] {
         let r = crate::sandbox::run_setup(
             program,
             setup,
-            &tests(t("assert f(Color.RED) is Color.BLUE and f(Color.BLUE) == Color.RED")),
+            &tests(t(
+                "assert f(Color.RED) is Color.BLUE and f(Color.BLUE) == Color.RED",
+            )),
         )
         .await;
         assert_eq!(r.outcome == Outcome::Passed, ok, "{r:#?}");
+    }
+}
+
+/// A `typing.NamedTuple` or dataclass the program returns: the copy compares as the original
+/// (its compared fields, its generated order) and its methods are read from the original.
+#[tokio::test]
+async fn records_keep_their_methods_and_order() {
+    let t = |code: &str| json!([{"kind": "assert", "code": code}]);
+    let cases: &[(&str, &str, bool)] = &[
+        ("from typing import NamedTuple\nclass P(NamedTuple):\n    x: int\n    y: int\n    def norm(self):\n        return abs(self.x) + abs(self.y)\ndef f():\n    return P(1, -2)", "p = f()\nassert p.norm() == 3 and p.x == 1 and p._replace(x=5) == (5, -2)", true),
+        ("from typing import NamedTuple\nclass P(NamedTuple):\n    x: int\n    y: int\n    def norm(self):\n        return self.x + self.y\ndef f():\n    return P(1, -2)", "assert f().norm() == 3", false),
+        ("from typing import NamedTuple\nclass P(NamedTuple):\n    x: int\n    def twice(self):\n        return P(2 * self.x)\ndef f(p):\n    return p.twice()", "p = f(f(P(1)))\nassert p.x == 4 and p.twice().x == 8", true),
+        ("from dataclasses import dataclass, field\n@dataclass(order=True, frozen=True)\nclass C:\n    k: int\n    tag: str = field(compare=False, default='')\n    def twice(self):\n        return self.k * 2\ndef f():\n    return [C(2, 'a'), C(1, 'b')]", "xs = f()\nassert sorted(xs)[0].k == 1 and max(xs).twice() == 4 and C(1, 'z') == xs[1] and len({xs[0], C(2, 'q')}) == 1", true),
+        ("from dataclasses import dataclass\n@dataclass\nclass C:\n    k: int\ndef f():\n    return C(1)", "assert f() == C(1) and f() != C(2)", true),
+    ];
+    for (program, test, ok) in cases {
+        let (o, r) = outcome(program, t(test)).await;
+        assert_eq!(o == Outcome::Passed, *ok, "{program}\n{test}\n{o:?} {r}");
+        assert_ne!(o, Outcome::Error, "{r}");
     }
 }
