@@ -24,6 +24,7 @@
 //! - `calibrate`: fuel baselines of the harness, measured at start-up.
 //! - `request`: the call test's operation, the one request the host writes itself.
 //! - `run`: one rollout: its candidate and judge instances, test by test, fuel.
+//! - `reference`: reference mode (program and test in one interpreter), the fidelity oracle.
 //! - `judging`: what the host observed, turned into outcomes and messages.
 //! - [`compare`]: host-side comparison of stdout and returned values.
 //! - `limits`: memory limiter and per-instance store state.
@@ -60,6 +61,7 @@ mod local;
 mod names;
 mod output;
 mod pool;
+mod reference;
 mod request;
 mod run;
 pub mod runtime;
@@ -275,6 +277,19 @@ impl Sandbox {
                 workers: pool.alive(),
                 component_cached: *component_cached,
             },
+        }
+    }
+
+    /// Reference mode, the fidelity oracle (see `reference.rs`): each assert test run with the
+    /// program in one interpreter, natively, without isolation; `None` for other tests. Only
+    /// for tests of verdict itself — never to score untrusted code. In-process sandboxes only.
+    #[doc(hidden)]
+    pub async fn reference(&self, job: &RunJob<'_>) -> Result<Vec<Option<Outcome>>, SandboxError> {
+        match &*self.mode {
+            Mode::Local(local) => reference::run(local, job).await,
+            Mode::Workers { .. } => Err(SandboxError::Config(
+                "reference mode runs only in an in-process sandbox".into(),
+            )),
         }
     }
 

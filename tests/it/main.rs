@@ -8,6 +8,8 @@ mod codec;
 mod differential;
 /// When verdict itself fails: the `error` outcome and a maskable reward, never a fake 0.
 mod errors;
+/// The boundary against native Python (reference mode) on a corpus of real idioms.
+mod fidelity;
 /// The gRPC service on an ephemeral port: every RPC, deadlines, cancellation, overload, shutdown.
 mod grpc;
 /// Hostile programs: each gets reward 0 with the right outcome, the service stays healthy.
