@@ -1033,7 +1033,7 @@ def _decode(text, resolve):
         return _rebuild(raw, resolve)
     except _Refused:
         raise
-    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+    except Exception as exc:  # any error of a rebuild (ZeroDivisionError, InvalidOperation)
         raise _Refused(f"malformed value: {type(exc).__name__}: {exc}"[:_MESSAGE_CAP])
 
 
@@ -1122,6 +1122,9 @@ class _TestObject:
     def __next__(self):
         return _call_test(["next", self])
 
+    def __getitem__(self, key):
+        return _call_test(["getitem", self, key])
+
     def __repr__(self):
         return f"<test {self._verdict_type} object>"
 
@@ -1193,6 +1196,13 @@ def _test_exception(raised):
     bases = raised[2] if len(raised) > 2 and type(raised[2]) is list else []
     index = raised[4] if len(raised) > 4 else None
     cls = _CAND.judge_classes.get(index) if type(index) is int else None
+    if cls is None and type(index) is int:
+        # The test's own exception class, met for the first time: one class of this side for
+        # it, which carries its index back if the program lets it propagate.
+        try:
+            cls = _test_exception_class([index, kind, [b for b in bases if type(b) is str]])
+        except BaseException:
+            cls = None
     if cls is None:
         cls = _EXCEPTIONS.get(kind)
     if cls is None:
@@ -1402,7 +1412,7 @@ def _decode_op(text, resolve):
         return op, _ALIASES
     except _Refused:
         raise
-    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+    except Exception as exc:  # any error of a rebuild (ZeroDivisionError, InvalidOperation)
         raise _Refused(f"malformed value: {type(exc).__name__}: {exc}"[:_MESSAGE_CAP])
     finally:
         _ALIASES = saved
@@ -1534,9 +1544,16 @@ class _Judge:
         self.to_returned = False
         self.answering_global = False
         self.limit = 1 << 20
-        # The test's objects handed to the candidate in this test (callbacks), by index.
+        # The test's objects handed to the candidate in this test (callbacks), by index; the
+        # indices the test itself sent (as arguments of its calls).
         self.objects = []
         self.ids = {}
+        self.sent = set()
+        # The classes trusted code made with a `class` statement in this test (by id, and the
+        # classes themselves, kept alive): only their instances come back from the program
+        # as themselves when the test did not send them.
+        self.class_ids = set()
+        self.classes = []
 
 
 _JUDGE = _Judge()
@@ -1570,14 +1587,13 @@ def _crosses_as_test_object(value):
     return callable(value) or hasattr(t, "__next__") or t.__module__ == "__main__"
 
 
-def _test_object_tag(value):
+def _test_object_tag(value, sent=False):
     """`{"jhandle": [index, type name]}` for a test object, or `{"jexception": [index, name,
     builtin bases]}` for a test's exception class; registered so that a candidate's reference
     to it is checked against what this test handed over."""
-    index = _JUDGE.ids.get(id(value))
-    if index is None:
-        index = _JUDGE.ids[id(value)] = len(_JUDGE.objects)
-        _JUDGE.objects.append(value)
+    index = _register(value)
+    if sent:
+        _JUDGE.sent.add(index)
     if isinstance(value, type) and issubclass(value, Exception) and \
             not issubclass(value, (StopIteration, StopAsyncIteration)):
         bases = [c.__name__ for c in value.__mro__
@@ -1588,12 +1604,51 @@ def _test_object_tag(value):
     return '{"jhandle":[' + str(index) + "," + _encode_str(str(name)[:100]) + "]}"
 
 
+def _register(value):
+    """The index of a test object handed to the candidate in this test."""
+    index = _JUDGE.ids.get(id(value))
+    if index is None:
+        index = _JUDGE.ids[id(value)] = len(_JUDGE.objects)
+        _JUDGE.objects.append(value)
+    return index
+
+
+def _trusted_build_class(func, name, *bases, **kwargs):
+    """`__build_class__` of the trusted code's globals: records each class a `class` statement
+    of the setup or the test makes (the program cannot run a `class` statement here: classes it
+    has the judge build through a test object, with `type(...)` or an enum's functional API,
+    never pass through this)."""
+    cls = _BUILD_CLASS(func, name, *bases, **kwargs)
+    _JUDGE.class_ids.add(id(cls))
+    _JUDGE.classes.append(cls)
+    return cls
+
+
+_BUILD_CLASS = builtins.__build_class__
+_TRUSTED_FILES = frozenset(["<setup>", "<judge_setup>", "<test>"])
+
+
+def _trusted(value):
+    """Whether a test object the test did not send may still come back as itself: an instance
+    of a class of the trusted code's own `class` statements, or a function the trusted code
+    defines. Anything else the program made the judge build (a class from `type(...)`, an
+    enum from the functional API, their instances) is not the test's."""
+    t = type(value)
+    if id(t) in _JUDGE.class_ids or (isinstance(value, type) and id(value) in _JUDGE.class_ids):
+        return True
+    if t is types.FunctionType:
+        return value.__code__.co_filename in _TRUSTED_FILES
+    if t is types.MethodType:
+        return _trusted(value.__func__) and _trusted(value.__self__)
+    return False
+
+
 def _judge_handle(value):
     """What a value of the test that is not data becomes when the test sends it."""
     if type(value) is _Handle:
         return value._target
     if _crosses_as_test_object(value):
-        return _test_object_tag(value)
+        return _test_object_tag(value, True)
     if _JUDGE.to_returned:
         # The program returned an object where data would do (a list subclass), and the test
         # uses it with a value that cannot cross: the program's choice, so its failure.
@@ -1628,7 +1683,12 @@ def _resolve_judge(tag, v):
             _incident("VerdictOpaque", "the program sent back an object of the test that the "
                       "test never gave it")
             raise _Gone("unknown test object")
-        return _JUDGE.objects[parts[0]]
+        obj = _JUDGE.objects[parts[0]]
+        if parts[0] not in _JUDGE.sent and not _trusted(obj):
+            _incident("VerdictOpaque", "the program sent back an object it had the test's code "
+                      f"build (a {type(obj).__name__[:100]}), which is not the test's")
+            raise _Gone("untrusted test object")
+        return obj
     if tag == "shared":
         return _shared_class(v)
     if tag == "builtin":
@@ -1690,7 +1750,7 @@ def _forward(op, args=None):
             raise StopIteration
         try:
             value = _rebuild(raw["value"], _resolve_judge)
-        except (_Refused, ValueError, TypeError, RecursionError, OverflowError) as exc:
+        except Exception as exc:  # _Refused, or any error of a rebuild
             _incident("VerdictBadAnswer", f"malformed value: {type(exc).__name__}: {exc}")
             raise _Gone("malformed answer")
         raise StopIteration(value)
@@ -1714,7 +1774,7 @@ def _forward(op, args=None):
     except _Refused as exc:
         _incident("VerdictBadAnswer", exc)
         raise _Gone("malformed answer")
-    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+    except Exception as exc:  # any error of a rebuild (ZeroDivisionError, InvalidOperation)
         _incident("VerdictBadAnswer", f"malformed value: {type(exc).__name__}: {exc}")
         raise _Gone("malformed answer")
     finally:
@@ -1756,7 +1816,9 @@ def _serve_callback(text):
         rest = [_rebuild(x, _resolve_judge) for x in raw[2:]]
     except _Gone:
         return '{"raised":["RuntimeError","the test cannot go on"]}'
-    except (_Refused, ValueError, TypeError, RecursionError, OverflowError) as exc:
+    except BaseException as exc:
+        # Whatever rebuilding the program's arguments raised (a `Fraction` with a zero
+        # denominator, a `Decimal` of no number), it never reaches the test's frames.
         _incident("VerdictBadAnswer", f"a malformed call into the test: {_message(exc)}")
         return '{"raised":["RuntimeError","a malformed call into the test"]}'
     stopped = False
@@ -1765,13 +1827,9 @@ def _serve_callback(text):
                 type(rest[1]) is dict and all(type(k) is str for k in rest[1]):
             result = target(*rest[0], **rest[1])
         elif what == "getattr" and len(rest) == 1 and type(rest[0]) is str:
-            name = rest[0]
-            if name.startswith("__"):
-                raise AttributeError(f"the program may not read {name[:100]!r} of a test object")
-            result = getattr(target, name)
-            if not callable(result):
-                raise AttributeError(f"{name[:100]!r} of a test object is not a method: the "
-                                     "program may call a test object, never read its data")
+            result = _test_method(target, rest[0])
+        elif what == "getitem" and len(rest) == 1 and _trusted(target):
+            result = target[rest[0]]
         elif what == "iter" and not rest:
             result = iter(target)
         elif what == "next" and not rest:
@@ -1792,6 +1850,10 @@ def _serve_callback(text):
             # program does with the exception.
             _incident("VerdictAssertion", f"AssertionError: {_message(exc)}".rstrip(": "))
         index = _JUDGE.ids.get(id(type(exc)))
+        if index is None and _trusted(type(exc)):
+            # The test's own exception class: the program that lets it propagate gives it
+            # back as itself (`except Boom` in the test catches it).
+            index = _register(type(exc))
         return _raised_answer(exc, _JUDGE.limit, _judge_handle_derived, index)
     try:
         w = _Writer(_JUDGE.limit, _judge_handle_derived)
@@ -1799,8 +1861,30 @@ def _serve_callback(text):
         _enc(w, result)
         w.put("}")
         return w.text()
-    except _Refused as exc:
+    except BaseException as exc:
         return '{"raised":["TypeError",' + _encode_str(_message(exc)) + "]}"
+
+
+def _test_method(target, name):
+    """`target.name` for the program: only a public method bound to the object itself — one
+    of the trusted code's own functions, or a builtin method of a test's object (a `StringIO`'s
+    `write`). Never a class's attribute (no `mro`, no enum machinery), a private or special
+    name, a module's function, or data."""
+    if name.startswith("_"):
+        raise AttributeError(f"the program may not read {name[:100]!r} of a test object")
+    if isinstance(target, (type, types.ModuleType)):
+        raise AttributeError(f"the program may not read attributes of the test's {target!r:.100}"
+                             " (only call it)")
+    value = getattr(target, name)
+    t = type(value)
+    if t is types.MethodType and value.__self__ is target and \
+            getattr(value.__func__, "__code__", None) is not None and \
+            value.__func__.__code__.co_filename in _TRUSTED_FILES:
+        return value
+    if t is types.BuiltinMethodType and getattr(value, "__self__", None) is target:
+        return value
+    raise AttributeError(f"{name[:100]!r} of a test object is not one of its methods: the "
+                         "program may call a test object and its methods, never read its data")
 
 
 def _candidate_exception(raised):
@@ -1854,10 +1938,13 @@ def _candidate_exception(raised):
 
 def _test_exception_class_of(index):
     """The test's exception class the candidate claims it raised: only one this test handed
-    over (raising it is what the program could do anyway, so the claim gains nothing)."""
+    over, or one of the trusted code's own classes that reached the program (raising it is what
+    the program could do anyway, so the claim gains nothing)."""
     if type(index) is not int or not 0 <= index < len(_JUDGE.objects):
         return None
     cls = _JUDGE.objects[index]
+    if index not in _JUDGE.sent and not _trusted(cls):
+        return None
     if isinstance(cls, type) and issubclass(cls, Exception) and \
             not issubclass(cls, (StopIteration, StopAsyncIteration)):
         return cls
@@ -2213,7 +2300,8 @@ def _run_test(codes, names, referenced, program, trusted, seed, shadowed):
     _reset_interpreter()
     builtins.__dict__.clear()
     builtins.__dict__.update(_PRISTINE_BUILTINS)
-    g = {"__name__": "__main__", "__builtins__": dict(_PRISTINE_BUILTINS)}
+    g = {"__name__": "__main__",
+         "__builtins__": dict(_PRISTINE_BUILTINS, __build_class__=_trusted_build_class)}
     if any("random" in source for source in trusted):
         random.seed(seed)
     phase = wit_world.Phase.SETUP

@@ -78,6 +78,8 @@ pub(crate) struct Peer {
     pub(crate) broken: Option<String>,
     /// Requests of the judge so far (each costs the candidate a calibrated baseline).
     pub(crate) calls: u64,
+    /// Callbacks of the program into the test so far.
+    pub(crate) callbacks: u64,
     /// Most bytes of one answer or callback request from the candidate.
     limit: usize,
     /// For a candidate lost while parked (the judge ended first): its fuel at the start of the
@@ -144,6 +146,7 @@ impl Peer {
             refused: None,
             broken: None,
             calls: 0,
+            callbacks: 0,
             limit,
             parked_fuel,
             stdout,
@@ -277,6 +280,7 @@ impl Peer {
                         asked_by: Side::Candidate,
                         request_len,
                     });
+                    self.callbacks += 1;
                     return Ok(message);
                 }
                 Some(b'R') => {

@@ -476,7 +476,13 @@ impl<'a> Rollout<'a> {
             .ok_or_else(|| SandboxError::Config("the judge lost its candidate".into()))?;
         overhead += judge.fuel_used();
         let judge_obs = judge.observe(status.as_ref().err());
-        if status.is_ok() && !judge_obs.output_overflow && !judge_obs.memory_hit {
+        // A judge whose test's objects the program used (callbacks) ran the test's code on the
+        // program's arguments: it is not kept for the next test, whatever that code changed.
+        if status.is_ok()
+            && !judge_obs.output_overflow
+            && !judge_obs.memory_hit
+            && peer.callbacks == 0
+        {
             self.judge = Some(judge);
         }
         let cx = self.cx();

@@ -145,6 +145,17 @@ fn test_set(name: &str) -> Value {
             "class V:\n    def __init__(self):\n        self.seen = []\n        self.secret = [3, 2, 1]\n    def visit(self, x):\n        assert x > 0, 'visited a non-positive item'\n        self.seen.append(x)\nv = V()\nwalk([1, 2, 3], v)\nassert v.seen == [1, 2, 3]",
         ),
         "apply_double" => assert("assert apply(lambda y: double(y) + 1, 3) == 7"),
+        // A test's enum class handed to the program (honest: `pick(E, v)` returns `E(v)`),
+        // then a test that trusts the judge's `math` (honest: `area(r)` is `math.pi * r * r`).
+        "enum_pick" => assert(
+            "from enum import Enum\nclass Color(Enum):\n    RED = 1\n    GREEN = 2\nassert pick(Color, 2) == Color.GREEN",
+        ),
+        "enum_then_isclose" => json!([
+            {"kind": "assert", "code": "from enum import Enum\nclass Color(Enum):\n    RED = 1\n    GREEN = 2\nassert pick(Color, 2) == Color.GREEN"},
+            {"kind": "assert", "code": "import math\nassert math.isclose(area(2), 12.566370614359172)"}
+        ]),
+        // `type` as a key function (honest: `kinds(xs, key)` is `[key(x).__name__ for x in xs]`).
+        "kinds_type" => assert("assert kinds([1, 'a', 2.5], type) == ['int', 'str', 'float']"),
         // An entry point named like a builtin (an honest `max(xs)` returns the largest item).
         "humaneval_max" => assert(
             "def check(candidate):\n    assert candidate([3, 1, 2]) == 3\n    assert candidate([-5]) == -5\n\ncheck(max)\n",

@@ -903,6 +903,13 @@ async fn callbacks_run_the_tests_own_code_in_the_judge() {
         ("import re\ndef sub(s, f):\n    return re.sub(r'\\d', f, s)\n", "assert sub('a1b2', lambda m: 'X') == 'aXbX'", true),
         ("def try_it(f):\n    try:\n        f()\n    except KeyError as e:\n        return e.args\n", "def f():\n    raise KeyError('k')\nassert try_it(f) == ('k',)", true),
         ("def first(it):\n    return next(it), next(it, 'end')\n", "assert first(iter([7])) == (7, 'end')", true),
+        ("def up(E, s):\n    return E[s.upper()]\n", "from enum import Enum\nclass Color(Enum):\n    RED = 1\nassert up(Color, 'red') is Color.RED", true),
+        ("def emit(out, xs):\n    for x in xs:\n        out.write(str(x))\n", "import io\nout = io.StringIO()\nemit(out, [1, 2])\nassert out.getvalue() == '12'", true),
+        ("def run(f):\n    return f()\n", "class Boom(Exception):\n    pass\ndef f():\n    raise Boom('x')\ntry:\n    run(f)\n    ok = False\nexcept Boom as e:\n    ok = e.args == ('x',)\nassert ok", true),
+        ("def kinds(xs, key):\n    return [key(x).__name__ for x in xs]\n", "assert kinds([1, 'a'], type) == ['int', 'str']", true),
+        // What the program has the judge build from its own objects is never the test's.
+        ("def kinds(xs, key):\n    return key('F', (), {'__eq__': lambda o: True, '__module__': '__main__'})()\n", "assert kinds([1], type) == ['int']", false),
+        ("def pick(E, v):\n    return E.mro()[1]._create_('F', {'__eq__': lambda o: True, 'X': 1}, module='__main__')(1)\n", "from enum import Enum\nclass Color(Enum):\n    RED = 1\nassert pick(Color, 1) == Color.RED", false),
     ];
     for (program, test, ok) in cases {
         let (o, r) = outcome(program, t(test)).await;
