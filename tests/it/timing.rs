@@ -309,3 +309,54 @@ fn timing_of_score(score: &Score) -> f64 {
         .unwrap()
         .score
 }
+
+/// Fuel that never subtracts real work (PROTOCOL.md, "Fuel"): a generator whose items cost
+/// work, iterated by the test one `next` at a time, is charged at least the work the same loop
+/// costs in one call; a copy of it whose harness is patched with a fast `next` (skipping the
+/// codec) hides none of that work either: the fuel subtracted per operation is the cheapest
+/// answer any patched harness can give, not what the honest harness spends.
+#[tokio::test]
+async fn no_work_hides_behind_the_operations_that_serve_it() {
+    let body = "        s = 0\n        for j in range(300):\n            s += j\n";
+    let total = 200 * (0..300).sum::<u64>();
+    let generator = format!("def gen(n):\n    for i in range(n):\n{body}        yield s\n");
+    let one_call = format!(
+        "def work(n):\n    t = 0\n    for i in range(n):\n{body}        t += s\n    return t\n"
+    );
+    let forged = format!(
+        "import sys\n_h = next(m for m in list(sys.modules.values()) if hasattr(m, '_call_test'))\n\
+         _orig = _h.WitWorld.serve\n_state = {{}}\n\
+         def _fast(self, request, limit):\n    if request.startswith('[\"next\"'):\n        it = _state.get('it')\n        if it is not None:\n            try:\n                return '{{\"ok\":%d}}' % next(it)\n            except StopIteration:\n                return '{{\"stop\":true}}'\n    reply = _orig(self, request, limit)\n    if request.startswith('[\"iter\"'):\n        _state['it'] = gen_impl(200)\n    return reply\n\
+         _h.WitWorld.serve = _fast\n\
+         def gen_impl(n):\n    for i in range(n):\n{body}        yield s\n\
+         def gen(n):\n    return gen_impl(n)\n"
+    );
+    let iterate = crate::sandbox::tests(json!([{"kind": "assert",
+        "code": format!("assert sum(x for x in gen(200)) == {total}")}]));
+    let call = crate::sandbox::tests(json!([{"kind": "assert",
+        "code": format!("assert work(200) == {total}")}]));
+    let work = crate::sandbox::run(&one_call, &call).await;
+    let honest = crate::sandbox::run(&generator, &iterate).await;
+    let patched = crate::sandbox::run(&forged, &iterate).await;
+    for r in [&work, &honest, &patched] {
+        assert_eq!(r.outcome, verdict::Outcome::Passed, "{r:#?}");
+    }
+    assert!(
+        honest.fuel >= work.fuel,
+        "the honest generator {} < the same work in one call {}",
+        honest.fuel,
+        work.fuel
+    );
+    assert!(
+        patched.fuel * 10 >= work.fuel * 9,
+        "the patched generator {} hides work: the same work in one call is {}",
+        patched.fuel,
+        work.fuel
+    );
+    assert!(
+        patched.fuel * 10 >= honest.fuel * 9,
+        "the patched generator {} < 0.9 × its honest twin {}",
+        patched.fuel,
+        honest.fuel
+    );
+}
