@@ -460,6 +460,15 @@ def _enc(w, value, depth=0):
             "_verdict_origin" in getattr(value, "__dict__", ()):
         # A copy of the other side's record with methods, going back: the original itself.
         w.put(w.handle(value.__dict__["_verdict_origin"]))
+    elif t.__dict__.get("__getattr__") is _read_from_origin and _is_namedtuple(t.__bases__[0]):
+        # A new record made from such a copy (`p._replace(x=1)`): its data, as a namedtuple.
+        w.put('{"namedtuple":[')
+        _enc(w, t.__name__, depth)
+        w.put(",")
+        _seq(w, t._fields, depth)
+        w.put(",")
+        _seq(w, tuple.__iter__(value), depth)
+        w.put("]}")
     elif _is_namedtuple(t):
         w.put('{"namedtuple":[')
         _enc(w, t.__name__, depth)
@@ -968,7 +977,7 @@ def _rebuild(raw, resolve, depth=0):
             raise _Refused("malformed value: namedtuple")
         fields = tuple(_need_str(f) for f in _need_list(parts[1]))
         values = [_rebuild(x, resolve, depth) for x in _need_list(parts[2])]
-        origin = _rebuild(parts[3], resolve, depth) if len(parts) == 4 else None
+        origin = _origin(parts[3], resolve, depth) if len(parts) == 4 else None
         record = _namedtuple_type(_need_str(parts[0]), fields, origin is not None)(*values)
         if origin is not None:
             record.__dict__["_verdict_origin"] = origin
@@ -986,7 +995,7 @@ def _rebuild(raw, resolve, depth=0):
                 raise _Refused("malformed value: dataclass parameters")
             order, frozen = params[0], params[1]
             compared = tuple(_need_str(f) for f in _need_list(params[2]))
-            origin = None if params[3] is None else _rebuild(params[3], resolve, depth)
+            origin = None if params[3] is None else _origin(params[3], resolve, depth)
         cls = _dataclass_type(_need_str(parts[0]), fields, order, frozen, compared,
                               origin is not None)
         record = cls.__new__(cls)
@@ -1009,6 +1018,14 @@ def _rebuild(raw, resolve, depth=0):
 # the setup's classes (`shared`).
 _TIME_TAGS = frozenset(["datetime", "date", "time", "timedelta"])
 _RESOLVED_TAGS = frozenset(["handle", "global", "jhandle", "jexception", "shared"])
+
+
+def _origin(raw, resolve, depth):
+    """A record's way back to its original: only a handle of the other side (never data)."""
+    origin = _rebuild(raw, resolve, depth)
+    if type(origin) is not _Handle and type(origin) is not _TestObject:
+        raise _Refused("malformed value: a record's origin is not a handle")
+    return origin
 
 
 def _two(v):
@@ -1083,6 +1100,8 @@ class _Candidate:
         self.judge_classes = {}
         self.judge_class_ids = {}
         self.limit = 1 << 20
+        # The data globals the judge holds copies of: name -> (id, size) when fetched.
+        self.watched = {}
 
 
 _CAND = _Candidate()
@@ -1477,6 +1496,35 @@ def _answer(value, stopped, limit):
         return '{"raised":["VerdictValue",' + _encode_str(_message(exc)) + "]}"
 
 
+def _size(value):
+    t = type(value)
+    return len(value) if t is list or t is dict or t is set or t is bytearray else -1
+
+
+def _watch(request, value):
+    """Remembers which object a data global the judge fetched is, and its size."""
+    try:
+        name = json.loads(request)[1]["global"]
+    except BaseException:
+        return
+    if type(name) is str:
+        _CAND.watched[name] = (id(value), _size(value))
+
+
+def _stale_globals():
+    """The watched data globals now bound to another object, or resized; watched anew."""
+    g = _CAND.globals
+    stale = []
+    for name, (ident, size) in _CAND.watched.items():
+        value = g.get(name)
+        if id(value) != ident or _size(value) != size:
+            stale.append(name)
+    for name in stale:
+        value = g.get(name)
+        _CAND.watched[name] = (id(value), _size(value))
+    return stale
+
+
 def _serve(request, limit):
     """One operation of the judge on the loaded program; always answers with JSON."""
     if request.startswith(_NEXT_PREFIX):
@@ -1541,6 +1589,7 @@ def _serve(request, limit):
             result = repr(op[1])
         elif what == "global" and len(op) == 2:
             result = op[1]
+            _watch(request, result)
         else:
             return '{"raised":["VerdictBadRequest","unknown operation"]}'
     except SystemExit as exc:
@@ -1564,6 +1613,12 @@ def _serve(request, limit):
                     w.put(",")
                 _contents(w, obj)
             w.put("]")
+        if what == "call" and identity and _CAND.watched:
+            stale = _stale_globals()
+            if stale:
+                # Data globals of the program the call rebound or resized (a memo, a
+                # counter): the judge fetches them again (PROTOCOL.md, "Coherence").
+                w.put(',"stale":[' + ",".join(_encode_str(n) for n in stale) + "]")
         if any(type(arg) in _SHARED_TYPES for arg in mutable):
             # Setup objects the call may have changed in place (`reorderList(head)`).
             w.put(',"args":[')
@@ -1606,6 +1661,11 @@ class _Judge:
         # as themselves when the test did not send them.
         self.class_ids = set()
         self.classes = []
+        # The test's globals, and the program's data globals bound in them (by name): a call
+        # that changes one makes the judge fetch it again (PROTOCOL.md, "Coherence").
+        self.globals = None
+        self.data_globals = set()
+        self.refetches = 0
 
 
 _JUDGE = _Judge()
@@ -1823,6 +1883,7 @@ def _forward(op, args=None):
             _copy_refs(sent, raw["refs"])
         if args is not None and "args" in raw:
             _copy_back(args, raw["args"])
+        stale = raw.get("stale")
     except _Refused as exc:
         _incident("VerdictBadAnswer", exc)
         raise _Gone("malformed answer")
@@ -1831,6 +1892,12 @@ def _forward(op, args=None):
         raise _Gone("malformed answer")
     finally:
         _ALIASES = saved
+    if stale is not None:
+        try:
+            _refresh(stale)
+        except _Refused as exc:
+            _incident("VerdictBadAnswer", exc)
+            raise _Gone("malformed answer")
     return value
 
 
@@ -2007,8 +2074,8 @@ def _answer_fits(what, raw, copies_back):
     """Whether `raw` is an answer the operation `what` may have: `{"stop": true}` (with the
     generator's return `value`, or without) only for `next`, `refs` and `args` only beside the
     `ok` of a call whose arguments travel back, one key else."""
-    if what == "call" and copies_back and "ok" in raw and 1 < len(raw) <= 3:
-        return all(k in ("ok", "refs", "args") for k in raw)
+    if what == "call" and copies_back and "ok" in raw and 1 < len(raw) <= 4:
+        return all(k in ("ok", "refs", "args", "stale") for k in raw)
     if "stop" in raw and len(raw) <= 2:
         return (what == "next" and raw["stop"] is True
                 and (len(raw) == 1 or "value" in raw))
@@ -2328,8 +2395,37 @@ def _program_global(name, kind):
     """A global of the program in the judge: data fetched once and rebuilt, else a proxy."""
     target = '{"global":' + _encode_str(name) + "}"
     if kind == "d":
+        _JUDGE.data_globals.add(name)
         return _forward(["global", _Handle(target, name)])
     return _Handle(target, name)
+
+
+_MAX_REFETCHES = 10_000
+
+
+def _refresh(stale):
+    """Fetches again the data globals a call changed, into the test's globals: a container
+    the test already holds is updated in place (its aliases in the test see the change), any
+    other value is rebound. At most `_MAX_REFETCHES` per test (then the copy stays as it was)."""
+    if type(stale) is not list or _JUDGE.globals is None:
+        raise _Refused("malformed value: stale globals")
+    g = _JUDGE.globals
+    for name in stale[:64]:
+        if type(name) is not str or name not in _JUDGE.data_globals:
+            raise _Refused("malformed value: a stale global the test does not hold")
+        if _JUDGE.refetches >= _MAX_REFETCHES:
+            return
+        _JUDGE.refetches += 1
+        new = _forward(["global", _Handle('{"global":' + _encode_str(name) + "}", name)])
+        old = g.get(name)
+        t = type(old)
+        if type(new) is t and (t is list or t is bytearray):
+            old[:] = new
+        elif type(new) is t and (t is dict or t is set):
+            old.clear()
+            old.update(new)
+        else:
+            g[name] = new
 
 
 def _namespaces_in_doubt(names, referenced, program, trusted):
@@ -2358,6 +2454,8 @@ def _run_test(codes, names, referenced, program, trusted, seed, shadowed):
         random.seed(seed)
     phase = wit_world.Phase.SETUP
     _share_setup_classes({}, {}, ())
+    _JUDGE.globals = g
+    _JUDGE.data_globals = set()
     try:
         _bind(g, names, referenced, program, trusted)
         for name in shadowed:

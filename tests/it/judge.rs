@@ -1018,6 +1018,7 @@ async fn records_keep_their_methods_and_order() {
         ("from typing import NamedTuple\nclass P(NamedTuple):\n    x: int\n    def twice(self):\n        return P(2 * self.x)\ndef f(p):\n    return p.twice()", "p = f(f(P(1)))\nassert p.x == 4 and p.twice().x == 8", true),
         ("from dataclasses import dataclass, field\n@dataclass(order=True, frozen=True)\nclass C:\n    k: int\n    tag: str = field(compare=False, default='')\n    def twice(self):\n        return self.k * 2\ndef f():\n    return [C(2, 'a'), C(1, 'b')]", "xs = f()\nassert sorted(xs)[0].k == 1 and max(xs).twice() == 4 and C(1, 'z') == xs[1] and len({xs[0], C(2, 'q')}) == 1", true),
         ("from dataclasses import dataclass\n@dataclass\nclass C:\n    k: int\ndef f():\n    return C(1)", "assert f() == C(1) and f() != C(2)", true),
+        ("from typing import NamedTuple\nclass P(NamedTuple):\n    x: int\n    y: int\n    def n2(self):\n        return self.x ** 2 + self.y ** 2\ndef make(x, y):\n    return P(x, y)\ndef norm2(p):\n    return p.x ** 2 + p.y ** 2", "q = make(3, 4)._replace(x=6, y=8)\nassert norm2(q) == 100 and make(3, 4).n2() == 25", true),
     ];
     for (program, test, ok) in cases {
         let (o, r) = outcome(program, t(test)).await;
