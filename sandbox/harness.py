@@ -1590,6 +1590,19 @@ def _serve(request, limit):
         elif what == "global" and len(op) == 2:
             result = op[1]
             _watch(request, result)
+        elif what == "capture" and len(op) == 1:
+            # A test module's `capsys`: the program's prints from now on are kept for it.
+            sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+            result = None
+        elif what == "captured" and len(op) == 1:
+            out, err = sys.stdout, sys.stderr
+            if type(out) is io.StringIO and type(err) is io.StringIO:
+                result = (out.getvalue()[:limit // 2], err.getvalue()[:limit // 2])
+                for stream in (out, err):
+                    stream.seek(0)
+                    stream.truncate()
+            else:
+                result = ("", "")
         else:
             return '{"raised":["VerdictBadRequest","unknown operation"]}'
     except SystemExit as exc:
@@ -2474,20 +2487,26 @@ def _run_test(codes, names, referenced, program, trusted, seed, shadowed):
     return status
 
 
-def _judge(setup, test, names_json, seed, limit):
-    _JUDGE.__init__()
-    _JUDGE.limit = limit
-    # Written by the host: the candidate's names, checked there, and the program's source.
+def _report(names_json):
+    """What the host wrote for the judge: the candidate's names (checked there), the program's
+    source and the judge-only setup."""
     try:
         report = json.loads(names_json) if names_json else {}
     except (ValueError, RecursionError):
         report = {}
-    names = report.get("names") if type(report) is dict else None
-    names = names if type(names) is dict else {}
-    program = report.get("program") if type(report) is dict else None
-    program = program if type(program) is str else ""
-    judge_setup = report.get("judge_setup") if type(report) is dict else None
-    judge_setup = judge_setup if type(judge_setup) is str else ""
+    if type(report) is not dict:
+        report = {}
+    names = report.get("names")
+    program = report.get("program")
+    judge_setup = report.get("judge_setup")
+    return (names if type(names) is dict else {}, program if type(program) is str else "",
+            judge_setup if type(judge_setup) is str else "")
+
+
+def _judge(setup, test, names_json, seed, limit):
+    _JUDGE.__init__()
+    _JUDGE.limit = limit
+    names, program, judge_setup = _report(names_json)
     codes = []
     for phase, source, name in ((wit_world.Phase.SETUP, setup, "<setup>"),
                                 (wit_world.Phase.SETUP, judge_setup, "<judge_setup>"),
@@ -2525,6 +2544,576 @@ def _judge(setup, test, names_json, seed, limit):
     return status
 
 
+# --------------------------------------------------------------------------------------------
+# Test modules: pytest- and unittest-style suites (PROTOCOL.md, "Test modules").
+# --------------------------------------------------------------------------------------------
+
+class _Skipped(BaseException):
+    """`pytest.skip(...)` or a skip mark: the item did not run."""
+
+
+class _PytestFailed(BaseException):
+    """`pytest.fail(...)`, or a `pytest.raises` block that raised nothing."""
+
+
+class _Unsupported(BaseException):
+    """An item needs what the sandbox cannot give it (a fixture with a filesystem)."""
+
+
+class _MarkDecorator:
+    """`pytest.mark.<name>` and `pytest.mark.<name>(*args, **kwargs)`: records the mark on the
+    function it decorates (in the order they apply, closest to the function first)."""
+
+    def __init__(self, name, args=(), kwargs=None):
+        self.name = name
+        self.args = args
+        self.kwargs = kwargs or {}
+
+    def __call__(self, *args, **kwargs):
+        if len(args) == 1 and not kwargs and callable(args[0]):
+            target = args[0]
+            marks = target.__dict__.setdefault("_verdict_marks", []) \
+                if hasattr(target, "__dict__") else []
+            marks.append(self)
+            return target
+        return _MarkDecorator(self.name, args, kwargs)
+
+
+class _MarkFactory:
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _MarkDecorator(name)
+
+
+class _Param:
+    """`pytest.param(*values, id=..., marks=...)`."""
+
+    def __init__(self, values, id=None, marks=()):
+        self.values = values
+        self.id = id
+        self.marks = marks if isinstance(marks, (list, tuple)) else (marks,)
+
+
+class _Approx:
+    """`pytest.approx`: numbers within `rel` (default 1e-6) of the expected value or within
+    `abs` (default 1e-12), element by element through lists, tuples and dicts."""
+
+    def __init__(self, expected, rel=None, abs=None):
+        self.expected = expected
+        self.rel = rel
+        self.abs = abs
+
+    def _close(self, actual, expected):
+        if isinstance(expected, dict):
+            return (isinstance(actual, dict) and actual.keys() == expected.keys()
+                    and all(self._close(actual[k], expected[k]) for k in expected))
+        if isinstance(expected, (list, tuple)) and not isinstance(expected, str):
+            return (isinstance(actual, (list, tuple)) and len(actual) == len(expected)
+                    and all(self._close(a, e) for a, e in zip(actual, expected)))
+        if type(expected) in (int, float, complex, _Decimal, _Fraction) and \
+                type(actual) in (int, float, complex, _Decimal, _Fraction) and \
+                type(expected) is not bool and type(actual) is not bool:
+            if actual == expected:
+                return True
+            if expected != expected or expected in (float("inf"), float("-inf")):
+                return False
+            rel = 1e-6 if self.rel is None else self.rel
+            absolute = 1e-12 if self.abs is None else self.abs
+            # Only `abs` given: no relative tolerance at all (pytest's rule).
+            tol = absolute if self.rel is None and self.abs is not None else \
+                max(rel * abs(expected), absolute)
+            return abs(actual - expected) <= tol
+        return actual == expected
+
+    def __eq__(self, actual):
+        return self._close(actual, self.expected)
+
+    def __ne__(self, actual):
+        return not self.__eq__(actual)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"approx({self.expected!r})"
+
+
+class _RaisesInfo:
+    """What `pytest.raises` caught: `.value`, `.type`, `.match(pattern)`."""
+
+    def __init__(self):
+        self.value = None
+        self.type = None
+
+    def match(self, pattern):
+        if not re.search(pattern, str(self.value)):
+            raise AssertionError(f"Regex pattern {pattern!r} does not match {str(self.value)!r}")
+        return True
+
+
+class _Raises:
+    def __init__(self, expected, match):
+        self.expected = expected
+        self.match = match
+        self.info = _RaisesInfo()
+
+    def __enter__(self):
+        return self.info
+
+    def __exit__(self, t, value, tb):
+        if t is None:
+            raise _PytestFailed(f"DID NOT RAISE {self.expected!r:.200}")
+        if not issubclass(t, self.expected):
+            return False
+        self.info.value, self.info.type = value, t
+        if self.match is not None:
+            self.info.match(self.match)
+        return True
+
+
+def _pytest_raises(expected, *args, match=None, **kwargs):
+    if not args:
+        return _Raises(expected, match)
+    with _Raises(expected, match) as info:
+        args[0](*args[1:], **kwargs)
+    return info
+
+
+def _pytest_fixture(function=None, *, scope="function", params=None, autouse=False, ids=None,
+                    name=None):
+    def mark(f):
+        f._verdict_fixture = {"name": name or f.__name__, "autouse": autouse,
+                              "params": params}
+        return f
+    return mark(function) if function is not None else mark
+
+
+def _pytest_fail(reason="", pytrace=True):
+    raise _PytestFailed(reason)
+
+
+def _pytest_skip(reason="", allow_module_level=False):
+    raise _Skipped(reason)
+
+
+def _pytest_importorskip(name, minversion=None, reason=None):
+    try:
+        return __import__(name)
+    except ImportError:
+        raise _Skipped(reason or f"could not import {name!r}")
+
+
+def _make_pytest():
+    """The `pytest` a test module imports in the judge: the API test modules use (`raises`,
+    `approx`, `mark.parametrize`, `mark.skip`/`skipif`, `fixture`, `param`, `fail`, `skip`,
+    `importorskip`), run by `_judge_suite`'s collector (PROTOCOL.md, "Test modules")."""
+    m = types.ModuleType("pytest")
+    m.raises = _pytest_raises
+    m.approx = _Approx
+    m.mark = _MarkFactory()
+    m.fixture = _pytest_fixture
+    m.param = lambda *values, id=None, marks=(): _Param(values, id, marks)
+    m.fail = _pytest_fail
+    m.skip = _pytest_skip
+    m.importorskip = _pytest_importorskip
+    m.__version__ = "verdict"
+    return m
+
+
+_PYTEST = _make_pytest()
+# Fixtures the sandbox provides; any other (`tmp_path`, `monkeypatch`) makes the item `error`.
+_BUILTIN_FIXTURES = frozenset(["capsys", "capfd"])
+
+
+class _Capture:
+    """`capsys` / `capfd`: what the program printed (stdout, stderr) since the fixture was made
+    or last read, fetched from the candidate (the test's own prints are not captured)."""
+
+    def __init__(self):
+        _forward(["capture"])
+
+    def readouterr(self):
+        value = _forward(["captured"])
+        if type(value) is not tuple or len(value) != 2 or type(value[0]) is not str or \
+                type(value[1]) is not str:
+            _incident("VerdictBadAnswer", "captured output is not two strings")
+            raise _Gone("bad capture")
+        return _CaptureResult(*value)
+
+
+_CaptureResult = collections.namedtuple("CaptureResult", ["out", "err"])
+
+
+def _idval(value, argname, index):
+    t = type(value)
+    if value is None or t in (bool, int, float, complex):
+        return str(value)
+    if t is str:
+        return value.encode("unicode_escape").decode("ascii") if value.isascii() is False \
+            else value
+    if isinstance(value, enum.Enum):
+        return str(value)
+    if isinstance(value, (type, types.FunctionType)):
+        return value.__name__
+    return f"{argname}{index}"
+
+
+def _parametrized(name, function):
+    """The items of one test function: `[(item name, arguments, marks)]`, one per combination
+    of its `parametrize` marks (the mark closest to the function varies slowest)."""
+    cases = [("", {}, [])]
+    for mark in getattr(function, "_verdict_marks", ()):
+        if mark.name != "parametrize":
+            continue
+        argnames = mark.args[0] if mark.args else mark.kwargs.get("argnames")
+        argvalues = mark.args[1] if len(mark.args) > 1 else mark.kwargs.get("argvalues", [])
+        ids = mark.kwargs.get("ids")
+        if isinstance(argnames, str):
+            argnames = [a.strip() for a in argnames.split(",") if a.strip()]
+        argnames = list(argnames)
+        rows = []
+        for i, row in enumerate(list(argvalues)):
+            row_id, marks = None, []
+            if type(row) is _Param:
+                row_id, marks, row = row.id, list(row.marks), row.values
+            elif len(argnames) == 1:
+                row = (row,)
+            row = tuple(row)
+            if row_id is None and isinstance(ids, (list, tuple)) and i < len(ids):
+                row_id = ids[i]
+            elif row_id is None and callable(ids):
+                made = [ids(v) for v in row]
+                row_id = "-".join(str(m) if m is not None else _idval(v, a, i)
+                                  for m, v, a in zip(made, row, argnames))
+            if row_id is None:
+                row_id = "-".join(_idval(v, a, i) for v, a in zip(row, argnames))
+            rows.append((str(row_id), dict(zip(argnames, row)), marks))
+        cases = [((c_id + "-" if c_id else "") + r_id, {**c_args, **r_args}, c_marks + r_marks)
+                 for c_id, c_args, c_marks in cases for r_id, r_args, r_marks in rows]
+    return [(name + (f"[{c_id}]" if c_id else ""), args, marks) for c_id, args, marks in cases]
+
+
+def _skip_reason(marks):
+    for mark in marks:
+        if mark.name == "skip":
+            return mark.kwargs.get("reason", mark.args[0] if mark.args else "skipped")
+        if mark.name == "skipif" and mark.args and mark.args[0]:
+            return mark.kwargs.get("reason", "skipped")
+    return None
+
+
+def _call_with_fixtures(function, given, g, teardown, capture):
+    """Calls a test function with its parametrized arguments and the fixtures its other
+    parameters name (the module's own `@pytest.fixture` functions, `capsys`/`capfd`)."""
+    import inspect
+    kwargs = {}
+    for pname, param in inspect.signature(function).parameters.items():
+        if pname == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if pname in given:
+            kwargs[pname] = given[pname]
+        else:
+            value = _fixture(pname, g, teardown, capture, 0)
+            if value is not _MISSING or param.default is param.empty:
+                kwargs[pname] = value
+    return function(**kwargs)
+
+
+def _fixture(name, g, teardown, capture, depth):
+    if name in capture:
+        return capture[name]
+    if name in _BUILTIN_FIXTURES:
+        capture[name] = _Capture()
+        return capture[name]
+    for value in list(g.values()):
+        spec = getattr(value, "_verdict_fixture", None) if callable(value) else None
+        if type(spec) is dict and spec.get("name") == name:
+            if spec.get("params") is not None or depth > 32:
+                raise _Unsupported(f"fixture {name!r} with params is not supported")
+            result = _call_with_fixtures(value, {}, g, teardown, capture)
+            if type(result) is types.GeneratorType:
+                teardown.append(result)
+                result = next(result)
+            capture[name] = result
+            return result
+    raise _Unsupported(f"fixture {name!r} is not available in the sandbox (it has no "
+                       "filesystem, environment or plugins; capsys and capfd are)")
+
+
+def _autouse(g, teardown, capture):
+    for value in list(g.values()):
+        spec = getattr(value, "_verdict_fixture", None) if callable(value) else None
+        if type(spec) is dict and spec.get("autouse"):
+            _fixture(spec["name"], g, teardown, capture, 0)
+
+
+def _run_item(run, g):
+    """One item: `run(teardown, capture)` with fresh fixtures; its status (the item's own
+    incident first, as for an assert test)."""
+    _JUDGE.incident = None
+    teardown, capture = [], {}
+    saved = sys.stdout
+    status = wit_world.Status_Ok()
+    try:
+        _autouse(g, teardown, capture)
+        run(teardown, capture)
+    except _Skipped as exc:
+        status = _item_failure("VerdictSkipped", f"skipped: {_message(exc)}")
+    except _PytestFailed as exc:
+        status = _item_failure("AssertionError", _message(exc))
+    except _Unsupported as exc:
+        status = _item_failure("VerdictUnjudgeable", _message(exc))
+    except SystemExit as exc:
+        status = wit_world.Status_Exit(_exit_code(exc))
+    except BaseException as exc:
+        status = wit_world.Status_Raised(_failure(wit_world.Phase.TEST, exc))
+    finally:
+        sys.stdout = saved
+    for gen in reversed(teardown):
+        try:
+            next(gen)
+        except StopIteration:
+            pass
+        except BaseException as exc:
+            if type(status) is wit_world.Status_Ok:
+                status = wit_world.Status_Raised(_failure(wit_world.Phase.TEST, exc))
+    if _JUDGE.incident is not None:
+        kind, message = _JUDGE.incident
+        status = _item_failure(kind, message)
+    _JUDGE.incident = None
+    return status
+
+
+def _item_failure(kind, message):
+    return wit_world.Status_Raised(wit_world.Failure(phase=wit_world.Phase.TEST, kind=kind,
+                                                     message=str(message)[:_MESSAGE_CAP]))
+
+
+def _function_item(function, given, marks, g, instance=None):
+    def run(teardown, capture):
+        reason = _skip_reason(marks + list(getattr(function, "_verdict_marks", ())))
+        if reason is not None:
+            raise _Skipped(reason)
+        if instance is None:
+            _call_with_fixtures(function, given, g, teardown, capture)
+            return
+        # A test class: a fresh instance per item, with its xunit-style `setup_method` and
+        # `teardown_method` around the test, as pytest runs them.
+        obj = instance()
+        target = types.MethodType(function, obj)
+        setup = getattr(obj, "setup_method", None)
+        if callable(setup):
+            setup(target)
+        try:
+            _call_with_fixtures(target, given, g, teardown, capture)
+        finally:
+            down = getattr(obj, "teardown_method", None)
+            if callable(down):
+                down(target)
+    return run
+
+
+def _unittest_items(cls, names, style):
+    """The items of a `unittest.TestCase` class, run as one suite (so `setUpClass` runs once,
+    as natively), each test's outcome (and its own incident) recorded on its own."""
+    import unittest
+    prefix = cls.__name__ + ("::" if style == "pytest" else ".")
+    statuses = {}
+
+    class Result(unittest.TestResult):
+        def startTest(self, test):
+            _JUDGE.incident = None
+            super().startTest(test)
+
+        def stopTest(self, test):
+            super().stopTest(test)
+            name = getattr(test, "_testMethodName", None)
+            if name is None:
+                return
+            status = statuses.get(name, wit_world.Status_Ok())
+            if _JUDGE.incident is not None:
+                status = _item_failure(*_JUDGE.incident)
+            statuses[name] = status
+            _JUDGE.incident = None
+
+        def _record(self, test, status):
+            name = getattr(test, "_testMethodName", None)
+            if name is not None and type(statuses.get(name)) is not wit_world.Status_Raised:
+                statuses[name] = status
+            elif name is None:
+                # setUpClass and friends: every item of the class shares the failure.
+                for n in names:
+                    statuses.setdefault(n, status)
+
+        def addFailure(self, test, err):
+            super().addFailure(test, err)
+            self._record(test, _item_failure("AssertionError", _message(err[1])))
+
+        def addError(self, test, err):
+            super().addError(test, err)
+            exc = err[1]
+            if isinstance(exc, _Unsupported):
+                self._record(test, _item_failure("VerdictUnjudgeable", _message(exc)))
+            else:
+                self._record(test, wit_world.Status_Raised(
+                    _failure(wit_world.Phase.TEST, exc)))
+
+        def addSkip(self, test, reason):
+            super().addSkip(test, reason)
+            self._record(test, _item_failure("VerdictSkipped", f"skipped: {reason}"))
+
+        def addUnexpectedSuccess(self, test):
+            super().addUnexpectedSuccess(test)
+            self._record(test, _item_failure("AssertionError", "unexpected success"))
+
+        def addSubTest(self, test, subtest, err):
+            super().addSubTest(test, subtest, err)
+            if err is not None:
+                exc = err[1]
+                failure = _item_failure("AssertionError", _message(exc)) \
+                    if isinstance(exc, AssertionError) else \
+                    wit_world.Status_Raised(_failure(wit_world.Phase.TEST, exc))
+                self._record(test, failure)
+
+    suite = unittest.TestSuite(cls(n) for n in names)
+    try:
+        suite.run(Result())
+    except BaseException as exc:
+        for n in names:
+            statuses.setdefault(n, wit_world.Status_Raised(_failure(wit_world.Phase.TEST, exc)))
+    _JUDGE.incident = None
+    return [(prefix + n, statuses.get(n, wit_world.Status_Ok())) for n in names]
+
+
+def _suite_import(module, solution):
+    """`__import__` of a test module's code: its `solution` (or declared module name) is the
+    program, reached through proxies; `pytest` is the judge's own; any other module the
+    standard library has is imported as usual; anything else is `ModuleNotFoundError`, as
+    natively (never the program: it could define the very helpers a test imports)."""
+    real = _PRISTINE_BUILTINS["__import__"]
+
+    def __import__(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and (name == solution or name.startswith(solution + ".")):
+            if name != solution:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return module
+        if level == 0 and name == "pytest" or name.startswith("pytest."):
+            return _PYTEST
+        top = name.partition(".")[0]
+        if level != 0 or top not in _STDLIB:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real(name, globals, locals, fromlist, level)
+    return __import__
+
+
+def _solution_module(name, names):
+    """The program as a module of the test's: its names, fetched on first use."""
+    module = types.ModuleType(name)
+    kinds = {n: k for n, k in names.items() if type(n) is str and type(k) is str
+             and not n.startswith("__")}
+    module.__all__ = [n for n in kinds if not n.startswith("_")]
+
+    def __getattr__(attr):
+        kind = kinds.get(attr)
+        if kind is None:
+            raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+        value = _program_global(attr, "f" if kind.startswith("m") else kind)
+        module.__dict__[attr] = value
+        return value
+    module.__getattr__ = __getattr__
+    return module
+
+
+def _judge_suite(setup, code, names_json, seed, limit, style, module_name):
+    """A test module: compiled and run (collection), then each item in order, in one judge
+    interpreter and against one candidate (items share module state, as natively). Returns the
+    items, each with its status; a module that does not compile, or raises while collected, is
+    one item named `<module>`."""
+    _JUDGE.__init__()
+    _JUDGE.limit = limit
+    names, program, judge_setup = _report(names_json)
+    style = "pytest" if style == wit_world.SuiteStyle.PYTEST else "unittest"
+    module_name = module_name or "solution"
+    codes = []
+    for phase, source, name in ((wit_world.Phase.SETUP, setup, "<setup>"),
+                                (wit_world.Phase.SETUP, judge_setup, "<judge_setup>"),
+                                (wit_world.Phase.TEST, code, "<test>")):
+        if not source:
+            continue
+        try:
+            shares = _setup_classes(source) if name == "<setup>" else ()
+            codes.append((phase, _compile(source, name), shares))
+        except SyntaxError as exc:
+            return [wit_world.Item(name="<module>",
+                                   status=wit_world.Status_Raised(_syntax_failure(phase, exc)))]
+        except (ValueError, RecursionError, MemoryError) as exc:
+            return [wit_world.Item(name="<module>",
+                                   status=wit_world.Status_Raised(_failure(phase, exc)))]
+    trusted = (setup, judge_setup, code)
+    referenced = _names_in([c for _, c, _ in codes])
+    _reset_interpreter()
+    builtins.__dict__.clear()
+    builtins.__dict__.update(_PRISTINE_BUILTINS)
+    solution = _solution_module(module_name, names)
+    g = {"__name__": "test_" + module_name.replace(".", "_"),
+         "__builtins__": dict(_PRISTINE_BUILTINS, __build_class__=_trusted_build_class,
+                              __import__=_suite_import(solution, module_name))}
+    if any("random" in source for source in trusted):
+        random.seed(seed)
+    _share_setup_classes({}, {}, ())
+    _JUDGE.globals = g
+    _JUDGE.data_globals = set()
+    phase = wit_world.Phase.SETUP
+    try:
+        # A module that does not import the program (BigCodeBench) sees its names as globals.
+        _bind(g, names, referenced, program, trusted)
+        for phase, compiled, shares in codes:
+            before = dict(g)
+            exec(compiled, g)
+            if shares:
+                _share_setup_classes(g, before, shares)
+    except BaseException as exc:
+        _flush()
+        status = wit_world.Status_Exit(_exit_code(exc)) if isinstance(exc, SystemExit) \
+            else wit_world.Status_Raised(_failure(phase, exc))
+        if _JUDGE.incident is not None:
+            status = _item_failure(*_JUDGE.incident)
+        return [wit_world.Item(name="<module>", status=status)]
+    import unittest
+    items = []
+    for name, value in list(g.items()):
+        if type(name) is not str:
+            continue
+        if isinstance(value, type) and issubclass(value, unittest.TestCase) and \
+                id(value) in _JUDGE.class_ids:
+            methods = unittest.defaultTestLoader.getTestCaseNames(value)
+            items.extend(("unittest", (value, list(methods))) for _ in [0] if methods)
+        elif style != "pytest":
+            continue
+        elif type(value) is types.FunctionType and name.startswith("test") and \
+                value.__code__.co_filename == "<test>":
+            items.extend(("call", (n, _function_item(value, a, m, g)))
+                         for n, a, m in _parametrized(name, value))
+        elif isinstance(value, type) and name.startswith("Test") and \
+                id(value) in _JUDGE.class_ids and "__init__" not in vars(value):
+            for attr, method in vars(value).items():
+                if attr.startswith("test") and type(method) is types.FunctionType:
+                    items.extend(("call", (f"{name}::{n}", _function_item(method, a, m, g, value)))
+                                 for n, a, m in _parametrized(attr, method))
+    out = []
+    for kind, spec in items:
+        if kind == "unittest":
+            for item_name, status in _unittest_items(spec[0], spec[1], style):
+                out.append(wit_world.Item(name=item_name[:500], status=status))
+        else:
+            item_name, run = spec
+            out.append(wit_world.Item(name=item_name[:500], status=_run_item(run, g)))
+        if len(out) >= 10_000:
+            break
+    _flush()
+    return out
+
+
 class WitWorld(wit_world.WitWorld):
     """The component's exports (see sandbox/wit/harness.wit)."""
 
@@ -2559,6 +3148,9 @@ class WitWorld(wit_world.WitWorld):
 
     def judge(self, setup, test, names, seed, limit):
         return _judge(setup, test, names, seed, limit)
+
+    def judge_suite(self, setup, code, names, seed, limit, style, module):
+        return _judge_suite(setup, code, names, seed, limit, style, module)
 
 
 def _warm_up():

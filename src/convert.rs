@@ -9,7 +9,7 @@
 use crate::field_error::FieldError;
 use crate::json::Json;
 use crate::pb;
-use crate::rollout::{Compare, Limits, Rollout, TestCase};
+use crate::rollout::{Compare, Limits, Rollout, SuiteStyle, TestCase};
 use crate::score::{Cost, Outcome, Score, TestReport, TestResult, VerifierScore};
 
 /// The fields a JSONL rollout line defines; `extra` must not repeat them.
@@ -182,13 +182,15 @@ fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, FieldError> {
         None => {
             return Err(FieldError::new(
                 format!("tests[{i}].kind"),
-                "not set (one of assert, stdio, call)",
+                "not set (one of assert, stdio, call, pytest, unittest)",
             ))
         }
         Some(Kind::Assert(a)) => TestCase::Assert {
             code: a.code,
             timing: a.timing,
         },
+        Some(Kind::Pytest(m)) => suite_from_pb(SuiteStyle::Pytest, m, i, "pytest")?,
+        Some(Kind::Unittest(m)) => suite_from_pb(SuiteStyle::Unittest, m, i, "unittest")?,
         Some(Kind::Stdio(s)) => TestCase::Stdio {
             stdin: s.stdin,
             stdout: s.stdout,
@@ -220,6 +222,22 @@ fn test_from_pb(t: pb::TestCase, i: usize) -> Result<TestCase, FieldError> {
     })
 }
 
+/// A test module from the proto: an empty `module` is `solution`; any other must be a dotted
+/// module name (as in JSON, checked by the contract's own decoder).
+fn suite_from_pb(
+    style: SuiteStyle,
+    m: pb::SuiteTest,
+    i: usize,
+    kind: &str,
+) -> Result<TestCase, FieldError> {
+    let module = (!m.module.is_empty()).then_some(m.module);
+    let text = serde_json::json!({"kind": kind, "code": m.code, "module": module}).to_string();
+    let test: TestCase = serde_json::from_str(&text)
+        .map_err(|e| FieldError::new(format!("tests[{i}].{kind}"), e.to_string()))?;
+    debug_assert!(matches!(&test, TestCase::Suite { style: s, .. } if *s == style));
+    Ok(test)
+}
+
 impl From<&Rollout> for pb::Rollout {
     fn from(r: &Rollout) -> Self {
         use pb::test_case::Kind;
@@ -237,6 +255,20 @@ impl From<&Rollout> for pb::Rollout {
                             code: code.clone(),
                             timing: *timing,
                         }),
+                        TestCase::Suite {
+                            style,
+                            code,
+                            module,
+                        } => {
+                            let m = pb::SuiteTest {
+                                code: code.clone(),
+                                module: module.clone().unwrap_or_default(),
+                            };
+                            match style {
+                                SuiteStyle::Pytest => Kind::Pytest(m),
+                                SuiteStyle::Unittest => Kind::Unittest(m),
+                            }
+                        }
                         TestCase::Stdio {
                             stdin,
                             stdout,
@@ -330,6 +362,7 @@ impl From<&Score> for pb::Score {
                         fuel: r.fuel,
                         wall_ms: r.wall_ms,
                         score: r.score,
+                        item: r.item.clone(),
                     })
                     .collect(),
             }),
@@ -394,6 +427,7 @@ impl TryFrom<pb::Score> for Score {
                                     fuel: r.fuel,
                                     wall_ms: r.wall_ms,
                                     score: r.score,
+                                    item: r.item,
                                 })
                             })
                             .collect::<Result<_, FieldError>>()?,
@@ -477,6 +511,7 @@ mod tests {
                     fuel: 12,
                     wall_ms: 0.5,
                     score: Some(0.25),
+                    item: Some("test_add[1-2]".into()),
                 }],
             }),
             cost: Cost {
@@ -571,7 +606,7 @@ mod tests {
                 .unwrap_err()
                 .within("rollout")
                 .to_string(),
-            "rollout.tests[0].kind: not set (one of assert, stdio, call)"
+            "rollout.tests[0].kind: not set (one of assert, stdio, call, pytest, unittest)"
         );
 
         let mut wire = pb::Rollout::from(&sample_rollout());

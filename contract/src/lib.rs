@@ -19,7 +19,7 @@ pub mod score;
 
 pub use field_error::FieldError;
 pub use json::Json;
-pub use rollout::{Compare, CompareMode, Limits, ProblemKey, Rollout, TestCase};
+pub use rollout::{Compare, CompareMode, Limits, ProblemKey, Rollout, SuiteStyle, TestCase};
 pub use score::{
     Cost, Outcome, Score, TestReport, TestResult, VerifierScore, REWARD_SEMANTICS,
     UNVERSIONED_SEMANTICS,

@@ -218,6 +218,19 @@ pub enum TestCase {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         checker: Option<String>,
     },
+    /// A test module, pytest- or unittest-style: each collected item (a test function, each
+    /// parametrized case, each `TestCase` method) is one result. It runs in the judge with the
+    /// program importable as `solution` (or `module`); a module that does not import it sees
+    /// the program's names as globals (BigCodeBench appends its tests to the solution).
+    Suite {
+        /// How its items are collected and run.
+        style: SuiteStyle,
+        /// The module's source.
+        code: String,
+        /// The module name the program is importable as (default `solution`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        module: Option<String>,
+    },
     /// Call function `fn` with JSON `args`; the result is compared with `expected` on the host.
     Call {
         /// Name of the function to call.
@@ -235,6 +248,27 @@ pub enum TestCase {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         compare: Option<Compare>,
     },
+}
+
+/// How a test module's items are collected and run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuiteStyle {
+    /// pytest's conventions: `test*` functions, `Test*` classes' `test*` methods,
+    /// `unittest.TestCase` methods, `@pytest.mark.parametrize`, fixtures.
+    Pytest,
+    /// `unittest.TestCase` classes' `test*` methods.
+    Unittest,
+}
+
+impl SuiteStyle {
+    /// `pytest` or `unittest`: the test's `kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SuiteStyle::Pytest => "pytest",
+            SuiteStyle::Unittest => "unittest",
+        }
+    }
 }
 
 /// A test as written, before its fields are checked against its kind. Read by serde_json's
@@ -258,6 +292,23 @@ struct RawTest {
     timing: Option<bool>,
     compare: Option<Compare>,
     checker: Option<String>,
+    module: Option<String>,
+    /// With `kind: "suite"` (how a test module serializes): `pytest` or `unittest`.
+    style: Option<SuiteStyle>,
+}
+
+/// Whether `name` is a dotted module name (`solution`, `pkg.mod`): identifiers, not a keyword
+/// check (Python's import refuses those itself).
+fn is_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+                && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+        })
 }
 
 /// A present field, `null` included (`Option`'s own reading turns `null` into `None`).
@@ -282,8 +333,21 @@ impl TryFrom<RawTest> for TestCase {
                 Ok(())
             }
         };
+        // A test module serializes as `suite` with its `style`; written by hand it is `pytest` or
+        // `unittest`.
+        let style_kind;
+        let kind = match (kind, t.style) {
+            ("suite", Some(style)) => {
+                style_kind = style.name();
+                style_kind
+            }
+            ("suite", None) => return Err(missing("style")),
+            (_, Some(_)) => return Err(format!("field `style` does not belong to a {kind} test")),
+            _ => kind,
+        };
         match kind {
             "assert" => {
+                not_for(t.module.is_some(), "module")?;
                 not_for(t.stdin.is_some(), "stdin")?;
                 not_for(t.stdout.is_some(), "stdout")?;
                 not_for(t.function.is_some(), "fn")?;
@@ -300,6 +364,7 @@ impl TryFrom<RawTest> for TestCase {
                 })
             }
             "stdio" => {
+                not_for(t.module.is_some(), "module")?;
                 not_for(t.code.is_some(), "code")?;
                 not_for(t.function.is_some(), "fn")?;
                 not_for(t.args.is_some(), "args")?;
@@ -312,7 +377,38 @@ impl TryFrom<RawTest> for TestCase {
                     checker: t.checker,
                 })
             }
+            "pytest" | "unittest" => {
+                not_for(t.stdin.is_some(), "stdin")?;
+                not_for(t.stdout.is_some(), "stdout")?;
+                not_for(t.function.is_some(), "fn")?;
+                not_for(t.args.is_some(), "args")?;
+                not_for(has_expected, "expected")?;
+                not_for(t.checker.is_some(), "checker")?;
+                not_for(t.timing.unwrap_or(false), "timing")?;
+                not_for(
+                    t.compare.is_some(),
+                    "compare` (a test module compares with its own code, not `compare",
+                )?;
+                if let Some(m) = &t.module {
+                    if !is_module_name(m) {
+                        return Err(format!(
+                            "field `module`: {:?} is not a module name (dotted identifiers)",
+                            m.chars().take(60).collect::<String>()
+                        ));
+                    }
+                }
+                Ok(TestCase::Suite {
+                    style: if kind == "pytest" {
+                        SuiteStyle::Pytest
+                    } else {
+                        SuiteStyle::Unittest
+                    },
+                    code: t.code.ok_or_else(|| missing("code"))?,
+                    module: t.module,
+                })
+            }
             "call" => {
+                not_for(t.module.is_some(), "module")?;
                 not_for(t.code.is_some(), "code")?;
                 not_for(t.stdin.is_some(), "stdin")?;
                 not_for(t.stdout.is_some(), "stdout")?;
@@ -326,7 +422,7 @@ impl TryFrom<RawTest> for TestCase {
                 })
             }
             other => Err(format!(
-                "unknown test kind `{}`, expected one of `assert`, `stdio`, `call`",
+                "unknown test kind `{}`, expected one of `assert`, `stdio`, `call`, `pytest`, `unittest`",
                 other.chars().take(40).collect::<String>()
             )),
         }
@@ -482,6 +578,7 @@ impl TestCase {
             TestCase::Assert { .. } => "assert",
             TestCase::Stdio { .. } => "stdio",
             TestCase::Call { .. } => "call",
+            TestCase::Suite { style, .. } => style.name(),
         }
     }
 
@@ -492,7 +589,7 @@ impl TestCase {
             TestCase::Stdio { compare, .. } | TestCase::Call { compare, .. } => {
                 *compare = Some(compare.unwrap_or_default().or(outer));
             }
-            TestCase::Assert { .. } => {}
+            TestCase::Assert { .. } | TestCase::Suite { .. } => {}
         }
     }
 
@@ -502,6 +599,7 @@ impl TestCase {
             TestCase::Assert { timing, .. }
             | TestCase::Stdio { timing, .. }
             | TestCase::Call { timing, .. } => *timing,
+            TestCase::Suite { .. } => false,
         }
     }
 }

@@ -212,7 +212,7 @@ pub struct TestReport {
 pub struct TestResult {
     /// Position of the test in the rollout's `tests`.
     pub index: usize,
-    /// `assert`, `stdio` or `call`.
+    /// `assert`, `stdio`, `call`, `pytest` or `unittest`.
     pub kind: String,
     /// Whether it passed.
     pub passed: bool,
@@ -231,6 +231,11 @@ pub struct TestResult {
     /// fraction (a pass counts 1, any other failure 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
+    /// For an item of a test module (`pytest`, `unittest`): its name (`test_add`,
+    /// `test_add[1-2]`, `TestCases.test_case_1`). A module gives one result per item, each with
+    /// the module's `index`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
 }
 
 /// What scoring a rollout cost.

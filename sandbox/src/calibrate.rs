@@ -20,7 +20,7 @@ pub(crate) enum TestKind {
 impl TestKind {
     pub(crate) fn of(test: &TestCase) -> TestKind {
         match test {
-            TestCase::Assert { .. } => TestKind::Assert,
+            TestCase::Assert { .. } | TestCase::Suite { .. } => TestKind::Assert,
             TestCase::Stdio { .. } => TestKind::Stdio,
             TestCase::Call { .. } => TestKind::Call,
         }

@@ -29,7 +29,7 @@ pub(crate) mod bindings {
     });
 }
 
-pub(crate) use bindings::{Failure, Harness, HarnessPre, Loaded, Phase, Status};
+pub(crate) use bindings::{Failure, Harness, HarnessPre, Item, Loaded, Phase, Status, SuiteStyle};
 
 /// How often the epoch ticks; also the granularity of the wall-clock deadline and how often
 /// running guests yield to the async executor.
@@ -467,6 +467,38 @@ impl Live {
         let r = self
             .harness
             .call_judge(&mut self.store, setup, test, names, seed, limit)
+            .await;
+        r.map_err(|e| classify(&self.store, e))
+    }
+}
+
+impl Live {
+    /// Judge role: runs the setup and a test module against the parked candidate, then each of
+    /// its items.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn judge_suite(
+        &mut self,
+        setup: &str,
+        code: &str,
+        names: &str,
+        seed: u64,
+        limit: usize,
+        style: SuiteStyle,
+        module: &str,
+    ) -> Result<Vec<Item>, Ended> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let r = self
+            .harness
+            .call_judge_suite(
+                &mut self.store,
+                setup,
+                code,
+                names,
+                seed,
+                limit,
+                style,
+                module,
+            )
             .await;
         r.map_err(|e| classify(&self.store, e))
     }

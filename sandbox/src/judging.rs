@@ -244,7 +244,7 @@ pub(crate) fn assertion(
             format!("test: SystemExit({code}) in the test code"),
         ),
         Status::Raised(f) => match f.kind.as_str() {
-            "VerdictOpaque" | "VerdictBadAnswer" | "VerdictAssertion" => {
+            "VerdictOpaque" | "VerdictBadAnswer" | "VerdictAssertion" | "VerdictSkipped" => {
                 fail(Outcome::Failed, format!("test: {}", f.message))
             }
             "VerdictCandidateExit" | "VerdictCandidateGone" => {

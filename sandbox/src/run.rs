@@ -32,12 +32,15 @@ use crate::judging::{self, Blame, Context, Judged};
 use crate::local::Local;
 use crate::names;
 use crate::request;
-use verdict_contract::rollout::TestCase;
+use verdict_contract::rollout::{SuiteStyle, TestCase};
 use verdict_contract::score::{Outcome, TestReport, TestResult};
 
 /// One test's result with what the run needs besides it.
 struct Tested {
     judged: Judged,
+    /// A test module's items, each judged (empty for other tests, and for a module that
+    /// failed before its items ran: `judged` says how).
+    items: Vec<(String, Judged)>,
     /// The candidate's own fuel (baselines subtracted).
     fuel: u64,
     /// Fuel of everything else: instantiation, baselines, the judge.
@@ -73,6 +76,7 @@ impl<'a> Rollout<'a> {
             matches!(
                 t,
                 TestCase::Assert { .. }
+                    | TestCase::Suite { .. }
                     | TestCase::Stdio {
                         checker: Some(_),
                         ..
@@ -104,7 +108,7 @@ impl<'a> Rollout<'a> {
     fn rule(&self, test: &TestCase) -> Rule {
         let own = match test {
             TestCase::Stdio { compare, .. } | TestCase::Call { compare, .. } => *compare,
-            TestCase::Assert { .. } => None,
+            TestCase::Assert { .. } | TestCase::Suite { .. } => None,
         };
         Rule::from_compare(
             own.unwrap_or_default()
@@ -154,6 +158,7 @@ impl<'a> Rollout<'a> {
                 fuel,
                 wall_ms,
                 score: None,
+                item: None,
             };
             if stopped {
                 let j = Judged {
@@ -184,6 +189,25 @@ impl<'a> Rollout<'a> {
             let tested = self.test(test).await?;
             fuel += tested.fuel;
             overhead += tested.overhead;
+            if !tested.items.is_empty() {
+                // One result per item of a module, all with the module's index; the module's
+                // fuel is reported on its first item.
+                let wall_ms = test_start.elapsed().as_secs_f64() * 1e3;
+                for (i, (name, judged)) in tested.items.iter().enumerate() {
+                    results.push(TestResult {
+                        item: Some(name.clone()),
+                        ..result(
+                            judged.clone(),
+                            if i == 0 { tested.fuel } else { 0 },
+                            wall_ms,
+                        )
+                    });
+                }
+                if job.stop_on_failure && tested.judged.outcome != Outcome::Passed {
+                    stopped = true;
+                }
+                continue;
+            }
             if reusable && tested.judged.blame == Some(Blame::Program) {
                 program_failure = Some(tested.judged.clone());
             }
@@ -213,7 +237,8 @@ impl<'a> Rollout<'a> {
             outcome,
             tests: TestReport {
                 passed,
-                total: n,
+                // One per test, or per item of a test module.
+                total: results.len(),
                 results,
             },
             fuel,
@@ -253,6 +278,7 @@ impl<'a> Rollout<'a> {
             Err(_) => {
                 self.judge = None;
                 Ok(Tested {
+                    items: Vec::new(),
                     judged: Judged {
                         outcome: Outcome::Timeout,
                         message: Some(format!(
@@ -361,7 +387,7 @@ impl<'a> Rollout<'a> {
         let setup = self.job.setup.unwrap_or("");
         let (stdin, main) = match test {
             TestCase::Stdio { stdin, .. } => (stdin.as_str(), true),
-            TestCase::Call { .. } | TestCase::Assert { .. } => ("", false),
+            TestCase::Call { .. } | TestCase::Assert { .. } | TestCase::Suite { .. } => ("", false),
         };
         let fuel_limit = self.limits.fuel;
         let mut overhead = 0;
@@ -444,6 +470,25 @@ impl<'a> Rollout<'a> {
                 };
                 self.assertion(cand, code, &names, overhead).await
             }
+            TestCase::Suite {
+                style,
+                code,
+                module,
+            } => {
+                let names = match &loaded {
+                    Ok(Loaded { names, .. }) => {
+                        names::for_judge(names, self.job.program, self.job.judge_setup)
+                    }
+                    Err(_) => String::new(),
+                };
+                let style = match style {
+                    SuiteStyle::Pytest => engine::SuiteStyle::Pytest,
+                    SuiteStyle::Unittest => engine::SuiteStyle::Unittest,
+                };
+                let module = module.as_deref().unwrap_or("solution");
+                self.suite(cand, code, &names, style, module, overhead)
+                    .await
+            }
         }
     }
 
@@ -516,6 +561,92 @@ impl<'a> Rollout<'a> {
         Ok(self.charge(spent.fuel_used, judged, overhead, TestKind::Assert, calls))
     }
 
+    /// A test module: the judge runs it against the loaded candidate, item by item; each item
+    /// is judged as an assert test, the candidate's own limits first.
+    async fn suite(
+        &mut self,
+        cand: Live,
+        code: &str,
+        names: &str,
+        style: engine::SuiteStyle,
+        module: &str,
+        mut overhead: u64,
+    ) -> Result<Tested, SandboxError> {
+        let mut judge = Self::fresh(self.local, self.instance_limits()).await?;
+        overhead += judge.take_overhead();
+        judge.begin("", self.limits.fuel, self.seed)?;
+        judge.attach(Peer::new(cand, self.value_limit()));
+        let run = judge
+            .judge_suite(
+                self.job.setup.unwrap_or(""),
+                code,
+                names,
+                self.seed,
+                MAX_ARGUMENT_BYTES,
+                style,
+                module,
+            )
+            .await;
+        let peer = judge
+            .detach()
+            .ok_or_else(|| SandboxError::Config("the judge lost its candidate".into()))?;
+        overhead += judge.fuel_used();
+        // A module's judge ran the module's own code beside the program's answers: never kept.
+        drop(judge);
+        let cx = self.cx();
+        let (ended, refused, broken, calls) = (
+            peer.ended.clone(),
+            peer.refused.clone(),
+            peer.broken.clone(),
+            peer.calls,
+        );
+        let spent = peer.finish();
+        let cand_limit = judging::limits(ended.as_ref(), &spent.observed, cx, Blame::Test, false);
+        let judge_one = |status: Result<Status, Ended>| -> Judged {
+            if let Some(why) = &broken {
+                return Judged {
+                    outcome: Outcome::Failed,
+                    message: Some(format!("test: {why}")),
+                    blame: Some(Blame::Test),
+                };
+            }
+            let judged = judging::assertion(&status, refused.as_deref(), cx);
+            match (&cand_limit, judged.outcome) {
+                // The candidate ended or hit a cap during this item: its own outcome.
+                (Some(limit), o) if o != Outcome::Passed => limit.clone(),
+                _ => judged,
+            }
+        };
+        let items: Vec<(String, Judged)> = match run {
+            Ok(items) => items
+                .into_iter()
+                .map(|item| (item.name, judge_one(Ok(item.status))))
+                .collect(),
+            Err(ended) => vec![("<module>".to_string(), judge_one(Err(ended)))],
+        };
+        let judged = items
+            .iter()
+            .find(|(_, j)| j.outcome != Outcome::Passed)
+            .map(|(name, j)| Judged {
+                message: j.message.as_ref().map(|m| format!("{name}: {m}")),
+                ..j.clone()
+            })
+            .unwrap_or_else(|| {
+                if items.is_empty() {
+                    Judged {
+                        outcome: Outcome::Error,
+                        message: Some("the test module has no test items".into()),
+                        blame: None,
+                    }
+                } else {
+                    Judged::passed()
+                }
+            });
+        let mut tested = self.charge(spent.fuel_used, judged, overhead, TestKind::Assert, calls);
+        tested.items = items;
+        Ok(tested)
+    }
+
     /// Charges the candidate's fuel and builds the test's result. The candidate's instance is
     /// dropped: every test gets a fresh interpreter, so no state the program left behind (in
     /// `sys`, a module, a cache) can reach the next test — a reset inside one interpreter cannot
@@ -545,6 +676,7 @@ impl<'a> Rollout<'a> {
         let fuel = used.saturating_sub(baseline);
         Tested {
             judged,
+            items: Vec::new(),
             fuel,
             overhead: overhead + used.min(baseline),
             to_check: None,

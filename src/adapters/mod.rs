@@ -9,6 +9,8 @@
 //!
 //! | dataset style | fields read | becomes |
 //! |---|---|---|
+//! | BigCodeBench | `test` defining a `unittest.TestCase` class (and no `check`) | one `unittest` test module (the program's names are its globals, as BigCodeBench appends the tests to the solution) |
+//! | KodCode | `test` with top-level `def test…` or `class Test…` (and no `check`), importing `from solution import …` | one `pytest` test module |
 //! | HumanEval | `test` (defines `check(candidate)`) + `entry_point` (the rollout's, or in `extra`) | one `assert` test: `test` followed by `check(<entry_point>)` |
 //! | MBPP | `test_list` (assert statements), optional `test_setup_code`, `test_imports` (sanitized MBPP) | one `assert` test per statement; the setup code and imports are prepended to each |
 //! | APPS / TACO / verl / PRIME | `input_output` (an object or a JSON string), or `inputs` + `outputs` at the top level, or verl's `reward_model.ground_truth` (a JSON string); with `fn_name` for functional problems | without `fn_name`: `stdio` tests, stdin `inputs[i]`, stdout `outputs[i]` (lists of lines joined with `\n`). With `fn_name`: `call` tests; an input that is a **string** holds one JSON value per line, one per argument, and an output string is JSON (verl, PRIME, LiveCodeBench); an input that is an **array** is the argument list (APPS, TACO). Expected values get `unwrap_single`: APPS wraps them in a one-element list and its harness accepts the value or the list |
@@ -30,6 +32,7 @@ mod humaneval;
 mod livecodebench;
 mod mbpp;
 mod open_r1;
+mod suites;
 #[cfg(test)]
 mod tests;
 mod time_limit;
@@ -141,6 +144,9 @@ pub fn tests_for(rollout: &Rollout) -> Result<Adapted, FieldError> {
     }
     let x = &rollout.extra;
     if let Some(test) = dataset_field(x, "test").and_then(Value::as_str) {
+        if let Some(style) = suites::style_of(test) {
+            return Ok(suites::adapt(test, style));
+        }
         let entry = rollout
             .entry_point
             .as_deref()

@@ -1026,3 +1026,69 @@ async fn records_keep_their_methods_and_order() {
         assert_ne!(o, Outcome::Error, "{r}");
     }
 }
+
+/// Test modules (`pytest`, `unittest`): one result per collected item, each with the module's
+/// index and its item name; the program importable as `solution` (or the declared module),
+/// any other import as natively; a module that fails before its items run is one `<module>`
+/// result. (Agreement with real pytest item by item: tests/python/test_suites.py.)
+#[tokio::test]
+async fn test_modules_give_one_result_per_item() {
+    let program = "def add(a, b):\n    return a + b\n";
+    let module = "import pytest\nfrom solution import add\n\n@pytest.mark.parametrize('a,b', [(1, 2), (3, 4)])\ndef test_add(a, b):\n    assert add(a, b) == a + b\n\nclass TestMore:\n    def test_zero(self):\n        assert add(0, 0) == 0\n";
+    let t = tests(json!([{"kind": "pytest", "code": module}]));
+    let r = run(program, &t).await;
+    let items: Vec<_> = r
+        .tests
+        .results
+        .iter()
+        .map(|x| (x.item.clone().unwrap(), x.passed))
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("test_add[1-2]".to_string(), true),
+            ("test_add[3-4]".to_string(), true),
+            ("TestMore::test_zero".to_string(), true)
+        ],
+        "{r:#?}"
+    );
+    assert!(r
+        .tests
+        .results
+        .iter()
+        .all(|x| x.index == 0 && x.kind == "pytest"));
+    assert_eq!(
+        (r.outcome, r.tests.passed, r.tests.total),
+        (Outcome::Passed, 3, 3)
+    );
+    // A wrong program fails the items it gets wrong, and passes the others.
+    let r = run("def add(a, b):\n    return a * b\n", &t).await;
+    assert_eq!(
+        (r.outcome, r.tests.passed, r.tests.total),
+        (Outcome::Failed, 1, 3),
+        "{r:#?}"
+    );
+    // Declared module name; an import of anything else that is not the stdlib fails as natively.
+    let t = tests(
+        json!([{"kind": "pytest", "module": "mysol", "code": "from mysol import add\n\ndef test_add():\n    assert add(1, 1) == 2\n"}]),
+    );
+    assert_eq!(run(program, &t).await.outcome, Outcome::Passed);
+    let t = tests(
+        json!([{"kind": "pytest", "code": "from helpers import add\n\ndef test_add():\n    assert add(1, 1) == 2\n"}]),
+    );
+    let r = run(program, &t).await;
+    assert_eq!(r.outcome, Outcome::RuntimeError, "{r:#?}");
+    assert_eq!(r.tests.results[0].item.as_deref(), Some("<module>"));
+    assert!(r.message.unwrap().contains("ModuleNotFoundError"));
+    // unittest: BigCodeBench's classes, with the program's names as globals.
+    let t = tests(
+        json!([{"kind": "unittest", "code": "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(2, 2), 4)\n    def test_b(self):\n        self.assertRaises(TypeError, add, 1, 'x')\n"}]),
+    );
+    let r = run(program, &t).await;
+    assert_eq!(
+        (r.outcome, r.tests.passed, r.tests.total),
+        (Outcome::Passed, 2, 2),
+        "{r:#?}"
+    );
+    assert_eq!(r.tests.results[1].item.as_deref(), Some("TestCases.test_b"));
+}
