@@ -98,7 +98,11 @@ impl std::fmt::Display for Outcome {
 ///   dual agreement on generated tests, the timing reference's seed); `bytearray`, `asyncio`,
 ///   PEP 758 `except A, B:`, large test arguments and output of exactly the cap are judged as
 ///   natively; a trailing usage example never replaces the solution.
-pub const REWARD_SEMANTICS: u32 = 3;
+/// - 4: callbacks (a test's objects handed to the program), identity within a call, records,
+///   dates, enums and hashes across the boundary, data globals read again after a call, fuel
+///   baselines that are lower bounds, the `pytest`/`unittest` test kinds (and the BigCodeBench
+///   and KodCode `test` fields read as such), exact OpenRLHF labels.
+pub const REWARD_SEMANTICS: u32 = 4;
 
 /// The version of a record that carries none: it predates versioning (version 1).
 pub const UNVERSIONED_SEMANTICS: u32 = 1;

@@ -122,7 +122,7 @@ def test_every_score_dict_carries_its_reward_semantics(scorer, broken_scorer):
         broken_scorer.score(add_rollout("e")),  # error
     ]
     assert [s["outcome"] for s in scores] == ["passed", "invalid_input", "error"]
-    assert [s["semantics"] for s in scores] == [3, 3, 3]
+    assert [s["semantics"] for s in scores] == [4, 4, 4]
 
 
 def _workers_of(pid):
