@@ -5,7 +5,8 @@ module, as KodCode and BigCodeBench ship them — is run twice: by pytest itself
 (`solution.py` beside the module, one subprocess per case, results read from its JUnit XML),
 and by `verdict score` ($VERDICT_BIN), which runs the module in its judge instance with its own
 collector. Both must find the same items, and the same items must pass. Where verdict is
-stricter by design (a skipped item is not a pass) both sides count the item as not passed.
+stricter by design (a skipped item is not a pass) both sides count the item as not passed; a
+module pytest cannot collect fails every item of its source in verdict.
 """
 
 import json
@@ -81,6 +82,12 @@ def test_verdict_finds_the_same_items_as_pytest_and_passes_the_same():
         native = pytest_items(case)
         ours = judged[case["id"]]
         total += len(native)
+        if native == {"<module>": False}:
+            # A collection error: pytest reports the module; verdict fails each item the
+            # module's source has (so a broken collection never raises a pass fraction).
+            if not ours or any(ours.values()):
+                mismatches.append(f"{case['id']}: pytest could not collect, verdict {ours}")
+            continue
         if native != ours:
             mismatches.append(f"{case['id']}:\n  pytest  {native}\n  verdict {ours}")
     assert not mismatches, "\n".join(mismatches)
