@@ -1677,7 +1677,7 @@ class _Judge:
         # The test's globals, and the program's data globals bound in them (by name): a call
         # that changes one makes the judge fetch it again (PROTOCOL.md, "Coherence").
         self.globals = None
-        self.data_globals = set()
+        self.data_globals = {}
         self.refetches = 0
 
 
@@ -2408,8 +2408,9 @@ def _program_global(name, kind):
     """A global of the program in the judge: data fetched once and rebuilt, else a proxy."""
     target = '{"global":' + _encode_str(name) + "}"
     if kind == "d":
-        _JUDGE.data_globals.add(name)
-        return _forward(["global", _Handle(target, name)])
+        value = _forward(["global", _Handle(target, name)])
+        _JUDGE.data_globals[name] = value
+        return value
     return _Handle(target, name)
 
 
@@ -2426,19 +2427,24 @@ def _refresh(stale):
     for name in stale[:64]:
         if type(name) is not str or name not in _JUDGE.data_globals:
             raise _Refused("malformed value: a stale global the test does not hold")
+        fetched = _JUDGE.data_globals[name]
+        if g.get(name, _MISSING) is not fetched:
+            # The test's code rebound the name (`EXPECTED = 3`, a `def`, a fixture): it is the
+            # test's own now, never refreshed with the program's data.
+            continue
         if _JUDGE.refetches >= _MAX_REFETCHES:
             return
         _JUDGE.refetches += 1
         new = _forward(["global", _Handle('{"global":' + _encode_str(name) + "}", name)])
-        old = g.get(name)
-        t = type(old)
+        t = type(fetched)
         if type(new) is t and (t is list or t is bytearray):
-            old[:] = new
+            fetched[:] = new
         elif type(new) is t and (t is dict or t is set):
-            old.clear()
-            old.update(new)
+            fetched.clear()
+            fetched.update(new)
         else:
             g[name] = new
+            _JUDGE.data_globals[name] = new
 
 
 def _namespaces_in_doubt(names, referenced, program, trusted):
@@ -2468,7 +2474,7 @@ def _run_test(codes, names, referenced, program, trusted, seed, shadowed):
     phase = wit_world.Phase.SETUP
     _share_setup_classes({}, {}, ())
     _JUDGE.globals = g
-    _JUDGE.data_globals = set()
+    _JUDGE.data_globals = {}
     try:
         _bind(g, names, referenced, program, trusted)
         for name in shadowed:
@@ -2572,8 +2578,14 @@ class _MarkDecorator:
     def __call__(self, *args, **kwargs):
         if len(args) == 1 and not kwargs and callable(args[0]):
             target = args[0]
-            marks = target.__dict__.setdefault("_verdict_marks", []) \
-                if hasattr(target, "__dict__") else []
+            # A function's or a class's own marks (a class's `__dict__` is read-only).
+            marks = vars(target).get("_verdict_marks") if hasattr(target, "__dict__") else None
+            if marks is None:
+                marks = []
+                try:
+                    setattr(target, "_verdict_marks", marks)
+                except (AttributeError, TypeError):
+                    pass
             marks.append(self)
             return target
         return _MarkDecorator(self.name, args, kwargs)
@@ -2773,11 +2785,12 @@ def _idval(value, argname, index):
     return f"{argname}{index}"
 
 
-def _parametrized(name, function):
+def _parametrized(name, function, outer=()):
     """The items of one test function: `[(item name, arguments, marks)]`, one per combination
-    of its `parametrize` marks (the mark closest to the function varies slowest)."""
+    of its `parametrize` marks and then its class's (`outer`; the mark closest to the function
+    varies slowest)."""
     cases = [("", {}, [])]
-    for mark in getattr(function, "_verdict_marks", ()):
+    for mark in list(vars(function).get("_verdict_marks", ())) + list(outer):
         if mark.name != "parametrize":
             continue
         argnames = mark.args[0] if mark.args else mark.kwargs.get("argnames")
@@ -2916,7 +2929,7 @@ def _item_failure(kind, message):
 
 def _function_item(function, given, marks, g, instance=None):
     def run(teardown, capture):
-        reason = _skip_reason(marks + list(getattr(function, "_verdict_marks", ())))
+        reason = _skip_reason(marks + list(vars(function).get("_verdict_marks", ())))
         if reason is not None:
             raise _Skipped(reason)
         if instance is None:
@@ -3094,14 +3107,26 @@ def _static_items(source, style):
     except BaseException:
         return []
     items = []
+    # Top-level tables a `parametrize` may name (`CASES = [...]`).
+    tables = {}
+    for node in tree.body:
+        if type(node) is ast.Assign and len(node.targets) == 1 and \
+                type(node.targets[0]) is ast.Name and \
+                type(node.value) in (ast.List, ast.Tuple):
+            tables[node.targets[0].id] = len(node.value.elts)
 
     def cases(fn):
         n = 1
         for d in fn.decorator_list:
-            if type(d) is ast.Call and type(d.func) is ast.Attribute and \
-                    d.func.attr == "parametrize" and len(d.args) >= 2 and \
-                    type(d.args[1]) in (ast.List, ast.Tuple):
-                n *= max(1, len(d.args[1].elts))
+            if type(d) is not ast.Call or type(d.func) is not ast.Attribute or \
+                    d.func.attr != "parametrize":
+                continue
+            values = d.args[1] if len(d.args) >= 2 else next(
+                (k.value for k in d.keywords if k.arg == "argvalues"), None)
+            if type(values) in (ast.List, ast.Tuple):
+                n *= max(1, len(values.elts))
+            elif type(values) is ast.Name and values.id in tables:
+                n *= max(1, tables[values.id])
         return n
 
     def named(name, n):
@@ -3117,10 +3142,11 @@ def _static_items(source, style):
             if not unit and (style != "pytest" or not node.name.startswith("Test")):
                 continue
             sep = "::" if style == "pytest" else "."
+            per_class = cases(node)
             for f in node.body:
                 if type(f) in (ast.FunctionDef, ast.AsyncFunctionDef) and \
                         f.name.startswith("test"):
-                    items.extend(named(f"{node.name}{sep}{f.name}", cases(f)))
+                    items.extend(named(f"{node.name}{sep}{f.name}", cases(f) * per_class))
     return items[:10_000]
 
 
@@ -3178,7 +3204,10 @@ def _run_suite(codes, names, referenced, program, trusted, code, seed, style, mo
     _reset_interpreter()
     builtins.__dict__.clear()
     builtins.__dict__.update(_PRISTINE_BUILTINS)
-    solution = _solution_module(module_name, names, _bound_names(code))
+    # What the trusted code binds itself (the module, the setup, the judge's hidden tables)
+    # never comes from a star import of the program.
+    solution = _solution_module(module_name, names,
+                                frozenset().union(*(_bound_names(t) for t in trusted)))
     g = {"__name__": "test_" + module_name.replace(".", "_"),
          "__builtins__": dict(_PRISTINE_BUILTINS, __build_class__=_trusted_build_class,
                               __import__=_suite_import(solution, module_name))}
@@ -3186,7 +3215,7 @@ def _run_suite(codes, names, referenced, program, trusted, code, seed, style, mo
         random.seed(seed)
     _share_setup_classes({}, {}, ())
     _JUDGE.globals = g
-    _JUDGE.data_globals = set()
+    _JUDGE.data_globals = {}
     phase = wit_world.Phase.SETUP
     try:
         # A module that does not import the program (BigCodeBench) sees its names as globals,
@@ -3224,11 +3253,13 @@ def _run_suite(codes, names, referenced, program, trusted, code, seed, style, mo
                              for n, a, m in _parametrized(name, value))
         elif isinstance(value, type) and name.startswith("Test") and \
                 id(value) in _JUDGE.class_ids and "__init__" not in vars(value):
+            outer = list(vars(value).get("_verdict_marks", ()))
             for attr, method in vars(value).items():
                 if attr.startswith("test") and type(method) is types.FunctionType:
                     collected.extend(
-                        ("call", (f"{name}::{n}", _function_item(method, a, m, g, value)))
-                        for n, a, m in _parametrized(attr, method))
+                        ("call", (f"{name}::{n}",
+                                  _function_item(method, a, m + outer, g, value)))
+                        for n, a, m in _parametrized(attr, method, outer))
     out = []
     for kind, spec in collected:
         if kind == "unittest":

@@ -171,6 +171,14 @@ fn test_set(name: &str) -> Value {
         "suite_star_isclose" => serde_json::from_str(r#"[{"kind": "pytest", "code": "import math\nfrom solution import *\n\ndef test_add():\n    assert math.isclose(add(0.1, 0.2), 0.3)\n"}]"#).unwrap(),
         "suite_bcb_statistics" => serde_json::from_str(r#"[{"kind": "unittest", "code": "import unittest\n\nclass TestMean(unittest.TestCase):\n    def test_mean(self):\n        self.assertEqual(statistics.mean([1, 2, 3]), 2)\n"}]"#).unwrap(),
         "suite_subtest_skip" => serde_json::from_str(r#"[{"kind": "unittest", "code": "import unittest\nfrom solution import add\n\nclass TestAdd(unittest.TestCase):\n    def test_cases(self):\n        for a, b, c in [(1, 2, 3), (20, 22, 42)]:\n            with self.subTest(a=a, b=b):\n                try:\n                    got = add(a, b)\n                except NotImplementedError:\n                    self.skipTest('add is not implemented')\n                self.assertEqual(got, c)\n"}]"#).unwrap(),
+        // Second round on test modules (honest: `add(a, b)` is `a + b`).
+        "suite_erase_pytest" => serde_json::from_str(r#"[{"kind": "pytest", "code": "from solution import add\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_add_more():\n    assert add(20, 22) == 42\n\nZERO = add(0, 0)\n"}]"#).unwrap(),
+        "suite_erase_unittest" => serde_json::from_str(r#"[{"kind": "unittest", "code": "import unittest\nfrom solution import add\n\nclass TestAdd(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(1, 2), 3)\n\n    def test_add_more(self):\n        self.assertEqual(add(20, 22), 42)\n\nZERO = add(0, 0)\n"}]"#).unwrap(),
+        "suite_expected_global" => serde_json::from_str(r#"[{"kind": "pytest", "code": "from solution import add\n\nEXPECTED = 3\n\ndef test_add():\n    got = add(1, 2)\n    assert got == EXPECTED\n"}]"#).unwrap(),
+        "assert_expected_global" => serde_json::from_str(r#"[{"kind": "assert", "code": "EXPECTED = 3\nassert add(1, 2) == EXPECTED\n"}]"#).unwrap(),
+        "suite_fixture_zero_cases" => serde_json::from_str(r#"[{"kind": "pytest", "code": "import pytest\nfrom solution import add\n\n@pytest.fixture\ndef zero():\n    return add(0, 0)\n\n@pytest.fixture\ndef cases():\n    return [(1, 2, 3), (20, 22, 42)]\n\ndef test_add(zero, cases):\n    for a, b, c in cases:\n        assert add(a, b) == c + zero\n"}]"#).unwrap(),
+        "suite_star_table" => serde_json::from_str(r#"[{"kind": "pytest", "code": "from solution import *\n\ndef test_table():\n    for a, b, c in CASES:\n        assert add(a, b) == c\n"}]"#).unwrap(),
+        "suite_param_table" => serde_json::from_str(r#"[{"kind": "pytest", "code": "import pytest\nfrom solution import add\n\nCASES = [(1, 2, 3), (2, 2, 4), (3, 3, 6), (4, 4, 8)]\n\n@pytest.mark.parametrize('a, b, c', CASES)\ndef test_add(a, b, c):\n    assert add(a, b) == c\n"}]"#).unwrap(),
         // `type` as a key function (honest: `kinds(xs, key)` is `[key(x).__name__ for x in xs]`).
         "kinds_type" => assert("assert kinds([1, 'a', 2.5], type) == ['int', 'str', 'float']"),
         // An entry point named like a builtin (an honest `max(xs)` returns the largest item).
@@ -216,6 +224,7 @@ fn setup_for(set: &str) -> Option<&'static str> {
 fn judge_setup_for(set: &str) -> Option<&'static str> {
     match set {
         "table_add" => Some("CASES = [(1, 2, 3), (20, 22, 42), (5, -5, 0)]\n"),
+        "suite_star_table" => Some("CASES = [(1, 2, 3), (20, 22, 42)]\n"),
         // A helper only the judge defines, whose `==` trusts its own `ok` (always False when
         // built by `__init__`).
         "want_add" => Some(

@@ -1082,6 +1082,12 @@ async fn test_modules_give_one_result_per_item() {
     // so a program that breaks collection never raises its pass fraction.
     assert_eq!(r.tests.results[0].item.as_deref(), Some("test_add"));
     assert!(r.message.unwrap().contains("ModuleNotFoundError"));
+    // A named table of cases counts its rows when collection fails.
+    let t = tests(
+        json!([{"kind": "pytest", "code": "import pytest\nfrom solution import add\n\nCASES = [(1, 2, 3), (2, 2, 4), (3, 3, 6), (4, 4, 8)]\n\n@pytest.mark.parametrize('a, b, c', CASES)\ndef test_add(a, b, c):\n    assert add(a, b) == c\n"}]),
+    );
+    let r = run("def sub(a, b):\n    return a - b\n", &t).await;
+    assert_eq!((r.tests.passed, r.tests.total), (0, 4), "{r:#?}");
     // unittest: BigCodeBench's classes, with the program's names as globals.
     let t = tests(
         json!([{"kind": "unittest", "code": "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(2, 2), 4)\n    def test_b(self):\n        self.assertRaises(TypeError, add, 1, 'x')\n"}]),
