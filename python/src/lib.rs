@@ -285,28 +285,31 @@ impl Client {
 }
 
 /// A rollout (JSON text) from a trainer's fields: `fields` (JSON text of an object) are the
-/// dataset columns (`tests`, `reference`, `input_output`, `verification_info`, …).
+/// dataset columns (`tests`, `reference`, `input_output`, `verification_info`, …). Every number
+/// is kept exactly as written (the fields are read as raw JSON text, never as floats).
 #[pyfunction]
 fn rollout_from_fields(id: &str, prompt: &str, completion: &str, fields: &str) -> PyResult<String> {
-    let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(fields)
-        .map_err(|e| PyValueError::new_err(format!("fields: not a JSON object: {e}")))?;
+    let fields = columns::Fields::from_json(fields)
+        .map_err(|e| PyValueError::new_err(format!("fields: {}", e.reason)))?;
     let rollout =
-        columns::rollout_from_fields(id, prompt, completion, &fields).map_err(value_error)?;
+        columns::rollout_from_raw_fields(id, prompt, completion, &fields).map_err(value_error)?;
     Ok(serde_json::to_string(&rollout).expect("rollouts serialize"))
 }
 
-/// verl's `ground_truth` and `extra_info` (JSON texts) as rollout fields (JSON text).
+/// verl's `ground_truth` and `extra_info` (JSON texts) as rollout fields (JSON text), every
+/// number exactly as written.
 #[pyfunction]
 #[pyo3(signature = (ground_truth, extra_info=None))]
 fn verl_fields(ground_truth: &str, extra_info: Option<&str>) -> PyResult<String> {
-    let parse = |name: &str, text: &str| {
-        serde_json::from_str::<serde_json::Value>(text)
+    let raw = |name: &str, text: &str| {
+        serde_json::value::RawValue::from_string(text.to_string())
             .map_err(|e| PyValueError::new_err(format!("{name}: not JSON: {e}")))
     };
-    let ground_truth = parse("ground_truth", ground_truth)?;
-    let extra_info = extra_info.map(|t| parse("extra_info", t)).transpose()?;
-    let fields = columns::verl_fields(&ground_truth, extra_info.as_ref()).map_err(value_error)?;
-    Ok(serde_json::Value::Object(fields).to_string())
+    let ground_truth = raw("ground_truth", ground_truth)?;
+    let extra_info = extra_info.map(|t| raw("extra_info", t)).transpose()?;
+    let fields =
+        columns::verl_raw_fields(&ground_truth, extra_info.as_deref()).map_err(value_error)?;
+    Ok(fields.to_json())
 }
 
 /// The `invalid_input` score (JSON text) of a rollout that could not be built: `position` is

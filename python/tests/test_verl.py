@@ -53,3 +53,17 @@ def test_verdicts_own_failure_raises_instead_of_a_fake_zero(broken_scorer):
     verdict.verl.use(broken_scorer)
     with pytest.raises(verdict.VerdictError, match="could not judge"):
         verdict.verl.compute_score("mbpp", ADD, ["assert add(1, 2) == 3"])
+
+
+def test_integers_beyond_64_bits_stay_exact_in_verl_and_trl_fields(scorer):
+    # A call test's expected value beyond 2**64, as a Python int in the dataset: read as JSON
+    # text, never as a float, so a program off by one fails and the exact one passes.
+    big = 123456789012345678901234567890
+    gt = {"tests": [{"kind": "call", "fn": "f", "args": [], "expected": big}]}
+    right = f"```python\ndef f():\n    return {big}\n```"
+    wrong = f"```python\ndef f():\n    return {big + 1}\n```"
+    assert verdict.verl.compute_score("x", right, gt)["outcome"] == "passed"
+    assert verdict.verl.compute_score("x", wrong, gt)["outcome"] == "failed"
+    from verdict import _native
+    text = _native.rollout_from_fields("r", "p", wrong, json.dumps({"tests": gt["tests"]}))
+    assert str(big) in text and str(float(big)) not in text
