@@ -9,7 +9,9 @@
 //!    time: median, p90 and p99, with instances made ahead (`prewarm`, the default) and, as the
 //!    in-run baseline, instantiating on demand (`prewarm = 0`).
 //!    Instance cost: CPU time of this thread per trivial rollout made on demand, one instance
-//!    (a call test) and two (an assert test: candidate and judge), as instances per CPU-second.
+//!    (a call test) and two (an assert test: candidate and judge), as instances per CPU-second;
+//!    and many-test rollouts (40 call or assert tests), whose marginal CPU time per test is the
+//!    price of a fresh candidate instance per test (tests cannot see each other).
 //!    Compute: fixed pure-Python kernels (loop, dict/str, recursion) in the sandbox against the
 //!    host's `python3`, CPU time of the running thread on both sides (robust to a busy machine),
 //!    best of interleaved rounds, as a slowdown factor.
@@ -197,6 +199,29 @@ fn main() {
     };
     let one = rollout_cpu(&rt, &cold, &trivial, 200);
     let two = rollout_cpu(&rt, &cold, &trivial_assert, 200);
+    // Many tests per rollout: every test gets a fresh candidate instance (tests cannot see each
+    // other), so a rollout's cost grows by one instance per test; measured as the marginal CPU
+    // time of a test against the one-test rollouts above.
+    let many_calls: Vec<TestCase> = (0..40).map(|_| trivial_tests[0].clone()).collect();
+    let many_asserts: Vec<TestCase> = (0..40).map(|_| assert_tests[0].clone()).collect();
+    let calls40 = rollout_cpu(
+        &rt,
+        &cold,
+        &RunJob {
+            tests: &many_calls,
+            ..trivial
+        },
+        30,
+    );
+    let asserts40 = rollout_cpu(
+        &rt,
+        &cold,
+        &RunJob {
+            tests: &many_asserts,
+            ..trivial
+        },
+        30,
+    );
     drop(cold);
     // Worker processes (one per core) instead of threads of this process: `verdict score`
     // and `verdict serve` run rollouts this way.
@@ -210,6 +235,13 @@ fn main() {
     })
     .expect("sandbox with workers");
     let (median, p90, p99, fuel) = trivial_latency(&rt, &sandbox, &trivial, trivial_runs);
+    println!(
+        "many tests per rollout (a fresh candidate instance per test, on demand): 40 call tests \
+         {calls40:.2} ms CPU per rollout, {:.3} ms per extra test; 40 assert tests {asserts40:.2} \
+         ms, {:.3} ms per extra test (one test: {one:.3} / {two:.3} ms)",
+        (calls40 - one) / 39.0,
+        (asserts40 - two) / 39.0
+    );
     println!(
         "trivial program, end to end: median {median:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms \
          ({trivial_runs} runs, {fuel} fuel total; prewarm {})",
