@@ -1678,6 +1678,8 @@ class _Judge:
         # that changes one makes the judge fetch it again (PROTOCOL.md, "Coherence").
         self.globals = None
         self.data_globals = {}
+        # The program's data a test module read through `solution`: name -> (copy, module).
+        self.module_globals = {}
         self.refetches = 0
 
 
@@ -2425,8 +2427,13 @@ def _refresh(stale):
         raise _Refused("malformed value: stale globals")
     g = _JUDGE.globals
     for name in stale[:64]:
-        if type(name) is not str or name not in _JUDGE.data_globals:
+        if type(name) is not str or (name not in _JUDGE.data_globals and
+                                     name not in _JUDGE.module_globals):
             raise _Refused("malformed value: a stale global the test does not hold")
+        if name in _JUDGE.module_globals:
+            _refresh_module_global(name)
+        if name not in _JUDGE.data_globals:
+            continue
         fetched = _JUDGE.data_globals[name]
         if g.get(name, _MISSING) is not fetched:
             # The test's code rebound the name (`EXPECTED = 3`, a `def`, a fixture): it is the
@@ -2445,6 +2452,26 @@ def _refresh(stale):
         else:
             g[name] = new
             _JUDGE.data_globals[name] = new
+
+
+def _refresh_module_global(name):
+    """A stale data global a test module read through `solution`: the module's attribute
+    follows the program (rebound or updated in place); a name `from solution import` bound in
+    the module keeps the object it got, whose contents follow only if it is a container."""
+    fetched, module = _JUDGE.module_globals[name]
+    if _JUDGE.refetches >= _MAX_REFETCHES:
+        return
+    _JUDGE.refetches += 1
+    new = _forward(["global", _Handle('{"global":' + _encode_str(name) + "}", name)])
+    t = type(fetched)
+    if type(new) is t and (t is list or t is bytearray):
+        fetched[:] = new
+    elif type(new) is t and (t is dict or t is set):
+        fetched.clear()
+        fetched.update(new)
+    elif module.__dict__.get(name, _MISSING) is fetched:
+        module.__dict__[name] = new
+        _JUDGE.module_globals[name] = (new, module)
 
 
 def _namespaces_in_doubt(names, referenced, program, trusted):
@@ -2475,8 +2502,11 @@ def _run_test(codes, names, referenced, program, trusted, seed, shadowed):
     _share_setup_classes({}, {}, ())
     _JUDGE.globals = g
     _JUDGE.data_globals = {}
+    _JUDGE.module_globals = {}
     try:
-        _bind(g, names, referenced, program, trusted)
+        # Names the trusted code binds itself (`EXPECTED = 3`, its own imports, its `def`s)
+        # are its own from the start: never bound to (nor refreshed with) the program's data.
+        _bind(g, names, _free_names(referenced, trusted), program, trusted)
         for name in shadowed:
             g[name] = _program_global(name, names[name])
         for phase, code, shares in codes:
@@ -3046,6 +3076,11 @@ def _suite_import(module, solution):
         if level == 0 and (name == solution or name.startswith(solution + ".")):
             if name != solution:
                 raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            if fromlist and "*" in fromlist and type(globals) is dict:
+                # A star import never replaces a name the module already has (whatever bound
+                # it: a `match` capture, `globals()[...]`, the judge's hidden tables).
+                module.__all__ = [n for n in module.__dict__["_verdict_all"]
+                                  if n not in globals]
             return module
         if level == 0 and name == "pytest" or name.startswith("pytest."):
             return _PYTEST
@@ -3067,16 +3102,56 @@ def _solution_module(name, names, bound):
              and not n.startswith("__")}
     module.__all__ = [n for n in kinds if not n.startswith("_") and n not in _BUILTIN_NAMES
                       and n not in _STDLIB and n != "pytest" and n not in bound]
+    module._verdict_all = tuple(module.__all__)
 
     def __getattr__(attr):
         kind = kinds.get(attr)
         if kind is None:
             raise AttributeError(f"module {name!r} has no attribute {attr!r}")
-        value = _program_global(attr, "f" if kind.startswith("m") else kind)
+        target = '{"global":' + _encode_str(attr) + "}"
+        if kind == "d":
+            # Data: the module's attribute is refreshed when a call changes it (`solution.BASE`
+            # is live, as natively); a name a `from solution import BASE` bound is a snapshot,
+            # of which only a container's contents follow the program (PROTOCOL.md,
+            # "Coherence").
+            value = _forward(["global", _Handle(target, attr)])
+            _JUDGE.module_globals[attr] = (value, module)
+        else:
+            value = _Handle(target, attr)
         module.__dict__[attr] = value
         return value
     module.__getattr__ = __getattr__
     return module
+
+
+_BOUND_CACHE = {}
+
+
+def _imports_module(source, name):
+    """Whether a module's source imports `name` (`import name`, `from name import …`)."""
+    try:
+        tree = ast.parse(source)
+    except BaseException:
+        return False
+    for node in ast.walk(tree):
+        if type(node) is ast.Import and any(a.name == name or a.name.startswith(name + ".")
+                                             for a in node.names):
+            return True
+        if type(node) is ast.ImportFrom and not node.level and node.module and \
+                (node.module == name or node.module.startswith(name + ".")):
+            return True
+    return False
+
+
+def _free_names(referenced, trusted):
+    """The names the trusted code refers to without binding them anywhere itself."""
+    key = tuple(trusted)
+    bound = _BOUND_CACHE.get(key)
+    if bound is None:
+        if len(_BOUND_CACHE) > 64:
+            _BOUND_CACHE.clear()
+        bound = _BOUND_CACHE[key] = frozenset().union(*(_bound_names(t) for t in trusted))
+    return {n for n in referenced if n not in bound}
 
 
 def _bound_names(source):
@@ -3095,6 +3170,12 @@ def _bound_names(source):
         elif t in (ast.Import, ast.ImportFrom):
             bound.update((a.asname or a.name).partition(".")[0] for a in node.names
                          if a.name != "*")
+        elif t in (ast.MatchAs, ast.MatchStar, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif t is ast.MatchMapping and node.rest:
+            bound.add(node.rest)
+        elif t in (ast.Global, ast.Nonlocal):
+            bound.update(node.names)
     return frozenset(bound)
 
 
@@ -3109,25 +3190,49 @@ def _static_items(source, style):
     items = []
     # Top-level tables a `parametrize` may name (`CASES = [...]`).
     tables = {}
+    marks = {}
+
+    def count(values):
+        """The rows of a `parametrize` table: a literal, a named table, a concatenation."""
+        if type(values) in (ast.List, ast.Tuple):
+            return len(values.elts)
+        if type(values) is ast.Name:
+            return tables.get(values.id)
+        if type(values) is ast.BinOp and type(values.op) is ast.Add:
+            left, right = count(values.left), count(values.right)
+            return None if left is None or right is None else left + right
+        return None
+
     for node in tree.body:
-        if type(node) is ast.Assign and len(node.targets) == 1 and \
-                type(node.targets[0]) is ast.Name and \
-                type(node.value) in (ast.List, ast.Tuple):
-            tables[node.targets[0].id] = len(node.value.elts)
+        target = value = None
+        if type(node) is ast.Assign and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif type(node) is ast.AnnAssign and node.value is not None:
+            target, value = node.target, node.value
+        if type(target) is not ast.Name:
+            continue
+        n = count(value)
+        if n is not None:
+            tables[target.id] = n
+        elif type(value) is ast.Call and type(value.func) is ast.Attribute and \
+                value.func.attr == "parametrize":
+            marks[target.id] = value  # `cases = pytest.mark.parametrize(...)`, then `@cases`
 
     def cases(fn):
         n = 1
         for d in fn.decorator_list:
+            if type(d) is ast.Name and d.id in marks:
+                d = marks[d.id]
             if type(d) is not ast.Call or type(d.func) is not ast.Attribute or \
                     d.func.attr != "parametrize":
                 continue
             values = d.args[1] if len(d.args) >= 2 else next(
                 (k.value for k in d.keywords if k.arg == "argvalues"), None)
-            if type(values) in (ast.List, ast.Tuple):
-                n *= max(1, len(values.elts))
-            elif type(values) is ast.Name and values.id in tables:
-                n *= max(1, tables[values.id])
+            n *= max(1, count(values) or 1)
         return n
+
+    # Classes deriving from `TestCase`, directly or through the module's own classes.
+    unit_classes = {"TestCase"}
 
     def named(name, n):
         return [name] if n == 1 else [f"{name}[{i}]" for i in range(n)]
@@ -3137,8 +3242,10 @@ def _static_items(source, style):
                 node.name.startswith("test"):
             items.extend(named(node.name, cases(node)))
         elif type(node) is ast.ClassDef:
-            unit = any((type(b) is ast.Name and b.id == "TestCase") or
+            unit = any((type(b) is ast.Name and b.id in unit_classes) or
                        (type(b) is ast.Attribute and b.attr == "TestCase") for b in node.bases)
+            if unit:
+                unit_classes.add(node.name)
             if not unit and (style != "pytest" or not node.name.startswith("Test")):
                 continue
             sep = "::" if style == "pytest" else "."
@@ -3187,7 +3294,7 @@ def _judge_suite(setup, code, names_json, seed, limit, style, module_name):
                             if n in _BUILTIN_NAMES and not n.startswith("__")
                             and names.get(n) in ("f", "d", "m")))
     shadowed += _namespaces_in_doubt(names, referenced, program, trusted)
-    if shadowed:
+    if shadowed and not _imports_module(code, module_name):
         again = dict(_run_suite(codes, names, referenced, program, trusted, code, seed, style,
                                 module_name, shadowed))
         items = [(n, status if type(status) is not wit_world.Status_Ok
@@ -3216,11 +3323,17 @@ def _run_suite(codes, names, referenced, program, trusted, code, seed, style, mo
     _share_setup_classes({}, {}, ())
     _JUDGE.globals = g
     _JUDGE.data_globals = {}
+    _JUDGE.module_globals = {}
     phase = wit_world.Phase.SETUP
     try:
         # A module that does not import the program (BigCodeBench) sees its names as globals,
         # bound as for an assert test.
-        _bind(g, names, referenced, program, trusted)
+        # A module that imports the program reaches it only through that import (a `from`
+        # import is a snapshot, as natively); one that does not (BigCodeBench appends its
+        # tests to the solution) sees the program's names as globals, except names the
+        # trusted code binds itself.
+        if not _imports_module(code, module_name):
+            _bind(g, names, _free_names(referenced, trusted), program, trusted)
         for name in shadowed:
             g[name] = _program_global(name, names[name])
         for phase, compiled, shares in codes:

@@ -179,6 +179,15 @@ fn test_set(name: &str) -> Value {
         "suite_fixture_zero_cases" => serde_json::from_str(r#"[{"kind": "pytest", "code": "import pytest\nfrom solution import add\n\n@pytest.fixture\ndef zero():\n    return add(0, 0)\n\n@pytest.fixture\ndef cases():\n    return [(1, 2, 3), (20, 22, 42)]\n\ndef test_add(zero, cases):\n    for a, b, c in cases:\n        assert add(a, b) == c + zero\n"}]"#).unwrap(),
         "suite_star_table" => serde_json::from_str(r#"[{"kind": "pytest", "code": "from solution import *\n\ndef test_table():\n    for a, b, c in CASES:\n        assert add(a, b) == c\n"}]"#).unwrap(),
         "suite_param_table" => serde_json::from_str(r#"[{"kind": "pytest", "code": "import pytest\nfrom solution import add\n\nCASES = [(1, 2, 3), (2, 2, 4), (3, 3, 6), (4, 4, 8)]\n\n@pytest.mark.parametrize('a, b, c', CASES)\ndef test_add(a, b, c):\n    assert add(a, b) == c\n"}]"#).unwrap(),
+        // The final round (honest: `BASE = 0`, `add` is `a + b`, `sub` is `a - b`).
+        "suite_from_import_base" => serde_json::from_str(r#"[{"kind": "pytest", "code": "from solution import add, BASE\n\ndef test_add():\n    assert add(1, 2) - BASE == 3\n"}]"#).unwrap(),
+        "suite_star_import_base" => serde_json::from_str(r#"[{"kind": "pytest", "code": "from solution import *\n\ndef test_add():\n    assert add(1, 2) - BASE == 3\n"}]"#).unwrap(),
+        "suite_star_table_match" => serde_json::from_str(r#"[{"kind": "pytest", "code": "from solution import *\n\ndef test_table():\n    for a, b, c in CASES:\n        assert add(a, b) == c\n"}]"#).unwrap(),
+        "suite_star_table_globals" => serde_json::from_str(r#"[{"kind": "pytest", "code": "from solution import *\n\ndef test_table():\n    for a, b, c in CASES:\n        assert add(a, b) == c\n"}]"#).unwrap(),
+        "suite_param_annotated" => serde_json::from_str(r#"[{"kind": "pytest", "code": "import pytest\nfrom solution import add\n\nCASES: list = [(1, 2, 3), (2, 2, 4), (3, 3, 6), (4, 4, 8)]\n\n@pytest.mark.parametrize('a, b, c', CASES)\ndef test_add(a, b, c):\n    assert add(a, b) == c\n"}]"#).unwrap(),
+        "suite_param_mark_alias" => serde_json::from_str(r#"[{"kind": "pytest", "code": "import pytest\nfrom solution import add\n\ncases = pytest.mark.parametrize('a, b, c', [(1, 2, 3), (2, 2, 4), (3, 3, 6), (4, 4, 8)])\n\n@cases\ndef test_add(a, b, c):\n    assert add(a, b) == c\n"}]"#).unwrap(),
+        "suite_param_concat" => serde_json::from_str(r#"[{"kind": "pytest", "code": "import pytest\nfrom solution import add\n\nA = [(1, 2, 3), (2, 2, 4)]\nB = [(3, 3, 6), (4, 4, 8)]\n\n@pytest.mark.parametrize('a, b, c', A + B)\ndef test_add(a, b, c):\n    assert add(a, b) == c\n"}]"#).unwrap(),
+        "suite_unittest_indirect_base" => serde_json::from_str(r#"[{"kind": "unittest", "code": "import unittest\nfrom solution import add\n\nclass Base(unittest.TestCase):\n    pass\n\nclass AddTests(Base):\n    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n    def test_b(self):\n        self.assertEqual(add(2, 2), 4)\n    def test_c(self):\n        self.assertEqual(add(3, 3), 6)\n    def test_d(self):\n        self.assertEqual(add(4, 4), 8)\n"}]"#).unwrap(),
         // `type` as a key function (honest: `kinds(xs, key)` is `[key(x).__name__ for x in xs]`).
         "kinds_type" => assert("assert kinds([1, 'a', 2.5], type) == ['int', 'str', 'float']"),
         // An entry point named like a builtin (an honest `max(xs)` returns the largest item).
@@ -225,6 +234,8 @@ fn judge_setup_for(set: &str) -> Option<&'static str> {
     match set {
         "table_add" => Some("CASES = [(1, 2, 3), (20, 22, 42), (5, -5, 0)]\n"),
         "suite_star_table" => Some("CASES = [(1, 2, 3), (20, 22, 42)]\n"),
+        "suite_star_table_match" => Some("match [(1, 2, 3), (20, 22, 42)]:\n    case CASES:\n        pass\n"),
+        "suite_star_table_globals" => Some("globals()['CASES'] = [(1, 2, 3), (20, 22, 42)]\n"),
         // A helper only the judge defines, whose `==` trusts its own `ok` (always False when
         // built by `__init__`).
         "want_add" => Some(

@@ -1088,6 +1088,20 @@ async fn test_modules_give_one_result_per_item() {
     );
     let r = run("def sub(a, b):\n    return a - b\n", &t).await;
     assert_eq!((r.tests.passed, r.tests.total), (0, 4), "{r:#?}");
+    // Annotated and concatenated tables, a mark kept in a name, an indirect TestCase base.
+    for module in [
+        "import pytest\nfrom solution import add\n\nCASES: list = [(1, 2, 3), (2, 2, 4), (3, 3, 6), (4, 4, 8)]\n\n@pytest.mark.parametrize('a, b, c', CASES)\ndef test_add(a, b, c):\n    assert add(a, b) == c\n",
+        "import pytest\nfrom solution import add\n\nA = [(1, 2, 3), (2, 2, 4)]\nB = [(3, 3, 6), (4, 4, 8)]\ncases = pytest.mark.parametrize('a, b, c', A + B)\n\n@cases\ndef test_add(a, b, c):\n    assert add(a, b) == c\n",
+    ] {
+        let t = tests(json!([{"kind": "pytest", "code": module}]));
+        let r = run("def sub(a, b):\n    return a - b\n", &t).await;
+        assert_eq!((r.tests.passed, r.tests.total), (0, 4), "{module}\n{r:#?}");
+    }
+    let t = tests(
+        json!([{"kind": "unittest", "code": "import unittest\nfrom solution import add\n\nclass Base(unittest.TestCase):\n    pass\n\nclass AddTests(Base):\n    def test_a(self):\n        self.assertEqual(add(1, 2), 3)\n    def test_b(self):\n        self.assertEqual(add(2, 2), 4)\n"}]),
+    );
+    let r = run("def sub(a, b):\n    return a - b\n", &t).await;
+    assert_eq!((r.tests.passed, r.tests.total), (0, 2), "{r:#?}");
     // unittest: BigCodeBench's classes, with the program's names as globals.
     let t = tests(
         json!([{"kind": "unittest", "code": "import unittest\nclass TestCases(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(add(2, 2), 4)\n    def test_b(self):\n        self.assertRaises(TypeError, add, 1, 'x')\n"}]),
