@@ -3362,7 +3362,7 @@ def _run_suite(codes, names, referenced, program, trusted, code, seed, style, mo
             continue
         elif type(value) is types.FunctionType and name.startswith("test") and \
                 value.__code__.co_filename == "<test>":
-            collected.extend(("call", (n, _function_item(value, a, m, g)))
+            collected.extend(("call", (n, _function_item(value, a, m, g), None))
                              for n, a, m in _parametrized(name, value))
         elif isinstance(value, type) and name.startswith("Test") and \
                 id(value) in _JUDGE.class_ids and "__init__" not in vars(value):
@@ -3371,18 +3371,64 @@ def _run_suite(codes, names, referenced, program, trusted, code, seed, style, mo
                 if attr.startswith("test") and type(method) is types.FunctionType:
                     collected.extend(
                         ("call", (f"{name}::{n}",
-                                  _function_item(method, a, m + outer, g, value)))
+                                  _function_item(method, a, m + outer, g, value), value))
                         for n, a, m in _parametrized(attr, method, outer))
     out = []
+    # pytest's xunit hooks: `setup_module`/`teardown_module` around the module's items,
+    # `setup_class`/`teardown_class` around a `Test…` class's (the trusted code's own only).
+    failed = _xunit(g, "setup_module")
+    current, class_failed = None, None
     for kind, spec in collected:
         if kind == "unittest":
             out.extend(_unittest_items(spec[0], spec[1], style))
         else:
-            item_name, run = spec
-            out.append((item_name, _run_item(run, g)))
+            item_name, run, cls = spec
+            if cls is not current:
+                _after(out, _xunit(current, "teardown_class") if current is not None else None)
+                current = cls
+                class_failed = _xunit(cls, "setup_class") if cls is not None else None
+            failure = failed or class_failed
+            out.append((item_name, failure if failure is not None else _run_item(run, g)))
         if len(out) >= 10_000:
             break
+    if current is not None:
+        _after(out, _xunit(current, "teardown_class"))
+    _after(out, _xunit(g, "teardown_module"))
     return out
+
+
+def _xunit(owner, name):
+    """Runs a pytest xunit hook of the trusted code (`setup_module` of the module's globals,
+    `setup_class` of a `Test…` class), if there is one: the failure it raised, or None."""
+    hook = owner.get(name) if type(owner) is dict else vars(owner).get(name)
+    if type(hook) in (classmethod, staticmethod):
+        hook = hook.__func__
+        bound = type(vars(owner).get(name)) is classmethod
+    else:
+        bound = type(owner) is not dict
+    if type(hook) is not types.FunctionType or hook.__code__.co_filename not in _TRUSTED_FILES:
+        return None
+    _JUDGE.incident = None
+    try:
+        if bound:
+            hook(owner)
+        elif hook.__code__.co_argcount:
+            hook(types.ModuleType(owner.get("__name__", "test")))
+        else:
+            hook()
+        status = None
+    except BaseException as exc:
+        status = wit_world.Status_Raised(_failure(wit_world.Phase.TEST, exc))
+    if _JUDGE.incident is not None:
+        status = _item_failure(*_JUDGE.incident)
+        _JUDGE.incident = None
+    return status
+
+
+def _after(out, failure):
+    """A teardown's failure belongs to the last item it follows (pytest reports it there)."""
+    if failure is not None and out and type(out[-1][1]) is wit_world.Status_Ok:
+        out[-1] = (out[-1][0], failure)
 
 
 class WitWorld(wit_world.WitWorld):
