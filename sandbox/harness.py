@@ -2439,19 +2439,36 @@ def _refresh(stale):
             # The test's code rebound the name (`EXPECTED = 3`, a `def`, a fixture): it is the
             # test's own now, never refreshed with the program's data.
             continue
-        if _JUDGE.refetches >= _MAX_REFETCHES:
+        new = _refetch(name)
+        if new is _MISSING:
             return
-        _JUDGE.refetches += 1
-        new = _forward(["global", _Handle('{"global":' + _encode_str(name) + "}", name)])
-        t = type(fetched)
-        if type(new) is t and (t is list or t is bytearray):
-            fetched[:] = new
-        elif type(new) is t and (t is dict or t is set):
-            fetched.clear()
-            fetched.update(new)
-        else:
+        if not _update_in_place(fetched, new):
             g[name] = new
             _JUDGE.data_globals[name] = new
+
+
+def _refetch(name):
+    """The program's data global `name` fetched again, or `_MISSING` past the per-test cap."""
+    if _JUDGE.refetches >= _MAX_REFETCHES:
+        return _MISSING
+    _JUDGE.refetches += 1
+    return _forward(["global", _Handle('{"global":' + _encode_str(name) + "}", name)])
+
+
+def _update_in_place(old, new):
+    """Gives a list, bytearray, dict or set the contents of `new`, a value of its own type (so
+    every alias of it sees them); whether it did."""
+    t = type(old)
+    if type(new) is not t:
+        return False
+    if t is list or t is bytearray:
+        old[:] = new
+    elif t is dict or t is set:
+        old.clear()
+        old.update(new)
+    else:
+        return False
+    return True
 
 
 def _refresh_module_global(name):
@@ -2459,17 +2476,10 @@ def _refresh_module_global(name):
     follows the program (rebound or updated in place); a name `from solution import` bound in
     the module keeps the object it got, whose contents follow only if it is a container."""
     fetched, module = _JUDGE.module_globals[name]
-    if _JUDGE.refetches >= _MAX_REFETCHES:
+    new = _refetch(name)
+    if new is _MISSING or _update_in_place(fetched, new):
         return
-    _JUDGE.refetches += 1
-    new = _forward(["global", _Handle('{"global":' + _encode_str(name) + "}", name)])
-    t = type(fetched)
-    if type(new) is t and (t is list or t is bytearray):
-        fetched[:] = new
-    elif type(new) is t and (t is dict or t is set):
-        fetched.clear()
-        fetched.update(new)
-    elif module.__dict__.get(name, _MISSING) is fetched:
+    if module.__dict__.get(name, _MISSING) is fetched:
         module.__dict__[name] = new
         _JUDGE.module_globals[name] = (new, module)
 

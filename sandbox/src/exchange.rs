@@ -70,16 +70,12 @@ pub(crate) struct Peer {
     /// What the candidate's waiting `forward` returns.
     to_candidate: UnboundedSender<String>,
     stack: Vec<Frame>,
-    /// Set when a forwarded call ended the candidate (trap, exit, fuel, deadline).
-    pub(crate) ended: Option<Ended>,
-    /// Set when a request or an answer was larger than the cap.
-    pub(crate) refused: Option<String>,
-    /// Set when the candidate sent a message the state machine does not allow.
-    pub(crate) broken: Option<String>,
-    /// Requests of the judge so far (each costs the candidate a calibrated baseline).
-    pub(crate) calls: u64,
-    /// Callbacks of the program into the test so far.
-    pub(crate) callbacks: u64,
+    /// See [`Spent`]: what the exchange found so far.
+    ended: Option<Ended>,
+    refused: Option<String>,
+    broken: Option<String>,
+    calls: u64,
+    callbacks: u64,
     /// Most bytes of one answer or callback request from the candidate.
     limit: usize,
     /// For a candidate lost while parked (the judge ended first): its fuel at the start of the
@@ -115,12 +111,22 @@ impl Link {
     }
 }
 
-/// What is left of the candidate after the test.
+/// What is left of the candidate after the test, and what the exchange found.
 pub(crate) struct Spent {
     /// What the host saw of it.
     pub(crate) observed: Observed,
     /// Fuel it burnt during the test.
     pub(crate) fuel_used: u64,
+    /// Set when a forwarded call ended the candidate (trap, exit, fuel, deadline).
+    pub(crate) ended: Option<Ended>,
+    /// Set when a request or an answer was larger than the cap.
+    pub(crate) refused: Option<String>,
+    /// Set when the candidate sent a message the state machine does not allow.
+    pub(crate) broken: Option<String>,
+    /// Requests of the judge (each costs the candidate a calibrated baseline).
+    pub(crate) calls: u64,
+    /// Callbacks of the program into the test.
+    pub(crate) callbacks: u64,
 }
 
 impl Peer {
@@ -158,24 +164,29 @@ impl Peer {
     /// in a callback) is dropped: it never runs again.
     pub(crate) fn finish(mut self) -> Spent {
         self.serving = None;
-        match self.idle.take() {
+        let (observed, fuel_used) = match self.idle.take() {
             Some(mut live) => {
                 live.unlink();
-                Spent {
-                    observed: live.observe(self.ended.as_ref()),
-                    fuel_used: live.fuel_used(),
-                }
+                (live.observe(self.ended.as_ref()), live.fuel_used())
             }
-            None => Spent {
-                observed: Observed {
+            None => (
+                Observed {
                     stdout: self.stdout.contents().to_vec(),
                     output_overflow: self.stdout.overflowed() || self.stderr.overflowed(),
                     memory_hit: false,
                 },
-                fuel_used: self
-                    .fuel_start
+                self.fuel_start
                     .saturating_sub(self.parked_fuel.load(Ordering::Relaxed)),
-            },
+            ),
+        };
+        Spent {
+            observed,
+            fuel_used,
+            ended: self.ended,
+            refused: self.refused,
+            broken: self.broken,
+            calls: self.calls,
+            callbacks: self.callbacks,
         }
     }
 

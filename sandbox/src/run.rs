@@ -521,25 +521,19 @@ impl<'a> Rollout<'a> {
             .ok_or_else(|| SandboxError::Config("the judge lost its candidate".into()))?;
         overhead += judge.fuel_used();
         let judge_obs = judge.observe(status.as_ref().err());
+        let spent = peer.finish();
         // A judge whose test's objects the program used (callbacks) ran the test's code on the
         // program's arguments: it is not kept for the next test, whatever that code changed.
         if status.is_ok()
             && !judge_obs.output_overflow
             && !judge_obs.memory_hit
-            && peer.callbacks == 0
+            && spent.callbacks == 0
         {
             self.judge = Some(judge);
         }
         let cx = self.cx();
-        let (ended, refused, broken, calls) = (
-            peer.ended.clone(),
-            peer.refused.clone(),
-            peer.broken.clone(),
-            peer.calls,
-        );
-        let spent = peer.finish();
-        let cand_obs = spent.observed;
-        let judged = judging::limits(ended.as_ref(), &cand_obs, cx, Blame::Test, false)
+        let cand_obs = &spent.observed;
+        let judged = judging::limits(spent.ended.as_ref(), cand_obs, cx, Blame::Test, false)
             .or_else(|| {
                 (cand_obs.memory_hit && !matches!(status, Ok(Status::Ok))).then(|| Judged {
                     outcome: Outcome::MemoryLimit,
@@ -550,15 +544,15 @@ impl<'a> Rollout<'a> {
                     blame: Some(Blame::Test),
                 })
             })
-            .or_else(|| {
-                broken.map(|why| Judged {
-                    outcome: Outcome::Failed,
-                    message: Some(format!("test: {why}")),
-                    blame: Some(Blame::Test),
-                })
-            })
-            .unwrap_or_else(|| judging::assertion(&status, refused.as_deref(), cx));
-        Ok(self.charge(spent.fuel_used, judged, overhead, TestKind::Assert, calls))
+            .or_else(|| spent.broken.as_deref().map(broke))
+            .unwrap_or_else(|| judging::assertion(&status, spent.refused.as_deref(), cx));
+        Ok(self.charge(
+            spent.fuel_used,
+            judged,
+            overhead,
+            TestKind::Assert,
+            spent.calls,
+        ))
     }
 
     /// A test module: the judge runs it against the loaded candidate, item by item; each item
@@ -594,23 +588,19 @@ impl<'a> Rollout<'a> {
         // A module's judge ran the module's own code beside the program's answers: never kept.
         drop(judge);
         let cx = self.cx();
-        let (ended, refused, broken, calls) = (
-            peer.ended.clone(),
-            peer.refused.clone(),
-            peer.broken.clone(),
-            peer.calls,
-        );
         let spent = peer.finish();
-        let cand_limit = judging::limits(ended.as_ref(), &spent.observed, cx, Blame::Test, false);
+        let cand_limit = judging::limits(
+            spent.ended.as_ref(),
+            &spent.observed,
+            cx,
+            Blame::Test,
+            false,
+        );
         let judge_one = |status: Result<Status, Ended>| -> Judged {
-            if let Some(why) = &broken {
-                return Judged {
-                    outcome: Outcome::Failed,
-                    message: Some(format!("test: {why}")),
-                    blame: Some(Blame::Test),
-                };
+            if let Some(why) = &spent.broken {
+                return broke(why);
             }
-            let judged = judging::assertion(&status, refused.as_deref(), cx);
+            let judged = judging::assertion(&status, spent.refused.as_deref(), cx);
             match (&cand_limit, judged.outcome) {
                 // The candidate ended or hit a cap during this item: its own outcome.
                 (Some(limit), o) if o != Outcome::Passed => limit.clone(),
@@ -642,7 +632,13 @@ impl<'a> Rollout<'a> {
                     Judged::passed()
                 }
             });
-        let mut tested = self.charge(spent.fuel_used, judged, overhead, TestKind::Assert, calls);
+        let mut tested = self.charge(
+            spent.fuel_used,
+            judged,
+            overhead,
+            TestKind::Assert,
+            spent.calls,
+        );
         tested.items = items;
         Ok(tested)
     }
@@ -682,6 +678,15 @@ impl<'a> Rollout<'a> {
             to_check: None,
             score: None,
         }
+    }
+}
+
+/// A test whose candidate broke the exchange's protocol: failed.
+fn broke(why: &str) -> Judged {
+    Judged {
+        outcome: Outcome::Failed,
+        message: Some(format!("test: {why}")),
+        blame: Some(Blame::Test),
     }
 }
 
